@@ -1,0 +1,61 @@
+"""Manifest files: JSON lines, one utterance per line, paths relative to the manifest's folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from avfusion.corpus.types import Corpus, CorpusError, Utterance
+from avfusion.utils.atomic import write_text_atomic
+
+REQUIRED_FIELDS = ("id", "speaker", "split")
+PATH_FIELDS = ("audio", "video", "alignment")
+
+
+def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
+    """Read a manifest; every error names the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise CorpusError(f"manifest {path} does not exist")
+    root = path.parent.resolve()
+    utterances = []
+    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise CorpusError(f"{path}:{lineno}: not valid JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise CorpusError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+        missing = [f for f in REQUIRED_FIELDS if not record.get(f)]
+        if missing:
+            raise CorpusError(f"{path}:{lineno}: missing field(s) {missing}")
+        paths = {f: (root / record[f]) if record.get(f) else None for f in PATH_FIELDS}
+        utterances.append(
+            Utterance(
+                id=str(record["id"]), speaker=str(record["speaker"]), split=str(record["split"]),
+                text=str(record.get("text", "")), **paths,
+            )
+        )
+    try:
+        return Corpus(utterances, root=root, name=name or str(path))
+    except CorpusError as err:
+        raise CorpusError(f"{path}: {err}") from None
+
+
+def write_manifest(corpus: Corpus, path: str | os.PathLike) -> None:
+    """Write atomically, with paths relative to the manifest's folder."""
+    path = Path(path)
+    root = path.parent.resolve()
+    lines = []
+    for u in corpus:
+        record = {"id": u.id, "speaker": u.speaker, "split": u.split}
+        for f in PATH_FIELDS:
+            p = getattr(u, f)
+            if p is not None:
+                record[f] = os.path.relpath(Path(p).resolve(), root)
+        record["text"] = u.text
+        lines.append(json.dumps(record, ensure_ascii=False))
+    write_text_atomic(path, "\n".join(lines) + "\n")

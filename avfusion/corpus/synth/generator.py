@@ -1,0 +1,264 @@
+"""The embedded synthetic audio-visual corpus.
+
+Writes the same layout a real corpus has (DESIGN §8): `manifest.jsonl`, 16 kHz wav, 25 fps mp4 and
+a TextGrid with `words` and `phones` tiers per utterance, so it is read by the same code as a real
+corpus. Audio is espeak-ng speech with exact phone timings; video is a mouth animated from the same
+timed phones through viseme targets (`articulation`), drawn either as the mouth region (`roi`) or
+composited onto real faces (`face`).
+
+Generation is deterministic for a seed, parallel across utterances, and resumable: every file is
+written atomically, an utterance whose three files exist is not generated again, and the manifest
+is written last.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from avfusion.corpus.alignments import normalise_phones, read_phones, write_textgrid
+from avfusion.corpus.manifest import read_manifest, write_manifest
+from avfusion.corpus.phones import SIL
+from avfusion.corpus.splits import covering_speaker_splits
+from avfusion.corpus.synth import articulation, mouth
+from avfusion.corpus.synth.arpabet import PAUSE, to_arpabet
+from avfusion.corpus.synth.espeak import Espeak, Synthesis
+from avfusion.corpus.synth.speakers import Speaker, make_speakers
+from avfusion.corpus.synth.text import speaker_sentences
+from avfusion.corpus.types import Corpus, Segment, Utterance
+from avfusion.utils.atomic import atomic_path, write_text_atomic
+from avfusion.utils.progress import parallel_map
+
+log = logging.getLogger(__name__)
+
+VIDEO_MODES = ("roi", "face")
+
+
+@dataclass(frozen=True)
+class UtteranceSpec:
+    id: str
+    speaker: Speaker
+    text: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class SynthesizedAudio:
+    audio: np.ndarray  # float32 in [-1, 1] at the corpus rate
+    phones: list[Segment]  # ARPAbet labels with stress, gaps filled with sil
+    words: list[Segment]
+
+
+@dataclass
+class SyntheticCorpus:
+    """Config and builder of the embedded corpus (`conf/data/synthetic.yaml`)."""
+
+    root: str = "data/synthetic/default"
+    n_speakers: int = 12
+    n_dev_speakers: int = 2
+    n_test_speakers: int = 2
+    utterances_per_speaker: int = 30
+    video_mode: str = "roi"
+    roi_size: int = 96
+    fps: float = 25.0
+    sample_rate: int = 16000
+    seed: int = 0
+    n_jobs: int = 2
+    room_snr_db: float = 40.0  # microphone/room noise floor of the "clean" recordings
+    pad_range_s: tuple[float, float] = (0.10, 0.30)  # silence before and after the speech
+
+    def __post_init__(self) -> None:
+        if self.video_mode not in VIDEO_MODES:
+            raise ValueError(f"video_mode must be one of {VIDEO_MODES}, got {self.video_mode!r}")
+        self.pad_range_s = tuple(self.pad_range_s)
+
+    @property
+    def manifest_path(self) -> Path:
+        return Path(self.root) / "manifest.jsonl"
+
+    def settings(self) -> dict:
+        """Everything that changes the generated data (n_jobs does not), as stored in JSON."""
+        settings = {k: v for k, v in dataclasses.asdict(self).items() if k not in ("root", "n_jobs")}
+        return json.loads(json.dumps(settings))
+
+    def load(self, progress: bool = True) -> Corpus:
+        """The corpus, generated first if it is not complete on disk."""
+        if not self.is_built():
+            self.build(progress=progress)
+        return read_manifest(self.manifest_path, name=f"synthetic:{self.root}")
+
+    def is_built(self) -> bool:
+        return self.manifest_path.is_file() and self._stored_settings() == self.settings()
+
+    def _stored_settings(self) -> dict | None:
+        path = Path(self.root) / "synth_config.json"
+        return json.loads(path.read_text()) if path.is_file() else None
+
+    def specs(self) -> list[UtteranceSpec]:
+        speaker_seq, _, *utt_seqs = self._seeds()
+        speakers = make_speakers(self.n_speakers, np.random.default_rng(speaker_seq))
+        specs = []
+        for speaker, seq in zip(speakers, utt_seqs):
+            text_seq, noise_seq = seq.spawn(2)
+            sentences = speaker_sentences(self.utterances_per_speaker, np.random.default_rng(text_seq))
+            seeds = noise_seq.generate_state(len(sentences))
+            for i, (text, seed) in enumerate(zip(sentences, seeds)):
+                specs.append(UtteranceSpec(f"{speaker.id}_u{i:03d}", speaker, text, int(seed)))
+        return specs
+
+    def _seeds(self) -> list[np.random.SeedSequence]:
+        """Independent streams: speakers, the split, then one per speaker."""
+        return np.random.SeedSequence(self.seed).spawn(2 + self.n_speakers)
+
+    def paths(self, spec: UtteranceSpec) -> dict[str, Path]:
+        root, spk, name = Path(self.root), spec.speaker.id, spec.id.split("_", 1)[1]
+        return {
+            "audio": root / "audio" / spk / f"{name}.wav",
+            "video": root / "video" / spk / f"{name}.mp4",
+            "alignment": root / "align" / spk / f"{name}.TextGrid",
+        }
+
+    def build(self, progress: bool = True) -> Path:
+        root = Path(self.root)
+        stored = self._stored_settings()
+        if stored is not None and stored != self.settings():
+            raise ValueError(
+                f"{root} holds a synthetic corpus generated with other settings "
+                f"({root / 'synth_config.json'}); choose another data.root or delete that folder"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(root / "synth_config.json", json.dumps(self.settings(), indent=2))
+        specs = self.specs()
+        todo = [s for s in specs if not all(p.is_file() for p in self.paths(s).values())]
+        if len(todo) < len(specs):
+            log.info("resuming: %d of %d utterances already on disk", len(specs) - len(todo), len(specs))
+        parallel_map(self._write_utterance, todo, n_jobs=self.n_jobs, desc="synthesising", progress=progress)
+        splits = self._split_speakers(specs)
+        utterances = [Utterance(s.id, s.speaker.id, splits[s.speaker.id], text=s.text, **self.paths(s)) for s in specs]
+        write_manifest(Corpus(utterances, root=root), self.manifest_path)
+        return self.manifest_path
+
+    def _split_speakers(self, specs: list[UtteranceSpec]) -> dict[str, str]:
+        """Speaker-independent splits chosen so that every split covers every phone spoken.
+
+        Accents differ in inventory (en-029 has no dh/th, British voices do not flap t to dx), so a
+        purely random split can leave a held-out split without some phones.
+        """
+        inventory: dict[str, set[str]] = {}
+        for spec in specs:
+            phones = normalise_phones(read_phones(self.paths(spec)["alignment"]), source=spec.id)
+            inventory.setdefault(spec.speaker.id, set()).update(p.label for p in phones)
+        rng = np.random.default_rng(self._seeds()[1])
+        return covering_speaker_splits(inventory, self.n_dev_speakers, self.n_test_speakers, rng)
+
+    # -- one utterance ---------------------------------------------------------------------------
+
+    def _write_utterance(self, spec: UtteranceSpec) -> None:
+        import soundfile
+
+        rng = np.random.default_rng(spec.seed)
+        speech = synthesize_audio(spec, self.sample_rate, self.pad_range_s, self.room_snr_db, rng)
+        duration = len(speech.audio) / self.sample_rate
+        frames = self._render_video(spec, speech.phones, duration, rng)
+        paths = self.paths(spec)
+        with atomic_path(paths["alignment"]) as tmp:
+            write_textgrid(tmp, {"words": speech.words, "phones": speech.phones}, duration)
+        write_video(paths["video"], frames, self.fps)
+        with atomic_path(paths["audio"]) as tmp:
+            soundfile.write(tmp, speech.audio, self.sample_rate, subtype="PCM_16")
+
+    def _render_video(self, spec: UtteranceSpec, phones: list[Segment], duration: float,
+                      rng: np.random.Generator) -> np.ndarray:
+        folded = normalise_phones(phones, source=spec.id)
+        n_frames = int(round(duration * self.fps))
+        times = np.arange(n_frames) / self.fps
+        traj = articulation.trajectory(folded, times, articulation.targets_for(folded, rng))
+        look = spec.speaker.mouth
+        if self.video_mode == "roi":
+            return mouth.render_sequence(traj, look, self.roi_size, self.fps, rng)
+        from avfusion.corpus.synth import face
+
+        plate = face.face_plates()[spec.speaker.face % len(face.face_plates())]
+        skin = np.median([face.local_skin(plate, k) for k in range(len(plate.frames))], axis=0)
+        roi = mouth.render_sequence(traj, look, self.roi_size, self.fps, rng, skin=skin)
+        start = int(rng.integers(0, len(plate.frames)))
+        return np.stack([face.composite(plate, start + k, roi[k]) for k in range(n_frames)])
+
+
+def synthesize_audio(spec: UtteranceSpec, sample_rate: int, pad_range_s: tuple[float, float],
+                     room_snr_db: float, rng: np.random.Generator) -> SynthesizedAudio:
+    """espeak-ng speech resampled to `sample_rate`, padded with room-noise silence, with its alignment."""
+    import soxr
+
+    sp = spec.speaker
+    syn = Espeak.get().synthesize(spec.text, sp.voice, sp.rate_wpm, sp.pitch, sp.pitch_range)
+    speech = soxr.resample(syn.audio.astype(np.float32) / 32768.0, syn.sample_rate, sample_rate)
+    lead, tail = (int(rng.uniform(*pad_range_s) * sample_rate) for _ in range(2))
+    audio = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(tail, np.float32)])
+    audio *= 0.7 * rng.uniform(0.6, 1.0) / max(np.abs(audio).max(), 1e-6)
+    speech_rms = np.sqrt(np.mean(audio[lead:lead + len(speech)] ** 2))
+    audio += rng.normal(0.0, speech_rms * 10 ** (-room_snr_db / 20), len(audio)).astype(np.float32)
+    duration = len(audio) / sample_rate
+    phones, words = timed_labels(syn, offset=lead / sample_rate, duration=duration, text=spec.text)
+    return SynthesizedAudio(np.clip(audio, -1.0, 1.0), phones, words)
+
+
+def timed_labels(syn: Synthesis, offset: float, duration: float, text: str) -> tuple[list[Segment], list[Segment]]:
+    """Phone and word intervals in seconds from espeak's phoneme events.
+
+    A phoneme lasts until the next one starts (the last until the synthesised audio ends); a
+    mnemonic that maps to several ARPAbet phones has its interval split evenly; time before the
+    first and after the last phoneme is silence, so the phones tile [0, duration] exactly.
+    """
+    sr = syn.sample_rate
+    bounds = [p.start for p in syn.phonemes] + [len(syn.audio)]
+    phones: list[Segment] = []
+    word_spans: dict[int, list[float]] = {}
+
+    def add(label: str, start: float, end: float) -> None:
+        if end - start <= 1e-9:
+            return
+        if phones and label == SIL and phones[-1].label == SIL:
+            phones[-1] = Segment(SIL, phones[-1].start, end)
+        else:
+            phones.append(Segment(label, start, end))
+
+    add(SIL, 0.0, offset + bounds[0] / sr)
+    for ph, b0, b1 in zip(syn.phonemes, bounds[:-1], bounds[1:]):
+        t0, t1 = offset + b0 / sr, offset + b1 / sr
+        arpa = to_arpabet(ph.symbol)
+        if not arpa:  # absorbed into the previous phone
+            if phones:
+                phones[-1] = Segment(phones[-1].label, phones[-1].start, t1)
+            continue
+        edges = np.linspace(t0, t1, len(arpa) + 1)
+        for label, a, b in zip(arpa, edges[:-1], edges[1:]):
+            add(SIL if label == PAUSE else label, float(a), float(b))
+        if arpa != (PAUSE,) and ph.word >= 0:
+            span = word_spans.setdefault(ph.word, [t0, t1])
+            span[1] = t1
+    add(SIL, phones[-1].end if phones else 0.0, duration)
+    words = []
+    for w, (t0, t1) in sorted(word_spans.items()):
+        pos, _ = syn.words[w]
+        token = text[pos - 1:].split(maxsplit=1)[0]  # the whole written word ("Don't", not "Don")
+        words.append(Segment(token.strip(".,;:!?\"").lower(), t0, t1))
+    return phones, words
+
+
+def write_video(path: Path, frames: np.ndarray, fps: float) -> None:
+    """Write BGR frames to an mp4 (MPEG-4 part 2 through OpenCV), atomically."""
+    height, width = frames.shape[1:3]
+    with atomic_path(path) as tmp:
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            raise IOError(f"{path}: OpenCV cannot open an mp4v video writer")
+        for frame in frames:
+            writer.write(frame)
+        writer.release()

@@ -1,0 +1,85 @@
+"""The corpus model shared by the manifest reader, the corpus adapters and the synthetic generator."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SPLITS = ("train", "dev", "test")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A labelled time interval in seconds (a phone, a word, or a segment to classify)."""
+
+    label: str
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One recording: paths are absolute (resolved against the manifest's folder when read)."""
+
+    id: str
+    speaker: str
+    split: str
+    audio: Path | None
+    video: Path | None
+    alignment: Path | None
+    text: str = ""
+
+
+class CorpusError(ValueError):
+    pass
+
+
+@dataclass
+class Corpus:
+    """Utterances with speaker-independent splits."""
+
+    utterances: list[Utterance]
+    root: Path = field(default_factory=Path.cwd)
+    name: str = "corpus"
+
+    def __post_init__(self) -> None:
+        ids = Counter(u.id for u in self.utterances)
+        repeated = sorted(i for i, n in ids.items() if n > 1)
+        if repeated:
+            raise CorpusError(f"{self.name}: utterance ids occur more than once: {repeated[:10]}")
+        bad = sorted({u.split for u in self.utterances} - set(SPLITS))
+        if bad:
+            raise CorpusError(f"{self.name}: unknown split names {bad}; expected one of {SPLITS}")
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __iter__(self):
+        return iter(self.utterances)
+
+    def split(self, name: str) -> list[Utterance]:
+        if name not in SPLITS:
+            raise CorpusError(f"unknown split {name!r}; expected one of {SPLITS}")
+        return [u for u in self.utterances if u.split == name]
+
+    def speakers(self, split: str | None = None) -> list[str]:
+        utts = self.utterances if split is None else self.split(split)
+        return sorted({u.speaker for u in utts})
+
+    def shared_speakers(self) -> dict[str, list[str]]:
+        """Speakers that occur in more than one split (empty for a speaker-independent corpus)."""
+        splits_of: dict[str, set[str]] = {}
+        for u in self.utterances:
+            splits_of.setdefault(u.speaker, set()).add(u.split)
+        return {s: sorted(v) for s, v in sorted(splits_of.items()) if len(v) > 1}
+
+    def check_speaker_independent(self) -> None:
+        shared = self.shared_speakers()
+        if shared:
+            listing = ", ".join(f"{s} in {'/'.join(v)}" for s, v in shared.items())
+            raise CorpusError(f"{self.name}: splits are not speaker-independent: {listing}")

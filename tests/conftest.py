@@ -1,0 +1,38 @@
+import numpy as np
+import pytest
+
+from avfusion.corpus.synth.generator import SyntheticCorpus
+
+
+def small_synthetic(root, **overrides) -> SyntheticCorpus:
+    """A corpus of a few short utterances: 3 speakers, one per split."""
+    settings = dict(root=str(root), n_speakers=3, n_dev_speakers=1, n_test_speakers=1,
+                    utterances_per_speaker=3, n_jobs=1, seed=7)
+    settings.update(overrides)
+    return SyntheticCorpus(**settings)
+
+
+@pytest.fixture(scope="session")
+def small_corpus(tmp_path_factory):
+    builder = small_synthetic(tmp_path_factory.mktemp("synth_small"))
+    return builder, builder.load(progress=False)
+
+
+@pytest.fixture(scope="session")
+def default_corpus(tmp_path_factory):
+    """The corpus `make run` builds (conf/data/synthetic.yaml), in a temporary folder."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from avfusion.cli import CONFIG_DIR
+
+    root = tmp_path_factory.mktemp("synth_default")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="synth", overrides=[f"data.root={root}"])
+    builder = instantiate(cfg.data, _convert_="all")
+    return builder, builder.load(progress=False)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)

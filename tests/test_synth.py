@@ -1,0 +1,142 @@
+import collections
+import os
+
+import cv2
+import numpy as np
+import pytest
+import soundfile
+
+from avfusion.corpus.alignments import normalise_phones, read_phones, read_textgrid
+from avfusion.corpus.phones import PHONES, PHONE_TO_VISEME
+from avfusion.corpus.stats import corpus_stats, format_stats
+from avfusion.corpus.synth.espeak import Espeak, EspeakError
+from avfusion.corpus.synth.face import read_video_frames
+from avfusion.utils.atomic import atomic_path
+
+from conftest import small_synthetic
+
+
+def test_layout_and_speaker_independent_splits(small_corpus):
+    builder, corpus = small_corpus
+    assert len(corpus) == 9
+    assert sorted({u.split for u in corpus}) == ["dev", "test", "train"]
+    corpus.check_speaker_independent()
+    for u in corpus:
+        assert u.audio.suffix == ".wav" and u.video.suffix == ".mp4" and u.alignment.suffix == ".TextGrid"
+        assert u.audio.is_file() and u.video.is_file() and u.alignment.is_file()
+        assert u.text
+
+
+def test_alignment_tiles_the_wav(small_corpus):
+    _, corpus = small_corpus
+    for u in corpus:
+        info = soundfile.info(u.audio)
+        assert info.samplerate == 16000 and info.channels == 1
+        phones = read_phones(u.alignment)  # raises if boundaries are not monotonic
+        assert phones[0].start == pytest.approx(0.0, abs=1e-9)
+        assert abs(phones[-1].end - info.frames / info.samplerate) <= 0.010
+        for a, b in zip(phones, phones[1:]):
+            assert b.start == pytest.approx(a.end, abs=1e-6)
+        folded = normalise_phones(phones)
+        assert {p.label for p in folded} <= set(PHONES)
+        words = [w for w in read_textgrid(u.alignment, "words") if w.label]
+        assert [w.label for w in words] == [t.strip(".,").lower() for t in u.text.split()]
+
+
+def test_video_frame_count_matches_duration(small_corpus):
+    _, corpus = small_corpus
+    for u in corpus:
+        duration = soundfile.info(u.audio).duration
+        cap = cv2.VideoCapture(str(u.video))
+        assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25.0)
+        n = len(read_video_frames(str(u.video)))
+        assert abs(n - duration * 25) <= 1
+
+
+def test_same_seed_same_bytes_other_seed_differs(tmp_path):
+    a = small_synthetic(tmp_path / "a", n_speakers=3, utterances_per_speaker=2)
+    b = small_synthetic(tmp_path / "b", n_speakers=3, utterances_per_speaker=2)
+    c = small_synthetic(tmp_path / "c", n_speakers=3, utterances_per_speaker=2, seed=8)
+    ca, cb, cc = a.load(progress=False), b.load(progress=False), c.load(progress=False)
+    for ua, ub in zip(ca, cb):
+        assert ua.audio.read_bytes() == ub.audio.read_bytes()
+        assert ua.alignment.read_bytes() == ub.alignment.read_bytes()
+        assert ua.video.read_bytes() == ub.video.read_bytes()
+        assert (ua.id, ua.split, ua.text) == (ub.id, ub.split, ub.text)
+    assert [u.audio.read_bytes() for u in ca] != [u.audio.read_bytes() for u in cc]
+
+
+def test_resume_regenerates_only_what_is_missing(tmp_path):
+    builder = small_synthetic(tmp_path / "r", utterances_per_speaker=2)
+    corpus = builder.load(progress=False)
+    victim, kept = corpus.utterances[0], corpus.utterances[1]
+    victim_bytes = victim.audio.read_bytes()
+    os.remove(victim.audio)
+    os.remove(builder.manifest_path)  # as if killed before the manifest was written
+    kept_mtime = kept.video.stat().st_mtime_ns
+    rebuilt = builder.load(progress=False)
+    assert victim.audio.read_bytes() == victim_bytes
+    assert kept.video.stat().st_mtime_ns == kept_mtime
+    assert [u.id for u in rebuilt] == [u.id for u in corpus]
+    assert not list(tmp_path.rglob("*.tmp*"))
+
+
+def test_other_settings_in_the_same_folder_are_refused(tmp_path):
+    small_synthetic(tmp_path / "x", utterances_per_speaker=1).load(progress=False)
+    with pytest.raises(ValueError, match="other settings"):
+        small_synthetic(tmp_path / "x", utterances_per_speaker=2).load(progress=False)
+
+
+def test_interrupted_write_leaves_nothing(tmp_path):
+    target = tmp_path / "out" / "u.wav"
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(b"partial")
+            raise RuntimeError("killed")
+    assert not target.exists() and not list((tmp_path / "out").iterdir())
+
+
+def test_unknown_voice_is_a_clear_error():
+    with pytest.raises(EspeakError, match="no voice 'xx-nowhere'"):
+        Espeak.get().synthesize("hello", "xx-nowhere", 170, 50, 50)
+
+
+def inner_mouth_height(bgr: np.ndarray) -> int:
+    """Tallest run of oral-cavity (dark) or teeth (bright, unsaturated) pixels in the central columns."""
+    hsv = cv2.cvtColor(bgr, cv2.COLOR_BGR2HSV).astype(float)
+    v, s = hsv[..., 2], hsv[..., 1]
+    inside = (v < 0.5 * np.median(v)) | ((s < 60) & (v > 150))
+    h, w = inside.shape
+    return int(inside[h // 5:4 * h // 5, 2 * w // 5:3 * w // 5].sum(axis=0).max())
+
+
+def frames_at_phone_centres(corpus, min_duration=0.06):
+    """(phone, frame) pairs at the centre of phones long enough for the lips to reach their target."""
+    for u in corpus:
+        frames = read_video_frames(str(u.video))
+        for seg in normalise_phones(read_phones(u.alignment)):
+            k = int(round((seg.start + seg.end) / 2 * 25))
+            if seg.duration >= min_duration and k < len(frames):
+                yield seg.label, frames[k]
+
+
+def test_rendered_mouth_carries_the_viseme(small_corpus):
+    _, corpus = small_corpus
+    opening = collections.defaultdict(list)
+    for phone, frame in frames_at_phone_centres(corpus):
+        opening[PHONE_TO_VISEME[phone]].append(inner_mouth_height(frame))
+    mean = {v: np.mean(x) for v, x in opening.items()}
+    assert min(mean, key=mean.get) == "E"  # p b m: lips closed
+    assert max(mean, key=mean.get) in ("V1", "V3")  # open vowels
+    assert mean["V1"] > 3 * mean["E"]
+
+
+def test_default_corpus_covers_every_phone_in_every_split(default_corpus):
+    builder, corpus = default_corpus
+    assert len(corpus.speakers()) == 12
+    corpus.check_speaker_independent()
+    stats = corpus_stats(corpus)
+    for split, st in stats.items():
+        assert st.phones_present == set(PHONES), (split, set(PHONES) - st.phones_present)
+    assert stats["train"].speakers == 8 and stats["dev"].speakers == 2 and stats["test"].speakers == 2
+    assert "phones covered" in format_stats(stats)
