@@ -140,3 +140,26 @@ def test_default_corpus_covers_every_phone_in_every_split(default_corpus):
         assert st.phones_present == set(PHONES), (split, set(PHONES) - st.phones_present)
     assert stats["train"].speakers == 8 and stats["dev"].speakers == 2 and stats["test"].speakers == 2
     assert "phones covered" in format_stats(stats)
+
+
+def test_phone_times_match_the_acoustics(small_corpus):
+    """Speech starts where the first phone starts, and vowels are far louder than silences."""
+    _, corpus = small_corpus
+    vowel_db, silence_db = [], []
+    for u in corpus:
+        audio, sr = soundfile.read(u.audio)
+        hop = sr // 200  # 5 ms
+        frames = audio[: len(audio) // hop * hop].reshape(-1, hop)
+        level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+        phones = normalise_phones(read_phones(u.alignment))
+        first_speech = next(p for p in phones if p.label != "sil")
+        noise_floor = np.median(level[: int(phones[0].end * 200) - 4])
+        onset = np.argmax(level > noise_floor + 15) / 200
+        assert abs(onset - first_speech.start) <= 0.010, u.id
+        for p in phones:
+            inner = level[int(p.start * 200) + 2:int(p.end * 200) - 2]
+            if len(inner) and p.label == "sil":
+                silence_db.append(inner.mean())
+            elif len(inner) and p.label in ("aa", "ae", "iy", "ow", "uw", "eh"):
+                vowel_db.append(inner.mean())
+    assert np.mean(vowel_db) - np.mean(silence_db) > 25
