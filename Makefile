@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-slow test-all clean-data
+.PHONY: install run prepare test test-slow test-all bench clean-data
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,12 @@ install: $(STAMP)
 run: install
 	$(BIN)/avfusion-synth
 
+prepare: install
+	$(BIN)/avfusion-prepare
+
+bench: install
+	$(BIN)/python benchmarks/frontend_speed.py
+
 test: install
 	$(BIN)/python -m pytest
 
@@ -29,4 +35,4 @@ test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 clean-data:
-	rm -rf data/synthetic
+	rm -rf data/synthetic data/features

@@ -33,6 +33,25 @@ def default_corpus(tmp_path_factory):
     return builder, builder.load(progress=False)
 
 
+def compose_prepare(overrides):
+    from hydra import compose, initialize_config_dir
+
+    from avfusion.cli import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name="prepare", overrides=overrides)
+
+
+def small_frontend(cache_dir, *overrides):
+    """The default front-end config with LDA dims small enough for a corpus of a few utterances."""
+    from hydra.utils import instantiate
+
+    cfg = compose_prepare([f"frontend.cache_dir={cache_dir}", "frontend.n_jobs=1",
+                           "frontend.audio.steps.2.n_components=12", "frontend.video.steps.1.n_components=12",
+                           *overrides])
+    return instantiate(cfg.frontend, _convert_="all")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

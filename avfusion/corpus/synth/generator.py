@@ -71,6 +71,9 @@ class SyntheticCorpus:
     seed: int = 0
     n_jobs: int = 2
     room_snr_db: float = 40.0  # microphone/room noise floor of the "clean" recordings
+    video_motion: float = 0.02  # head/ROI motion, fraction of the ROI
+    video_lighting: float = 0.05  # slow lighting drift amplitude
+    video_noise_std: float = 3.0  # sensor noise, grey levels
     pad_range_s: tuple[float, float] = (0.10, 0.30)  # silence before and after the speech
 
     def __post_init__(self) -> None:
@@ -180,13 +183,14 @@ class SyntheticCorpus:
         times = np.arange(n_frames) / self.fps
         traj = articulation.trajectory(folded, times, articulation.targets_for(folded, rng))
         look = spec.speaker.mouth
+        nuisance = dict(motion=self.video_motion, lighting=self.video_lighting, noise_std=self.video_noise_std)
         if self.video_mode == "roi":
-            return mouth.render_sequence(traj, look, self.roi_size, self.fps, rng)
+            return mouth.render_sequence(traj, look, self.roi_size, self.fps, rng, **nuisance)
         from avfusion.corpus.synth import face
 
         plate = face.face_plates()[spec.speaker.face % len(face.face_plates())]
         skin = np.median([face.local_skin(plate, k) for k in range(len(plate.frames))], axis=0)
-        roi = mouth.render_sequence(traj, look, self.roi_size, self.fps, rng, skin=skin)
+        roi = mouth.render_sequence(traj, look, self.roi_size, self.fps, rng, skin=skin, **nuisance)
         start = int(rng.integers(0, len(plate.frames)))
         return np.stack([face.composite(plate, start + k, roi[k]) for k in range(n_frames)])
 

@@ -96,20 +96,23 @@ def render_mouth(params: np.ndarray, look: MouthAppearance, size: int, centre: t
 
 
 def render_sequence(trajectory: np.ndarray, look: MouthAppearance, size: int, fps: float,
-                    rng: np.random.Generator, skin: np.ndarray | None = None,
-                    noise_std: float = 3.0) -> np.ndarray:
-    """(T, size, size, 3) uint8 BGR mouth-region frames with head motion, lighting drift and noise."""
+                    rng: np.random.Generator, skin: np.ndarray | None = None, motion: float = 0.02,
+                    lighting: float = 0.05, noise_std: float = 3.0) -> np.ndarray:
+    """(T, size, size, 3) uint8 BGR mouth-region frames with nuisances a real recording has.
+
+    motion: largest head/ROI displacement as a fraction of the ROI (a random walk);
+    lighting: amplitude of the slow gain drift (a left-right illumination gradient drifts too);
+    noise_std: sensor noise, grey levels.
+    """
     n = len(trajectory)
     t = np.arange(n) / fps
-    # slow head motion: a smoothed random walk of about 2% of the ROI
-    walk = np.cumsum(rng.normal(0.0, 0.004, (n, 2)), axis=0)
+    walk = np.cumsum(rng.normal(0.0, motion / 5, (n, 2)), axis=0)
     walk -= walk.mean(axis=0)
-    walk = np.clip(walk, -0.03, 0.03)
+    walk = np.clip(walk, -motion, motion)
     centre = size * (0.5 + np.array(look.offset)[None, :] + walk)
-    # lighting: slow gain drift and a left-right illumination gradient that also drifts
     phase = rng.uniform(0, 2 * np.pi, 2)
-    gain = 1.0 + 0.08 * np.sin(2 * np.pi * t / rng.uniform(2.0, 5.0) + phase[0])
-    tilt = 0.10 * np.sin(2 * np.pi * t / rng.uniform(3.0, 7.0) + phase[1])
+    gain = 1.0 + lighting * np.sin(2 * np.pi * t / rng.uniform(2.0, 5.0) + phase[0])
+    tilt = 1.25 * lighting * np.sin(2 * np.pi * t / rng.uniform(3.0, 7.0) + phase[1])
     ramp = np.linspace(-1.0, 1.0, size, dtype=np.float32)[None, :, None]
     frames = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):

@@ -44,15 +44,16 @@ def make_speakers(n: int, rng: np.random.Generator) -> list[Speaker]:
         variants = FEMALE_VARIANTS if sex == "f" else MALE_VARIANTS
         variant = variants[(i // 2) % len(variants)]
         skin = np.array([120, 150, 200]) * rng.uniform(0.55, 1.1) + rng.normal(0, 8, 3)
-        lip = np.array([95, 90, 175]) * rng.uniform(0.6, 1.05) + rng.normal(0, 8, 3)
+        # lips are darker and redder than the skin around them, whatever the skin tone
+        lip = skin * rng.uniform(0.62, 0.82) * np.array([0.8, 0.75, 1.0]) + rng.normal(0, 5, 3)
         mouth = MouthAppearance(
-            scale=float(rng.uniform(0.85, 1.15)),
+            scale=float(rng.uniform(0.95, 1.05)),
             upper_lip=float(rng.uniform(0.045, 0.075)),
             lower_lip=float(rng.uniform(0.06, 0.095)),
             lip_bgr=tuple(float(c) for c in np.clip(lip, 20, 250)),
             skin_bgr=tuple(float(c) for c in np.clip(skin, 30, 250)),
             teeth_bgr=tuple(float(c) for c in np.clip(rng.uniform(185, 235) - np.array([25, 8, 0]), 0, 255)),
-            offset=(float(rng.uniform(-0.06, 0.06)), float(rng.uniform(-0.05, 0.05))),
+            offset=(float(rng.uniform(-0.02, 0.02)), float(rng.uniform(-0.02, 0.02))),
             extent=float(rng.uniform(0.8, 1.1)),
         )
         speakers.append(

@@ -1,0 +1,60 @@
+"""Cepstral mean (and variance) normalisation, per utterance, per speaker, or with train statistics."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SCOPES = ("utterance", "speaker", "global")
+
+
+@dataclass
+class Cmvn:
+    """`utterance`: each utterance by its own statistics (Kaldi's default CMN; nothing is fitted).
+    `speaker`: by the statistics of all that speaker's utterances being transformed together
+    (unlabelled, the speaker's own audio, as Kaldi's spk2utt CMVN). `global`: by statistics
+    fitted on the training frames."""
+
+    scope: str = "utterance"
+    variance: bool = False
+    floor: float = 1e-5
+    mean_: np.ndarray | None = field(default=None, repr=False)
+    std_: np.ndarray | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.scope not in SCOPES:
+            raise ValueError(f"cmvn scope must be one of {SCOPES}, got {self.scope!r}")
+
+    def fit(self, utterances) -> "Cmvn":
+        if self.scope == "global":
+            self.mean_, self.std_ = self._stats([u.x for u in utterances])
+        return self
+
+    def _stats(self, arrays) -> tuple[np.ndarray, np.ndarray]:
+        n = sum(len(a) for a in arrays)
+        total = sum(a.sum(axis=0, dtype=np.float64) for a in arrays)
+        squares = sum((a.astype(np.float64) ** 2).sum(axis=0) for a in arrays)
+        mean = total / n
+        std = np.sqrt(np.maximum(squares / n - mean**2, self.floor**2))
+        return mean, std
+
+    def _apply(self, x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
+        y = x - mean
+        if self.variance:
+            y = y / std
+        return y.astype(np.float32)
+
+    def transform(self, utterances):
+        if self.scope == "global":
+            if self.mean_ is None:
+                raise RuntimeError("global CMVN used before fit (fit it on the training split)")
+            return [u.replace(self._apply(u.x, self.mean_, self.std_)) for u in utterances]
+        if self.scope == "utterance":
+            return [u.replace(self._apply(u.x, *self._stats([u.x]))) for u in utterances]
+        by_speaker = defaultdict(list)
+        for u in utterances:
+            by_speaker[u.speaker].append(u.x)
+        stats = {s: self._stats(xs) for s, xs in by_speaker.items()}
+        return [u.replace(self._apply(u.x, *stats[u.speaker])) for u in utterances]

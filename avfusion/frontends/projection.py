@@ -1,0 +1,84 @@
+"""Linear projections fitted on training frames: LDA (with frame labels) and PCA."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+
+def _training_frames(utterances, max_frames: int | None, seed: int, with_labels: bool):
+    x = np.concatenate([u.x for u in utterances])
+    y = np.concatenate([u.labels for u in utterances]) if with_labels else None
+    if max_frames is not None and len(x) > max_frames:
+        keep = np.sort(np.random.default_rng(seed).choice(len(x), max_frames, replace=False))
+        x = x[keep]
+        y = y[keep] if y is not None else None
+    return x, y
+
+
+class _Projection:
+    """Shared transform of the fitted sklearn projections."""
+
+    model_: object
+
+    def transform(self, utterances):
+        if self.model_ is None:
+            raise RuntimeError(f"{type(self).__name__} used before fit (fit it on the training split)")
+        return [u.replace(self.model_.transform(u.x).astype(np.float32)) for u in utterances]
+
+
+@dataclass
+class Lda(_Projection):
+    """Linear discriminant analysis to `n_components` dims (sklearn), fitted on labelled train frames.
+
+    Needs more classes than dimensions: fit it with the `phone_state` labels (115 classes) to get
+    40 or 60 dims, as the paper fits it on context-dependent states.
+    """
+
+    n_components: int = 40
+    shrinkage: float | str | None = "auto"
+    max_frames: int | None = 200_000  # subsample very large training sets (seeded)
+    min_class_frames: int = 2
+    seed: int = 0
+    model_: object = field(default=None, repr=False)
+
+    def fit(self, utterances) -> "Lda":
+        from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+        x, y = _training_frames(utterances, self.max_frames, self.seed, with_labels=True)
+        classes, counts = np.unique(y, return_counts=True)
+        rare = classes[counts < self.min_class_frames]
+        if len(rare):  # a class covariance needs at least two frames
+            log.info("LDA: leaving out %d class(es) with fewer than %d training frames", len(rare), self.min_class_frames)
+            keep = ~np.isin(y, rare)
+            x, y = x[keep], y[keep]
+        n_classes = len(classes) - len(rare)
+        if self.n_components > min(n_classes - 1, x.shape[1]):
+            raise ValueError(
+                f"LDA to {self.n_components} dims needs more than {self.n_components} classes and input dims; "
+                f"the training frames have {n_classes} classes and {x.shape[1]} dims "
+                "(fit the projection with the phone_state labels)"
+            )
+        self.model_ = LinearDiscriminantAnalysis(
+            n_components=self.n_components, solver="eigen", shrinkage=self.shrinkage
+        ).fit(x, y)
+        return self
+
+
+@dataclass
+class Pca(_Projection):
+    n_components: int = 40
+    max_frames: int | None = 200_000
+    seed: int = 0
+    model_: object = field(default=None, repr=False)
+
+    def fit(self, utterances) -> "Pca":
+        from sklearn.decomposition import PCA
+
+        x, _ = _training_frames(utterances, self.max_frames, self.seed, with_labels=False)
+        self.model_ = PCA(n_components=self.n_components, random_state=self.seed).fit(x)
+        return self

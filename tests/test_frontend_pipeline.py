@@ -1,0 +1,171 @@
+"""The front-end over a corpus: cache, train-only fitting, frame matrices."""
+
+import os
+
+import numpy as np
+import pytest
+
+from avfusion.corpus.labels import num_frames
+from avfusion.frontends.pipeline import AvMismatchError, FrameData, FrontEnd
+from avfusion.frontends.store import FeatureError, FeatureStore
+
+from conftest import small_frontend
+
+
+@pytest.fixture(scope="module")
+def prepared(small_corpus, tmp_path_factory):
+    _, corpus = small_corpus
+    frontend = small_frontend(tmp_path_factory.mktemp("features"))
+    frontend.prepare(list(corpus), progress=False)
+    return corpus, frontend
+
+
+def test_cached_rerun_extracts_nothing(prepared, monkeypatch):
+    corpus, frontend = prepared
+    for modality in frontend.modalities.values():
+        monkeypatch.setattr(type(modality.extractor), "extract", lambda *a: pytest.fail("extracted again"))
+    reports = frontend.prepare(list(corpus), progress=False)
+    for report in reports.values():
+        assert report.extracted == [] and len(report.cached) == len(corpus)
+
+
+def test_changed_source_is_extracted_again(small_corpus, tmp_path):
+    _, corpus = small_corpus
+    frontend = small_frontend(tmp_path / "f")
+    store = frontend.store(frontend.audio)
+    utt = corpus.utterances[0]
+    store.build([utt], progress=False)
+    assert store.has(utt)
+    st = os.stat(utt.audio)
+    os.utime(utt.audio, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    try:
+        assert not store.has(utt)
+        assert store.build([utt], progress=False).extracted == [utt.id]
+    finally:
+        os.utime(utt.audio, ns=(st.st_atime_ns, st.st_mtime_ns))
+
+
+def test_interrupted_write_leaves_no_entry(small_corpus, tmp_path, monkeypatch):
+    _, corpus = small_corpus
+    store = FeatureStore(tmp_path, small_frontend(tmp_path).audio.extractor)
+    utt = corpus.utterances[0]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "save", killed)
+    with pytest.raises(KeyboardInterrupt):
+        store.write(utt, np.zeros((3, 24)), {})
+    assert not store.has(utt)
+    assert not list(store.dir.glob("*.npy")) and not list(store.dir.glob("*.tmp*"))
+
+
+def test_a_failed_utterance_does_not_stop_the_others(small_corpus, tmp_path):
+    from dataclasses import replace
+
+    _, corpus = small_corpus
+    frontend = small_frontend(tmp_path / "f")
+    broken = replace(corpus.utterances[1], audio=tmp_path / "missing.wav")
+    garbage = tmp_path / "garbage.wav"
+    garbage.write_bytes(b"not a wav file at all")
+    corrupt = replace(corpus.utterances[2], id="corrupt", audio=garbage)
+    utts = [corpus.utterances[0], broken, corrupt]
+    with pytest.raises(FeatureError) as err:
+        frontend.prepare(utts, progress=False)
+    assert "missing.wav" in str(err.value) and "garbage.wav: cannot decode audio" in str(err.value)
+    assert frontend.store(frontend.audio).has(corpus.utterances[0])
+
+
+def test_frame_matrices_shapes_and_alignment(prepared):
+    corpus, frontend = prepared
+    frontend.fit(corpus)
+    data = frontend.transform(corpus.split("test"))
+    assert data.features["audio"].shape[1] == 9 * 12 and data.features["video"].shape[1] == 9 * 12
+    assert len(data.features["audio"]) == len(data.features["video"]) == len(data.labels)
+    import soundfile
+
+    for u, utt_id in enumerate(data.ids):
+        utt = next(x for x in corpus if x.id == utt_id)
+        n = soundfile.info(utt.audio).frames
+        assert data.offsets[u + 1] - data.offsets[u] == num_frames(n / 16000) == 1 + n // 160
+
+
+def test_paper_dimensions_360_and_540(default_corpus, tmp_path_factory):
+    _, corpus = default_corpus
+    from hydra.utils import instantiate
+
+    from conftest import compose_prepare
+
+    cfg = compose_prepare([f"frontend.cache_dir={tmp_path_factory.mktemp('paper')}"])
+    frontend = instantiate(cfg.frontend, _convert_="all")
+    frontend.prepare(list(corpus), progress=False)
+    frontend.fit(corpus)
+    train, dev = frontend.transform(corpus.split("train")), frontend.transform(corpus.split("dev"))
+    assert train.features["audio"].shape[1] == 360 and train.features["video"].shape[1] == 540
+
+    from avfusion.corpus.labels import get_scheme
+    from avfusion.frontends.probe import linear_probe
+
+    viseme = get_scheme("phone").group_index("viseme")
+    audio = linear_probe(train.features["audio"], train.labels, dev.features["audio"], dev.labels, max_frames=8000)
+    video = linear_probe(train.features["video"], viseme[train.labels], dev.features["video"],
+                         viseme[dev.labels], max_frames=8000)
+    assert audio.accuracy > 2.5 * audio.chance  # phones from audio
+    assert video.accuracy > 1.6 * video.chance  # visemes from the lips
+
+
+def test_fitting_reads_training_utterances_only(prepared, monkeypatch):
+    corpus, frontend = prepared
+    read = []
+    original = FeatureStore.read
+
+    def spy(self, utt):
+        read.append(utt.id)
+        return original(self, utt)
+
+    monkeypatch.setattr(FeatureStore, "read", spy)
+    frontend = small_frontend(frontend.cache_dir, "frontend.audio.steps.0.scope=global")
+    frontend.fit(corpus)
+    train_ids = {u.id for u in corpus.split("train")}
+    assert read and set(read) <= train_ids
+    # the global CMVN statistics are those of the training frames
+    raw = np.concatenate([u.x for u in frontend.raw_frames(corpus.split("train"), None)["audio"]])
+    np.testing.assert_allclose(frontend.audio.steps[0].mean_, raw.mean(0), rtol=1e-4, atol=1e-4)
+
+
+def test_saved_frontend_and_frames_round_trip(prepared, tmp_path):
+    corpus, frontend = prepared
+    frontend.fit(corpus)
+    frontend.save(tmp_path / "frontend.pkl")
+    again = FrontEnd.load(tmp_path / "frontend.pkl")
+    a, b = frontend.transform(corpus.split("dev")), again.transform(corpus.split("dev"))
+    np.testing.assert_array_equal(a.features["video"], b.features["video"])
+    a.save(tmp_path / "dev")
+    loaded = FrameData.load(tmp_path / "dev")
+    assert isinstance(loaded.features["audio"], np.memmap)
+    np.testing.assert_array_equal(loaded.features["audio"], a.features["audio"])
+    assert loaded.ids == a.ids and list(loaded.offsets) == list(a.offsets)
+
+
+def test_av_duration_mismatch_is_an_error_naming_the_file(prepared, tmp_path):
+    from dataclasses import replace
+
+    from avfusion.corpus.synth.generator import write_video
+    from avfusion.frontends.video import read_video
+
+    corpus, frontend = prepared
+    utt = corpus.split("train")[0]
+    frames, fps = read_video(utt.video)
+    short = tmp_path / "short.mp4"
+    write_video(short, frames[: len(frames) // 2], fps)
+    bad = replace(utt, video=short)
+    frontend.prepare([bad], progress=False)
+    with pytest.raises(AvMismatchError, match="short.mp4: video lasts"):
+        frontend.raw_frames([bad], None)
+    # within the tolerance, the video is held to the audio's length
+    nearly = tmp_path / "nearly.mp4"
+    write_video(nearly, frames[:-2], fps)
+    ok = replace(utt, video=nearly)
+    frontend.prepare([ok], progress=False)
+    raw = frontend.raw_frames([ok], None)
+    assert len(raw["video"][0].x) == len(raw["audio"][0].x)
