@@ -55,3 +55,19 @@ def small_frontend(cache_dir, *overrides):
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+TINY = ["data.n_speakers=5", "data.n_dev_speakers=1", "data.n_test_speakers=2", "data.utterances_per_speaker=4",
+        "data.n_jobs=1", "data.seed=3", "frontend.n_jobs=1", "frontend.audio.steps.2.n_components=16",
+        "frontend.video.steps.1.n_components=16", "trainer.max_epochs=2", "evaluation.snrs_db=[0]",
+        "encoder.widths.audio=[64,32]", "encoder.widths.video=[64,32]", "encoder.widths.audio_video=[64,32]"]
+
+
+def tiny_overrides(root):
+    """avfusion-train overrides for a seconds-long run on a 20-utterance corpus under `root`."""
+    return [f"data.root={root}/corpus", f"frontend.cache_dir={root}/features", *TINY]
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny")

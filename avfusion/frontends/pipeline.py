@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import pickle
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,11 +23,14 @@ import numpy as np
 from avfusion.corpus.alignments import normalise_phones, read_phones
 from avfusion.corpus.labels import FRAME_RATE, get_scheme
 from avfusion.corpus.types import Corpus, Utterance
+from avfusion.frontends.audio import load_audio
 from avfusion.frontends.store import FeatureError, FeatureStore
 from avfusion.frontends.video import to_frame_rate
 from avfusion.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
+
+WaveformTransform = Callable[[Utterance, np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -138,13 +142,23 @@ class FrontEnd:
         metas = [store.read(u)[1] for u in utterances]
         return sum(m["n_missed"] for m in metas), sum(m["n_frames"] for m in metas)
 
-    def raw_frames(self, utterances: list[Utterance], label_scheme: str | None) -> dict[str, list[UttFrames]]:
-        """Cached raw features at 100 frames/s, with frame labels of `label_scheme` (None: no labels)."""
+    def raw_frames(self, utterances: list[Utterance], label_scheme: str | None,
+                   audio_waveform: WaveformTransform | None = None) -> dict[str, list[UttFrames]]:
+        """Raw features at 100 frames/s, with frame labels of `label_scheme` (None: no labels).
+
+        Cached features are used, except for the audio when `audio_waveform` is given: then the
+        audio features are computed from `audio_waveform(utt, clean_waveform)` (e.g. with noise added).
+        """
         scheme = get_scheme(label_scheme) if label_scheme else None
         stores = {name: self.store(m) for name, m in self.modalities.items()}
         out: dict[str, list[UttFrames]] = {name: [] for name in self.modalities}
+        extractor = self.audio.extractor
         for utt in utterances:
-            audio, _ = stores["audio"].read(utt)
+            if audio_waveform is None:
+                audio, _ = stores["audio"].read(utt)
+            else:
+                clean = load_audio(extractor.source(utt), extractor.sample_rate)
+                audio = extractor.from_waveform(audio_waveform(utt, clean))
             n_frames = len(audio)
             labels = None
             if scheme is not None:
@@ -179,10 +193,11 @@ class FrontEnd:
         self.fitted_ = True
         return self
 
-    def transform(self, utterances: list[Utterance], label_scheme: str = "phone") -> FrameData:
+    def transform(self, utterances: list[Utterance], label_scheme: str = "phone",
+                  audio_waveform: WaveformTransform | None = None) -> FrameData:
         if not self.fitted_:
             raise RuntimeError("front-end used before fit (fit it on the training split)")
-        raw = self.raw_frames(utterances, label_scheme)
+        raw = self.raw_frames(utterances, label_scheme, audio_waveform)
         features = {name: m.transform(raw[name]) for name, m in self.modalities.items()}
         first = next(iter(features.values()))
         lengths = np.array([len(u.x) for u in first])

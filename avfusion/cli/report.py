@@ -1,0 +1,28 @@
+"""`avfusion-report DIR [--metric per]`: one table (model x condition) from every report.json under DIR."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from avfusion.reporting.report import METRICS, find_reports, sweep_table
+from avfusion.utils.atomic import write_text_atomic
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("directory", type=Path, help="a run or multirun folder")
+    parser.add_argument("--metric", choices=METRICS, default="per")
+    args = parser.parse_args(argv)
+    reports = find_reports(args.directory)
+    if not reports:
+        sys.exit(f"no report.json under {args.directory}")
+    tables = "\n\n".join(sweep_table(reports, m) for m in (args.metric,) + tuple(m for m in METRICS if m != args.metric))
+    write_text_atomic(args.directory / "summary.md", tables + "\n")
+    print(tables)
+    print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'})")
+
+
+if __name__ == "__main__":
+    main()

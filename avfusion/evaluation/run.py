@@ -1,0 +1,27 @@
+"""Evaluate trained models of a run on its test split and write the run's report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from avfusion.corpus.types import Corpus
+from avfusion.evaluation.evaluate import Evaluator
+from avfusion.frontends.pipeline import FrontEnd
+from avfusion.reporting.report import write_report
+
+
+def report_run(run_dir: str | Path, name: str, seed: int, label_scheme: str, evaluator: Evaluator, models: dict,
+               frontend: FrontEnd, corpus: Corpus, combine=None) -> str:
+    """Scores on the test split, clean and in noise; report.json/report.md in run_dir; returns the Markdown."""
+    test = corpus.split("test")
+    results = evaluator.evaluate(models, frontend, test, label_scheme, combine=combine)
+    key = "combined" if combine is not None else next(iter(models))
+    report = {
+        "name": name, "seed": seed, "label_scheme": label_scheme,
+        "test_speakers": len(corpus.speakers("test")),
+        "models": list(models), "test": results[key],
+        "all": results,
+        "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
+                       "babble_talkers": evaluator.babble_talkers, "min_frames": evaluator.min_frames},
+    }
+    return write_report(run_dir, report)

@@ -1,0 +1,70 @@
+"""Per-modality encoders: MLPs whose last hidden layer is what the fusion heads consume."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
+
+
+class MlpEncoder(nn.Module):
+    """input -> [Linear -> (BatchNorm) -> activation -> (Dropout)] per width; output = last hidden layer."""
+
+    def __init__(self, input_dim: int, widths: list[int], activation: str = "relu", dropout: float = 0.0,
+                 batch_norm: bool = True, inputs: list[str] | None = None) -> None:
+        super().__init__()
+        self.inputs = list(inputs or [])  # the modalities it reads, concatenated in this order
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; known: {sorted(ACTIVATIONS)}")
+        if not widths:
+            raise ValueError("an encoder needs at least one hidden layer")
+        layers: list[nn.Module] = []
+        previous = input_dim
+        for width in widths:
+            layers.append(nn.Linear(previous, width))
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(width))
+            layers.append(ACTIVATIONS[activation]())
+            if dropout > 0:
+                layers.append(nn.Dropout(dropout))
+            previous = width
+        self.net = nn.Sequential(*layers)
+        self.input_dim = input_dim
+        self.output_dim = previous
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@dataclass
+class EncoderSpec:
+    """Architecture of the encoders (`conf/encoder/`): widths per encoder name.
+
+    An encoder reads the modality of its name ("audio", "video") unless `inputs` lists others for it:
+    `audio_video: [audio, video]` is one encoder over the concatenated inputs (feature fusion).
+    """
+
+    widths: dict[str, list[int]] = field(default_factory=lambda: {"audio": [500, 500, 200], "video": [500, 500, 200]})
+    inputs: dict[str, list[str]] = field(default_factory=lambda: {"audio_video": ["audio", "video"]})
+    activation: str = "relu"
+    dropout: float = 0.1
+    batch_norm: bool = True
+
+    def build(self, name: str, input_dims: dict[str, int]) -> MlpEncoder:
+        modalities = list(self.inputs.get(name, [name]))
+        missing = [m for m in modalities if m not in input_dims]
+        if missing:
+            raise ValueError(f"encoder {name!r} needs features {missing}; the data has {sorted(input_dims)}")
+        if name not in self.widths:
+            raise ValueError(f"no widths for encoder {name!r} in the encoder config (has {sorted(self.widths)})")
+        return MlpEncoder(sum(input_dims[m] for m in modalities), list(self.widths[name]), self.activation,
+                          self.dropout, self.batch_norm, inputs=modalities)
+
+
+def encoder_inputs(encoder: MlpEncoder, features: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The input of an encoder: one modality's features, or several concatenated."""
+    parts = [features[m] for m in encoder.inputs]
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)

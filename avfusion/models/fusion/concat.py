@@ -1,0 +1,33 @@
+"""Concatenation of the encoders' last hidden layers, then a softmax ("shallow") or a DNN ("deep")."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from avfusion.models.encoders import MlpEncoder
+
+
+class ConcatFusion(nn.Module):
+    pretrain_encoders = True
+
+    def __init__(self, encoders: list[str] = ("audio", "video"), widths: list[int] = (), dropout: float = 0.1,
+                 freeze_encoders: bool = True) -> None:
+        super().__init__()
+        self.encoders = list(encoders)
+        self.widths = list(widths)
+        self.dropout = dropout
+        self.freeze_encoders = freeze_encoders
+        self.net: nn.Module | None = None
+
+    def build(self, hidden_dims: dict[str, int], num_classes: int) -> "ConcatFusion":
+        width = sum(hidden_dims[e] for e in self.encoders)
+        if self.widths:  # deep: hidden layers on the concatenation
+            hidden = MlpEncoder(width, self.widths, dropout=self.dropout)
+            self.net = nn.Sequential(hidden, nn.Linear(hidden.output_dim, num_classes))
+        else:  # shallow: a softmax on the concatenation
+            self.net = nn.Linear(width, num_classes)
+        return self
+
+    def forward(self, hidden: dict[str, torch.Tensor]) -> torch.Tensor:
+        return self.net(torch.cat([hidden[e] for e in self.encoders], dim=-1))

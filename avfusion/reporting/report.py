@@ -1,0 +1,61 @@
+"""Run reports (report.json + report.md) and the table across the runs of a sweep."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from avfusion.utils.atomic import write_text_atomic
+
+METRICS = ("per", "frame_error", "frame_error_phone")
+
+
+def run_table(rows: list[dict]) -> str:
+    """Markdown table of one run: a row per condition."""
+    lines = ["| condition | utterances | frames | frame_error | frame_error_phone | per |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['condition']} | {r['utterances']} | {r['frames']} | {r['frame_error']:.3f} | "
+                     f"{r['frame_error_phone']:.3f} | {r['per']:.3f} |")
+    return "\n".join(lines)
+
+
+def write_report(run_dir: str | Path, report: dict) -> str:
+    """Write report.json and report.md; return the Markdown."""
+    run_dir = Path(run_dir)
+    write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
+    title = f"# {report['name']} (seed {report['seed']}, labels {report['label_scheme']})"
+    md = f"{title}\n\nTest split: {report['test_speakers']} speakers.\n\n{run_table(report['test'])}\n"
+    write_text_atomic(run_dir / "report.md", md)
+    return md
+
+
+def find_reports(directory: str | Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(Path(directory).rglob("report.json"))]
+
+
+def sweep_table(reports: list[dict], metric: str = "per") -> str:
+    """One row per model name, one column per condition; mean (+- std over seeds when several)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose from {METRICS}")
+    values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    seeds: dict[str, set] = defaultdict(set)
+    conditions: list[str] = []
+    for rep in reports:
+        for row in rep["test"]:
+            values[rep["name"]][row["condition"]].append(row[metric])
+            if row["condition"] not in conditions:
+                conditions.append(row["condition"])
+        seeds[rep["name"]].add(rep["seed"])
+    header = f"| {metric} | seeds | " + " | ".join(conditions) + " |"
+    lines = [header, "|---|---:|" + "---:|" * len(conditions)]
+    for name in values:
+        cells = []
+        for c in conditions:
+            v = values[name].get(c, [])
+            cells.append("" if not v else f"{np.mean(v):.3f}" + (f" ± {np.std(v):.3f}" if len(v) > 1 else ""))
+        lines.append(f"| {name} | {len(seeds[name])} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)

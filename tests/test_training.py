@@ -1,0 +1,130 @@
+"""Training and evaluation, end to end on a 20-utterance corpus (seconds on a CPU)."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from avfusion.frontends.pipeline import FrameData
+from avfusion.training.datamodule import FrameBatches, FrameDataModule
+
+from conftest import tiny_overrides
+
+
+def logged(path: Path, column: str) -> list[float]:
+    with open(path) as f:
+        return [float(r[column]) for r in csv.DictReader(f) if r.get(column)]
+
+
+def train_cli(root: Path, *overrides, multirun=False):
+    cmd = [sys.executable, "-m", "avfusion.cli.train", *(["-m"] if multirun else []), *tiny_overrides(root), *overrides]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out
+
+
+@pytest.fixture(scope="module")
+def concat_run(tiny_root):
+    run = tiny_root / "run_concat"
+    out = train_cli(tiny_root, "fusion=concat", f"hydra.run.dir={run}")
+    return run, out
+
+
+def test_train_and_evaluate_writes_the_report(concat_run):
+    run, out = concat_run
+    report = json.loads((run / "report.json").read_text())
+    assert report["name"] == "concat" and report["label_scheme"] == "phone"
+    assert [r["condition"] for r in report["test"]] == ["clean", "white 0 dB", "babble 0 dB"]
+    for row in report["test"]:
+        assert row["utterances"] == 8 and row["frames"] > 1000
+        assert 0 <= row["frame_error"] <= 1 and 0 <= row["frame_error_phone"] <= 1 and row["per"] >= 0
+    assert "| clean |" in (run / "report.md").read_text() and "| clean |" in out.stdout
+    for stage in ("pretrain_audio", "pretrain_video", "fusion"):
+        assert (run / "stages" / stage / "best.pt").is_file()
+        assert (run / "logs" / stage / "metrics.csv").is_file()
+    assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
+    assert (run / "model.pt").is_file() and (run / "frontend.pkl").is_file()
+
+
+def test_frozen_encoders_keep_their_pretrained_weights(concat_run):
+    run, _ = concat_run
+    pretrained = torch.load(run / "stages" / "pretrain_audio" / "best.pt")
+    fused = torch.load(run / "stages" / "fusion" / "best.pt")
+    enc = {k: v for k, v in pretrained.items() if k.startswith("encoders.")}
+    assert enc and all(torch.equal(v, fused[k]) for k, v in enc.items())
+
+
+def test_evaluate_cli_reproduces_the_report(concat_run):
+    run, _ = concat_run
+    before = json.loads((run / "report.json").read_text())["test"]
+    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dir={run}", "evaluation.snrs_db=[0]"],
+                   check=True, capture_output=True, cwd=run)
+    assert json.loads((run / "report.json").read_text())["test"] == before  # seeded noise: same numbers
+
+
+def test_same_seed_same_numbers_other_seed_differs(tiny_root, concat_run):
+    run, _ = concat_run
+    again = tiny_root / "run_concat_again"
+    train_cli(tiny_root, "fusion=concat", f"hydra.run.dir={again}")
+    a = json.loads((run / "report.json").read_text())["test"]
+    b = json.loads((again / "report.json").read_text())["test"]
+    assert a == b
+    other = tiny_root / "run_concat_seed1"
+    train_cli(tiny_root, "fusion=concat", "seed=1", f"hydra.run.dir={other}")
+    assert json.loads((other / "report.json").read_text())["test"] != a
+
+
+def test_resume_continues_a_stage_instead_of_restarting(tiny_root):
+    run = tiny_root / "run_resume"
+    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=1", "patience=10", f"hydra.run.dir={run}")
+    steps_one_epoch = max(logged(run / "logs" / "fusion" / "metrics.csv", "step"))
+    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=3", "patience=10", "resume=true",
+              f"hydra.run.dir={run}")
+    # best.pt marks the stage as finished: resuming loads it and trains nothing more
+    assert max(logged(run / "logs" / "fusion" / "metrics.csv", "step")) == steps_one_epoch
+    # an unfinished stage (killed: no best.pt) continues from last.ckpt at the next epoch
+    (run / "stages" / "fusion" / "best.pt").unlink()
+    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=3", "patience=10", "resume=true",
+              f"hydra.run.dir={run}")
+    metrics = run / "logs" / "fusion" / "metrics.csv"  # the resumed fit's log: epoch 0 is not trained again
+    assert sorted({int(e) for e in logged(metrics, "epoch")}) == [1, 2]
+    assert max(logged(metrics, "step")) > 2 * steps_one_epoch
+
+
+def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):
+    sweep = tiny_root / "sweep"
+    train_cli(tiny_root, "fusion=audio_only,video_only", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}",
+              multirun=True)
+    out = subprocess.run([sys.executable, "-m", "avfusion.cli.report", str(sweep)], capture_output=True, text=True,
+                         check=True)
+    table = out.stdout.split("\n\n")[0].splitlines()
+    assert table[0].startswith("| per | seeds | clean |")
+    assert sorted(line.split("|")[1].strip() for line in table[2:]) == ["audio_only", "video_only"]
+    assert (sweep / "summary.md").is_file()
+
+
+def test_batches_are_gathered_rows(rng):
+    n = 1000
+    data = FrameData({"audio": rng.normal(size=(n, 4)).astype(np.float32),
+                      "video": rng.normal(size=(n, 6)).astype(np.float32)},
+                     rng.integers(0, 39, n), np.array([0, n]), ["u"], ["s"])
+    features, labels = FrameBatches(data, ["audio", "video"]).__getitems__([5, 3, 999])
+    np.testing.assert_array_equal(features["video"].numpy(), data.features["video"][[3, 5, 999]])
+    np.testing.assert_array_equal(labels.numpy(), data.labels[[3, 5, 999]])
+    loader = FrameDataModule({"train": data, "dev": data}, ["audio"], batch_size=64).train_dataloader()
+    batches = list(loader)
+    assert len(batches) == n // 64 and batches[0][0]["audio"].shape == (64, 4)
+    seen = np.concatenate([b[1].numpy() for b in batches])
+    assert len(seen) == 64 * (n // 64)
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(tiny_root):
+    run = tiny_root / "run_ddp"
+    train_cli(tiny_root, "fusion=audio_only", "trainer=ddp_cpu", "trainer.max_epochs=1", f"hydra.run.dir={run}")
+    assert (run / "report.json").is_file()
