@@ -16,8 +16,11 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
+# The default study: embedded corpus -> features -> audio-only, video-only, concat -> one PER table.
 run: install
 	$(BIN)/avfusion-synth
+	$(BIN)/avfusion-train experiment=default_study
+	$(BIN)/avfusion-report outputs/default_study
 
 prepare: install
 	$(BIN)/avfusion-prepare

@@ -133,12 +133,12 @@ def test_rendered_mouth_carries_the_viseme(small_corpus):
 
 def test_default_corpus_covers_every_phone_in_every_split(default_corpus):
     builder, corpus = default_corpus
-    assert len(corpus.speakers()) == 12
+    assert len(corpus.speakers()) == 24
     corpus.check_speaker_independent()
     stats = corpus_stats(corpus)
     for split, st in stats.items():
         assert st.phones_present == set(PHONES), (split, set(PHONES) - st.phones_present)
-    assert stats["train"].speakers == 8 and stats["dev"].speakers == 2 and stats["test"].speakers == 2
+    assert stats["train"].speakers == 16 and stats["dev"].speakers == 4 and stats["test"].speakers == 4
     assert "phones covered" in format_stats(stats)
 
 

@@ -60,10 +60,10 @@ class SyntheticCorpus:
     """Config and builder of the embedded corpus (`conf/data/synthetic.yaml`)."""
 
     root: str = "data/synthetic/default"
-    n_speakers: int = 12
-    n_dev_speakers: int = 2
-    n_test_speakers: int = 2
-    utterances_per_speaker: int = 30
+    n_speakers: int = 24
+    n_dev_speakers: int = 4
+    n_test_speakers: int = 4
+    utterances_per_speaker: int = 20
     video_mode: str = "roi"
     roi_size: int = 96
     fps: float = 25.0
