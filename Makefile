@@ -27,6 +27,7 @@ prepare: install
 
 bench: install
 	$(BIN)/python benchmarks/frontend_speed.py
+	$(BIN)/python benchmarks/training_speed.py
 
 test: install
 	$(BIN)/python -m pytest

@@ -62,7 +62,7 @@ def test_frozen_encoders_keep_their_pretrained_weights(concat_run):
 def test_evaluate_cli_reproduces_the_report(concat_run):
     run, _ = concat_run
     before = json.loads((run / "report.json").read_text())["test"]
-    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dir={run}", "evaluation.snrs_db=[0]"],
+    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]"],
                    check=True, capture_output=True, cwd=run)
     assert json.loads((run / "report.json").read_text())["test"] == before  # seeded noise: same numbers
 
@@ -128,3 +128,20 @@ def test_ddp_with_two_cpu_processes(tiny_root):
     run = tiny_root / "run_ddp"
     train_cli(tiny_root, "fusion=audio_only", "trainer=ddp_cpu", "trainer.max_epochs=1", f"hydra.run.dir={run}")
     assert (run / "report.json").is_file()
+
+
+def test_bilinear_run_and_posterior_averaging(tiny_root, concat_run):
+    concat, _ = concat_run
+    bilinear = tiny_root / "run_bilinear"
+    train_cli(tiny_root, "fusion=bilinear", "fusion.rank=16", f"hydra.run.dir={bilinear}")
+    report = json.loads((bilinear / "report.json").read_text())
+    assert report["name"] == "bilinear" and len(report["test"]) == 3
+    out_dir = tiny_root / "average"
+    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{concat},{bilinear}]", "weights=dev",
+                    f"output_dir={out_dir}", "evaluation.snrs_db=[0]"], check=True, capture_output=True, cwd=tiny_root)
+    averaged = json.loads((out_dir / "report.json").read_text())
+    assert averaged["name"] == "average(concat+bilinear)"
+    assert set(averaged["all"]) == {"concat", "bilinear", "combined"}
+    assert sum(averaged["weights"].values()) == pytest.approx(1.0)
+    # each single model, evaluated inside the average, scores as in its own report
+    assert averaged["all"]["concat"] == json.loads((concat / "report.json").read_text())["test"]

@@ -44,7 +44,7 @@ def main(cfg: DictConfig) -> None:
                              batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              patience=cfg.patience, resume=cfg.resume, progress=sys.stderr.isatty())
     model = train_model(instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all"),
-                        frames, get_scheme(cfg.label_scheme).num_classes, settings)
+                        frames, get_scheme(cfg.label_scheme), settings)
     torch.save(model, run_dir / "model.pt")
 
     print(report_run(run_dir, name, cfg.seed, cfg.label_scheme, evaluator, {name: model}, frontend, corpus))

@@ -20,6 +20,7 @@ def report_run(run_dir: str | Path, name: str, seed: int, label_scheme: str, eva
         "name": name, "seed": seed, "label_scheme": label_scheme,
         "test_speakers": len(corpus.speakers("test")),
         "models": list(models), "test": results[key],
+        "weights": getattr(combine, "weights", None),
         "all": results,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
                        "babble_talkers": evaluator.babble_talkers, "min_frames": evaluator.min_frames},

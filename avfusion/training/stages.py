@@ -18,6 +18,7 @@ import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
+from avfusion.corpus.labels import LabelScheme
 from avfusion.frontends.pipeline import FrameData
 from avfusion.models.encoders import EncoderSpec
 from avfusion.models.fusion.single import SingleEncoderSoftmax
@@ -76,7 +77,7 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     return module
 
 
-def train_model(head, encoder_spec: EncoderSpec, data: dict[str, FrameData], num_classes: int,
+def train_model(head, encoder_spec: EncoderSpec, data: dict[str, FrameData], scheme: LabelScheme,
                 settings: TrainSettings) -> FusionModule:
     """Build the encoders the head needs, pre-train them alone if the head asks for it, train the head."""
     input_dims = {m: x.shape[1] for m, x in data["train"].features.items()}
@@ -85,7 +86,7 @@ def train_model(head, encoder_spec: EncoderSpec, data: dict[str, FrameData], num
     optim = dict(lr=settings.lr, weight_decay=settings.weight_decay)
     if head.pretrain_encoders:
         for name, encoder in encoders.items():
-            solo_head = SingleEncoderSoftmax(name).build({name: encoder.output_dim}, num_classes)
+            solo_head = SingleEncoderSoftmax(name).build({name: encoder.output_dim}, scheme)
             run_stage(f"pretrain_{name}", FusionModule({name: encoder}, solo_head, **optim), data, settings)
-    head.build({name: enc.output_dim for name, enc in encoders.items()}, num_classes)
+    head.build({name: enc.output_dim for name, enc in encoders.items()}, scheme)
     return run_stage("fusion", FusionModule(encoders, head, **optim), data, settings)

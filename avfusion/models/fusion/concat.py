@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from avfusion.corpus.labels import LabelScheme
 from avfusion.models.encoders import MlpEncoder
 
 
@@ -20,7 +21,8 @@ class ConcatFusion(nn.Module):
         self.freeze_encoders = freeze_encoders
         self.net: nn.Module | None = None
 
-    def build(self, hidden_dims: dict[str, int], num_classes: int) -> "ConcatFusion":
+    def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "ConcatFusion":
+        num_classes = scheme.num_classes
         width = sum(hidden_dims[e] for e in self.encoders)
         if self.widths:  # deep: hidden layers on the concatenation
             hidden = MlpEncoder(width, self.widths, dropout=self.dropout)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from avfusion.corpus.labels import LabelScheme
+
 
 class SingleEncoderSoftmax(nn.Module):
     """logits = W h + b on one encoder's last hidden layer. With encoder "audio_video" this is
@@ -18,8 +20,8 @@ class SingleEncoderSoftmax(nn.Module):
         self.encoders = [encoder]
         self.out: nn.Linear | None = None
 
-    def build(self, hidden_dims: dict[str, int], num_classes: int) -> "SingleEncoderSoftmax":
-        self.out = nn.Linear(hidden_dims[self.encoders[0]], num_classes)
+    def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "SingleEncoderSoftmax":
+        self.out = nn.Linear(hidden_dims[self.encoders[0]], scheme.num_classes)
         return self
 
     def forward(self, hidden: dict[str, torch.Tensor]) -> torch.Tensor:

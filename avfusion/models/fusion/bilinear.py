@@ -1,0 +1,71 @@
+"""Factored bilinear softmax with class sharing (Mroueh, Marcheret & Goel, ICASSP 2015).
+
+    score_y = w1_y . h1 + w2_y . h2 + b_y + (U1 h1)^T diag(v_g(y)) (U2 h2)
+
+h1, h2: the two encoders' last hidden layers; U1 (F x d1), U2 (F x d2) project both into an F-dim
+fusion space where they interact by an elementwise product; v holds one F-vector per group of
+classes (sharing: states of one phone, or phones of one viseme) or per class (no sharing), so the
+bilinear weights cost G x F instead of C x F. `rank: null` is the full, unfactored form
+h1^T W_g(y) h2 with one d1 x d2 matrix per group (small hidden layers only).
+
+Trained jointly by default: the bilinear term's gradient reaches both encoders, so each network is
+trained through the other.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from avfusion.corpus.labels import LabelScheme
+
+
+class FactoredBilinearSoftmax(nn.Module):
+    pretrain_encoders = True
+
+    def __init__(self, encoders: list[str] = ("audio", "video"), rank: int | None = 200, sharing: str | None = "viseme",
+                 linear_terms: bool = True, freeze_encoders: bool = False) -> None:
+        super().__init__()
+        if len(encoders) != 2:
+            raise ValueError(f"the bilinear softmax fuses exactly two encoders, got {list(encoders)}")
+        self.encoders = list(encoders)
+        self.rank = rank
+        self.sharing = sharing
+        self.linear_terms = linear_terms
+        self.freeze_encoders = freeze_encoders
+
+    def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "FactoredBilinearSoftmax":
+        d1, d2 = (hidden_dims[e] for e in self.encoders)
+        n_classes = scheme.num_classes
+        if self.sharing in (None, "none"):
+            groups = torch.arange(n_classes)
+        else:
+            groups = torch.as_tensor(scheme.group_index(self.sharing), dtype=torch.long)
+        self.register_buffer("groups", groups)  # class -> group
+        n_groups = int(groups.max()) + 1
+        self.bias = nn.Parameter(torch.zeros(n_classes))
+        if self.linear_terms:
+            self.linear1 = nn.Linear(d1, n_classes, bias=False)
+            self.linear2 = nn.Linear(d2, n_classes, bias=False)
+        if self.rank is None:
+            self.weight = nn.Parameter(torch.randn(n_groups, d1, d2) / math.sqrt(d1 * d2))
+        else:
+            self.u1 = nn.Linear(d1, self.rank, bias=False)
+            self.u2 = nn.Linear(d2, self.rank, bias=False)
+            self.v = nn.Parameter(torch.randn(n_groups, self.rank) / math.sqrt(self.rank))
+        return self
+
+    def bilinear_group_scores(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
+        """(B, G): the bilinear term of each group."""
+        if self.rank is None:
+            return torch.einsum("bi,gij,bj->bg", h1, self.weight, h2)
+        return (self.u1(h1) * self.u2(h2)) @ self.v.t()
+
+    def forward(self, hidden: dict[str, torch.Tensor]) -> torch.Tensor:
+        h1, h2 = (hidden[e] for e in self.encoders)
+        scores = self.bilinear_group_scores(h1, h2)[:, self.groups] + self.bias
+        if self.linear_terms:
+            scores = scores + self.linear1(h1) + self.linear2(h2)
+        return scores
