@@ -2,7 +2,7 @@
 
 import cv2
 
-from avfusion.corpus.synth.face import read_video_frames
+from avfusion.frontends.video import read_video
 
 from conftest import small_synthetic
 
@@ -15,7 +15,7 @@ def test_mediapipe_finds_the_lips_on_face_mode_video(tmp_path):
     corpus = builder.load(progress=False)
     found = total = 0
     for utt in corpus:
-        frames = read_video_frames(str(utt.video))
+        frames = read_video(utt.video)[0]
         with mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1) as mesh:
             for frame in frames:
                 total += 1
@@ -34,7 +34,7 @@ def test_the_mouth_moves_on_the_still_portrait(tmp_path):
     plate = face_plates()[0]
     assert plate.name == "astronaut"
     (cx, cy), w = plate.mouth_centre[0].astype(int), int(plate.mouth_width[0])
-    frames = read_video_frames(str(corpus.utterances[0].video)).astype(float)  # speaker s01 -> plate 0
+    frames = read_video(corpus.utterances[0].video)[0].astype(float)  # speaker s01 -> plate 0
     mouth = frames[:, cy - w // 4:cy + w // 4, cx - w // 2:cx + w // 2].std(axis=0).mean()
     nose = frames[:, cy - 3 * w // 2:cy - w, cx - w // 2:cx + w // 2].std(axis=0).mean()
     assert mouth > 5 * nose

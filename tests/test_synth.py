@@ -10,7 +10,7 @@ from avfusion.corpus.alignments import normalise_phones, read_phones, read_textg
 from avfusion.corpus.phones import PHONES, PHONE_TO_VISEME
 from avfusion.corpus.stats import corpus_stats, format_stats
 from avfusion.corpus.synth.espeak import Espeak, EspeakError
-from avfusion.corpus.synth.face import read_video_frames
+from avfusion.frontends.video import read_video
 from avfusion.utils.atomic import atomic_path
 
 from conftest import small_synthetic
@@ -49,7 +49,7 @@ def test_video_frame_count_matches_duration(small_corpus):
         duration = soundfile.info(u.audio).duration
         cap = cv2.VideoCapture(str(u.video))
         assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(25.0)
-        n = len(read_video_frames(str(u.video)))
+        n = len(read_video(u.video)[0])
         assert abs(n - duration * 25) <= 1
 
 
@@ -113,7 +113,7 @@ def inner_mouth_height(bgr: np.ndarray) -> int:
 def frames_at_phone_centres(corpus, min_duration=0.06):
     """(phone, frame) pairs at the centre of phones long enough for the lips to reach their target."""
     for u in corpus:
-        frames = read_video_frames(str(u.video))
+        frames = read_video(u.video)[0]
         for seg in normalise_phones(read_phones(u.alignment)):
             k = int(round((seg.start + seg.end) / 2 * 25))
             if seg.duration >= min_duration and k < len(frames):

