@@ -169,3 +169,14 @@ def test_av_duration_mismatch_is_an_error_naming_the_file(prepared, tmp_path):
     frontend.prepare([ok], progress=False)
     raw = frontend.raw_frames([ok], None)
     assert len(raw["video"][0].x) == len(raw["audio"][0].x)
+
+
+def test_frames_key_ignores_where_and_how_fast(small_corpus):
+    from avfusion.frontends.prepared import frames_key
+
+    _, corpus = small_corpus
+    base = {"cache_dir": "data/features", "n_jobs": 2, "fit_labels": "phone_state"}
+    moved = {**base, "cache_dir": "/elsewhere", "n_jobs": 8}
+    assert frames_key(base, "phone", corpus) == frames_key(moved, "phone", corpus)
+    assert frames_key(base, "phone", corpus) != frames_key(base, "phone_state", corpus)
+    assert frames_key(base, "phone", corpus) != frames_key({**base, "fit_labels": "phone"}, "phone", corpus)

@@ -21,11 +21,16 @@ log = logging.getLogger(__name__)
 FIT_SPLITS = ("train", "dev")
 
 
+# settings that do not change the features: where the cache lives, how many processes extract
+NOT_IN_KEY = ("cache_dir", "n_jobs")
+
+
 def frames_key(frontend_config: dict, label_scheme: str, corpus: Corpus) -> str:
     manifest = Path(corpus.root) / "manifest.jsonl"
     corpus_id = hashlib.sha1(manifest.read_bytes()).hexdigest() if manifest.is_file() else \
         hashlib.sha1("\n".join(f"{u.id}|{u.split}|{u.audio}|{u.video}" for u in corpus).encode()).hexdigest()
-    blob = json.dumps({"frontend": frontend_config, "labels": label_scheme, "corpus": corpus_id}, sort_keys=True)
+    settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_KEY}
+    blob = json.dumps({"frontend": settings, "labels": label_scheme, "corpus": corpus_id}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
