@@ -2,8 +2,8 @@
 
 The dataset fetches a whole batch at once (`__getitems__`, which PyTorch's DataLoader calls with
 the batch sampler's index list): one fancy-indexing gather per modality, no Python object per frame.
-The sampler is an ordinary BatchSampler over a RandomSampler, so Lightning's distributed training
-splits it across processes as it does any sampler.
+The sampler is a BatchSampler over a RandomSampler, so Lightning's distributed training splits it
+across processes as it does any sampler.
 """
 
 from __future__ import annotations
@@ -33,6 +33,11 @@ class FrameBatches(Dataset):
         return self.__getitems__([index])
 
 
+class FrameBatchSampler(BatchSampler):
+    """A BatchSampler of its own type: Lightning then rebuilds it around a DistributedSampler in
+    distributed runs (for the plain BatchSampler class it falls back to fetching frame by frame)."""
+
+
 def _as_batch(batch):
     return batch  # __getitems__ already built the batch
 
@@ -51,9 +56,9 @@ class FrameDataModule(pl.LightningDataModule):
         dataset = FrameBatches(self.splits[split], self.modalities)
         if train:
             generator = torch.Generator().manual_seed(self.seed)
-            sampler = BatchSampler(RandomSampler(dataset, generator=generator), self.batch_size, drop_last=True)
+            sampler = FrameBatchSampler(RandomSampler(dataset, generator=generator), self.batch_size, drop_last=True)
         else:
-            sampler = BatchSampler(SequentialSampler(dataset), self.eval_batch_size, drop_last=False)
+            sampler = FrameBatchSampler(SequentialSampler(dataset), self.eval_batch_size, drop_last=False)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=_as_batch, num_workers=0)
 
     def train_dataloader(self) -> DataLoader:
