@@ -163,3 +163,17 @@ def test_phone_times_match_the_acoustics(small_corpus):
             elif len(inner) and p.label in ("aa", "ae", "iy", "ow", "uw", "eh"):
                 vowel_db.append(inner.mean())
     assert np.mean(vowel_db) - np.mean(silence_db) > 25
+
+
+@pytest.mark.skipif(__import__("shutil").which("festival") is None, reason="festival not installed (optional backend)")
+def test_festival_backend_writes_the_same_layout(tmp_path):
+    builder = small_synthetic(tmp_path / "fest", utterances_per_speaker=2, tts="festival")
+    corpus = builder.load(progress=False)
+    for u in corpus:
+        info = soundfile.info(u.audio)
+        phones = read_phones(u.alignment)
+        assert abs(phones[-1].end - info.frames / info.samplerate) <= 0.010
+        folded = normalise_phones(phones)
+        assert {p.label for p in folded} <= set(PHONES) and len(folded) > 5
+        words = [w.label for w in read_textgrid(u.alignment, "words") if w.label]
+        assert words == [t.strip(".,").lower() for t in u.text.split()]

@@ -65,6 +65,7 @@ class SyntheticCorpus:
     n_test_speakers: int = 4
     utterances_per_speaker: int = 20
     video_mode: str = "roi"
+    tts: str = "espeak"  # espeak (bundled) | festival (optional, when installed)
     roi_size: int = 96
     fps: float = 25.0
     sample_rate: int = 16000
@@ -77,6 +78,8 @@ class SyntheticCorpus:
     pad_range_s: tuple[float, float] = (0.10, 0.30)  # silence before and after the speech
 
     def __post_init__(self) -> None:
+        if self.tts not in ("espeak", "festival"):
+            raise ValueError(f"tts must be espeak or festival, got {self.tts!r}")
         if self.video_mode not in VIDEO_MODES:
             raise ValueError(f"video_mode must be one of {VIDEO_MODES}, got {self.video_mode!r}")
         self.pad_range_s = tuple(self.pad_range_s)
@@ -166,7 +169,7 @@ class SyntheticCorpus:
         import soundfile
 
         rng = np.random.default_rng(spec.seed)
-        speech = synthesize_audio(spec, self.sample_rate, self.pad_range_s, self.room_snr_db, rng)
+        speech = synthesize_audio(spec, self.sample_rate, self.pad_range_s, self.room_snr_db, rng, self.tts)
         duration = len(speech.audio) / self.sample_rate
         frames = self._render_video(spec, speech.phones, duration, rng)
         paths = self.paths(spec)
@@ -196,21 +199,43 @@ class SyntheticCorpus:
 
 
 def synthesize_audio(spec: UtteranceSpec, sample_rate: int, pad_range_s: tuple[float, float],
-                     room_snr_db: float, rng: np.random.Generator) -> SynthesizedAudio:
-    """espeak-ng speech resampled to `sample_rate`, padded with room-noise silence, with its alignment."""
+                     room_snr_db: float, rng: np.random.Generator, tts: str = "espeak") -> SynthesizedAudio:
+    """Speech resampled to `sample_rate`, padded with room-noise silence, with its alignment."""
     import soxr
 
     sp = spec.speaker
-    syn = Espeak.get().synthesize(spec.text, sp.voice, sp.rate_wpm, sp.pitch, sp.pitch_range)
-    speech = soxr.resample(syn.audio.astype(np.float32) / 32768.0, syn.sample_rate, sample_rate)
+    if tts == "festival":
+        from avfusion.corpus.synth.festival import festival_speak
+
+        raw, raw_rate, phones, words = festival_speak(spec.text, sp.rate_wpm)
+    else:
+        syn = Espeak.get().synthesize(spec.text, sp.voice, sp.rate_wpm, sp.pitch, sp.pitch_range)
+        raw, raw_rate = syn.audio.astype(np.float32) / 32768.0, syn.sample_rate
+        phones, words = timed_labels(syn, offset=0.0, duration=len(raw) / raw_rate, text=spec.text)
+    speech = soxr.resample(raw, raw_rate, sample_rate) if raw_rate != sample_rate else raw
     lead, tail = (int(rng.uniform(*pad_range_s) * sample_rate) for _ in range(2))
     audio = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(tail, np.float32)])
     audio *= 0.7 * rng.uniform(0.6, 1.0) / max(np.abs(audio).max(), 1e-6)
     speech_rms = np.sqrt(np.mean(audio[lead:lead + len(speech)] ** 2))
     audio += rng.normal(0.0, speech_rms * 10 ** (-room_snr_db / 20), len(audio)).astype(np.float32)
-    duration = len(audio) / sample_rate
-    phones, words = timed_labels(syn, offset=lead / sample_rate, duration=duration, text=spec.text)
+    phones, words = place(phones, words, lead / sample_rate, len(audio) / sample_rate)
     return SynthesizedAudio(np.clip(audio, -1.0, 1.0), phones, words)
+
+
+def place(phones: list[Segment], words: list[Segment], offset: float, duration: float
+          ) -> tuple[list[Segment], list[Segment]]:
+    """Shift labels by the leading silence; silence tiles the start and the end up to `duration`."""
+    shifted = [Segment(SIL, 0.0, offset)] + [Segment(p.label, p.start + offset, p.end + offset) for p in phones]
+    shifted.append(Segment(SIL, shifted[-1].end, duration))
+    out: list[Segment] = []
+    for seg in shifted:
+        if seg.end - seg.start <= 1e-9:
+            continue
+        if out and seg.label == SIL and out[-1].label == SIL:
+            out[-1] = Segment(SIL, out[-1].start, seg.end)
+        else:
+            out.append(seg)
+    return out, [Segment(w.label, w.start + offset, w.end + offset) for w in words]
 
 
 def timed_labels(syn: Synthesis, offset: float, duration: float, text: str) -> tuple[list[Segment], list[Segment]]:
