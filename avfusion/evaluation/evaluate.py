@@ -87,12 +87,11 @@ class Evaluator:
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
             results["combined"] = []
+        clean = frontend.transform(utterances, label_scheme)
         for condition in self.conditions():
             log.info("evaluating %d utterances: %s", len(utterances), condition.name)
-            data = frontend.transform(
-                utterances, label_scheme,
-                audio_waveform=None if condition.kind == "clean" else (lambda u, w, c=condition: noise(u, w, c)),
-            )
+            data = clean if condition.kind == "clean" else \
+                frontend.with_audio(clean, utterances, lambda u, w, c=condition: noise(u, w, c))
             post = {name: posteriors(m, data, self.batch_size) for name, m in models.items()}
             if combine is not None:
                 post["combined"] = combine(post)

@@ -143,15 +143,18 @@ class FrontEnd:
         return sum(m["n_missed"] for m in metas), sum(m["n_frames"] for m in metas)
 
     def raw_frames(self, utterances: list[Utterance], label_scheme: str | None,
-                   audio_waveform: WaveformTransform | None = None) -> dict[str, list[UttFrames]]:
-        """Raw features at 100 frames/s, with frame labels of `label_scheme` (None: no labels).
+                   audio_waveform: WaveformTransform | None = None,
+                   modalities: list[str] | None = None) -> dict[str, list[UttFrames]]:
+        """Raw features at 100 frames/s (of `modalities`, default all), with frame labels of
+        `label_scheme` (None: no labels).
 
         Cached features are used, except for the audio when `audio_waveform` is given: then the
         audio features are computed from `audio_waveform(utt, clean_waveform)` (e.g. with noise added).
         """
         scheme = get_scheme(label_scheme) if label_scheme else None
-        stores = {name: self.store(m) for name, m in self.modalities.items()}
-        out: dict[str, list[UttFrames]] = {name: [] for name in self.modalities}
+        names = list(modalities or self.modalities)
+        stores = {name: self.store(self.modalities[name]) for name in {"audio", *names}}
+        out: dict[str, list[UttFrames]] = {name: [] for name in names}
         extractor = self.audio.extractor
         for utt in utterances:
             if audio_waveform is None:
@@ -164,7 +167,7 @@ class FrontEnd:
             if scheme is not None:
                 phones = normalise_phones(read_phones(utt.alignment), source=utt.alignment)
                 labels = scheme.frame_labels(phones, n_frames)
-            for name in self.modalities:
+            for name in names:
                 x, meta = (audio, {}) if name == "audio" else stores[name].read(utt)
                 if "fps" in meta:
                     self._check_durations(utt, meta, n_frames)
@@ -207,6 +210,14 @@ class FrontEnd:
             offsets=np.concatenate([[0], np.cumsum(lengths)]),
             ids=[u.id for u in first], speakers=[u.speaker for u in first],
         )
+
+    def with_audio(self, data: FrameData, utterances: list[Utterance],
+                   audio_waveform: WaveformTransform) -> FrameData:
+        """`data` (a transform of `utterances`) with only the audio recomputed from transformed waveforms,
+        e.g. noisy ones: the other modalities do not depend on the audio and are reused."""
+        raw = self.raw_frames(utterances, None, audio_waveform, modalities=["audio"])["audio"]
+        audio = np.concatenate([u.x for u in self.audio.transform(raw)])
+        return dataclasses.replace(data, features={**data.features, "audio": audio})
 
     def save(self, path: str | Path) -> None:
         with atomic_path(path) as tmp:

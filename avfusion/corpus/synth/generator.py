@@ -211,7 +211,7 @@ def synthesize_audio(spec: UtteranceSpec, sample_rate: int, pad_range_s: tuple[f
     else:
         syn = Espeak.get().synthesize(spec.text, sp.voice, sp.rate_wpm, sp.pitch, sp.pitch_range)
         raw, raw_rate = syn.audio.astype(np.float32) / 32768.0, syn.sample_rate
-        phones, words = timed_labels(syn, offset=0.0, duration=len(raw) / raw_rate, text=spec.text)
+        phones, words = timed_labels(syn, spec.text)
     speech = soxr.resample(raw, raw_rate, sample_rate) if raw_rate != sample_rate else raw
     lead, tail = (int(rng.uniform(*pad_range_s) * sample_rate) for _ in range(2))
     audio = np.concatenate([np.zeros(lead, np.float32), speech, np.zeros(tail, np.float32)])
@@ -238,12 +238,12 @@ def place(phones: list[Segment], words: list[Segment], offset: float, duration: 
     return out, [Segment(w.label, w.start + offset, w.end + offset) for w in words]
 
 
-def timed_labels(syn: Synthesis, offset: float, duration: float, text: str) -> tuple[list[Segment], list[Segment]]:
+def timed_labels(syn: Synthesis, text: str) -> tuple[list[Segment], list[Segment]]:
     """Phone and word intervals in seconds from espeak's phoneme events.
 
     A phoneme lasts until the next one starts (the last until the synthesised audio ends); a
     mnemonic that maps to several ARPAbet phones has its interval split evenly; time before the
-    first and after the last phoneme is silence, so the phones tile [0, duration] exactly.
+    first phoneme is silence, so the phones tile the synthesised audio exactly.
     """
     sr = syn.sample_rate
     bounds = [p.start for p in syn.phonemes] + [len(syn.audio)]
@@ -258,9 +258,9 @@ def timed_labels(syn: Synthesis, offset: float, duration: float, text: str) -> t
         else:
             phones.append(Segment(label, start, end))
 
-    add(SIL, 0.0, offset + bounds[0] / sr)
+    add(SIL, 0.0, bounds[0] / sr)
     for ph, b0, b1 in zip(syn.phonemes, bounds[:-1], bounds[1:]):
-        t0, t1 = offset + b0 / sr, offset + b1 / sr
+        t0, t1 = b0 / sr, b1 / sr
         arpa = to_arpabet(ph.symbol)
         if not arpa:  # absorbed into the previous phone
             if phones:
@@ -272,7 +272,6 @@ def timed_labels(syn: Synthesis, offset: float, duration: float, text: str) -> t
         if arpa != (PAUSE,) and ph.word >= 0:
             span = word_spans.setdefault(ph.word, [t0, t1])
             span[1] = t1
-    add(SIL, phones[-1].end if phones else 0.0, duration)
     words = []
     for w, (t0, t1) in sorted(word_spans.items()):
         pos, _ = syn.words[w]
