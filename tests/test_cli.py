@@ -9,7 +9,7 @@ def test_avfusion_synth_builds_and_prints_statistics(tmp_path):
     cmd = [sys.executable, "-m", "avfusion.cli.synth", f"data.root={root}", "data.n_speakers=3",
            "data.n_dev_speakers=1", "data.n_test_speakers=1", "data.utterances_per_speaker=2", "data.n_jobs=1"]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=tmp_path)
-    assert "phones covered" in out.stdout
+    assert "classes covered (of 39)" in out.stdout
     assert "train" in out.stdout and "test" in out.stdout
     assert len(read_manifest(root / "manifest.jsonl")) == 6
     # a second run finds the corpus and generates nothing

@@ -1,15 +1,18 @@
 """The front-end over a corpus: cache, train-only fitting, frame matrices."""
 
+import dataclasses
 import os
 
 import numpy as np
 import pytest
 
-from avfusion.corpus.labels import num_frames
+from avfusion.corpus.labels import get_scheme, num_frames
 from avfusion.frontends.pipeline import AvMismatchError, FrameData, FrontEnd
 from avfusion.frontends.store import FeatureError, FeatureStore
 
 from conftest import small_frontend
+
+PHONE = get_scheme("phone")
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +82,7 @@ def test_a_failed_utterance_does_not_stop_the_others(small_corpus, tmp_path):
 def test_frame_matrices_shapes_and_alignment(prepared):
     corpus, frontend = prepared
     frontend.fit(corpus)
-    data = frontend.transform(corpus.split("test"))
+    data = frontend.transform(corpus.split("test"), PHONE)
     assert data.features["audio"].shape[1] == 9 * 12 and data.features["video"].shape[1] == 9 * 12
     assert len(data.features["audio"]) == len(data.features["video"]) == len(data.labels)
     import soundfile
@@ -100,7 +103,7 @@ def test_paper_dimensions_360_and_540(default_corpus, tmp_path_factory):
     frontend = instantiate(cfg.frontend, _convert_="all")
     frontend.prepare(list(corpus), progress=False)
     frontend.fit(corpus)
-    train, dev = frontend.transform(corpus.split("train")), frontend.transform(corpus.split("dev"))
+    train, dev = frontend.transform(corpus.split("train"), PHONE), frontend.transform(corpus.split("dev"), PHONE)
     assert train.features["audio"].shape[1] == 360 and train.features["video"].shape[1] == 540
 
     from avfusion.corpus.labels import get_scheme
@@ -138,7 +141,7 @@ def test_saved_frontend_and_frames_round_trip(prepared, tmp_path):
     frontend.fit(corpus)
     frontend.save(tmp_path / "frontend.pkl")
     again = FrontEnd.load(tmp_path / "frontend.pkl")
-    a, b = frontend.transform(corpus.split("dev")), again.transform(corpus.split("dev"))
+    a, b = frontend.transform(corpus.split("dev"), PHONE), again.transform(corpus.split("dev"), PHONE)
     np.testing.assert_array_equal(a.features["video"], b.features["video"])
     a.save(tmp_path / "dev")
     loaded = FrameData.load(tmp_path / "dev")
@@ -177,6 +180,10 @@ def test_frames_key_ignores_where_and_how_fast(small_corpus):
     _, corpus = small_corpus
     base = {"cache_dir": "data/features", "n_jobs": 2, "fit_labels": "phone_state"}
     moved = {**base, "cache_dir": "/elsewhere", "n_jobs": 8}
-    assert frames_key(base, "phone", corpus) == frames_key(moved, "phone", corpus)
-    assert frames_key(base, "phone", corpus) != frames_key(base, "phone_state", corpus)
-    assert frames_key(base, "phone", corpus) != frames_key({**base, "fit_labels": "phone"}, "phone", corpus)
+    states = get_scheme("phone_state")
+    assert frames_key(base, PHONE, corpus) == frames_key(moved, PHONE, corpus)
+    assert frames_key(base, PHONE, corpus) != frames_key(base, states, corpus)
+    assert frames_key(base, PHONE, corpus) != frames_key({**base, "fit_labels": "phone"}, PHONE, corpus)
+    # an utterance left out (on_error=skip) is another corpus
+    fewer = dataclasses.replace(corpus, utterances=corpus.utterances[1:])
+    assert frames_key(base, PHONE, corpus) != frames_key(base, PHONE, fewer)

@@ -52,7 +52,7 @@ def test_collapse_and_smoothing():
 def test_states_fold_to_phones_before_merging():
     s = get_scheme("phone_state")
     frames = [s.classes.index(c) for c in ("sil", "aa_b", "aa_m", "aa_m", "aa_e", "b_b", "b_e", "sil")]
-    assert frames_to_phones(np.array(frames), s.phone_of_class, PHONES) == ["sil", "aa", "b", "sil"]
+    assert frames_to_phones(np.array(frames), s.unit_of_class, s.units) == ["sil", "aa", "b", "sil"]
 
 
 def test_frame_error():

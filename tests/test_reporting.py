@@ -14,12 +14,12 @@ def test_score_hand_case():
     hyp_frames = ["sil", "sil", "aa", "ae", "aa", "aa", "b", "sil"]  # one lone "ae" frame, one b frame lost
     data = FrameData({"audio": np.zeros((8, 1), np.float32)}, np.array([idx[p] for p in ref_frames]),
                      np.array([0, 8]), ["u"], ["s"])
-    out = score(np.array([idx[p] for p in hyp_frames]), data, [["sil", "aa", "b", "sil"]], "phone", min_frames=1)
+    out = score(np.array([idx[p] for p in hyp_frames]), data, [["sil", "aa", "b", "sil"]], s, min_frames=1)
     assert out["frame_error"] == pytest.approx(2 / 8)
     assert out["frame_error_phone"] == pytest.approx(2 / 8)
     # hypothesis sil aa ae aa b sil vs reference sil aa b sil: two insertions
     assert out["per"] == pytest.approx(2 / 4) and out["insertions"] == 2
-    smoothed = score(np.array([idx[p] for p in hyp_frames]), data, [["sil", "aa", "b", "sil"]], "phone", min_frames=2)
+    smoothed = score(np.array([idx[p] for p in hyp_frames]), data, [["sil", "aa", "b", "sil"]], s, min_frames=2)
     # runs shorter than 2 frames (ae, b and the last sil) are dropped: sil aa -> two deletions, no insertion
     assert (smoothed["insertions"], smoothed["deletions"], smoothed["substitutions"]) == (0, 2, 0)
 

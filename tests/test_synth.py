@@ -8,7 +8,7 @@ import soundfile
 
 from avfusion.corpus.alignments import normalise_phones, read_phones, read_textgrid
 from avfusion.corpus.phones import PHONES, PHONE_TO_VISEME
-from avfusion.corpus.stats import corpus_stats, format_stats
+from avfusion.corpus.stats import corpus_stats, format_stats, unit_scheme_of
 from avfusion.corpus.synth.espeak import Espeak, EspeakError
 from avfusion.frontends.video import read_video
 from avfusion.utils.atomic import atomic_path
@@ -135,11 +135,12 @@ def test_default_corpus_covers_every_phone_in_every_split(default_corpus):
     builder, corpus = default_corpus
     assert len(corpus.speakers()) == 24
     corpus.check_speaker_independent()
-    stats = corpus_stats(corpus)
+    scheme = unit_scheme_of(corpus)
+    stats = corpus_stats(corpus, scheme)
     for split, st in stats.items():
-        assert st.phones_present == set(PHONES), (split, set(PHONES) - st.phones_present)
+        assert st.units_present == set(PHONES), (split, set(PHONES) - st.units_present)
     assert stats["train"].speakers == 16 and stats["dev"].speakers == 4 and stats["test"].speakers == 4
-    assert "phones covered" in format_stats(stats)
+    assert "classes covered (of 39)" in format_stats(stats, scheme)
 
 
 def test_phone_times_match_the_acoustics(small_corpus):

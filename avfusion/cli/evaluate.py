@@ -16,6 +16,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from avfusion.cli import CONFIG_DIR
+from avfusion.cli.loading import load_corpus
+from avfusion.corpus.labels import corpus_scheme
 from avfusion.evaluation.evaluate import posteriors
 from avfusion.evaluation.run import report_run
 from avfusion.frontends.pipeline import FrontEnd
@@ -37,13 +39,12 @@ def load_run(run_dir: Path):
     return run_cfg, name, model, FrontEnd.load(run_dir / "frontend.pkl")
 
 
-def combination(weights, names: list[str], run_cfg, frontend_cfg, models: dict) -> PosteriorAverage:
+def combination(weights, names: list[str], corpus, scheme, frontend_cfg, models: dict) -> PosteriorAverage:
     if weights == "equal":
         return PosteriorAverage.equal(names)
     if weights == "dev":  # tuned on the dev split, never on test
-        corpus = instantiate(run_cfg.data, _convert_="all").load()
         _, frames = prepared_frames(instantiate(frontend_cfg, _convert_="all"),
-                                    OmegaConf.to_container(frontend_cfg, resolve=True), corpus, run_cfg.label_scheme)
+                                    OmegaConf.to_container(frontend_cfg, resolve=True), corpus, scheme)
         dev = frames["dev"]
         average = PosteriorAverage.tuned({n: posteriors(m, dev) for n, m in models.items()}, dev.labels)
         log.info("dev-tuned posterior weights: %s", average.weights)
@@ -67,15 +68,17 @@ def main(cfg: DictConfig) -> None:
     if len(models) < len(runs):
         models = {f"{name}#{i}": model for i, (_, name, model, _) in enumerate(runs)}
     evaluator = instantiate(cfg.evaluation, _convert_="all")
+    corpus, validation = load_corpus(run_cfg)  # the run's own data and on_error policy
+    scheme = corpus_scheme(run_cfg.label_scheme, corpus)
     combine = None
     out_dir = run_dirs[0]
     name = next(iter(models))
     if len(runs) > 1:
-        combine = combination(cfg.weights, list(models), run_cfg, run_cfg.frontend, models)
+        combine = combination(cfg.weights, list(models), corpus, scheme, run_cfg.frontend, models)
         name = "average(" + "+".join(models) + ")"
         out_dir = Path(cfg.output_dir) if cfg.output_dir else run_dirs[0].parent / ("average_" + "_".join(models))
-    print(report_run(out_dir, name, run_cfg.seed, run_cfg.label_scheme, evaluator, models, frontend,
-                     instantiate(run_cfg.data, _convert_="all").load(), combine=combine))
+    print(report_run(out_dir, name, run_cfg.seed, scheme, evaluator, models, frontend, corpus, combine=combine,
+                     skipped=validation.bad_utterances))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from avfusion.cli import CONFIG_DIR
-from avfusion.corpus.labels import get_scheme
+from avfusion.cli.loading import load_corpus
+from avfusion.corpus.labels import corpus_scheme
 from avfusion.frontends.prepared import prepared_frames
 from avfusion.frontends.probe import linear_probe
 
@@ -26,12 +27,11 @@ log = logging.getLogger(__name__)
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
 def main(cfg: DictConfig) -> None:
-    corpus = instantiate(cfg.data, _convert_="all").load()
-    corpus.check_speaker_independent()
+    corpus, _ = load_corpus(cfg)
+    scheme = corpus_scheme(cfg.label_scheme, corpus)
     frontend = instantiate(cfg.frontend, _convert_="all")
     start = time.perf_counter()
-    frontend, data = prepared_frames(frontend, OmegaConf.to_container(cfg.frontend, resolve=True), corpus,
-                                     cfg.label_scheme)
+    frontend, data = prepared_frames(frontend, OmegaConf.to_container(cfg.frontend, resolve=True), corpus, scheme)
     log.info("front-end ready in %.1f s (cache: %s)", time.perf_counter() - start, frontend.cache_dir)
     if frontend.video is not None:
         missed, total = frontend.detection_summary(list(corpus))
@@ -41,15 +41,15 @@ def main(cfg: DictConfig) -> None:
         dims = ", ".join(f"{m} {x.shape[1]}" for m, x in frames.features.items())
         print(f"{split:<6} {len(frames.ids):>5} utterances {len(frames):>8} frames  dims: {dims}")
     if cfg.probe:
-        print_probe(data["train"], data["dev"], get_scheme(cfg.label_scheme), cfg.probe_max_frames)
+        print_probe(data["train"], data["dev"], scheme, cfg.probe_max_frames)
 
 
 def print_probe(train, dev, scheme, max_frames: int) -> None:
-    """Frame accuracy of a linear classifier per modality, for the classes and for their visemes."""
-    viseme = scheme.group_index("viseme")
+    """Frame accuracy of a linear classifier per modality, for the classes and for their groups (visemes)."""
+    levels = {scheme.name: lambda y: y, **{g: (lambda y, idx=idx: idx[y]) for g, idx in scheme.groups.items()}}
     print("linear probe, train -> dev frames (chance: always the most frequent training class):")
     for name, x in train.features.items():
-        for level, to_label in ((scheme.name, lambda y: y), ("viseme", lambda y: viseme[y])):
+        for level, to_label in levels.items():
             r = linear_probe(x, to_label(train.labels), dev.features[name], to_label(dev.labels), max_frames=max_frames)
             print(f"  {name:<6} {level:<12} accuracy {r.accuracy:.3f}   chance {r.chance:.3f}")
 

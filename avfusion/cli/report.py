@@ -13,12 +13,18 @@ from avfusion.utils.atomic import write_text_atomic
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("directory", type=Path, help="a run or multirun folder")
-    parser.add_argument("--metric", choices=METRICS, default="per")
+    parser.add_argument("--metric", choices=METRICS, default=None, help="first table (default: per, or wer)")
     args = parser.parse_args(argv)
     reports = find_reports(args.directory)
     if not reports:
         sys.exit(f"no report.json under {args.directory}")
-    tables = "\n\n".join(sweep_table(reports, m) for m in (args.metric,) + tuple(m for m in METRICS if m != args.metric))
+    present = [m for m in METRICS if all(m in row for r in reports for row in r["test"])]
+    if not present:
+        sys.exit(f"the reports under {args.directory} mix phone and word metrics: report them separately")
+    first = args.metric or present[0]
+    if first not in present:
+        sys.exit(f"--metric {first}: not in the reports under {args.directory} (they have {present})")
+    tables = "\n\n".join(sweep_table(reports, m) for m in [first] + [m for m in present if m != first])
     write_text_atomic(args.directory / "summary.md", tables + "\n")
     print(tables)
     print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'})")

@@ -15,7 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from avfusion.cli import CONFIG_DIR
-from avfusion.corpus.stats import corpus_stats, format_stats
+from avfusion.corpus.stats import corpus_stats, format_stats, unit_scheme_of
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +26,8 @@ def main(cfg: DictConfig) -> None:
     start = time.perf_counter()
     corpus = builder.load()
     log.info("corpus ready in %.1f s: %s", time.perf_counter() - start, builder.manifest_path)
-    print(format_stats(corpus_stats(corpus)))
+    scheme = unit_scheme_of(corpus)
+    print(format_stats(corpus_stats(corpus, scheme), scheme))
 
 
 if __name__ == "__main__":

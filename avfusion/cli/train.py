@@ -19,7 +19,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from avfusion.cli import CONFIG_DIR
-from avfusion.corpus.labels import get_scheme
+from avfusion.cli.loading import load_corpus
+from avfusion.corpus.labels import corpus_scheme
 from avfusion.evaluation.run import report_run
 from avfusion.frontends.prepared import prepared_frames
 from avfusion.training.stages import TrainSettings, train_model
@@ -32,22 +33,23 @@ def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     name = cfg.name or hydra_cfg.runtime.choices.get("fusion", "model")
-    corpus = instantiate(cfg.data, _convert_="all").load()
-    corpus.check_speaker_independent()
+    corpus, validation = load_corpus(cfg)
+    scheme = corpus_scheme(cfg.label_scheme, corpus)
     evaluator = instantiate(cfg.evaluation, _convert_="all")
     evaluator.check(corpus.split("test"))
     frontend, frames = prepared_frames(instantiate(cfg.frontend, _convert_="all"),
-                                       OmegaConf.to_container(cfg.frontend, resolve=True), corpus, cfg.label_scheme)
+                                       OmegaConf.to_container(cfg.frontend, resolve=True), corpus, scheme)
     frontend.save(run_dir / "frontend.pkl")
 
     settings = TrainSettings(run_dir=run_dir, trainer=instantiate(cfg.trainer), seed=cfg.seed,
                              batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              patience=cfg.patience, resume=cfg.resume, progress=sys.stderr.isatty())
     model = train_model(instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all"),
-                        frames, get_scheme(cfg.label_scheme), settings)
+                        frames, scheme, settings)
     torch.save(model, run_dir / "model.pt")
 
-    print(report_run(run_dir, name, cfg.seed, cfg.label_scheme, evaluator, {name: model}, frontend, corpus))
+    print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus,
+                     skipped=validation.bad_utterances))
     log.info("run folder: %s", run_dir)
 
 

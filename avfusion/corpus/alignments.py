@@ -1,23 +1,35 @@
-"""Phone alignment readers (TextGrid, TIMIT .phn) and the TextGrid writer.
+"""Alignment readers (TextGrid, TIMIT .phn, HTK MLF, Kaldi CTM, GRID .align, LRS3 .txt) and the
+TextGrid writer.
 
-Readers return the labels as written; `normalise_phones` strips stress, folds to the 39-phone set and
-gives the interval of a deleted symbol (TIMIT's q) to its left neighbour so no time goes unlabelled.
+Readers return the labels as written. Single-utterance formats map a path to segments; MLF and CTM hold
+many utterances and are read once per file (cached), an utterance's entry chosen by its `alignment_key`.
+`utterance_labels` gives an utterance's normalised segments: phones folded to the 39-phone set (a
+deleted symbol such as TIMIT's q gives its interval to its left neighbour, so no time goes
+unlabelled), or words lower-cased with silence markers as `sil`.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import functools
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from avfusion.corpus.phones import SIL, UnknownPhoneError, fold
-from avfusion.corpus.types import Segment
+from avfusion.corpus.types import LABEL_KINDS, Segment, Utterance
 from avfusion.utils.atomic import atomic_path
+
+HTK_UNITS_PER_S = 10_000_000  # HTK times are in 100 ns units
+GRID_UNITS_PER_S = 25_000  # GRID .align times: 1/25000 s (75000 = a 3 s utterance)
+WORD_SILENCES = {"", "sil", "sp", "<sil>", "<eps>", "!sil"}
 
 
 class AlignmentError(ValueError):
     pass
 
+
+# --- single-utterance formats -------------------------------------------------------------------------
 
 def read_textgrid(path: str | os.PathLike, tier: str = "phones") -> list[Segment]:
     """Intervals of one tier of a Praat TextGrid (Montreal Forced Aligner writes `words` and `phones`)."""
@@ -33,43 +45,207 @@ def read_textgrid(path: str | os.PathLike, tier: str = "phones") -> list[Segment
     return [Segment(e.label.strip(), float(e.start), float(e.end)) for e in entries]
 
 
-def read_timit_phn(path: str | os.PathLike, sample_rate: int = 16000) -> list[Segment]:
-    """TIMIT `.phn`: `start_sample end_sample label` per line."""
+def _timed_lines(path: Path, lines: Sequence[tuple[int, str]], scale: float) -> list[Segment]:
+    """`start end label [...]` lines with integer times in units of 1/scale s."""
     segments = []
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), start=1):
-        if not line.strip():
-            continue
+    for lineno, line in lines:
         fields = line.split()
-        if len(fields) != 3:
-            raise AlignmentError(f"{path}:{lineno}: expected 'start end label', got {line!r}")
+        if len(fields) < 3:
+            raise AlignmentError(f"{path}:{lineno}: expected 'start end label', got {line.strip()!r}")
         try:
             start, end = int(fields[0]), int(fields[1])
         except ValueError:
-            raise AlignmentError(f"{path}:{lineno}: sample offsets must be integers, got {line!r}") from None
-        segments.append(Segment(fields[2], start / sample_rate, end / sample_rate))
+            raise AlignmentError(f"{path}:{lineno}: times must be integers, got {line.strip()!r}") from None
+        segments.append(Segment(fields[2], start / scale, end / scale))
     return segments
 
 
-READERS: dict[str, Callable[[Path], list[Segment]]] = {
+def _numbered_lines(path: Path) -> list[tuple[int, str]]:
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError as err:
+        raise AlignmentError(f"{path}: cannot read ({err.strerror})") from None
+    return [(i, line) for i, line in enumerate(text.splitlines(), start=1) if line.strip()]
+
+
+def read_timit_phn(path: str | os.PathLike, sample_rate: int = 16000) -> list[Segment]:
+    """TIMIT `.phn`: `start_sample end_sample label` per line."""
+    path = Path(path)
+    lines = _numbered_lines(path)
+    for lineno, line in lines:
+        if len(line.split()) != 3:
+            raise AlignmentError(f"{path}:{lineno}: expected 'start end label', got {line.strip()!r}")
+    return _timed_lines(path, lines, sample_rate)
+
+
+def read_grid_align(path: str | os.PathLike) -> list[Segment]:
+    """GRID `.align`: `start end word` per line, times in 1/25000 s; `sil` and `sp` are silences."""
+    path = Path(path)
+    return _timed_lines(path, _numbered_lines(path), GRID_UNITS_PER_S)
+
+
+def read_lrs3_txt(path: str | os.PathLike) -> list[Segment]:
+    """LRS3 `.txt`: `Text:`/`Conf:` header, then a `WORD START END ASDSCORE` line and one word per line
+    with times in seconds from the start of the clip."""
+    path = Path(path)
+    lines = _numbered_lines(path)
+    header = next((i for i, (_, line) in enumerate(lines) if line.split()[0] == "WORD"), None)
+    if header is None:
+        raise AlignmentError(f"{path}: no 'WORD START END' line: this LRS3 file has no word timings")
+    segments = []
+    for lineno, line in lines[header + 1:]:
+        fields = line.split()
+        try:
+            segments.append(Segment(fields[0], float(fields[1]), float(fields[2])))
+        except (IndexError, ValueError):
+            raise AlignmentError(f"{path}:{lineno}: expected 'WORD START END [SCORE]', got {line.strip()!r}") \
+                from None
+    return segments
+
+
+# --- multi-utterance formats --------------------------------------------------------------------------
+
+def read_htk_mlf(path: str | os.PathLike) -> dict[str, list[Segment]]:
+    """HTK master label file: `#!MLF!#`, then per utterance a quoted path, `start end label [...]` lines
+    in 100 ns units, and a `.` line. Entries are keyed by the quoted path without its extension.
+
+    A labels-only MLF (a label per line, no times) is rejected: frame labels need times."""
+    path = Path(path)
+    lines = _numbered_lines(path)
+    if not lines or lines[0][1].strip() != "#!MLF!#":
+        raise AlignmentError(f"{path}: not an HTK MLF (the first line must be '#!MLF!#')")
+    entries: dict[str, list[Segment]] = {}
+    key, body = None, []
+    for lineno, line in lines[1:]:
+        text = line.strip()
+        if key is None:
+            if not (text.startswith('"') and text.endswith('"') and len(text) > 2):
+                raise AlignmentError(f"{path}:{lineno}: expected a quoted utterance path, got {text!r}"
+                                     + (" (MLF sub-directory references '->'/'=>' are not supported)"
+                                        if "->" in text or "=>" in text else ""))
+            key, body, key_line = mlf_key(text[1:-1]), [], lineno
+        elif text == ".":
+            if key in entries:
+                raise AlignmentError(f"{path}:{key_line}: utterance {key!r} occurs twice")
+            entries[key] = _timed_lines(path, body, HTK_UNITS_PER_S)
+            key = None
+        else:
+            if len(text.split()) < 3 or not text.split()[0].isdigit():
+                raise AlignmentError(
+                    f"{path}:{lineno}: labels-only MLF (line {text!r} has no start/end times); frame labels "
+                    "need times: force-align (HVite -a, or the Montreal Forced Aligner) to get them")
+            body.append((lineno, text))
+    if key is not None:
+        raise AlignmentError(f"{path}: entry {key!r} is not terminated by a '.' line")
+    return entries
+
+
+def mlf_key(quoted: str) -> str:
+    """An MLF entry's path with '/' separators and without the label extension (.lab, .rec, ...)."""
+    key = quoted.replace("\\", "/")
+    stem, dot, ext = key.rpartition(".")
+    return stem if dot and "/" not in ext else key
+
+
+def read_kaldi_ctm(path: str | os.PathLike) -> dict[str, list[Segment]]:
+    """Kaldi CTM: `utterance channel start duration label [confidence]`, seconds. Phone CTMs from
+    `ali-to-phones --ctm-output` carry word-position suffixes (AH0_B) that are stripped here."""
+    path = Path(path)
+    entries: dict[str, list[Segment]] = {}
+    for lineno, line in _numbered_lines(path):
+        fields = line.split()
+        if line.lstrip().startswith(";;"):
+            continue  # NIST comment
+        try:
+            utt, start, duration, label = fields[0], float(fields[2]), float(fields[3]), fields[4]
+        except (IndexError, ValueError):
+            raise AlignmentError(f"{path}:{lineno}: expected 'utterance channel start duration label', "
+                                 f"got {line.strip()!r}") from None
+        base, _, position = label.rpartition("_")
+        if base and position in {"B", "I", "E", "S"}:
+            label = base
+        entries.setdefault(utt, []).append(Segment(label, start, start + duration))
+    for segments in entries.values():
+        segments.sort(key=lambda s: s.start)
+    return entries
+
+
+SINGLE_READERS: dict[str, Callable[[Path], list[Segment]]] = {
     ".textgrid": read_textgrid,
     ".phn": read_timit_phn,
+    ".align": read_grid_align,
+    ".txt": read_lrs3_txt,
 }
+MULTI_READERS: dict[str, Callable[[Path], dict[str, list[Segment]]]] = {
+    ".mlf": read_htk_mlf,
+    ".ctm": read_kaldi_ctm,
+}
+WORD_ONLY = {".align", ".txt"}  # formats that carry word timings only
 
 
-def read_phones(path: str | os.PathLike) -> list[Segment]:
-    """Read a phone alignment, choosing the reader by file suffix, and check the timing."""
+class Entries:
+    """The utterances of one MLF/CTM, found by key (indexed by the key's last path component)."""
+
+    def __init__(self, entries: dict[str, list[Segment]], source: Path):
+        self.entries, self.source = entries, source
+        self.by_name: dict[str, list[str]] = {}
+        for k in entries:
+            self.by_name.setdefault(k.rsplit("/", 1)[-1], []).append(k)
+        self.patterns = [k for k in entries if "*" in k or "?" in k]
+
+    def find(self, key: str) -> list[Segment]:
+        """The entry equal to `key`, or the one whose path ends with `/key`, or a wildcard pattern
+        matching it (HTK's `"*/sa1.lab"`)."""
+        if key in self.entries:
+            return self.entries[key]
+        name = key.rsplit("/", 1)[-1]
+        matches = [k for k in self.by_name.get(name, []) if k.endswith("/" + key)] or \
+                  [k for k in self.patterns if fnmatch.fnmatchcase(key, k)]
+        if not matches:
+            raise AlignmentError(f"{self.source}: no entry for utterance {key!r}")
+        if len(matches) > 1:
+            raise AlignmentError(f"{self.source}: utterance {key!r} matches several entries: {matches[:5]}")
+        return self.entries[matches[0]]
+
+
+@functools.lru_cache(maxsize=8)
+def _read_multi(path: str, mtime_ns: int, size: int) -> Entries:
+    return Entries(MULTI_READERS[Path(path).suffix.lower()](path), Path(path))
+
+
+def read_alignment(path: str | os.PathLike, key: str | None = None, tier: str = "phones") -> list[Segment]:
+    """One utterance's segments as written, by file suffix (`key`: its entry in an MLF/CTM; `tier`: phones
+    or words, for formats that hold both), with the timing checked."""
     path = Path(path)
-    reader = READERS.get(path.suffix.lower())
-    if reader is None:
-        raise AlignmentError(f"{path}: no alignment reader for suffix {path.suffix!r} (known: {sorted(READERS)})")
+    suffix = path.suffix.lower()
+    known = sorted({*SINGLE_READERS, *MULTI_READERS})
+    if suffix not in known:
+        raise AlignmentError(f"{path}: no alignment reader for suffix {path.suffix!r} (known: {known})")
     if not path.is_file():
         raise AlignmentError(f"{path}: alignment file does not exist")
-    segments = reader(path)
-    check_monotonic(segments, path)
+    if suffix in MULTI_READERS:
+        if key is None:
+            raise AlignmentError(f"{path}: holds many utterances; the utterance needs an alignment_key")
+        stat = path.stat()
+        segments = _read_multi(str(path), stat.st_mtime_ns, stat.st_size).find(key)
+    elif suffix == ".textgrid":
+        segments = read_textgrid(path, tier=tier)
+    else:
+        if suffix in WORD_ONLY and tier != "words":
+            raise AlignmentError(f"{path}: {suffix} files hold word timings only; this utterance asks for "
+                                 f"{tier} (set labels: words)")
+        segments = SINGLE_READERS[suffix](path)
+    check_monotonic(segments, f"{path}[{key}]" if key else path)
     return segments
+
+
+def read_phones(path: str | os.PathLike, key: str | None = None) -> list[Segment]:
+    return read_alignment(path, key, tier="phones")
 
 
 def check_monotonic(segments: Sequence[Segment], source: object) -> None:
+    if not segments:
+        raise AlignmentError(f"{source}: alignment has no intervals")
     for i, seg in enumerate(segments):
         if seg.end <= seg.start:
             raise AlignmentError(f"{source}: interval {i} ({seg.label!r}) ends at {seg.end} before it starts at {seg.start}")
@@ -77,21 +253,57 @@ def check_monotonic(segments: Sequence[Segment], source: object) -> None:
             raise AlignmentError(f"{source}: interval {i} ({seg.label!r}) overlaps the previous one")
 
 
-def normalise_phones(segments: Sequence[Segment], source: object = "alignment") -> list[Segment]:
-    """Fold labels to the 39-phone set; merge deleted symbols and repeated silences into neighbours."""
+# --- normalisation ------------------------------------------------------------------------------------
+
+def _merge(segments: Sequence[Segment], to_label: Callable[[str], str | None]) -> list[Segment]:
+    """Relabel; a None label (deleted symbol) or a silence after a silence extends the left neighbour."""
     out: list[Segment] = []
     for seg in segments:
-        try:
-            label = fold(seg.label)
-        except UnknownPhoneError as err:
-            raise AlignmentError(f"{source}: {err}") from None
+        label = to_label(seg.label)
         if label is None or (out and label == SIL and out[-1].label == SIL):
-            if out:  # extend the left neighbour over this interval
+            if out:
                 out[-1] = Segment(out[-1].label, out[-1].start, seg.end)
                 continue
             label = SIL
         out.append(Segment(label, seg.start, seg.end))
     return out
+
+
+def normalise_phones(segments: Sequence[Segment], source: object = "alignment") -> list[Segment]:
+    """Fold labels to the 39-phone set; merge deleted symbols and repeated silences into neighbours."""
+    unknown = sorted({s.label for s in segments if _fold_or_none(s.label) is _UNKNOWN})
+    if unknown:
+        raise AlignmentError(f"{source}: {len(unknown)} unknown phone symbol(s) {unknown} "
+                             "(not TIMIT-61, ARPAbet or a silence marker)")
+    return _merge(segments, fold)
+
+
+_UNKNOWN = object()
+
+
+def _fold_or_none(label: str):
+    try:
+        return fold(label)
+    except UnknownPhoneError:
+        return _UNKNOWN
+
+
+def normalise_words(segments: Sequence[Segment], source: object = "alignment") -> list[Segment]:
+    """Lower-case words; silence markers (sil, sp, empty) become `sil`, repeated silences merge."""
+    return _merge(segments, lambda w: SIL if w.strip().lower() in WORD_SILENCES else w.strip().lower())
+
+
+NORMALISERS = {"phones": normalise_phones, "words": normalise_words}
+
+
+def utterance_labels(utt: Utterance) -> list[Segment]:
+    """The utterance's normalised segments (phones or words, as `utt.labels` says)."""
+    if utt.alignment is None:
+        raise AlignmentError(f"utterance {utt.id} has no alignment")
+    if utt.labels not in LABEL_KINDS:
+        raise AlignmentError(f"utterance {utt.id}: labels must be one of {LABEL_KINDS}, not {utt.labels!r}")
+    source = f"{utt.alignment}[{utt.alignment_key}]" if utt.alignment_key else utt.alignment
+    return NORMALISERS[utt.labels](read_alignment(utt.alignment, utt.alignment_key, utt.labels), source=source)
 
 
 def write_textgrid(path: str | os.PathLike, tiers: dict[str, Sequence[Segment]], duration: float) -> None:

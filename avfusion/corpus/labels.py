@@ -7,11 +7,12 @@ n samples at 16 kHz has 1 + n // 160 frames; the audio front-end produces exactl
 from __future__ import annotations
 
 from collections.abc import Sequence
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 
-from avfusion.corpus.phones import PHONE_INDEX, PHONE_TO_VISEME, PHONES, SIL, VISEME_CLASSES
+from avfusion.corpus.phones import PHONE_TO_VISEME, PHONES, SIL, VISEME_CLASSES
 from avfusion.corpus.types import Segment
 
 FRAME_RATE = 100  # frames per second
@@ -27,90 +28,158 @@ def frame_times(n_frames: int) -> np.ndarray:
     return np.arange(n_frames) / FRAME_RATE
 
 
+UNK = "<unk>"  # words outside a training vocabulary
+
+
 @dataclass(frozen=True)
 class LabelScheme:
-    """Classes to predict, with the groups used for class sharing (e.g. state -> phone -> viseme)."""
+    """Classes to predict, the units their sequences are scored in (phones or words, `sil` among them),
+    and the groups used for class sharing (e.g. state -> phone -> viseme)."""
 
     name: str
     classes: tuple[str, ...]
+    units: tuple[str, ...]
+    unit_of_class: np.ndarray  # index into `units` of each class (states map to their unit)
     groups: dict[str, np.ndarray]  # group level -> group index of each class
     group_names: dict[str, tuple[str, ...]]
-    phone_of_class: np.ndarray  # index into PHONES of each class (for folding states to phones)
+    unit_kind: str = "phones"  # phones | words: which alignment labels the scheme reads
 
     @property
     def num_classes(self) -> int:
         return len(self.classes)
+
+    @property
+    def unit(self) -> str:
+        """`phone` or `word`: names the metrics (frame_error_phone, per | frame_error_word, wer)."""
+        return self.unit_kind[:-1]
 
     def group_index(self, level: str) -> np.ndarray:
         if level not in self.groups:
             raise KeyError(f"label scheme {self.name!r} has no group level {level!r}; it has {sorted(self.groups)}")
         return self.groups[level]
 
-    def frame_labels(self, phones: Sequence[Segment], n_frames: int) -> np.ndarray:
-        """Class index per frame from folded phone segments; frames outside every segment are sil."""
-        return _frame_labels(self, phones, n_frames)
+    def unit_id(self, label: str) -> int:
+        index = _unit_index(self.units)
+        if label in index:
+            return index[label]
+        if UNK in index:
+            return index[UNK]
+        raise KeyError(f"{label!r} is not a unit of label scheme {self.name!r}")
+
+    def frame_labels(self, segments: Sequence[Segment], n_frames: int) -> np.ndarray:
+        """Class index per frame from normalised segments; frames outside every segment are sil."""
+        return _frame_labels(self, segments, n_frames)
 
 
-def _viseme_index(phones: Sequence[str]) -> np.ndarray:
-    return np.array([VISEME_CLASSES.index(PHONE_TO_VISEME[p]) for p in phones], dtype=np.int64)
+@functools.lru_cache(maxsize=16)
+def _unit_index(units: tuple[str, ...]) -> dict[str, int]:
+    return {u: i for i, u in enumerate(units)}
 
 
-def phone_scheme() -> LabelScheme:
-    phone_idx = np.arange(len(PHONES), dtype=np.int64)
-    return LabelScheme(
-        name="phone",
-        classes=PHONES,
-        groups={"viseme": _viseme_index(PHONES)},
-        group_names={"viseme": VISEME_CLASSES},
-        phone_of_class=phone_idx,
-    )
+def unit_scheme(name: str, units: tuple[str, ...], kind: str, groups: dict[str, tuple[np.ndarray, tuple]]
+                ) -> LabelScheme:
+    """One class per unit."""
+    return LabelScheme(name=name, classes=units, units=units, unit_of_class=np.arange(len(units)),
+                       groups={g: idx for g, (idx, _) in groups.items()},
+                       group_names={g: names for g, (_, names) in groups.items()}, unit_kind=kind)
 
 
-def phone_state_scheme() -> LabelScheme:
-    """3 states per phone (begin/middle/end thirds) and a single sil class: 3 x 38 + 1 = 115."""
-    speech = [p for p in PHONES if p != SIL]
-    classes = tuple(f"{p}_{s}" for p in speech for s in STATES) + (SIL,)
-    phones = [p for p in speech for _ in STATES] + [SIL]
-    phone_idx = np.array([PHONE_INDEX[p] for p in phones], dtype=np.int64)
-    return LabelScheme(
-        name="phone_state",
-        classes=classes,
-        groups={"phone": phone_idx, "viseme": _viseme_index(phones)},
-        group_names={"phone": PHONES, "viseme": VISEME_CLASSES},
-        phone_of_class=phone_idx,
-    )
+def state_scheme(name: str, units: tuple[str, ...], kind: str, groups: dict[str, tuple[np.ndarray, tuple]]
+                 ) -> LabelScheme:
+    """3 states per unit (begin/middle/end thirds) and a single sil class; states share by unit."""
+    speech = [i for i, u in enumerate(units) if u != SIL]
+    classes = tuple(f"{units[i]}_{s}" for i in speech for s in STATES) + (SIL,)
+    unit_idx = np.array([i for i in speech for _ in STATES] + [units.index(SIL)], dtype=np.int64)
+    unit_level = kind[:-1]
+    return LabelScheme(name=name, classes=classes, units=units, unit_of_class=unit_idx,
+                       groups={unit_level: unit_idx, **{g: idx[unit_idx] for g, (idx, _) in groups.items()}},
+                       group_names={unit_level: units, **{g: names for g, (_, names) in groups.items()}},
+                       unit_kind=kind)
 
 
-SCHEMES = {"phone": phone_scheme, "phone_state": phone_state_scheme}
+def _viseme_groups() -> dict[str, tuple[np.ndarray, tuple]]:
+    return {"viseme": (np.array([VISEME_CLASSES.index(PHONE_TO_VISEME[p]) for p in PHONES], dtype=np.int64),
+                       VISEME_CLASSES)}
 
 
-def get_scheme(name: str) -> LabelScheme:
+def phone_scheme(vocabulary=None) -> LabelScheme:
+    return unit_scheme("phone", PHONES, "phones", _viseme_groups())
+
+
+def phone_state_scheme(vocabulary=None) -> LabelScheme:
+    """3 states per phone and a single sil class: 3 x 38 + 1 = 115."""
+    return state_scheme("phone_state", PHONES, "phones", _viseme_groups())
+
+
+def _word_units(vocabulary) -> tuple[str, ...]:
+    if not vocabulary:
+        raise ValueError("word label schemes need the corpus's vocabulary")
+    return tuple(sorted(set(vocabulary) - {SIL})) + (SIL,)
+
+
+def word_scheme(vocabulary) -> LabelScheme:
+    """One class per word of `vocabulary` (plus sil; <unk> takes other words if it is in the vocabulary)."""
+    return unit_scheme("word", _word_units(vocabulary), "words", {})
+
+
+def word_state_scheme(vocabulary) -> LabelScheme:
+    """3 states per word plus sil: enough classes for LDAs wider than the vocabulary (GRID: 51 words)."""
+    return state_scheme("word_state", _word_units(vocabulary), "words", {})
+
+
+SCHEMES = {"phone": phone_scheme, "phone_state": phone_state_scheme, "word": word_scheme,
+           "word_state": word_state_scheme}
+
+
+def get_scheme(name: str, vocabulary=None) -> LabelScheme:
+    """A label scheme by name; word schemes need the vocabulary (`corpus_vocabulary`)."""
     if name not in SCHEMES:
         raise KeyError(f"unknown label scheme {name!r}; known: {sorted(SCHEMES)}")
-    return SCHEMES[name]()
+    return SCHEMES[name](vocabulary)
 
 
-def _frame_labels(scheme: LabelScheme, phones: Sequence[Segment], n_frames: int) -> np.ndarray:
+def corpus_scheme(name: str, corpus) -> LabelScheme:
+    """The scheme `name` for `corpus`: its alignments must hold the scheme's units; word schemes use the
+    corpus's closed vocabulary (GRID) or the training split's words plus <unk>."""
+    from avfusion.corpus.alignments import utterance_labels
+
+    kind = "words" if name.startswith("word") else "phones"
+    kinds = sorted({u.labels for u in corpus})
+    if kinds != [kind]:
+        hint = "word / word_state" if kinds == ["words"] else "phone / phone_state"
+        raise ValueError(f"{corpus.name}: label scheme {name!r} reads {kind} but the corpus's alignments hold "
+                         f"{' and '.join(kinds)}; use label_scheme (and frontend.fit_labels) {hint}")
+    vocabulary = None
+    if kind == "words":
+        vocabulary = corpus.vocabulary or sorted(
+            {s.label for u in corpus.split("train") for s in utterance_labels(u)} | {UNK})
+    return get_scheme(name, vocabulary)
+
+
+def _frame_labels(scheme: LabelScheme, segments: Sequence[Segment], n_frames: int) -> np.ndarray:
     t = frame_times(n_frames)
     sil = scheme.classes.index(SIL)
     labels = np.full(n_frames, sil, dtype=np.int64)
-    if not phones:
+    if not segments:
         return labels
-    starts = np.array([s.start for s in phones])
-    ends = np.array([s.end for s in phones])
+    starts = np.array([s.start for s in segments])
+    ends = np.array([s.end for s in segments])
     # a frame centred within half a frame past the last boundary (the utterance's end) keeps the last label
     t = np.where((t >= ends[-1]) & (t <= ends[-1] + 0.5 / FRAME_RATE), np.nextafter(ends[-1], 0), t)
     seg = np.searchsorted(ends, t, side="right")  # first segment ending after t
-    inside = (seg < len(phones)) & (starts[np.minimum(seg, len(phones) - 1)] <= t)
+    inside = (seg < len(segments)) & (starts[np.minimum(seg, len(segments) - 1)] <= t)
     seg = np.where(inside, seg, -1)
-    phone_ids = np.array([PHONE_INDEX[s.label] for s in phones])
-    if scheme.name == "phone":
-        labels[inside] = phone_ids[seg[inside]]
+    unit_ids = np.array([scheme.unit_id(s.label) for s in segments])
+    if len(scheme.classes) == len(scheme.units):  # one class per unit
+        labels[inside] = unit_ids[seg[inside]]
         return labels
-    # phone_state: which third of its segment each frame falls in
+    # state schemes: which third of its segment each frame falls in
     s = seg[inside]
     rel = (t[inside] - starts[s]) / np.maximum(ends[s] - starts[s], 1e-9)
     state = np.minimum((rel * len(STATES)).astype(np.int64), len(STATES) - 1)
-    base = phone_ids[s] * len(STATES) + state  # speech phones precede sil in PHONES
-    labels[inside] = np.where(np.array(PHONES)[phone_ids[s]] == SIL, sil, base)
+    state_class = np.full(len(scheme.units), -1, dtype=np.int64)  # first state class of each unit
+    speech_units = scheme.unit_of_class[:-1:len(STATES)]
+    state_class[speech_units] = np.arange(len(speech_units)) * len(STATES)
+    first = state_class[unit_ids[s]]
+    labels[inside] = np.where(first < 0, sil, first + state)
     return labels

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
-from avfusion.corpus.types import Corpus, CorpusError, Utterance
+from avfusion.corpus.types import LABEL_KINDS, Corpus, CorpusError, Utterance
 from avfusion.utils.atomic import write_text_atomic
 
 REQUIRED_FIELDS = ("id", "speaker", "split")
 PATH_FIELDS = ("audio", "video", "alignment")
+OPTIONAL_FIELDS = ("text", "alignment_key", "labels")  # labels: phones (default) | words
 
 
 def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
@@ -33,12 +35,11 @@ def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
         if missing:
             raise CorpusError(f"{path}:{lineno}: missing field(s) {missing}")
         paths = {f: (root / record[f]) if record.get(f) else None for f in PATH_FIELDS}
-        utterances.append(
-            Utterance(
-                id=str(record["id"]), speaker=str(record["speaker"]), split=str(record["split"]),
-                text=str(record.get("text", "")), **paths,
-            )
-        )
+        optional = {f: str(record[f]) for f in OPTIONAL_FIELDS if record.get(f) is not None}
+        if optional.get("labels", "phones") not in LABEL_KINDS:
+            raise CorpusError(f"{path}:{lineno}: labels must be one of {LABEL_KINDS}, got {optional['labels']!r}")
+        utterances.append(Utterance(id=str(record["id"]), speaker=str(record["speaker"]),
+                                    split=str(record["split"]), **paths, **optional))
     try:
         return Corpus(utterances, root=root, name=name or str(path))
     except CorpusError as err:
@@ -57,5 +58,20 @@ def write_manifest(corpus: Corpus, path: str | os.PathLike) -> None:
             if p is not None:
                 record[f] = os.path.relpath(Path(p).resolve(), root)
         record["text"] = u.text
+        if u.alignment_key is not None:
+            record["alignment_key"] = u.alignment_key
+        if u.labels != "phones":
+            record["labels"] = u.labels
         lines.append(json.dumps(record, ensure_ascii=False))
     write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+@dataclass
+class ManifestCorpus:
+    """A corpus described by a manifest (`conf/data/manifest.yaml`)."""
+
+    manifest: str
+    name: str | None = None
+
+    def load(self, progress: bool = True) -> Corpus:
+        return read_manifest(self.manifest, name=self.name)

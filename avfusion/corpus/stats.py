@@ -1,4 +1,4 @@
-"""Corpus statistics: speakers, utterances and hours per split, phone coverage, frames per class."""
+"""Corpus statistics: speakers, utterances and hours per split, phone (word) coverage, frames per class."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avfusion.corpus.alignments import normalise_phones, read_phones
-from avfusion.corpus.labels import get_scheme, num_frames
-from avfusion.corpus.phones import PHONES
+from avfusion.corpus.alignments import utterance_labels
+from avfusion.corpus.labels import LabelScheme, corpus_scheme, num_frames
 from avfusion.corpus.types import SPLITS, Corpus
 
 
@@ -21,18 +20,23 @@ class SplitStats:
     frames_per_class: Counter = field(default_factory=Counter)
 
     @property
-    def phones_present(self) -> set[str]:
+    def units_present(self) -> set[str]:
         return {p for p, n in self.frames_per_class.items() if n > 0}
 
 
-def corpus_stats(corpus: Corpus, scheme: str = "phone") -> dict[str, SplitStats]:
-    """Counts per split, from the alignments (the duration is the last phone's end)."""
-    label_scheme = get_scheme(scheme)
+def unit_scheme_of(corpus: Corpus) -> LabelScheme:
+    """One class per phone, or per word for a corpus of word alignments."""
+    return corpus_scheme("word" if any(u.labels == "words" for u in corpus) else "phone", corpus)
+
+
+def corpus_stats(corpus: Corpus, label_scheme: LabelScheme) -> dict[str, SplitStats]:
+    """Counts per split in the classes of `label_scheme`, from the alignments (the duration is the last
+    segment's end)."""
     stats = {s: SplitStats() for s in SPLITS}
     for utt in corpus:
-        phones = normalise_phones(read_phones(utt.alignment), source=utt.alignment)
-        duration = phones[-1].end
-        labels = label_scheme.frame_labels(phones, num_frames(duration))
+        segments = utterance_labels(utt)
+        duration = segments[-1].end
+        labels = label_scheme.frame_labels(segments, num_frames(duration))
         st = stats[utt.split]
         st.utterances += 1
         st.seconds += duration
@@ -43,16 +47,20 @@ def corpus_stats(corpus: Corpus, scheme: str = "phone") -> dict[str, SplitStats]
     return stats
 
 
-def format_stats(stats: dict[str, SplitStats]) -> str:
-    lines = ["split   speakers  utterances    hours  phones covered (of %d)" % len(PHONES)]
+def format_stats(stats: dict[str, SplitStats], label_scheme: LabelScheme, max_listed: int = 60) -> str:
+    classes = label_scheme.classes
+    lines = [f"split   speakers  utterances    hours  classes covered (of {len(classes)})"]
     for split, st in stats.items():
-        missing = sorted(set(PHONES) - st.phones_present)
-        cover = f"{len(st.phones_present)}" + (f"  missing: {' '.join(missing)}" if missing else "")
+        missing = [c for c in classes if c not in st.units_present]
+        listed = " ".join(missing[:max_listed]) + (" ..." if len(missing) > max_listed else "")
+        cover = f"{len(st.units_present)}" + (f"  missing: {listed}" if missing else "")
         lines.append(f"{split:<7} {st.speakers:>8} {st.utterances:>11} {st.seconds / 3600:>8.3f}  {cover}")
+    if len(classes) > max_listed:
+        return "\n".join(lines)
     lines.append("")
     lines.append("frames per class (train / dev / test):")
     row = []
-    for p in PHONES:
+    for p in classes:
         counts = "/".join(str(stats[s].frames_per_class.get(p, 0)) for s in SPLITS)
         row.append(f"{p:>4} {counts:<17}")
         if len(row) == 4:
@@ -61,3 +69,4 @@ def format_stats(stats: dict[str, SplitStats]) -> str:
     if row:
         lines.append("  ".join(row))
     return "\n".join(lines)
+

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SPLITS = ("train", "dev", "test")
+LABEL_KINDS = ("phones", "words")  # what an alignment labels: phones (folded to 39) or words
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class Utterance:
     video: Path | None
     alignment: Path | None
     text: str = ""
+    alignment_key: str | None = None  # the utterance's entry in a multi-utterance file (MLF, CTM)
+    labels: str = "phones"  # phones | words: what the alignment's labels are
 
 
 class CorpusError(ValueError):
@@ -46,6 +49,7 @@ class Corpus:
     utterances: list[Utterance]
     root: Path = field(default_factory=Path.cwd)
     name: str = "corpus"
+    vocabulary: tuple[str, ...] | None = None  # a closed word vocabulary (GRID); None: the training words
 
     def __post_init__(self) -> None:
         ids = Counter(u.id for u in self.utterances)

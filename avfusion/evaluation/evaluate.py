@@ -3,6 +3,7 @@
 Per condition: `frame_error` (classes of the label scheme), `frame_error_phone` (classes mapped to
 the 39 phones), and `per`: frames decoded to phones (argmax, runs shorter than `min_frames` dropped,
 repeats merged) scored against the reference phone sequence of the alignment, (S + D + I) / N.
+Word schemes (GRID, LRS3) give the same with words: `frame_error_word` and `wer`.
 """
 
 from __future__ import annotations
@@ -13,9 +14,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from avfusion.corpus.alignments import normalise_phones, read_phones
-from avfusion.corpus.labels import get_scheme
-from avfusion.corpus.phones import PHONES
+from avfusion.corpus.alignments import utterance_labels
+from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
 from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, conditions
 from avfusion.frontends.pipeline import FrameData, FrontEnd
@@ -24,8 +24,9 @@ from avfusion.metrics.per import collapse, frames_to_phones, per
 log = logging.getLogger(__name__)
 
 
-def reference_phones(utt: Utterance) -> list[str]:
-    return collapse([s.label for s in normalise_phones(read_phones(utt.alignment), source=utt.alignment)])
+def reference_units(utt: Utterance, scheme: LabelScheme) -> list[str]:
+    """The reference phone (or word) sequence, spelled as the scheme spells it (<unk> for new words)."""
+    return collapse([scheme.units[scheme.unit_id(s.label)] for s in utterance_labels(utt)])
 
 
 @torch.no_grad()
@@ -40,22 +41,27 @@ def posteriors(model: torch.nn.Module, data: FrameData, batch_size: int = 8192) 
     return np.concatenate(out)
 
 
-def score(predicted: np.ndarray, data: FrameData, references: list[list[str]], label_scheme: str,
+def score(predicted: np.ndarray, data: FrameData, references: list[list[str]], scheme: LabelScheme,
           min_frames: int) -> dict:
-    scheme = get_scheme(label_scheme)
-    to_phone = scheme.phone_of_class
-    pairs = [(ref, frames_to_phones(predicted[data.utterance(u)], to_phone, PHONES, min_frames))
+    to_unit = scheme.unit_of_class
+    pairs = [(ref, frames_to_phones(predicted[data.utterance(u)], to_unit, scheme.units, min_frames))
              for u, ref in enumerate(references)]
     edits = per(pairs)
+    unit = scheme.unit
     return {
         "utterances": len(data.ids),
         "frames": int(len(data)),
         "frame_error": float(np.mean(predicted != data.labels)),
-        "frame_error_phone": float(np.mean(to_phone[predicted] != to_phone[np.asarray(data.labels)])),
-        "per": edits.rate,
+        f"frame_error_{unit}": float(np.mean(to_unit[predicted] != to_unit[np.asarray(data.labels)])),
+        sequence_metric(scheme): edits.rate,
         "substitutions": edits.substitutions, "deletions": edits.deletions, "insertions": edits.insertions,
-        "reference_phones": edits.reference_length,
+        f"reference_{unit}s": edits.reference_length,
     }
+
+
+def sequence_metric(scheme: LabelScheme) -> str:
+    """`per` for phone schemes, `wer` for word schemes."""
+    return {"phone": "per", "word": "wer"}[scheme.unit]
 
 
 @dataclass
@@ -80,14 +86,14 @@ class Evaluator:
                              "speakers (or drop babble from evaluation.noises)")
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend: FrontEnd, utterances: list[Utterance],
-                 label_scheme: str, combine=None) -> dict[str, list[dict]]:
+                 scheme: LabelScheme, combine=None) -> dict[str, list[dict]]:
         """Scores of each model (and of `combine(posteriors by model)` if given) per condition."""
         noise = NoiseMaker(utterances, frontend.audio.extractor.sample_rate, self.babble_talkers, self.seed)
-        references = [reference_phones(u) for u in utterances]
+        references = [reference_units(u, scheme) for u in utterances]
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
             results["combined"] = []
-        clean = frontend.transform(utterances, label_scheme)
+        clean = frontend.transform(utterances, scheme)
         for condition in self.conditions():
             log.info("evaluating %d utterances: %s", len(utterances), condition.name)
             data = clean if condition.kind == "clean" else \
@@ -97,6 +103,6 @@ class Evaluator:
                 post["combined"] = combine(post)
             for name, p in post.items():
                 row = {"condition": condition.name, "noise": condition.kind, "snr_db": condition.snr_db}
-                row.update(score(p.argmax(axis=1), data, references, label_scheme, self.min_frames))
+                row.update(score(p.argmax(axis=1), data, references, scheme, self.min_frames))
                 results[name].append(row)
         return results

@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
 from avfusion.evaluation.evaluate import Evaluator
 from avfusion.frontends.pipeline import FrontEnd
 from avfusion.reporting.report import write_report
 
 
-def report_run(run_dir: str | Path, name: str, seed: int, label_scheme: str, evaluator: Evaluator, models: dict,
-               frontend: FrontEnd, corpus: Corpus, combine=None) -> str:
+def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, evaluator: Evaluator, models: dict,
+               frontend: FrontEnd, corpus: Corpus, combine=None, skipped: list[str] | None = None) -> str:
     """Scores on the test split, clean and in noise; report.json/report.md in run_dir; returns the Markdown."""
     test = corpus.split("test")
-    results = evaluator.evaluate(models, frontend, test, label_scheme, combine=combine)
+    results = evaluator.evaluate(models, frontend, test, scheme, combine=combine)
     key = "combined" if combine is not None else next(iter(models))
     report = {
-        "name": name, "seed": seed, "label_scheme": label_scheme,
+        "name": name, "seed": seed, "label_scheme": scheme.name, "unit": scheme.unit,
         "test_speakers": len(corpus.speakers("test")),
+        "skipped_utterances": list(skipped or []),  # invalid, left out with on_error=skip (all splits)
         "models": list(models), "test": results[key],
         "weights": getattr(combine, "weights", None),
         "all": results,

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from avfusion.corpus.alignments import normalise_phones, read_phones
-from avfusion.corpus.labels import FRAME_RATE, get_scheme
+from avfusion.corpus.alignments import utterance_labels
+from avfusion.corpus.labels import FRAME_RATE, LabelScheme, corpus_scheme
 from avfusion.corpus.types import Corpus, Utterance
 from avfusion.frontends.audio import load_audio
 from avfusion.frontends.store import FeatureError, FeatureStore
@@ -111,7 +111,7 @@ class FrontEnd:
     audio: ModalityFrontEnd
     video: ModalityFrontEnd | None = None
     cache_dir: str = "data/features"
-    fit_labels: str = "phone_state"  # labels the LDAs are fitted with (more classes than LDA dims)
+    fit_labels: str = "phone_state"  # labels the LDAs are fitted with (more classes than LDA dims; word_state for word corpora)
     max_av_mismatch_s: float = 0.12  # beyond this, audio and video durations are an error
     n_jobs: int = 2
     fitted_: bool = field(default=False, repr=False)
@@ -142,16 +142,15 @@ class FrontEnd:
         metas = [store.read(u)[1] for u in utterances]
         return sum(m["n_missed"] for m in metas), sum(m["n_frames"] for m in metas)
 
-    def raw_frames(self, utterances: list[Utterance], label_scheme: str | None,
+    def raw_frames(self, utterances: list[Utterance], scheme: LabelScheme | None,
                    audio_waveform: WaveformTransform | None = None,
                    modalities: list[str] | None = None) -> dict[str, list[UttFrames]]:
         """Raw features at 100 frames/s (of `modalities`, default all), with frame labels of
-        `label_scheme` (None: no labels).
+        `scheme` (None: no labels).
 
         Cached features are used, except for the audio when `audio_waveform` is given: then the
         audio features are computed from `audio_waveform(utt, clean_waveform)` (e.g. with noise added).
         """
-        scheme = get_scheme(label_scheme) if label_scheme else None
         names = list(modalities or self.modalities)
         stores = {name: self.store(self.modalities[name]) for name in {"audio", *names}}
         out: dict[str, list[UttFrames]] = {name: [] for name in names}
@@ -165,8 +164,7 @@ class FrontEnd:
             n_frames = len(audio)
             labels = None
             if scheme is not None:
-                phones = normalise_phones(read_phones(utt.alignment), source=utt.alignment)
-                labels = scheme.frame_labels(phones, n_frames)
+                labels = scheme.frame_labels(utterance_labels(utt), n_frames)
             for name in names:
                 x, meta = (audio, {}) if name == "audio" else stores[name].read(utt)
                 if "fps" in meta:
@@ -190,17 +188,17 @@ class FrontEnd:
         train = corpus.split("train")
         if not train:
             raise ValueError(f"{corpus.name}: no training utterances to fit the front-end on")
-        raw = self.raw_frames(train, self.fit_labels)
+        raw = self.raw_frames(train, corpus_scheme(self.fit_labels, corpus))
         for name, modality in self.modalities.items():
             modality.fit(raw[name])
         self.fitted_ = True
         return self
 
-    def transform(self, utterances: list[Utterance], label_scheme: str = "phone",
+    def transform(self, utterances: list[Utterance], scheme: LabelScheme,
                   audio_waveform: WaveformTransform | None = None) -> FrameData:
         if not self.fitted_:
             raise RuntimeError("front-end used before fit (fit it on the training split)")
-        raw = self.raw_frames(utterances, label_scheme, audio_waveform)
+        raw = self.raw_frames(utterances, scheme, audio_waveform)
         features = {name: m.transform(raw[name]) for name, m in self.modalities.items()}
         first = next(iter(features.values()))
         lengths = np.array([len(u.x) for u in first])

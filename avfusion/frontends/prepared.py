@@ -1,6 +1,6 @@
 """Fitted front-end and train/dev frame matrices, shared by every run with the same settings.
 
-Keyed by the front-end config, the label scheme and the manifest's content, under
+Keyed by the front-end config, the label scheme and the corpus's utterances, under
 `<cache_dir>/frames-<key>/`: a sweep over fusion heads or seeds fits the front-end once. The test
 split is not prepared here: it is touched only by the final evaluation.
 """
@@ -12,6 +12,7 @@ import json
 import logging
 from pathlib import Path
 
+from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
 from avfusion.frontends.pipeline import FrameData, FrontEnd
 from avfusion.utils.atomic import write_text_atomic
@@ -25,19 +26,20 @@ FIT_SPLITS = ("train", "dev")
 NOT_IN_KEY = ("cache_dir", "n_jobs")
 
 
-def frames_key(frontend_config: dict, label_scheme: str, corpus: Corpus) -> str:
-    manifest = Path(corpus.root) / "manifest.jsonl"
-    corpus_id = hashlib.sha1(manifest.read_bytes()).hexdigest() if manifest.is_file() else \
-        hashlib.sha1("\n".join(f"{u.id}|{u.split}|{u.audio}|{u.video}" for u in corpus).encode()).hexdigest()
+def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> str:
+    # the utterances themselves (not a manifest's bytes): a corpus with utterances left out is another corpus
+    corpus_id = hashlib.sha1("\n".join(f"{u.id}|{u.speaker}|{u.split}|{u.audio}|{u.video}|{u.alignment}|"
+                                       f"{u.alignment_key}|{u.labels}" for u in corpus).encode()).hexdigest()
     settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_KEY}
-    blob = json.dumps({"frontend": settings, "labels": label_scheme, "corpus": corpus_id}, sort_keys=True)
+    labels = [scheme.name, *scheme.classes] if scheme.unit_kind == "words" else scheme.name  # + vocabulary
+    blob = json.dumps({"frontend": settings, "labels": labels, "corpus": corpus_id}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def prepared_frames(frontend: FrontEnd, frontend_config: dict, corpus: Corpus, label_scheme: str,
+def prepared_frames(frontend: FrontEnd, frontend_config: dict, corpus: Corpus, scheme: LabelScheme,
                     progress: bool = True) -> tuple[FrontEnd, dict[str, FrameData]]:
     """The front-end fitted on train, and train/dev FrameData (memory-mapped), built once."""
-    directory = Path(frontend.cache_dir) / f"frames-{frames_key(frontend_config, label_scheme, corpus)}"
+    directory = Path(frontend.cache_dir) / f"frames-{frames_key(frontend_config, scheme, corpus)}"
     done = directory / "complete"
     if done.is_file():
         log.info("using prepared frames in %s", directory)
@@ -46,8 +48,8 @@ def prepared_frames(frontend: FrontEnd, frontend_config: dict, corpus: Corpus, l
     frontend.fit(corpus)
     frontend.save(directory / "frontend.pkl")
     for split in FIT_SPLITS:
-        frontend.transform(corpus.split(split), label_scheme).save(directory / split)
-    write_text_atomic(directory / "config.json", json.dumps({"frontend": frontend_config, "labels": label_scheme},
+        frontend.transform(corpus.split(split), scheme).save(directory / split)
+    write_text_atomic(directory / "config.json", json.dumps({"frontend": frontend_config, "labels": scheme.name},
                                                             indent=2))
     write_text_atomic(done, "")
     return frontend, {s: FrameData.load(directory / s) for s in FIT_SPLITS}

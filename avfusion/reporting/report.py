@@ -10,16 +10,18 @@ import numpy as np
 
 from avfusion.utils.atomic import write_text_atomic
 
-METRICS = ("per", "frame_error", "frame_error_phone")
+METRICS = ("per", "frame_error", "frame_error_phone", "wer", "frame_error_word")
+SEQUENCE_METRIC = {"phone": "per", "word": "wer"}
 
 
-def run_table(rows: list[dict]) -> str:
+def run_table(rows: list[dict], unit: str = "phone") -> str:
     """Markdown table of one run: a row per condition."""
-    lines = ["| condition | utterances | frames | frame_error | frame_error_phone | per |",
+    unit_error, sequence = f"frame_error_{unit}", SEQUENCE_METRIC[unit]
+    lines = [f"| condition | utterances | frames | frame_error | {unit_error} | {sequence} |",
              "|---|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['condition']} | {r['utterances']} | {r['frames']} | {r['frame_error']:.3f} | "
-                     f"{r['frame_error_phone']:.3f} | {r['per']:.3f} |")
+                     f"{r[unit_error]:.3f} | {r[sequence]:.3f} |")
     return "\n".join(lines)
 
 
@@ -28,7 +30,10 @@ def write_report(run_dir: str | Path, report: dict) -> str:
     run_dir = Path(run_dir)
     write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
     title = f"# {report['name']} (seed {report['seed']}, labels {report['label_scheme']})"
-    md = f"{title}\n\nTest split: {report['test_speakers']} speakers.\n\n{run_table(report['test'])}\n"
+    skipped = report.get("skipped_utterances") or []
+    note = f" {len(skipped)} invalid utterance(s) left out (on_error=skip; listed in report.json)." if skipped else ""
+    md = f"{title}\n\nTest split: {report['test_speakers']} speakers.{note}\n\n" \
+         f"{run_table(report['test'], report.get('unit', 'phone'))}\n"
     write_text_atomic(run_dir / "report.md", md)
     return md
 

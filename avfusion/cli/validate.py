@@ -1,0 +1,37 @@
+"""`avfusion-validate`: check every utterance of a corpus and list every problem, with its file.
+
+    avfusion-validate                                   # the default synthetic corpus
+    avfusion-validate data=tcd_timit data.root=/corpora/TCD-TIMIT
+    avfusion-validate data=manifest data.manifest=/corpora/mine/manifest.jsonl max_duration_mismatch_s=0.2
+
+Exit status 0 when the corpus is valid, 1 when it has problems (the summary lists them all).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import hydra
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from avfusion.cli import CONFIG_DIR
+from avfusion.corpus.stats import corpus_stats, format_stats, unit_scheme_of
+from avfusion.corpus.validation import validate_corpus
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="validate")
+def main(cfg: DictConfig) -> None:
+    corpus = instantiate(cfg.data, _convert_="all").load()
+    report = validate_corpus(corpus, cfg.max_duration_mismatch_s, cfg.validation_jobs,
+                             progress=sys.stderr.isatty())
+    print(report.summary())
+    if not report.ok:
+        sys.exit(1)
+    if cfg.stats:
+        scheme = unit_scheme_of(corpus)
+        print(format_stats(corpus_stats(corpus, scheme), scheme))
+
+
+if __name__ == "__main__":
+    main()

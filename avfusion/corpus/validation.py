@@ -1,0 +1,179 @@
+"""Corpus validation: every problem of every utterance, found before any feature is extracted.
+
+Per utterance: the files exist and decode, the audio, video and alignment durations agree, the labels
+are known (phones after folding). Across the corpus: no speaker in two splits, every split populated.
+Training refuses a corpus with problems (`on_error=raise`) or leaves out the utterances that have them
+(`on_error=skip`) and says so in its report; a corpus-level problem is never skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import cv2
+
+from avfusion.corpus.alignments import AlignmentError, utterance_labels
+from avfusion.corpus.types import SPLITS, Corpus, CorpusError, Utterance
+from avfusion.frontends.audio import AudioError, load_audio
+from avfusion.utils.progress import parallel_map
+
+log = logging.getLogger(__name__)
+
+ON_ERROR = ("raise", "skip")
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str  # the file at fault (the corpus name for corpus-level problems)
+    what: str
+    utterance: str | None = None  # None: a problem of the corpus, not of one utterance
+
+
+@dataclass
+class ValidationReport:
+    corpus: str
+    n_utterances: int
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def bad_utterances(self) -> list[str]:
+        return sorted({p.utterance for p in self.problems if p.utterance is not None})
+
+    @property
+    def corpus_problems(self) -> list[Problem]:
+        return [p for p in self.problems if p.utterance is None]
+
+    def summary(self) -> str:
+        if self.ok:
+            return f"{self.corpus}: {self.n_utterances} utterances, no problems"
+        lines = [f"{self.corpus}: {len(self.problems)} problem(s) in {len(self.bad_utterances)} of "
+                 f"{self.n_utterances} utterances" + (" and in the corpus" if self.corpus_problems else "")]
+        lines += [f"  {p.utterance or '(corpus)'}: {p.file}: {p.what}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class InvalidCorpusError(CorpusError):
+    pass
+
+
+def probe_video(path: Path) -> tuple[int, float, int]:
+    """Decoded frame count, frame rate and the container's announced frame count (OpenCV)."""
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise ValueError("cannot open video (unreadable or truncated container)")
+        fps = cap.get(cv2.CAP_PROP_FPS)
+        announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+        decoded = 0
+        while cap.grab():
+            decoded += 1
+    finally:
+        cap.release()
+    if decoded == 0:
+        raise ValueError("no frame could be decoded")
+    if not fps or fps <= 0:
+        raise ValueError("the container gives no frame rate")
+    return decoded, float(fps), announced
+
+
+@dataclass(frozen=True)
+class UtteranceCheck:
+    """Checks of one utterance (a picklable callable, run in parallel)."""
+
+    tolerance_s: float = 0.12
+    sample_rate: int = 16000
+
+    def __call__(self, utt: Utterance) -> list[Problem]:
+        problems: list[Problem] = []
+
+        def problem(file, what):
+            problems.append(Problem(str(file), what, utt.id))
+
+        durations: dict[str, float] = {}
+        if utt.audio is None and utt.video is None:
+            problem(utt.id, "neither audio nor video")
+        for kind, path in (("audio", utt.audio), ("video", utt.video)):
+            if path is None:
+                continue
+            if not Path(path).is_file():
+                problem(path, f"{kind} file does not exist")
+                continue
+            try:
+                durations[kind] = self._duration(kind, Path(path))
+            except (AudioError, ValueError) as err:
+                problem(path, str(err).removeprefix(f"{path}: "))
+        if utt.alignment is None:
+            problem(utt.id, "no alignment")
+        else:
+            try:
+                durations["alignment"] = utterance_labels(utt)[-1].end
+            except AlignmentError as err:
+                problem(utt.alignment, str(err).split(": ", 1)[-1] if str(err).startswith(str(utt.alignment))
+                        else str(err))
+        if "audio" in durations and "video" in durations and \
+                abs(durations["audio"] - durations["video"]) > self.tolerance_s:
+            problem(utt.video, f"video lasts {durations['video']:.3f} s but the audio {durations['audio']:.3f} s "
+                               f"(tolerance {self.tolerance_s} s)")
+        media = [durations[k] for k in ("audio", "video") if k in durations]
+        if media and "alignment" in durations and durations["alignment"] > min(media) + self.tolerance_s:
+            problem(utt.alignment, f"alignment ends at {durations['alignment']:.3f} s, after the recording "
+                                   f"({min(media):.3f} s; tolerance {self.tolerance_s} s)")
+        return problems
+
+    def _duration(self, kind: str, path: Path) -> float:
+        if kind == "audio":
+            return len(load_audio(path, self.sample_rate)) / self.sample_rate
+        decoded, fps, announced = probe_video(path)
+        if announced > 0 and decoded < announced - 1:
+            raise ValueError(f"truncated video: the container announces {announced} frames, "
+                             f"{decoded} decode")
+        return decoded / fps
+
+
+def corpus_problems(corpus: Corpus) -> list[Problem]:
+    """Speakers in more than one split; splits without utterances."""
+    problems = []
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for u in corpus:
+        counts[u.speaker][u.split] += 1
+    for speaker, splits in sorted(counts.items()):
+        if len(splits) > 1:
+            listing = ", ".join(f"{s} ({n} utterances)" for s, n in sorted(splits.items()))
+            problems.append(Problem(corpus.name, f"speaker {speaker} is in more than one split: {listing}"))
+    for split in SPLITS:
+        if not corpus.split(split):
+            problems.append(Problem(corpus.name, f"the {split} split has no utterances"))
+    return problems
+
+
+def validate_corpus(corpus: Corpus, tolerance_s: float = 0.12, n_jobs: int = 1,
+                    progress: bool = True) -> ValidationReport:
+    check = UtteranceCheck(tolerance_s)
+    found = parallel_map(check, list(corpus), n_jobs=n_jobs, desc="validating", progress=progress)
+    return ValidationReport(corpus.name, len(corpus),
+                            [p for ps in found for p in ps] + corpus_problems(corpus))
+
+
+def checked_corpus(corpus: Corpus, on_error: str = "raise", tolerance_s: float = 0.12, n_jobs: int = 1,
+                   progress: bool = True) -> tuple[Corpus, ValidationReport]:
+    """The corpus to train on: unchanged if valid; without its bad utterances if `on_error=skip`."""
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, not {on_error!r}")
+    report = validate_corpus(corpus, tolerance_s, n_jobs, progress)
+    if report.ok:
+        return corpus, report
+    if on_error == "raise" or report.corpus_problems:
+        why = "" if on_error == "raise" else " (problems of the corpus itself cannot be skipped)"
+        raise InvalidCorpusError(f"invalid corpus{why}; fix it, or run with on_error=skip to leave out "
+                                 f"the bad utterances:\n{report.summary()}")
+    bad = set(report.bad_utterances)
+    log.warning("leaving out %d invalid utterance(s) (on_error=skip):\n%s", len(bad), report.summary())
+    kept = replace(corpus, utterances=[u for u in corpus if u.id not in bad])
+    return kept, report
