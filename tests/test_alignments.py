@@ -1,6 +1,7 @@
 import pytest
 
-from avfusion.corpus.alignments import AlignmentError, normalise_phones, read_phones, write_textgrid
+from avfusion.corpus.alignments import (AlignmentError, normalise_phones, normalise_words, read_alignment, read_htk_mlf,
+                                       read_phones, utterance_labels, write_textgrid)
 from avfusion.corpus.types import Segment
 
 
@@ -51,3 +52,108 @@ def test_errors_name_the_file(tmp_path):
     with pytest.raises(AlignmentError, match="tier 'phones'"):
         write_textgrid(tmp_path / "w.TextGrid", {"words": [Segment("a", 0, 1)]}, 1.0)
         read_phones(tmp_path / "w.TextGrid")
+
+
+# --- HTK MLF ------------------------------------------------------------------------------------------
+
+MLF = """#!MLF!#
+"/home/tcd/volunteers/01M/Clips/straightcam/sa1.rec"
+0 2300000 sil
+2300000 3150000 sh
+3150000 4000000 iy -1.5 she
+4000000 5000000 sil
+.
+"*/02F/sa1.lab"
+0 1000000 sil
+1000000 2000000 aa
+.
+"""
+
+
+def test_htk_mlf_entries_times_and_lookup(tmp_path):
+    path = tmp_path / "volunteer_labelfiles.mlf"
+    path.write_text(MLF)
+    # 100 ns units; extra columns (score, word) ignored
+    assert read_alignment(path, "01M/sa1") == [Segment("sil", 0.0, 0.23), Segment("sh", 0.23, 0.315),
+                                               Segment("iy", 0.315, 0.4), Segment("sil", 0.4, 0.5)]
+    # a wildcard entry; a key whose folders do not occur in the entry's path is not found
+    assert [s.label for s in read_alignment(path, "02F/sa1")] == ["sil", "aa"]
+    with pytest.raises(AlignmentError, match="no entry for utterance '03M/sa1'"):
+        read_alignment(path, "03M/sa1")
+    with pytest.raises(AlignmentError, match="needs an alignment_key"):
+        read_alignment(path)
+
+
+@pytest.mark.parametrize("text, message", [
+    ('#!MLF!#\n"a.lab"\nsil\nsh\n.\n', "labels-only MLF"),
+    ('#!MLF!#\n"a.lab"\n0 100 sil\n', "not terminated"),
+    ('"a.lab"\n0 100 sil\n.\n', "not an HTK MLF"),
+    ('#!MLF!#\n"a.lab"\n0 100 sil\n.\n"a.rec"\n0 100 sil\n.\n', "occurs twice"),
+    ('#!MLF!#\n"*/a.lab" -> "labs"\n', "sub-directory references"),
+])
+def test_htk_mlf_errors_name_file_and_line(tmp_path, text, message):
+    path = tmp_path / "bad.mlf"
+    path.write_text(text)
+    with pytest.raises(AlignmentError, match=f"bad.mlf.*{message}"):
+        read_htk_mlf(path)
+
+
+# --- Kaldi CTM ----------------------------------------------------------------------------------------
+
+def test_kaldi_ctm_phones_with_word_position_suffixes(tmp_path):
+    path = tmp_path / "phones.ctm"
+    path.write_text("utt2 1 0.00 0.10 SIL\n"
+                    "utt1 1 0.05 0.07 HH_B\nutt1 1 0.12 0.08 AH0_I\nutt1 1 0.20 0.10 L_E 0.9\n"
+                    "utt2 1 0.10 0.05 AA1_S\n")
+    got = [(s.label, s.start, s.end) for s in read_alignment(path, "utt1")]
+    assert got == [("HH", 0.05, pytest.approx(0.12)), ("AH0", 0.12, pytest.approx(0.2)), ("L", 0.2, pytest.approx(0.3))]
+    # gaps (silence Kaldi leaves out) become sil frames; folding strips stress
+    assert [s.label for s in normalise_phones(read_alignment(path, "utt1"))] == ["hh", "ah", "l"]
+    assert [s.label for s in read_alignment(path, "utt2")] == ["SIL", "AA1"]
+    garbled = tmp_path / "garbled.ctm"
+    garbled.write_text("utt1 1 0.0 0.1 aa\nutt1 1 x 0.1 b\n")
+    with pytest.raises(AlignmentError, match="garbled.ctm:2"):
+        read_alignment(garbled, "utt1")
+
+
+# --- word timings: GRID .align, LRS3 .txt -------------------------------------------------------------
+
+def test_grid_align_is_in_1_25000_s_and_gives_words(tmp_path):
+    path = tmp_path / "bbaf2n.align"
+    path.write_text("0 23750 sil\n23750 29500 bin\n29500 34000 blue\n34000 35500 sp\n35500 41000 at\n"
+                    "41000 47250 f\n47250 53000 two\n53000 60000 now\n60000 75000 sil\n")
+    raw = read_alignment(path, tier="words")
+    assert raw[1] == Segment("bin", 0.95, 1.18) and raw[-1].end == 3.0
+    assert [s.label for s in normalise_words(raw)] == ["sil", "bin", "blue", "sil", "at", "f", "two", "now", "sil"]
+    with pytest.raises(AlignmentError, match="word timings only"):
+        read_alignment(path, tier="phones")
+
+
+def test_lrs3_txt_word_timings(tmp_path):
+    path = tmp_path / "00001.txt"
+    path.write_text("Text:  SO I THINK\nConf:  4\n\nWORD START END ASDSCORE\nSO 0.53 0.66 2.1\nI 0.66 0.74 3.0\n"
+                    "THINK 0.74 1.02 4.4\n")
+    assert [(s.label, s.start, s.end) for s in normalise_words(read_alignment(path, tier="words"))] == \
+        [("so", 0.53, 0.66), ("i", 0.66, 0.74), ("think", 0.74, 1.02)]
+    no_words = tmp_path / "00002.txt"
+    no_words.write_text("Text:  SO I THINK\nConf:  4\n")
+    with pytest.raises(AlignmentError, match="00002.txt: no 'WORD START END'"):
+        read_alignment(no_words, tier="words")
+
+
+def test_unknown_phones_are_listed_together(tmp_path):
+    path = tmp_path / "u.phn"
+    path.write_text("0 100 h#\n100 200 xx\n200 300 aa\n300 400 yy\n")
+    with pytest.raises(AlignmentError, match=r"u.phn: 2 unknown phone symbol\(s\) \['xx', 'yy'\]"):
+        normalise_phones(read_phones(path), source=path)
+
+
+def test_utterance_labels_reads_the_tier_the_utterance_names(tmp_path):
+    from avfusion.corpus.types import Utterance
+
+    path = tmp_path / "u.TextGrid"
+    write_textgrid(path, {"words": [Segment("", 0, 0.1), Segment("Hello", 0.1, 0.5)],
+                          "phones": [Segment("", 0, 0.1), Segment("HH", 0.1, 0.3), Segment("OW1", 0.3, 0.5)]}, 0.5)
+    base = dict(id="u", speaker="s", split="train", audio=None, video=None, alignment=path)
+    assert [s.label for s in utterance_labels(Utterance(**base))] == ["sil", "hh", "ow"]
+    assert [s.label for s in utterance_labels(Utterance(**base, labels="words"))] == ["sil", "hello"]

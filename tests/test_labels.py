@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from avfusion.corpus.labels import get_scheme, num_frames
 from avfusion.corpus.phones import PHONES, VISEME_CLASSES
@@ -54,3 +55,40 @@ def test_frames_beyond_alignment_are_silence():
     labels = s.frame_labels([Segment("aa", 0.0, 0.05)], 10)
     # the frame centred exactly on the alignment's end keeps the last label; later ones are silence
     assert [s.classes[i] for i in labels] == ["aa"] * 6 + ["sil"] * 4
+
+
+def test_word_schemes_vocabulary_unknown_words_and_states():
+    from avfusion.corpus.labels import UNK
+
+    closed = get_scheme("word", ["bin", "blue", "at"])
+    assert closed.classes == ("at", "bin", "blue", "sil") and closed.unit == "word"
+    words = [Segment("sil", 0.0, 0.05), Segment("bin", 0.05, 0.11), Segment("blue", 0.11, 0.2)]
+    assert [closed.classes[i] for i in closed.frame_labels(words, 21)] == \
+        ["sil"] * 5 + ["bin"] * 6 + ["blue"] * 10
+    with pytest.raises(KeyError, match="'red' is not a unit"):
+        closed.frame_labels([Segment("red", 0.0, 0.1)], 11)
+    open_vocab = get_scheme("word", ["bin", UNK])
+    assert open_vocab.classes[open_vocab.frame_labels([Segment("red", 0.0, 0.1)], 11)[0]] == UNK
+    states = get_scheme("word_state", ["bin", "blue", "at"])
+    assert states.num_classes == 3 * 3 + 1
+    labels = [states.classes[i] for i in states.frame_labels(words, 21)]
+    assert labels[5:11] == ["bin_b", "bin_b", "bin_m", "bin_m", "bin_e", "bin_e"]
+    assert states.units[states.group_index("word")[states.classes.index("blue_m")]] == "blue"
+
+
+def test_corpus_scheme_matches_the_alignments(tmp_path):
+    from avfusion.corpus.labels import corpus_scheme
+    from avfusion.corpus.types import Corpus, Utterance
+
+    path = tmp_path / "u.phn"
+    path.write_text("0 1600 h#\n1600 3200 aa\n")
+    utts = [Utterance(f"u{i}", f"s{i}", split, None, None, path) for i, split in enumerate(("train", "dev", "test"))]
+    phones = Corpus(utts, name="phone corpus")
+    assert corpus_scheme("auto", phones).name == "phone" and corpus_scheme("states", phones).name == "phone_state"
+    with pytest.raises(ValueError, match="phone corpus: label scheme 'word' reads words but .* hold phones"):
+        corpus_scheme("word", phones)
+    align = tmp_path / "u.align"
+    align.write_text("0 25000 sil\n25000 50000 bin\n")
+    words = Corpus([Utterance(u.id, u.speaker, u.split, None, None, align, labels="words") for u in utts])
+    scheme = corpus_scheme("auto", words)  # open vocabulary: training words + <unk>
+    assert scheme.name == "word" and scheme.classes == ("<unk>", "bin", "sil")

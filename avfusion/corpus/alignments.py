@@ -119,10 +119,11 @@ def read_htk_mlf(path: str | os.PathLike) -> dict[str, list[Segment]]:
     for lineno, line in lines[1:]:
         text = line.strip()
         if key is None:
+            if "->" in text or "=>" in text:
+                raise AlignmentError(f"{path}:{lineno}: MLF sub-directory references ('->', '=>') are not "
+                                     "supported; give the labels in the MLF itself")
             if not (text.startswith('"') and text.endswith('"') and len(text) > 2):
-                raise AlignmentError(f"{path}:{lineno}: expected a quoted utterance path, got {text!r}"
-                                     + (" (MLF sub-directory references '->'/'=>' are not supported)"
-                                        if "->" in text or "=>" in text else ""))
+                raise AlignmentError(f"{path}:{lineno}: expected a quoted utterance path, got {text!r}")
             key, body, key_line = mlf_key(text[1:-1]), [], lineno
         elif text == ".":
             if key in entries:
@@ -194,18 +195,24 @@ class Entries:
         self.patterns = [k for k in entries if "*" in k or "?" in k]
 
     def find(self, key: str) -> list[Segment]:
-        """The entry equal to `key`, or the one whose path ends with `/key`, or a wildcard pattern
-        matching it (HTK's `"*/sa1.lab"`)."""
+        """The entry equal to `key`; else the one whose file name is the key's last part and whose folders
+        include the key's other parts in order (`01M/sa1` finds `/any/01M/Clips/straightcam/sa1.rec`); else
+        a wildcard pattern matching the key (HTK's `"*/sa1.lab"`)."""
         if key in self.entries:
             return self.entries[key]
-        name = key.rsplit("/", 1)[-1]
-        matches = [k for k in self.by_name.get(name, []) if k.endswith("/" + key)] or \
+        *folders, name = key.split("/")
+        matches = [k for k in self.by_name.get(name, []) if _in_order(folders, k.split("/")[:-1])] or \
                   [k for k in self.patterns if fnmatch.fnmatchcase(key, k)]
         if not matches:
             raise AlignmentError(f"{self.source}: no entry for utterance {key!r}")
         if len(matches) > 1:
             raise AlignmentError(f"{self.source}: utterance {key!r} matches several entries: {matches[:5]}")
         return self.entries[matches[0]]
+
+
+def _in_order(needles: list[str], haystack: list[str]) -> bool:
+    it = iter(haystack)
+    return all(any(n == h for h in it) for n in needles)
 
 
 @functools.lru_cache(maxsize=8)

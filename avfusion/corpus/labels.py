@@ -138,13 +138,22 @@ def get_scheme(name: str, vocabulary=None) -> LabelScheme:
     return SCHEMES[name](vocabulary)
 
 
+AUTO_SCHEMES = {"auto": "{unit}", "states": "{unit}_state"}
+
+
 def corpus_scheme(name: str, corpus) -> LabelScheme:
     """The scheme `name` for `corpus`: its alignments must hold the scheme's units; word schemes use the
-    corpus's closed vocabulary (GRID) or the training split's words plus <unk>."""
+    corpus's closed vocabulary (GRID) or the training split's words plus <unk>. `auto` is the corpus's
+    unit scheme (phone or word), `states` its state scheme (phone_state or word_state)."""
     from avfusion.corpus.alignments import utterance_labels
 
-    kind = "words" if name.startswith("word") else "phones"
     kinds = sorted({u.labels for u in corpus})
+    if name in AUTO_SCHEMES:
+        if len(kinds) != 1:
+            raise ValueError(f"{corpus.name}: alignments hold {' and '.join(kinds)}; label_scheme {name!r} "
+                             "needs one kind")
+        name = AUTO_SCHEMES[name].format(unit=kinds[0][:-1])
+    kind = "words" if name.startswith("word") else "phones"
     if kinds != [kind]:
         hint = "word / word_state" if kinds == ["words"] else "phone / phone_state"
         raise ValueError(f"{corpus.name}: label scheme {name!r} reads {kind} but the corpus's alignments hold "

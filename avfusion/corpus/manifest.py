@@ -34,7 +34,7 @@ def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
         missing = [f for f in REQUIRED_FIELDS if not record.get(f)]
         if missing:
             raise CorpusError(f"{path}:{lineno}: missing field(s) {missing}")
-        paths = {f: (root / record[f]) if record.get(f) else None for f in PATH_FIELDS}
+        paths = {f: Path(os.path.normpath(root / record[f])) if record.get(f) else None for f in PATH_FIELDS}
         optional = {f: str(record[f]) for f in OPTIONAL_FIELDS if record.get(f) is not None}
         if optional.get("labels", "phones") not in LABEL_KINDS:
             raise CorpusError(f"{path}:{lineno}: labels must be one of {LABEL_KINDS}, got {optional['labels']!r}")

@@ -52,3 +52,27 @@ def covering_speaker_splits(
         if labels:
             log.warning("no speaker split covers every label: %s lacks %s", name, sorted(labels))
     return best
+
+
+def listed_speaker_splits(speakers: Sequence[str], test_speakers: Sequence[str],
+                          dev_speakers: Sequence[str] | None = None, n_dev: int = 0, seed: int = 0,
+                          source: str = "corpus") -> dict[str, str]:
+    """A corpus's standard test speakers to test; dev listed, or `n_dev` drawn (seeded) from the rest.
+
+    Listed speakers absent from the corpus are logged (a partial copy of a corpus is still usable)."""
+    present = sorted(set(speakers))
+    absent = sorted(set(test_speakers) - set(present))
+    if absent:
+        log.warning("%s: %d of the listed test speakers are not in the corpus: %s", source, len(absent), absent)
+    split = {s: "test" for s in present if s in set(test_speakers)}
+    rest = [s for s in present if s not in split]
+    if dev_speakers is not None:
+        dev = [s for s in rest if s in set(dev_speakers)]
+    else:
+        if n_dev >= len(rest):
+            raise ValueError(f"{source}: {len(rest)} non-test speakers cannot give {n_dev} dev speakers and "
+                             "still leave train speakers")
+        dev = [rest[i] for i in np.random.default_rng(seed).permutation(len(rest))[:n_dev]]
+    split.update({s: "dev" for s in dev})
+    split.update({s: "train" for s in rest if s not in split})
+    return split

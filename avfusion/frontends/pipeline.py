@@ -111,7 +111,7 @@ class FrontEnd:
     audio: ModalityFrontEnd
     video: ModalityFrontEnd | None = None
     cache_dir: str = "data/features"
-    fit_labels: str = "phone_state"  # labels the LDAs are fitted with (more classes than LDA dims; word_state for word corpora)
+    fit_labels: str = "states"  # labels the LDAs are fitted with (more classes than LDA dims): phone_state/word_state
     max_av_mismatch_s: float = 0.12  # beyond this, audio and video durations are an error
     n_jobs: int = 2
     fitted_: bool = field(default=False, repr=False)
@@ -125,6 +125,12 @@ class FrontEnd:
 
     def prepare(self, utterances: list[Utterance], progress: bool = True) -> dict:
         """Extract and cache raw features of every modality; raise with every failure listed."""
+        for name in self.modalities:
+            lacking = [u.id for u in utterances if getattr(u, name) is None]
+            if lacking:
+                hint = " (an audio-only corpus: frontend=audio_only fusion=audio_only)" if name == "video" else ""
+                raise ValueError(f"{len(lacking)} of {len(utterances)} utterances have no {name} (e.g. "
+                                 f"{lacking[:3]}), but the front-end has a {name} modality{hint}")
         reports = {}
         for name, modality in self.modalities.items():
             report = self.store(modality).build(utterances, n_jobs=self.n_jobs, progress=progress)

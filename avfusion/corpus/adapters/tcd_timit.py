@@ -1,0 +1,59 @@
+"""TCD-TIMIT (Harte & Gillen 2015): TIMIT sentences read by 59 volunteers and 3 lipspeakers, filmed at
+29.97 fps, with 48 kHz audio and HTK phone alignments.
+
+    ROOT/volunteers/01M/Clips/straightcam/sa1.mp4  (+ sa1.wav beside it)
+    ROOT/lipspeakers/Lipspkr1/Clips/30degcam/...
+    ROOT/volunteer_labelfiles.mlf, ROOT/lipspeaker_labelfiles.mlf   (38 phones + sil, already folded)
+
+Speaker-independent split (Gillen's): the 17 test volunteers below; dev speakers are drawn (seeded) from
+the other volunteers; lipspeakers, when included, train.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avfusion.corpus.adapters.layout import files_with_suffix, nothing_found, require_dir, sibling
+from avfusion.corpus.splits import listed_speaker_splits
+from avfusion.corpus.types import Corpus, CorpusError, Utterance
+
+TEST_VOLUNTEERS = ("13F", "15F", "21M", "23M", "24M", "25M", "28M", "29M", "30F", "31F", "34M", "36F", "37F",
+                   "43F", "47M", "51F", "54M")
+GROUP_MLF = {"volunteers": "volunteer_labelfiles.mlf", "lipspeakers": "lipspeaker_labelfiles.mlf"}
+LAYOUT = "ROOT/{volunteers,lipspeakers}/<speaker>/Clips/<camera>/<utt>.mp4 + <utt>.wav, ROOT/*_labelfiles.mlf"
+
+
+@dataclass
+class TcdTimitCorpus:
+    root: str
+    groups: list[str] = field(default_factory=lambda: ["volunteers"])
+    camera: str = "straightcam"  # straightcam | 30degcam
+    test_speakers: list[str] = field(default_factory=lambda: list(TEST_VOLUNTEERS))
+    dev_speakers: list[str] | None = None  # None: n_dev_speakers drawn from the training volunteers
+    n_dev_speakers: int = 4
+    seed: int = 0
+
+    def load(self, progress: bool = True) -> Corpus:
+        root = require_dir(self.root, "TCD-TIMIT", LAYOUT)
+        unknown = sorted(set(self.groups) - set(GROUP_MLF))
+        if unknown:
+            raise CorpusError(f"TCD-TIMIT: unknown speaker groups {unknown}; choose from {sorted(GROUP_MLF)}")
+        found = []  # (group, speaker, video)
+        for group in self.groups:
+            for speaker_dir in sorted(p for p in (root / group).glob("*") if p.is_dir()):
+                clips = speaker_dir / "Clips" / self.camera
+                if clips.is_dir():
+                    found += [(group, speaker_dir.name, v) for v in files_with_suffix(clips, {".mp4"})]
+        if not found:
+            raise nothing_found("TCD-TIMIT", root, LAYOUT)
+        volunteers = sorted({s for g, s, _ in found if g == "volunteers"})
+        split = listed_speaker_splits(volunteers, self.test_speakers, self.dev_speakers, self.n_dev_speakers,
+                                      self.seed, source="TCD-TIMIT")
+        utterances = [
+            Utterance(id=f"{speaker}_{video.stem}", speaker=speaker, split=split.get(speaker, "train"),
+                      audio=sibling(video, ".wav"), video=video, alignment=root / GROUP_MLF[group],
+                      alignment_key=f"{speaker}/{video.stem}")
+            for group, speaker, video in found
+        ]
+        return Corpus(utterances, root=root, name=f"tcd_timit:{root}")

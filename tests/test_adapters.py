@@ -1,0 +1,85 @@
+"""Adapters read each real corpus's layout into the same Corpus a manifest gives (fixtures made by
+re-laying out synthetic files: tests/corpus_layouts.py)."""
+
+import numpy as np
+import pytest
+
+import corpus_layouts
+from avfusion.corpus.adapters.grid import VOCABULARY, GridCorpus
+from avfusion.corpus.adapters.lrs3 import Lrs3Corpus
+from avfusion.corpus.adapters.tcd_timit import TcdTimitCorpus
+from avfusion.corpus.adapters.timit import TimitCorpus
+from avfusion.corpus.alignments import read_textgrid, utterance_labels
+from avfusion.corpus.manifest import read_manifest, write_manifest
+from avfusion.corpus.types import CorpusError
+from avfusion.corpus.validation import validate_corpus
+from avfusion.frontends.audio import load_audio
+
+LAYOUTS = {
+    "tcd_timit": (corpus_layouts.tcd_timit, lambda root: TcdTimitCorpus(str(root), dev_speakers=["05M"])),
+    "grid": (corpus_layouts.grid, lambda root: GridCorpus(str(root), dev_speakers=["s6"])),
+    "lrs3": (corpus_layouts.lrs3, lambda root: Lrs3Corpus(str(root), n_dev_speakers=1)),
+    "timit": (corpus_layouts.timit, lambda root: TimitCorpus(str(root))),
+}
+
+
+@pytest.fixture(scope="module", params=sorted(LAYOUTS))
+def laid_out(request, layout_source, tmp_path_factory):
+    """(name, source corpus, speaker renaming, adapter corpus) for each layout."""
+    make, adapter = LAYOUTS[request.param]
+    root = tmp_path_factory.mktemp(request.param)
+    speakers = make(layout_source, root)
+    return request.param, layout_source, speakers, adapter(root).load(progress=False)
+
+
+def test_adapter_keeps_speakers_splits_and_utterances(laid_out):
+    name, source, speakers, corpus = laid_out
+    assert len(corpus) == len(source)
+    norm = str.lower if name == "timit" else str
+    for split in ("train", "dev", "test"):
+        assert corpus.speakers(split) == sorted(norm(speakers[s]) for s in source.speakers(split)), split
+    corpus.check_speaker_independent()
+    assert validate_corpus(corpus, progress=False).ok
+
+
+def test_adapter_labels_match_the_source_alignments(laid_out):
+    name, source, speakers, corpus = laid_out
+    by_speaker = {}
+    for utt in corpus:
+        by_speaker.setdefault(utt.speaker, []).append(utt)
+    for src in source:
+        spk = speakers[src.speaker].lower() if name == "timit" else speakers[src.speaker]
+        utt = sorted(by_speaker[spk], key=lambda u: u.id)[int(src.id.rsplit("_u", 1)[1])]
+        got, want = utterance_labels(utt), utterance_labels(src)
+        if name in ("tcd_timit", "timit"):  # phone alignments, times quantised to 100 ns / one sample
+            assert [s.label for s in got] == [s.label for s in want]
+            np.testing.assert_allclose([s.end for s in got], [s.end for s in want], atol=1 / 16000)
+        elif name == "lrs3":  # the spoken words, lower-cased, at the source's times (2 decimals)
+            spoken = [w for w in read_textgrid(src.alignment, "words") if w.label]
+            assert utt.labels == "words" and [s.label for s in got if s.label != "sil"] == \
+                [w.label.lower() for w in spoken]
+            np.testing.assert_allclose([s.end for s in got if s.label != "sil"], [w.end for w in spoken], atol=0.006)
+        else:  # GRID: words of the closed vocabulary
+            assert utt.labels == "words" and {s.label for s in got} <= set(VOCABULARY) | {"sil"}
+        # the audio decodes (48 kHz wav, NIST SPHERE, or a container's audio track) to the source's length
+        assert abs(len(load_audio(utt.audio, 16000)) - len(load_audio(src.audio, 16000))) <= 0.12 * 16000
+
+
+def test_adapter_corpus_round_trips_through_a_manifest(laid_out, tmp_path):
+    _, _, _, corpus = laid_out
+    write_manifest(corpus, tmp_path / "manifest.jsonl")
+    again = read_manifest(tmp_path / "manifest.jsonl")
+    assert [(u.id, u.speaker, u.split, u.audio, u.video, u.alignment, u.alignment_key, u.labels) for u in again] == \
+        [(u.id, u.speaker, u.split, u.audio, u.video, u.alignment, u.alignment_key, u.labels) for u in corpus]
+    assert [utterance_labels(u) for u in again] == [utterance_labels(u) for u in corpus]
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_adapter_on_an_empty_folder_says_what_layout_it_expects(name, tmp_path):
+    _, adapter = LAYOUTS[name]
+    (tmp_path / "test").mkdir()
+    (tmp_path / "trainval").mkdir()
+    with pytest.raises(CorpusError, match=f"no utterances under {tmp_path}.*expected layout"):
+        adapter(tmp_path).load()
+    with pytest.raises(CorpusError, match="is not a folder"):
+        adapter(tmp_path / "missing").load()

@@ -1,0 +1,119 @@
+"""Validation finds every planted fault, names its file, reports nothing else; training refuses or skips."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from avfusion.corpus.alignments import read_textgrid, write_textgrid
+from avfusion.corpus.manifest import read_manifest, write_manifest
+from avfusion.corpus.synth.generator import write_video
+from avfusion.corpus.types import Segment
+from avfusion.corpus.validation import InvalidCorpusError, checked_corpus, validate_corpus
+from avfusion.frontends.video import read_video
+
+
+def copy_corpus(source, root):
+    """A manifest corpus of its own (files copied), so faults can be planted in it."""
+    shutil.copytree(source.root, root)
+    return read_manifest(root / "manifest.jsonl")
+
+
+def plant_unknown_phone(utt):
+    tiers = {name: read_textgrid(utt.alignment, name) for name in ("words", "phones")}
+    phones = tiers["phones"]
+    i = next(i for i, s in enumerate(phones) if s.label not in ("", "sil"))
+    phones[i] = Segment("xx", phones[i].start, phones[i].end)
+    write_textgrid(utt.alignment, tiers, phones[-1].end)
+
+
+def plant_short_video(utt):
+    frames, fps = read_video(utt.video)
+    write_video(utt.video, frames[: int(len(frames) * 0.6)], fps)
+
+
+def plant_truncated_video(utt):
+    data = utt.video.read_bytes()
+    utt.video.write_bytes(data[: len(data) * 6 // 10])
+
+
+@pytest.fixture(scope="module")
+def faulty(layout_source, tmp_path_factory):
+    """Five planted faults: missing file, truncated video, unknown phone, speaker in two splits, duration
+    mismatch; the expected (utterance, file, what) of each."""
+    root = tmp_path_factory.mktemp("faulty") / "corpus"
+    corpus = copy_corpus(layout_source, root)
+    train = corpus.split("train")
+    missing, truncated, unknown, short = train[0], train[1], train[2], train[3]
+    missing.audio.unlink()
+    plant_truncated_video(truncated)
+    plant_unknown_phone(unknown)
+    plant_short_video(short)
+    moved = corpus.split("dev")[0]  # a dev speaker's utterance moved to test
+    lines = [json.loads(line) for line in (root / "manifest.jsonl").read_text().splitlines()]
+    for record in lines:
+        if record["id"] == moved.id:
+            record["split"] = "test"
+    (root / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    expected = {
+        (missing.id, str(missing.audio), "audio file does not exist"),
+        (truncated.id, str(truncated.video), "cannot open video"),
+        (unknown.id, str(unknown.alignment), "unknown phone symbol(s) ['xx']"),
+        (short.id, str(short.video), "video lasts"),
+        (None, str(root / "manifest.jsonl"), f"speaker {moved.speaker} is in more than one split"),
+    }
+    return root, read_manifest(root / "manifest.jsonl"), expected
+
+
+def test_validate_reports_every_planted_fault_and_nothing_else(faulty):
+    _, corpus, expected = faulty
+    report = validate_corpus(corpus, n_jobs=2, progress=False)
+    assert len(report.problems) == len(expected), report.summary()
+    for utt, file, what in expected:
+        assert any(p.utterance == utt and p.file == file and what in p.what for p in report.problems), \
+            (utt, file, what, report.summary())
+    summary = report.summary()
+    assert "5 problem(s) in 4 of 10 utterances and in the corpus" in summary
+    for _, file, _ in expected:
+        assert file in summary
+
+
+def test_validate_cli_exit_status_and_summary(faulty, layout_source, tmp_path):
+    root, _, expected = faulty
+    cmd = [sys.executable, "-m", "avfusion.cli.validate", "data=manifest"]
+    bad = subprocess.run([*cmd, f"data.manifest={root / 'manifest.jsonl'}"], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert bad.returncode == 1, bad.stderr[-2000:]
+    for utt, file, what in expected:
+        assert f"{utt or '(corpus)'}: {file}: " in bad.stdout
+    good = subprocess.run([*cmd, f"data.manifest={layout_source.root / 'manifest.jsonl'}"], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert good.returncode == 0, good.stderr[-2000:]
+    assert "10 utterances, no problems" in good.stdout and "classes covered (of 39)" in good.stdout
+
+
+def test_training_refuses_an_invalid_corpus_before_any_work(faulty, tmp_path):
+    root, _, _ = faulty
+    cmd = [sys.executable, "-m", "avfusion.cli.train", "data=manifest", f"data.manifest={root / 'manifest.jsonl'}",
+           f"frontend.cache_dir={tmp_path / 'features'}", f"hydra.run.dir={tmp_path / 'run'}"]
+    for policy in ("raise", "skip"):  # a speaker in two splits cannot be skipped
+        out = subprocess.run([*cmd, f"on_error={policy}"], capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode != 0
+        assert "invalid corpus" in out.stderr and "speaker" in out.stderr and "unknown phone" in out.stderr
+    assert not (tmp_path / "features").exists()
+
+
+def test_skip_leaves_out_only_the_bad_utterances(layout_source, tmp_path):
+    corpus = copy_corpus(layout_source, tmp_path / "corpus")
+    bad = corpus.split("train")[:2]
+    bad[0].audio.unlink()
+    plant_unknown_phone(bad[1])
+    with pytest.raises(InvalidCorpusError, match="on_error=skip"):
+        checked_corpus(corpus, "raise", progress=False)
+    kept, report = checked_corpus(corpus, "skip", progress=False)
+    assert report.bad_utterances == sorted(u.id for u in bad)
+    assert [u.id for u in kept] == [u.id for u in corpus if u not in bad]
+    write_manifest(kept, tmp_path / "corpus" / "kept.jsonl")
+    assert validate_corpus(read_manifest(tmp_path / "corpus" / "kept.jsonl"), progress=False).ok
