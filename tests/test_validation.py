@@ -102,7 +102,7 @@ def test_training_refuses_an_invalid_corpus_before_any_work(faulty, tmp_path):
         out = subprocess.run([*cmd, f"on_error={policy}"], capture_output=True, text=True, cwd=tmp_path)
         assert out.returncode != 0
         assert "invalid corpus" in out.stderr and "speaker" in out.stderr and "unknown phone" in out.stderr
-    assert not (tmp_path / "features").exists()
+    assert [p.name for p in (tmp_path / "features").iterdir()] == ["validation"]  # no feature extracted
 
 
 def test_skip_leaves_out_only_the_bad_utterances(layout_source, tmp_path):
@@ -117,3 +117,21 @@ def test_skip_leaves_out_only_the_bad_utterances(layout_source, tmp_path):
     assert [u.id for u in kept] == [u.id for u in corpus if u not in bad]
     write_manifest(kept, tmp_path / "corpus" / "kept.jsonl")
     assert validate_corpus(read_manifest(tmp_path / "corpus" / "kept.jsonl"), progress=False).ok
+
+
+def test_validation_is_remembered_until_a_file_changes(layout_source, tmp_path, monkeypatch):
+    import avfusion.corpus.validation as validation
+
+    corpus = copy_corpus(layout_source, tmp_path / "corpus")
+    calls = []
+    real = validation.validate_corpus
+    monkeypatch.setattr(validation, "validate_corpus", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cache = tmp_path / "cache"
+    for _ in range(2):
+        assert checked_corpus(corpus, cache_dir=cache, progress=False)[1].ok
+    assert len(calls) == 1
+    plant_unknown_phone(corpus.split("dev")[0])  # a changed file: validated again, and found
+    kept, report = checked_corpus(corpus, "skip", cache_dir=cache, progress=False)
+    assert len(calls) == 2 and report.bad_utterances == [corpus.split("dev")[0].id]
+    assert checked_corpus(corpus, "skip", cache_dir=cache, progress=False)[1].bad_utterances == report.bad_utterances
+    assert len(calls) == 2

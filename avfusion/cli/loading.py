@@ -15,4 +15,4 @@ def load_corpus(cfg: DictConfig) -> tuple[Corpus, ValidationReport]:
     """Load `cfg.data` and validate it: refuse it, or leave out bad utterances (`cfg.on_error`)."""
     corpus = instantiate(cfg.data, _convert_="all").load()
     return checked_corpus(corpus, on_error=cfg.on_error, tolerance_s=cfg.max_duration_mismatch_s,
-                          n_jobs=cfg.get("validation_jobs", 2), progress=sys.stderr.isatty())
+                          n_jobs=cfg.validation_jobs, progress=sys.stderr.isatty(), cache_dir=cfg.frontend.cache_dir)

@@ -8,9 +8,11 @@ Training refuses a corpus with problems (`on_error=raise`) or leaves out the utt
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -19,6 +21,7 @@ from avfusion.corpus.alignments import AlignmentError, utterance_labels
 from avfusion.corpus.phones import SIL
 from avfusion.corpus.types import SPLITS, Corpus, CorpusError, Utterance
 from avfusion.frontends.audio import AudioError, load_audio
+from avfusion.utils.atomic import write_text_atomic
 from avfusion.utils.progress import parallel_map
 
 log = logging.getLogger(__name__)
@@ -170,12 +173,42 @@ def validate_corpus(corpus: Corpus, tolerance_s: float = 0.12, n_jobs: int = 1,
                             [p for ps in found for p in ps] + corpus_problems(corpus))
 
 
+def fingerprint(corpus: Corpus, tolerance_s: float) -> str:
+    """Changes when an utterance, a file's size or modification time, or the settings change."""
+    def stat(path):
+        try:
+            st = Path(path).stat()
+            return f"{st.st_size}:{st.st_mtime_ns}"
+        except (OSError, TypeError):
+            return "-"
+
+    h = hashlib.sha1(json.dumps([tolerance_s, corpus.vocabulary]).encode())
+    for u in corpus:
+        h.update(f"{u}|{stat(u.audio)}|{stat(u.video)}|{stat(u.alignment)}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def cached_validation(corpus: Corpus, tolerance_s: float, n_jobs: int, progress: bool,
+                      cache_dir: str | Path | None) -> ValidationReport:
+    """`validate_corpus`, remembered under `cache_dir` for an unchanged corpus (every run of a sweep
+    would otherwise decode every file again)."""
+    if cache_dir is None:
+        return validate_corpus(corpus, tolerance_s, n_jobs, progress)
+    path = Path(cache_dir) / "validation" / f"{fingerprint(corpus, tolerance_s)}.json"
+    if path.is_file():
+        stored = json.loads(path.read_text())
+        return ValidationReport(stored["corpus"], stored["n_utterances"], [Problem(**p) for p in stored["problems"]])
+    report = validate_corpus(corpus, tolerance_s, n_jobs, progress)
+    write_text_atomic(path, json.dumps(asdict(report)))
+    return report
+
+
 def checked_corpus(corpus: Corpus, on_error: str = "raise", tolerance_s: float = 0.12, n_jobs: int = 1,
-                   progress: bool = True) -> tuple[Corpus, ValidationReport]:
+                   progress: bool = True, cache_dir: str | Path | None = None) -> tuple[Corpus, ValidationReport]:
     """The corpus to train on: unchanged if valid; without its bad utterances if `on_error=skip`."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, not {on_error!r}")
-    report = validate_corpus(corpus, tolerance_s, n_jobs, progress)
+    report = cached_validation(corpus, tolerance_s, n_jobs, progress, cache_dir)
     if report.ok:
         return corpus, report
     if on_error == "raise" or report.corpus_problems:

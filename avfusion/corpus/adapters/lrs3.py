@@ -43,7 +43,7 @@ class Lrs3Corpus:
         split = listed_speaker_splits([s for _, s, _ in found], test, n_dev=self.n_dev_speakers, seed=self.seed,
                                       source="LRS3")
         utterances = [
-            Utterance(id=f"{subset}/{speaker}/{video.stem}", speaker=speaker, split=split[speaker], audio=video,
+            Utterance(id=f"{subset}_{speaker}_{video.stem}", speaker=speaker, split=split[speaker], audio=video,
                       video=video, alignment=video.with_suffix(".txt"), labels="words")
             for subset, speaker, video in found
         ]
