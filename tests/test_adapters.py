@@ -83,3 +83,28 @@ def test_adapter_on_an_empty_folder_says_what_layout_it_expects(name, tmp_path):
         adapter(tmp_path).load()
     with pytest.raises(CorpusError, match="is not a folder"):
         adapter(tmp_path / "missing").load()
+
+
+def test_grid_words_outside_its_grammar_are_validation_errors(layout_source, tmp_path):
+    corpus_layouts.grid(layout_source, tmp_path)
+    corpus = GridCorpus(str(tmp_path), dev_speakers=["s6"]).load()
+    utt = corpus.split("train")[0]
+    lines = utt.alignment.read_text().splitlines()
+    start, end, _ = lines[1].split()
+    lines[1] = f"{start} {end} hello"
+    utt.alignment.write_text("\n".join(lines) + "\n")
+    report = validate_corpus(corpus, progress=False)
+    assert [(p.utterance, p.file) for p in report.problems] == [(utt.id, str(utt.alignment))]
+    assert "outside the corpus's vocabulary: ['hello']" in report.problems[0].what
+
+
+def test_tcd_timit_without_wav_files_uses_the_videos_audio_track(layout_source, tmp_path):
+    corpus_layouts.tcd_timit(layout_source, tmp_path)
+    for wav in tmp_path.rglob("*.wav"):
+        wav.unlink()
+    corpus = TcdTimitCorpus(str(tmp_path), dev_speakers=["05M"]).load()
+    assert all(u.audio == u.video for u in corpus)
+    # the synthetic mp4s carry no audio: validation says so for every utterance, naming the file
+    report = validate_corpus(corpus, progress=False)
+    assert len(report.problems) == len(corpus)
+    assert all("has no audio stream" in p.what and p.file.endswith(".mp4") for p in report.problems)

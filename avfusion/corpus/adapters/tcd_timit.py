@@ -1,7 +1,7 @@
 """TCD-TIMIT (Harte & Gillen 2015): TIMIT sentences read by 59 volunteers and 3 lipspeakers, filmed at
 29.97 fps, with 48 kHz audio and HTK phone alignments.
 
-    ROOT/volunteers/01M/Clips/straightcam/sa1.mp4  (+ sa1.wav beside it)
+    ROOT/volunteers/01M/Clips/straightcam/sa1.mp4  (+ sa1.wav beside it; else the mp4's own audio track)
     ROOT/lipspeakers/Lipspkr1/Clips/30degcam/...
     ROOT/volunteer_labelfiles.mlf, ROOT/lipspeaker_labelfiles.mlf   (38 phones + sil, already folded)
 
@@ -52,8 +52,13 @@ class TcdTimitCorpus:
                                       self.seed, source="TCD-TIMIT")
         utterances = [
             Utterance(id=f"{speaker}_{video.stem}", speaker=speaker, split=split.get(speaker, "train"),
-                      audio=sibling(video, ".wav"), video=video, alignment=root / GROUP_MLF[group],
+                      audio=_audio_of(video), video=video, alignment=root / GROUP_MLF[group],
                       alignment_key=f"{speaker}/{video.stem}")
             for group, speaker, video in found
         ]
         return Corpus(utterances, root=root, name=f"tcd_timit:{root}")
+
+
+def _audio_of(video: Path) -> Path:
+    wav = sibling(video, ".wav")
+    return wav if wav.is_file() else video
