@@ -3,7 +3,6 @@ adapters, readers and validation are tested on files shaped like TCD-TIMIT, GRID
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +41,18 @@ def write_av(path: Path, video: Path, audio: Path, vcodec: str, acodec: str, sam
         out.mux(a.encode())
 
 
+TCD_FPS = 30000 / 1001  # 29.97
+
+
+def write_at_rate(src: Path, dst: Path, fps: float) -> None:
+    """The video re-timed to another frame rate (nearest earlier frame), as a camera at that rate gives."""
+    from avfusion.corpus.synth.generator import write_video
+
+    frames, src_fps = read_video(src)
+    n = int(round(len(frames) / src_fps * fps))
+    write_video(dst, frames[np.minimum((np.arange(n) / fps * src_fps).astype(int), len(frames) - 1)], fps)
+
+
 def rename_speakers(corpus: Corpus, names: dict[str, list[str]]) -> dict[str, str]:
     """Synthetic speaker -> a corpus's speaker name, by split (names[split] in order)."""
     mapping = {}
@@ -56,16 +67,17 @@ def utt_name(utt) -> str:
 
 
 def tcd_timit(corpus: Corpus, root: Path) -> dict[str, str]:
-    """volunteers/<spk>/Clips/straightcam/<utt>.mp4 + 48 kHz .wav, and one MLF (absolute quoted paths)."""
+    """volunteers/<spk>/Clips/straightcam/<utt>.mp4 at 29.97 fps + 48 kHz .wav, and one MLF with the
+    corpus's own kind of entry path ("Q:/Videos/TCD-TIMIT/volunteers/01M/Clips/straightcam/sa1.rec")."""
     speakers = rename_speakers(corpus, {"train": ["01M", "02F", "03F"], "dev": ["05M", "06F"], "test": ["13F", "15F"]})
     mlf = ["#!MLF!#"]
     for utt in corpus:
         spk, name = speakers[utt.speaker], utt_name(utt)
         clips = root / "volunteers" / spk / "Clips" / "straightcam"
         clips.mkdir(parents=True, exist_ok=True)
-        shutil.copy(utt.video, clips / f"{name}.mp4")
+        write_at_rate(utt.video, clips / f"{name}.mp4", TCD_FPS)
         soundfile.write(clips / f"{name}.wav", load_audio(utt.audio, 48000), 48000, subtype="PCM_16")
-        mlf.append(f'"/home/tcd/TCD-TIMIT/volunteers/{spk}/Clips/straightcam/{name}.rec"')
+        mlf.append(f'"Q:/Videos/TCD-TIMIT/volunteers/{spk}/Clips/straightcam/{name}.rec"')
         mlf += [f"{round(s.start * 1e7)} {round(s.end * 1e7)} {s.label}" for s in utterance_labels(utt)]
         mlf.append(".")
     (root / "volunteer_labelfiles.mlf").write_text("\n".join(mlf) + "\n")

@@ -50,3 +50,11 @@ def test_a_corpus_of_word_labels_trains_and_reports_word_error_rates(layout_sour
     row = report["test"][0]
     assert {"wer", "frame_error_word", "reference_words"} <= set(row) and "per" not in row
     assert row["reference_words"] > 0 and "| wer |" in md
+
+
+def test_tcd_timit_layout_trains_at_29_97_fps_with_mlf_labels(layout_source, tmp_path):
+    corpus_layouts.tcd_timit(layout_source, tmp_path / "TCD-TIMIT")
+    report, _ = train(tmp_path, "data=tcd_timit", f"data.root={tmp_path / 'TCD-TIMIT'}", "data.dev_speakers=[05M]",
+                      "fusion=concat", *WITH_VIDEO)
+    assert report["label_scheme"] == "phone" and report["test"][0]["utterances"] == 4
+    assert report["test"][0]["reference_phones"] > 0
