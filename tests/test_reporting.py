@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from avfusion.corpus.labels import get_scheme
-from avfusion.evaluation.evaluate import score
+from avfusion.evaluation.evaluate import Reference, score
 from avfusion.frontends.pipeline import FrameData
 from avfusion.reporting.report import sweep_table
 
@@ -14,14 +14,48 @@ def test_score_hand_case():
     hyp_frames = ["sil", "sil", "aa", "ae", "aa", "aa", "b", "sil"]  # one lone "ae" frame, one b frame lost
     data = FrameData({"audio": np.zeros((8, 1), np.float32)}, np.array([idx[p] for p in ref_frames]),
                      np.array([0, 8]), ["u"], ["s"])
-    out = score(np.array([idx[p] for p in hyp_frames]), data, [["sil", "aa", "b", "sil"]], s, min_frames=1)
+    refs = [reference_of(["sil", "aa", "b", "sil"], [[2, 5], [5, 7]], [idx["aa"], idx["b"]])]
+    out = score(one_hot([idx[p] for p in hyp_frames], s.num_classes), data, refs, s, min_frames=1)
     assert out["frame_error"] == pytest.approx(2 / 8)
     assert out["frame_error_phone"] == pytest.approx(2 / 8)
     # hypothesis sil aa ae aa b sil vs reference sil aa b sil: two insertions
     assert out["per"] == pytest.approx(2 / 4) and out["insertions"] == 2
-    smoothed = score(np.array([idx[p] for p in hyp_frames]), data, [["sil", "aa", "b", "sil"]], s, min_frames=2)
+    # segments: aa (frames 2-4: aa, ae, aa) -> aa; b (frames 5-6: aa, b) -> a tie, broken towards the lower index
+    assert out["segments"] == 2 and out["segment_error"] == pytest.approx(1 / 2)
+    smoothed = score(one_hot([idx[p] for p in hyp_frames], s.num_classes), data, refs, s, min_frames=2)
     # runs shorter than 2 frames (ae, b and the last sil) are dropped: sil aa -> two deletions, no insertion
     assert (smoothed["insertions"], smoothed["deletions"], smoothed["substitutions"]) == (0, 2, 0)
+
+
+def one_hot(classes, n, p=0.9):
+    """Posteriors putting p on the given class of each frame, the rest spread evenly."""
+    out = np.full((len(classes), n), (1 - p) / (n - 1))
+    out[np.arange(len(classes)), classes] = p
+    return out
+
+
+def reference_of(units, spans, span_units):
+    return Reference(units, np.array(spans), np.array(span_units))
+
+
+def test_segment_error_pools_states_and_frames():
+    s = get_scheme("phone_state")
+    # a 10-frame utterance: "aa" over frames 2..6, "b" over 7..9. On the aa segment the aa states win 3
+    # frames, b_m 2 (with less mass); summing states into phones and averaging log posteriors gives aa.
+    post = np.full((10, s.num_classes), 1e-3)
+    for f in range(2, 7):
+        post[f, s.classes.index("aa_b" if f < 4 else "aa_e" if f < 5 else "b_m")] = 0.6 if f < 5 else 0.4
+    post[7:, s.classes.index("b_e")] = 0.9
+    post /= post.sum(axis=1, keepdims=True)
+    data = FrameData({"audio": np.zeros((10, 1), np.float32)}, np.zeros(10, np.int64), np.array([0, 10]), ["u"], ["s"])
+    ref = Reference(["sil", "aa", "b"], np.array([[2, 7], [7, 10]]), np.array([s.units.index("aa"), s.units.index("b")]))
+    out = score(post, data, [ref], s, min_frames=1)
+    assert out["segments"] == 2 and out["segment_error"] == 0.0
+    # spans follow frame centres: [0.02, 0.07) holds frames 2..6; a 3 ms segment still gets its nearest frame
+    from avfusion.evaluation.evaluate import frame_span
+
+    assert frame_span(0.02, 0.07, 10) == (2, 7) and frame_span(0.071, 0.074, 10) == (7, 8)
+    assert frame_span(0.095, 0.2, 10) == (9, 10)
 
 
 def _report(name, seed, per_clean, per_noisy):

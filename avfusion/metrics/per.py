@@ -1,9 +1,11 @@
-"""Frame error and sequence phone error rate (TIMIT convention).
+"""Frame error, sequence phone error rate (TIMIT convention) and segment classification error.
 
 `frame_error` is what Mroueh et al. (2015) call PER: the share of misclassified frames. `per` is the
 sequence phone error rate of TIMIT papers: frames are decoded to a phone sequence (argmax, merge
 repeats, optionally drop segments shorter than `min_frames`), folded to the 39-phone set, aligned to
 the reference sequence by Levenshtein distance, and (S + D + I) / N is summed over the whole set.
+`segment_error` classifies each reference segment (a phone, or a word) as a whole, from the frames
+inside it: the unit with the highest mean log posterior (TIMIT phone classification; GRID words).
 """
 
 from __future__ import annotations
@@ -81,3 +83,13 @@ def frames_to_phones(frame_classes: np.ndarray, phone_of_class: np.ndarray, phon
     """Frame class indices -> folded phone sequence (states map to their phone before merging)."""
     phones = np.asarray(phone_of_class)[np.asarray(frame_classes)]
     return [phone_names[i] for i in collapse(phones.tolist(), min_frames)]
+
+
+def segment_predictions(log_posteriors: np.ndarray, spans: np.ndarray) -> np.ndarray:
+    """Per span (first frame, end frame) of an (N, U) log-posterior matrix: the unit of highest mean."""
+    spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    if len(spans) and (np.any(spans[:, 1] <= spans[:, 0]) or spans.min() < 0 or spans.max() > len(log_posteriors)):
+        raise ValueError("segment spans must be non-empty and inside the frames")
+    totals = np.concatenate([np.zeros((1, log_posteriors.shape[1])), np.cumsum(log_posteriors, axis=0)])
+    means = (totals[spans[:, 1]] - totals[spans[:, 0]]) / (spans[:, 1] - spans[:, 0])[:, None]
+    return means.argmax(axis=1)

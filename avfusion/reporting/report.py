@@ -10,18 +10,18 @@ import numpy as np
 
 from avfusion.utils.atomic import write_text_atomic
 
-METRICS = ("per", "frame_error", "frame_error_phone", "wer", "frame_error_word")
+METRICS = ("per", "frame_error", "frame_error_phone", "wer", "frame_error_word", "segment_error")
 SEQUENCE_METRIC = {"phone": "per", "word": "wer"}
 
 
 def run_table(rows: list[dict], unit: str = "phone") -> str:
     """Markdown table of one run: a row per condition."""
     unit_error, sequence = f"frame_error_{unit}", SEQUENCE_METRIC[unit]
-    lines = [f"| condition | utterances | frames | frame_error | {unit_error} | {sequence} |",
-             "|---|---:|---:|---:|---:|---:|"]
+    lines = [f"| condition | utterances | frames | frame_error | {unit_error} | {sequence} | segment_error |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['condition']} | {r['utterances']} | {r['frames']} | {r['frame_error']:.3f} | "
-                     f"{r[unit_error]:.3f} | {r[sequence]:.3f} |")
+                     f"{r[unit_error]:.3f} | {r[sequence]:.3f} | {r.get('segment_error', float('nan')):.3f} |")
     return "\n".join(lines)
 
 
