@@ -157,3 +157,13 @@ def test_utterance_labels_reads_the_tier_the_utterance_names(tmp_path):
     base = dict(id="u", speaker="s", split="train", audio=None, video=None, alignment=path)
     assert [s.label for s in utterance_labels(Utterance(**base))] == ["sil", "hh", "ow"]
     assert [s.label for s in utterance_labels(Utterance(**base, labels="words"))] == ["sil", "hello"]
+
+
+def test_textgrid_tiers_named_by_speaker_as_mfa_writes_them(tmp_path):
+    path = tmp_path / "u.TextGrid"
+    write_textgrid(path, {"s03 - words": [Segment("hi", 0.0, 0.3)],
+                          "s03 - phones": [Segment("HH", 0.0, 0.1), Segment("AY1", 0.1, 0.3)]}, 0.3)
+    assert [s.label for s in read_phones(path)] == ["HH", "AY1"]
+    write_textgrid(path, {"a - phones": [Segment("HH", 0.0, 0.3)], "b - phones": [Segment("AY1", 0.0, 0.3)]}, 0.3)
+    with pytest.raises(AlignmentError, match="no tier 'phones'"):
+        read_phones(path)

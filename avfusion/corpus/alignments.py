@@ -39,9 +39,10 @@ def read_textgrid(path: str | os.PathLike, tier: str = "phones") -> list[Segment
         tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=True, reportingMode="silence")
     except Exception as err:  # praatio raises a variety of parse errors
         raise AlignmentError(f"{path}: cannot parse TextGrid ({err})") from None
-    if tier not in tg.tierNames:
-        raise AlignmentError(f"{path}: no tier {tier!r} (tiers: {list(tg.tierNames)})")
-    entries = tg.getTier(tier).entries
+    names = [tier] if tier in tg.tierNames else [n for n in tg.tierNames if n.endswith(f" - {tier}")]
+    if len(names) != 1:  # MFA names tiers "<speaker> - phones" when it aligns several speakers
+        raise AlignmentError(f"{path}: no tier {tier!r} or '<speaker> - {tier}' (tiers: {list(tg.tierNames)})")
+    entries = tg.getTier(names[0]).entries
     return [Segment(e.label.strip(), float(e.start), float(e.end)) for e in entries]
 
 
