@@ -3,7 +3,6 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 
 from avfusion.corpus.labels import get_scheme
-from avfusion.corpus.phones import PHONES
 from avfusion.metrics.per import collapse, edit_counts, frame_error, frames_to_phones, per
 
 

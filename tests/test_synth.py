@@ -8,7 +8,8 @@ import soundfile
 
 from avfusion.corpus.alignments import normalise_phones, read_phones, read_textgrid
 from avfusion.corpus.phones import PHONES, PHONE_TO_VISEME
-from avfusion.corpus.stats import corpus_stats, format_stats, unit_scheme_of
+from avfusion.corpus.labels import corpus_scheme
+from avfusion.corpus.stats import corpus_stats, format_stats
 from avfusion.corpus.synth.espeak import Espeak, EspeakError
 from avfusion.frontends.video import read_video
 from avfusion.utils.atomic import atomic_path
@@ -135,7 +136,7 @@ def test_default_corpus_covers_every_phone_in_every_split(default_corpus):
     builder, corpus = default_corpus
     assert len(corpus.speakers()) == 24
     corpus.check_speaker_independent()
-    scheme = unit_scheme_of(corpus)
+    scheme = corpus_scheme("auto", corpus)
     stats = corpus_stats(corpus, scheme)
     for split, st in stats.items():
         assert st.units_present == set(PHONES), (split, set(PHONES) - st.units_present)

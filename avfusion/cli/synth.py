@@ -15,7 +15,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from avfusion.cli import CONFIG_DIR
-from avfusion.corpus.stats import corpus_stats, format_stats, unit_scheme_of
+from avfusion.corpus.labels import corpus_scheme
+from avfusion.corpus.stats import corpus_stats, format_stats
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def main(cfg: DictConfig) -> None:
     start = time.perf_counter()
     corpus = builder.load()
     log.info("corpus ready in %.1f s: %s", time.perf_counter() - start, builder.manifest_path)
-    scheme = unit_scheme_of(corpus)
+    scheme = corpus_scheme("auto", corpus)  # one class per phone (or word)
     print(format_stats(corpus_stats(corpus, scheme), scheme))
 
 

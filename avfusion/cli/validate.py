@@ -16,7 +16,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from avfusion.cli import CONFIG_DIR
-from avfusion.corpus.stats import corpus_stats, format_stats, unit_scheme_of
+from avfusion.corpus.labels import corpus_scheme
+from avfusion.corpus.stats import corpus_stats, format_stats
 from avfusion.corpus.validation import validate_corpus
 
 
@@ -29,7 +30,7 @@ def main(cfg: DictConfig) -> None:
     if not report.ok:
         sys.exit(1)
     if cfg.stats:
-        scheme = unit_scheme_of(corpus)
+        scheme = corpus_scheme("auto", corpus)  # one class per phone (or word)
         print(format_stats(corpus_stats(corpus, scheme), scheme))
 
 

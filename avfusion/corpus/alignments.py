@@ -279,21 +279,19 @@ def _merge(segments: Sequence[Segment], to_label: Callable[[str], str | None]) -
 
 def normalise_phones(segments: Sequence[Segment], source: object = "alignment") -> list[Segment]:
     """Fold labels to the 39-phone set; merge deleted symbols and repeated silences into neighbours."""
-    unknown = sorted({s.label for s in segments if _fold_or_none(s.label) is _UNKNOWN})
+    unknown = sorted({s.label for s in segments if not _known(s.label)})
     if unknown:
         raise AlignmentError(f"{source}: {len(unknown)} unknown phone symbol(s) {unknown} "
                              "(not TIMIT-61, ARPAbet or a silence marker)")
     return _merge(segments, fold)
 
 
-_UNKNOWN = object()
-
-
-def _fold_or_none(label: str):
+def _known(label: str) -> bool:
     try:
-        return fold(label)
+        fold(label)
     except UnknownPhoneError:
-        return _UNKNOWN
+        return False
+    return True
 
 
 def normalise_words(segments: Sequence[Segment], source: object = "alignment") -> list[Segment]:

@@ -58,8 +58,12 @@ class LabelScheme:
             raise KeyError(f"label scheme {self.name!r} has no group level {level!r}; it has {sorted(self.groups)}")
         return self.groups[level]
 
+    @functools.cached_property
+    def unit_index(self) -> dict[str, int]:
+        return {u: i for i, u in enumerate(self.units)}
+
     def unit_id(self, label: str) -> int:
-        index = _unit_index(self.units)
+        index = self.unit_index
         if label in index:
             return index[label]
         if UNK in index:
@@ -69,11 +73,6 @@ class LabelScheme:
     def frame_labels(self, segments: Sequence[Segment], n_frames: int) -> np.ndarray:
         """Class index per frame from normalised segments; frames outside every segment are sil."""
         return _frame_labels(self, segments, n_frames)
-
-
-@functools.lru_cache(maxsize=16)
-def _unit_index(units: tuple[str, ...]) -> dict[str, int]:
-    return {u: i for i, u in enumerate(units)}
 
 
 def unit_scheme(name: str, units: tuple[str, ...], kind: str, groups: dict[str, tuple[np.ndarray, tuple]]

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avfusion.corpus.alignments import utterance_labels
-from avfusion.corpus.labels import LabelScheme, corpus_scheme, num_frames
+from avfusion.corpus.labels import LabelScheme, num_frames
 from avfusion.corpus.types import SPLITS, Corpus
 
 
@@ -22,11 +22,6 @@ class SplitStats:
     @property
     def units_present(self) -> set[str]:
         return {p for p, n in self.frames_per_class.items() if n > 0}
-
-
-def unit_scheme_of(corpus: Corpus) -> LabelScheme:
-    """One class per phone, or per word for a corpus of word alignments."""
-    return corpus_scheme("word" if any(u.labels == "words" for u in corpus) else "phone", corpus)
 
 
 def corpus_stats(corpus: Corpus, label_scheme: LabelScheme) -> dict[str, SplitStats]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections import defaultdict
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -20,7 +20,7 @@ import cv2
 from avfusion.corpus.alignments import AlignmentError, utterance_labels
 from avfusion.corpus.phones import SIL
 from avfusion.corpus.types import SPLITS, Corpus, CorpusError, Utterance
-from avfusion.frontends.audio import AudioError, load_audio
+from avfusion.frontends.audio import AudioError, decode_audio
 from avfusion.utils.atomic import write_text_atomic
 from avfusion.utils.progress import parallel_map
 
@@ -92,7 +92,6 @@ class UtteranceCheck:
     """Checks of one utterance (a picklable callable, run in parallel)."""
 
     tolerance_s: float = 0.12
-    sample_rate: int = 16000
     vocabulary: tuple[str, ...] | None = None  # a closed word vocabulary (GRID): other words are errors
 
     def __call__(self, utt: Utterance) -> list[Problem]:
@@ -113,7 +112,7 @@ class UtteranceCheck:
             try:
                 durations[kind] = self._duration(kind, Path(path))
             except (AudioError, ValueError) as err:
-                problem(path, str(err).removeprefix(f"{path}: "))
+                problem(path, _without_source(err, path))
         if utt.alignment is None:
             problem(utt.id, "no alignment")
         else:
@@ -125,8 +124,7 @@ class UtteranceCheck:
                     if unknown:
                         problem(utt.alignment, f"{len(unknown)} word(s) outside the corpus's vocabulary: {unknown}")
             except AlignmentError as err:
-                problem(utt.alignment, str(err).split(": ", 1)[-1] if str(err).startswith(str(utt.alignment))
-                        else str(err))
+                problem(utt.alignment, _without_source(err, utt.alignment))
         if "audio" in durations and "video" in durations and \
                 abs(durations["audio"] - durations["video"]) > self.tolerance_s:
             problem(utt.video, f"video lasts {durations['video']:.3f} s but the audio {durations['audio']:.3f} s "
@@ -140,7 +138,8 @@ class UtteranceCheck:
 
     def _duration(self, kind: str, path: Path) -> float:
         if kind == "audio":
-            return len(load_audio(path, self.sample_rate)) / self.sample_rate
+            samples, rate = decode_audio(path)
+            return len(samples) / rate
         decoded, fps, announced = probe_video(path)
         # MPEG program streams only estimate their frame count: a shortfall within tolerance is not an error
         if announced > 0 and (announced - decoded) / fps > self.tolerance_s:
@@ -149,16 +148,19 @@ class UtteranceCheck:
         return decoded / fps
 
 
+def _without_source(err: Exception, path) -> str:
+    """The error's message without the file it starts with (the problem names the file already)."""
+    message = str(err)
+    return message.split(": ", 1)[-1] if message.startswith(str(path)) else message
+
+
 def corpus_problems(corpus: Corpus) -> list[Problem]:
     """Speakers in more than one split; splits without utterances."""
     problems = []
-    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for u in corpus:
-        counts[u.speaker][u.split] += 1
-    for speaker, splits in sorted(counts.items()):
-        if len(splits) > 1:
-            listing = ", ".join(f"{s} ({n} utterances)" for s, n in sorted(splits.items()))
-            problems.append(Problem(corpus.name, f"speaker {speaker} is in more than one split: {listing}"))
+    counts = Counter((u.speaker, u.split) for u in corpus)
+    for speaker, splits in corpus.shared_speakers().items():
+        listing = ", ".join(f"{s} ({counts[speaker, s]} utterances)" for s in splits)
+        problems.append(Problem(corpus.name, f"speaker {speaker} is in more than one split: {listing}"))
     for split in SPLITS:
         if not corpus.split(split):
             problems.append(Problem(corpus.name, f"the {split} split has no utterances"))

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from scipy import sparse
 
 from avfusion.corpus.alignments import utterance_labels
 from avfusion.corpus.labels import FRAME_RATE, LabelScheme
@@ -75,8 +76,9 @@ def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], 
     pairs = [(ref.units, frames_to_phones(predicted[data.utterance(u)], to_unit, scheme.units, min_frames))
              for u, ref in enumerate(references)]
     edits = per(pairs)
-    class_to_unit = np.eye(len(scheme.units))[to_unit]  # (C, U): states summed into their unit
-    log_units = np.log(np.maximum(posteriors @ class_to_unit, 1e-12))
+    class_to_unit = sparse.csr_matrix((np.ones(len(to_unit)), (np.arange(len(to_unit)), to_unit)),
+                                      shape=(len(to_unit), len(scheme.units)))  # states summed into units
+    log_units = np.log(np.maximum(np.asarray(posteriors @ class_to_unit), 1e-12))
     guessed = np.concatenate([segment_predictions(log_units[data.utterance(u)], ref.spans)
                               for u, ref in enumerate(references)] or [np.zeros(0, np.int64)])
     truth = np.concatenate([ref.span_units for ref in references] or [np.zeros(0, np.int64)])
@@ -128,7 +130,8 @@ class Evaluator:
         if combine is not None:
             results["combined"] = []
         clean = frontend.transform(utterances, scheme)
-        references = [reference(utt, scheme, len(clean.labels[clean.utterance(u)])) for u, utt in enumerate(utterances)]
+        lengths = np.diff(clean.offsets)
+        references = [reference(utt, scheme, int(n)) for utt, n in zip(utterances, lengths)]
         for condition in self.conditions():
             log.info("evaluating %d utterances: %s", len(utterances), condition.name)
             data = clean if condition.kind == "clean" else \

@@ -25,13 +25,19 @@ def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     container (GRID .mpg, LRS3 .mp4) through FFmpeg's libraries (PyAV)."""
     import soxr
 
+    audio, rate = decode_audio(path)
+    if rate != sample_rate:
+        audio = soxr.resample(audio, rate, sample_rate).astype(np.float32)
+    return audio
+
+
+def decode_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
+    """Mono float32 samples at the file's own rate, and the rate."""
     path = Path(path)
     audio, rate = (_decode_container if path.suffix.lower() in CONTAINER_SUFFIXES else _decode_file)(path)
     if audio.size == 0:
         raise AudioError(f"{path}: audio has no samples")
-    if rate != sample_rate:
-        audio = soxr.resample(audio, rate, sample_rate).astype(np.float32)
-    return audio
+    return audio, rate
 
 
 def _decode_file(path: Path) -> tuple[np.ndarray, int]:

@@ -31,7 +31,7 @@ def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> st
     corpus_id = hashlib.sha1("\n".join(f"{u.id}|{u.speaker}|{u.split}|{u.audio}|{u.video}|{u.alignment}|"
                                        f"{u.alignment_key}|{u.labels}" for u in corpus).encode()).hexdigest()
     settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_KEY}
-    labels = [scheme.name, *scheme.classes] if scheme.unit_kind == "words" else scheme.name  # + vocabulary
+    labels = [scheme.name, *scheme.classes]  # a word scheme's classes are the corpus's vocabulary
     blob = json.dumps({"frontend": settings, "labels": labels, "corpus": corpus_id}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
