@@ -67,6 +67,22 @@ def test_same_seed_same_bytes_other_seed_differs(tmp_path):
     assert [u.audio.read_bytes() for u in ca] != [u.audio.read_bytes() for u in cc]
 
 
+def test_voices_with_breath_noise_do_not_depend_on_the_clock():
+    """espeak-ng seeds its noise generator with time(NULL); two processes a second apart must agree."""
+    import subprocess
+    import sys
+    import time
+
+    code = ("import hashlib; from avfusion.corpus.synth.espeak import Espeak; "
+            "a = Espeak.get().synthesize('She had your dark suit.', 'en-029+f2', 177, 76, 36).audio; "
+            "print(hashlib.md5(a.tobytes()).hexdigest())")
+    digests = []
+    for _ in range(2):
+        digests.append(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+        time.sleep(1.1)
+    assert digests[0] == digests[1]
+
+
 def test_resume_regenerates_only_what_is_missing(tmp_path):
     builder = small_synthetic(tmp_path / "r", utterances_per_speaker=2)
     corpus = builder.load(progress=False)

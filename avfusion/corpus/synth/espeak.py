@@ -11,6 +11,7 @@ import _ctypes
 import contextlib
 import ctypes
 import threading
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +66,9 @@ class Espeak:
 
     libespeak-ng keeps static state between calls that neither espeak_Initialize nor the random
     seed resets (the same text twice gives slightly different durations), so each utterance loads
-    the library anew and unloads it afterwards: the output then depends on the arguments alone
-    (about 10 ms per utterance).
+    the library anew and unloads it afterwards (about 10 ms per utterance). Initialising seeds its
+    noise generator (breath noise of voice variants such as f2, f3, f5) with the clock, so it is
+    reseeded from the arguments: the output then depends on the arguments alone.
     """
 
     _lock = threading.Lock()
@@ -97,6 +99,7 @@ class Espeak:
             lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
             lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
             lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
+            lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
             lib.espeak_Synth.argtypes = [
                 ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int,
                 ctypes.c_uint, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p,
@@ -125,6 +128,7 @@ class Espeak:
     def synthesize(self, text: str, voice: str, rate_wpm: int, pitch: int, pitch_range: int) -> Synthesis:
         """Speak `text` with an espeak voice name such as "en-us+f2"; returns audio and timed phonemes."""
         with self._lock, self._loaded() as lib:
+            lib.espeak_ng_SetRandSeed(zlib.crc32(f"{voice}|{rate_wpm}|{pitch}|{pitch_range}|{text}".encode()))
             if lib.espeak_SetVoiceByName(voice.encode()) != 0:
                 raise EspeakError(f"espeak-ng has no voice {voice!r}")
             for param, value in ((_PARAM_RATE, rate_wpm), (_PARAM_PITCH, pitch), (_PARAM_RANGE, pitch_range)):
