@@ -26,7 +26,8 @@ def bench_audio(utterances) -> None:
     import librosa
     import soundfile
 
-    from avfusion.frontends.audio import MfccExtractor, load_audio
+    from avfusion.frontends.audio import MfccExtractor
+    from avfusion.media import load_audio
 
     mfcc = MfccExtractor()
     seconds = sum(soundfile.info(u.audio).duration for u in utterances)
@@ -42,7 +43,8 @@ def bench_audio(utterances) -> None:
 
 
 def bench_video(name: str, videos: list[Path], detectors) -> None:
-    from avfusion.frontends.video import MouthDctExtractor, VideoError, dct_features, read_video
+    from avfusion.frontends.video import MouthDctExtractor, dct_features
+    from avfusion.media import VideoError, read_video
 
     decoded, decode_s = timed(lambda: [read_video(v)[0] for v in videos])
     n = sum(len(f) for f in decoded)
@@ -73,8 +75,8 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=40)
     args = parser.parse_args()
 
-    from avfusion.corpus.synth.face import carphone_path
-    from avfusion.corpus.synth.generator import SyntheticCorpus
+    from avfusion.synth.face import carphone_path
+    from avfusion.synth.generator import SyntheticCorpus
     from avfusion.frontends.detectors import HaarMouthDetector, MediapipeMouthDetector, PrecroppedDetector
 
     with tempfile.TemporaryDirectory() as tmp:

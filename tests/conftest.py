@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from avfusion.corpus.synth.generator import SyntheticCorpus
+from avfusion.synth.generator import SyntheticCorpus
 
 
 def small_synthetic(root, **overrides) -> SyntheticCorpus:

@@ -11,8 +11,8 @@ import soundfile
 from avfusion.corpus.alignments import read_textgrid, utterance_labels
 from avfusion.corpus.adapters.grid import VOCABULARY
 from avfusion.corpus.types import Corpus
-from avfusion.frontends.audio import load_audio
-from avfusion.frontends.video import read_video
+from avfusion.media import load_audio
+from avfusion.media import read_video
 
 
 def write_av(path: Path, video: Path, audio: Path, vcodec: str, acodec: str, sample_rate: int = 16000) -> None:
@@ -46,7 +46,7 @@ TCD_FPS = 30000 / 1001  # 29.97
 
 def write_at_rate(src: Path, dst: Path, fps: float) -> None:
     """The video re-timed to another frame rate (nearest earlier frame), as a camera at that rate gives."""
-    from avfusion.corpus.synth.generator import write_video
+    from avfusion.synth.generator import write_video
 
     frames, src_fps = read_video(src)
     n = int(round(len(frames) / src_fps * fps))

@@ -12,8 +12,9 @@ from avfusion.corpus.adapters.timit import TimitCorpus
 from avfusion.corpus.alignments import read_textgrid, utterance_labels
 from avfusion.corpus.manifest import read_manifest, write_manifest
 from avfusion.corpus.types import CorpusError
-from avfusion.corpus.validation import probe_video, validate_corpus
-from avfusion.frontends.audio import load_audio
+from avfusion.corpus.validation import validate_corpus
+from avfusion.media import probe_video
+from avfusion.media import load_audio
 
 LAYOUTS = {
     "tcd_timit": (corpus_layouts.tcd_timit, lambda root: TcdTimitCorpus(str(root), dev_speakers=["05M"])),
@@ -64,7 +65,7 @@ def test_adapter_labels_match_the_source_alignments(laid_out):
         # the audio decodes (48 kHz wav, NIST SPHERE, or a container's audio track) to the source's length
         assert abs(len(load_audio(utt.audio, 16000)) - len(load_audio(src.audio, 16000))) <= 0.12 * 16000
         if name == "tcd_timit":
-            assert probe_video(utt.video)[1] == pytest.approx(29.97, abs=0.01)
+            assert probe_video(utt.video).fps == pytest.approx(29.97, abs=0.01)
 
 
 def test_adapter_corpus_round_trips_through_a_manifest(laid_out, tmp_path):

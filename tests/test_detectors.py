@@ -4,9 +4,10 @@ import cv2
 import numpy as np
 import pytest
 
-from avfusion.corpus.synth.face import carphone_path
+from avfusion.synth.face import carphone_path
 from avfusion.frontends.detectors import HaarMouthDetector, MediapipeMouthDetector, PrecroppedDetector
-from avfusion.frontends.video import MouthDctExtractor, read_video
+from avfusion.frontends.video import MouthDctExtractor
+from avfusion.media import read_video
 
 
 def mediapipe_lip_boxes(frames):
@@ -81,9 +82,9 @@ def test_tasks_api_model_path_must_exist(carphone):
 
 
 def test_no_mouth_anywhere_is_an_error_naming_the_file(tmp_path):
-    from avfusion.corpus.synth.generator import write_video
+    from avfusion.synth.generator import write_video
     from avfusion.corpus.types import Utterance
-    from avfusion.frontends.video import VideoError
+    from avfusion.media import VideoError
 
     path = tmp_path / "blank.mp4"
     write_video(path, np.full((10, 64, 64, 3), 128, np.uint8), 25.0)

@@ -2,7 +2,7 @@
 
 import cv2
 
-from avfusion.frontends.video import read_video
+from avfusion.media import read_video
 
 from conftest import small_synthetic
 
@@ -27,7 +27,7 @@ def test_mediapipe_finds_the_lips_on_face_mode_video(tmp_path):
 
 def test_the_mouth_moves_on_the_still_portrait(tmp_path):
     """On the still astronaut plate, only the composited mouth changes over time."""
-    from avfusion.corpus.synth.face import face_plates
+    from avfusion.synth.face import face_plates
 
     builder = small_synthetic(tmp_path / "still", n_speakers=3, utterances_per_speaker=1, video_mode="face")
     corpus = builder.load(progress=False)

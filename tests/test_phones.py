@@ -1,7 +1,7 @@
 import pytest
 
 from avfusion.corpus.phones import PHONES, SIL, VISEME_CLASSES, UnknownPhoneError, fold, viseme_of
-from avfusion.corpus.synth.arpabet import ESPEAK_TO_ARPABET, UnmappedPhonemeError, to_arpabet
+from avfusion.synth.arpabet import ESPEAK_TO_ARPABET, UnmappedPhonemeError, to_arpabet
 
 
 def test_phone_set_is_lee_hon_39():

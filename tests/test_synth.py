@@ -9,9 +9,9 @@ import soundfile
 from avfusion.corpus.alignments import normalise_phones, read_phones, read_textgrid
 from avfusion.corpus.phones import PHONES, PHONE_TO_VISEME
 from avfusion.corpus.labels import corpus_scheme
-from avfusion.corpus.stats import corpus_stats, format_stats
-from avfusion.corpus.synth.espeak import Espeak, EspeakError
-from avfusion.frontends.video import read_video
+from avfusion.frames.stats import corpus_stats, format_stats
+from avfusion.synth.espeak import Espeak, EspeakError
+from avfusion.media import read_video
 from avfusion.utils.atomic import atomic_path
 
 from conftest import small_synthetic
@@ -73,7 +73,7 @@ def test_voices_with_breath_noise_do_not_depend_on_the_clock():
     import sys
     import time
 
-    code = ("import hashlib; from avfusion.corpus.synth.espeak import Espeak; "
+    code = ("import hashlib; from avfusion.synth.espeak import Espeak; "
             "a = Espeak.get().synthesize('She had your dark suit.', 'en-029+f2', 177, 76, 36).audio; "
             "print(hashlib.md5(a.tobytes()).hexdigest())")
     digests = []

@@ -9,10 +9,10 @@ import pytest
 
 from avfusion.corpus.alignments import read_textgrid, write_textgrid
 from avfusion.corpus.manifest import read_manifest, write_manifest
-from avfusion.corpus.synth.generator import write_video
+from avfusion.synth.generator import write_video
 from avfusion.corpus.types import Segment
 from avfusion.corpus.validation import InvalidCorpusError, checked_corpus, validate_corpus
-from avfusion.frontends.video import read_video
+from avfusion.media import read_video
 
 
 def copy_corpus(source, root):

@@ -15,12 +15,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-import cv2
-
 from avfusion.corpus.alignments import AlignmentError, utterance_labels
 from avfusion.corpus.phones import SIL
 from avfusion.corpus.types import SPLITS, Corpus, CorpusError, Utterance
-from avfusion.frontends.audio import AudioError, decode_audio
+from avfusion.media import AudioError, VideoError, decode_audio, probe_video
 from avfusion.utils.atomic import write_text_atomic
 from avfusion.utils.progress import parallel_map
 
@@ -67,26 +65,6 @@ class InvalidCorpusError(CorpusError):
     pass
 
 
-def probe_video(path: Path) -> tuple[int, float, int]:
-    """Decoded frame count, frame rate and the container's announced frame count (OpenCV)."""
-    cap = cv2.VideoCapture(str(path))
-    try:
-        if not cap.isOpened():
-            raise ValueError("cannot open video (unreadable or truncated container)")
-        fps = cap.get(cv2.CAP_PROP_FPS)
-        announced = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-        decoded = 0
-        while cap.grab():
-            decoded += 1
-    finally:
-        cap.release()
-    if decoded == 0:
-        raise ValueError("no frame could be decoded")
-    if not fps or fps <= 0:
-        raise ValueError("the container gives no frame rate")
-    return decoded, float(fps), announced
-
-
 @dataclass(frozen=True)
 class UtteranceCheck:
     """Checks of one utterance (a picklable callable, run in parallel)."""
@@ -111,7 +89,7 @@ class UtteranceCheck:
                 continue
             try:
                 durations[kind] = self._duration(kind, Path(path))
-            except (AudioError, ValueError) as err:
+            except (AudioError, VideoError) as err:
                 problem(path, _without_source(err, path))
         if utt.alignment is None:
             problem(utt.id, "no alignment")
@@ -140,12 +118,12 @@ class UtteranceCheck:
         if kind == "audio":
             samples, rate = decode_audio(path)
             return len(samples) / rate
-        decoded, fps, announced = probe_video(path)
+        probe = probe_video(path)
         # MPEG program streams only estimate their frame count: a shortfall within tolerance is not an error
-        if announced > 0 and (announced - decoded) / fps > self.tolerance_s:
-            raise ValueError(f"truncated video: the container announces {announced} frames, "
-                             f"{decoded} decode")
-        return decoded / fps
+        if probe.announced > 0 and (probe.announced - probe.decoded) / probe.fps > self.tolerance_s:
+            raise VideoError(f"truncated video: the container announces {probe.announced} frames, "
+                             f"{probe.decoded} decode")
+        return probe.decoded / probe.fps
 
 
 def _without_source(err: Exception, path) -> str:

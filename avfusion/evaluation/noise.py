@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avfusion.corpus.types import Utterance
-from avfusion.frontends.audio import load_audio
+from avfusion.media import load_audio
 
 KINDS = ("clean", "white", "pink", "babble")
 

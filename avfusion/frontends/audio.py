@@ -2,72 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from avfusion.corpus.types import Utterance
-
-
-class AudioError(ValueError):
-    pass
-
-
-CONTAINER_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".mov", ".avi", ".mkv", ".webm", ".m4a", ".aac"}
-
-
-def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """Mono float32 waveform at `sample_rate` (other rates resampled with soxr, channels averaged).
-
-    Audio files go through libsndfile (wav, flac, NIST SPHERE, ...); the audio track of a video
-    container (GRID .mpg, LRS3 .mp4) through FFmpeg's libraries (PyAV)."""
-    import soxr
-
-    audio, rate = decode_audio(path)
-    if rate != sample_rate:
-        audio = soxr.resample(audio, rate, sample_rate).astype(np.float32)
-    return audio
-
-
-def decode_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
-    """Mono float32 samples at the file's own rate, and the rate."""
-    path = Path(path)
-    audio, rate = (_decode_container if path.suffix.lower() in CONTAINER_SUFFIXES else _decode_file)(path)
-    if audio.size == 0:
-        raise AudioError(f"{path}: audio has no samples")
-    return audio, rate
-
-
-def _decode_file(path: Path) -> tuple[np.ndarray, int]:
-    import soundfile
-
-    try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
-    except Exception as err:  # libsndfile's errors name no file
-        raise AudioError(f"{path}: cannot decode audio ({err})") from None
-    return audio.mean(axis=1), int(rate)
-
-
-def _decode_container(path: Path) -> tuple[np.ndarray, int]:
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            if not container.streams.audio:
-                raise AudioError(f"{path}: the container has no audio stream")
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate
-            to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            chunks = [r.to_ndarray().reshape(-1) for frame in container.decode(stream)
-                      for r in to_mono.resample(frame)]
-            chunks += [r.to_ndarray().reshape(-1) for r in to_mono.resample(None)]
-    except AudioError:
-        raise
-    except Exception as err:  # FFmpeg errors name no file
-        raise AudioError(f"{path}: cannot decode the audio track ({err})") from None
-    return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), int(rate)
+from avfusion.media import AudioError, load_audio
 
 
 @dataclass(frozen=True)

@@ -14,35 +14,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avfusion.corpus.labels import FRAME_RATE
+from avfusion.frames.clock import FRAME_RATE
 from avfusion.corpus.types import Utterance
 from avfusion.frontends.detectors import MouthBox, PrecroppedDetector
+from avfusion.media import VideoError, read_video
 
 log = logging.getLogger(__name__)
-
-
-class VideoError(ValueError):
-    pass
-
-
-def read_video(path: str | Path) -> tuple[np.ndarray, float]:
-    """All frames (T, H, W, 3) BGR uint8 and the frame rate, via OpenCV."""
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        raise VideoError(f"{path}: cannot open video")
-    fps = cap.get(cv2.CAP_PROP_FPS)
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    if not frames:
-        raise VideoError(f"{path}: no frame could be decoded")
-    if not fps or fps <= 0 or not np.isfinite(fps):
-        raise VideoError(f"{path}: the container gives no frame rate")
-    return np.stack(frames), float(fps)
 
 
 def interpolate_boxes(boxes: list[MouthBox | None]) -> tuple[np.ndarray, int]:

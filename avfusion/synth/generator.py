@@ -26,11 +26,11 @@ from avfusion.corpus.alignments import normalise_phones, read_phones, write_text
 from avfusion.corpus.manifest import read_manifest, write_manifest
 from avfusion.corpus.phones import SIL
 from avfusion.corpus.splits import covering_speaker_splits
-from avfusion.corpus.synth import articulation, mouth
-from avfusion.corpus.synth.arpabet import PAUSE, to_arpabet
-from avfusion.corpus.synth.espeak import Espeak, Synthesis
-from avfusion.corpus.synth.speakers import Speaker, make_speakers
-from avfusion.corpus.synth.text import speaker_sentences
+from avfusion.synth import articulation, mouth
+from avfusion.synth.arpabet import PAUSE, to_arpabet
+from avfusion.synth.espeak import Espeak, Synthesis
+from avfusion.synth.speakers import Speaker, make_speakers
+from avfusion.synth.text import speaker_sentences
 from avfusion.corpus.types import Corpus, Segment, Utterance
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.progress import parallel_map
@@ -189,7 +189,7 @@ class SyntheticCorpus:
         nuisance = dict(motion=self.video_motion, lighting=self.video_lighting, noise_std=self.video_noise_std)
         if self.video_mode == "roi":
             return mouth.render_sequence(traj, look, self.roi_size, self.fps, rng, **nuisance)
-        from avfusion.corpus.synth import face
+        from avfusion.synth import face
 
         plate = face.face_plates()[spec.speaker.face % len(face.face_plates())]
         skin = np.median([face.local_skin(plate, k) for k in range(len(plate.frames))], axis=0)
@@ -205,7 +205,7 @@ def synthesize_audio(spec: UtteranceSpec, sample_rate: int, pad_range_s: tuple[f
 
     sp = spec.speaker
     if tts == "festival":
-        from avfusion.corpus.synth.festival import festival_speak
+        from avfusion.synth.festival import festival_speak
 
         raw, raw_rate, phones, words = festival_speak(spec.text, sp.rate_wpm)
     else:

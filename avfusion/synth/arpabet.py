@@ -41,7 +41,7 @@ _REDUCED = {"@", "@2", "@5", "3", "a#", "I#", "@L", "n-"}
 
 class UnmappedPhonemeError(KeyError):
     def __str__(self) -> str:
-        return f"espeak-ng phoneme {self.args[0]!r} has no ARPAbet mapping (avfusion/corpus/synth/arpabet.py)"
+        return f"espeak-ng phoneme {self.args[0]!r} has no ARPAbet mapping (avfusion/synth/arpabet.py)"
 
 
 def to_arpabet(mnemonic: str) -> tuple[str, ...]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avfusion.corpus.synth.speakers import MouthAppearance
+from avfusion.synth.speakers import MouthAppearance
 
 _SHIFT = 4  # fixed-point bits for sub-pixel polygon vertices
 _N_POINTS = 48

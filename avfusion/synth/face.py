@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from avfusion.frontends.video import read_video
+from avfusion.media import read_video
 
 
 @dataclass(frozen=True)
