@@ -6,13 +6,21 @@ import os
 import numpy as np
 import pytest
 
-from avfusion.corpus.labels import get_scheme, num_frames
-from avfusion.frontends.pipeline import AvMismatchError, FrameData, FrontEnd
+from avfusion.corpus.labels import get_scheme
+from avfusion.frames.cache import fit_on_train, load_frontend, save_frontend
+from avfusion.frames.clock import num_frames
+from avfusion.frames.data import FrameData, frames_of
+from avfusion.frames.labelling import FrameLabeller
+from avfusion.frontends.pipeline import AvMismatchError
 from avfusion.frontends.store import FeatureError, FeatureStore
 
 from conftest import small_frontend
 
 PHONE = get_scheme("phone")
+
+
+def phone_frames(frontend, utterances):
+    return frames_of(frontend, utterances, FrameLabeller(PHONE))
 
 
 @pytest.fixture(scope="module")
@@ -81,8 +89,8 @@ def test_a_failed_utterance_does_not_stop_the_others(small_corpus, tmp_path):
 
 def test_frame_matrices_shapes_and_alignment(prepared):
     corpus, frontend = prepared
-    frontend.fit(corpus)
-    data = frontend.transform(corpus.split("test"), PHONE)
+    fit_on_train(frontend, corpus)
+    data = phone_frames(frontend, corpus.split("test"))
     assert data.features["audio"].shape[1] == 9 * 12 and data.features["video"].shape[1] == 9 * 12
     assert len(data.features["audio"]) == len(data.features["video"]) == len(data.labels)
     import soundfile
@@ -102,8 +110,8 @@ def test_paper_dimensions_360_and_540(default_corpus, tmp_path_factory):
     cfg = compose_prepare([f"frontend.cache_dir={tmp_path_factory.mktemp('paper')}"])
     frontend = instantiate(cfg.frontend, _convert_="all")
     frontend.prepare(list(corpus), progress=False)
-    frontend.fit(corpus)
-    train, dev = frontend.transform(corpus.split("train"), PHONE), frontend.transform(corpus.split("dev"), PHONE)
+    fit_on_train(frontend, corpus)
+    train, dev = phone_frames(frontend, corpus.split("train")), phone_frames(frontend, corpus.split("dev"))
     assert train.features["audio"].shape[1] == 360 and train.features["video"].shape[1] == 540
 
     from avfusion.corpus.labels import get_scheme
@@ -128,21 +136,25 @@ def test_fitting_reads_training_utterances_only(prepared, monkeypatch):
 
     monkeypatch.setattr(FeatureStore, "read", spy)
     frontend = small_frontend(frontend.cache_dir, "frontend.audio.steps.0.scope=global")
-    frontend.fit(corpus)
+    fit_on_train(frontend, corpus)
     train_ids = {u.id for u in corpus.split("train")}
     assert read and set(read) <= train_ids
     # the global CMVN statistics are those of the training frames
-    raw = np.concatenate([u.x for u in frontend.raw_frames(corpus.split("train"), None)["audio"]])
+    raw = np.concatenate([u.x for u in frontend.raw_frames(corpus.split("train"))["audio"]])
     np.testing.assert_allclose(frontend.audio.steps[0].mean_, raw.mean(0), rtol=1e-4, atol=1e-4)
 
 
 def test_saved_frontend_and_frames_round_trip(prepared, tmp_path):
-    corpus, frontend = prepared
-    frontend.fit(corpus)
-    frontend.save(tmp_path / "frontend.pkl")
-    again = FrontEnd.load(tmp_path / "frontend.pkl")
-    a, b = frontend.transform(corpus.split("dev"), PHONE), again.transform(corpus.split("dev"), PHONE)
-    np.testing.assert_array_equal(a.features["video"], b.features["video"])
+    corpus, _ = prepared
+    global_cmvn = "frontend.audio.steps.0.scope=global"
+    frontend = fit_on_train(small_frontend(prepared[1].cache_dir, global_cmvn), corpus)
+    save_frontend(frontend, tmp_path / "frontend.npz")
+    with np.load(tmp_path / "frontend.npz", allow_pickle=False) as arrays:  # plain arrays, no pickle
+        assert {"audio.steps.0.mean", "audio.steps.2.scalings_", "video.steps.1.scalings_"} <= set(arrays)
+    again = load_frontend(small_frontend(frontend.cache_dir, global_cmvn), tmp_path / "frontend.npz")
+    a, b = phone_frames(frontend, corpus.split("dev")), phone_frames(again, corpus.split("dev"))
+    for m in ("audio", "video"):
+        np.testing.assert_array_equal(a.features[m], b.features[m])
     a.save(tmp_path / "dev")
     loaded = FrameData.load(tmp_path / "dev")
     assert isinstance(loaded.features["audio"], np.memmap)
@@ -153,8 +165,8 @@ def test_saved_frontend_and_frames_round_trip(prepared, tmp_path):
 def test_av_duration_mismatch_is_an_error_naming_the_file(prepared, tmp_path):
     from dataclasses import replace
 
-    from avfusion.corpus.synth.generator import write_video
-    from avfusion.frontends.video import read_video
+    from avfusion.synth.generator import write_video
+    from avfusion.media import read_video
 
     corpus, frontend = prepared
     utt = corpus.split("train")[0]
@@ -164,18 +176,18 @@ def test_av_duration_mismatch_is_an_error_naming_the_file(prepared, tmp_path):
     bad = replace(utt, video=short)
     frontend.prepare([bad], progress=False)
     with pytest.raises(AvMismatchError, match="short.mp4: video lasts"):
-        frontend.raw_frames([bad], None)
+        frontend.raw_frames([bad])
     # within the tolerance, the video is held to the audio's length
     nearly = tmp_path / "nearly.mp4"
     write_video(nearly, frames[:-2], fps)
     ok = replace(utt, video=nearly)
     frontend.prepare([ok], progress=False)
-    raw = frontend.raw_frames([ok], None)
+    raw = frontend.raw_frames([ok])
     assert len(raw["video"][0].x) == len(raw["audio"][0].x)
 
 
 def test_frames_key_ignores_where_and_how_fast(small_corpus):
-    from avfusion.frontends.prepared import frames_key
+    from avfusion.frames.cache import frames_key
 
     _, corpus = small_corpus
     base = {"cache_dir": "data/features", "n_jobs": 2, "fit_labels": "phone_state"}

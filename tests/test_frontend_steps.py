@@ -4,11 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
-from avfusion.corpus.labels import num_frames
+from avfusion.frames.clock import num_frames
 from avfusion.frontends.audio import MfccExtractor
 from avfusion.frontends.cmvn import Cmvn
 from avfusion.frontends.context import splice
-from avfusion.frontends.pipeline import UttFrames
+from avfusion.frames.data import UttFrames
 from avfusion.frontends.projection import Lda
 from avfusion.frontends.video import crop_roi, interpolate_boxes, to_frame_rate, zigzag_indices
 from avfusion.frontends.detectors import MouthBox
@@ -89,6 +89,32 @@ def test_lda_dims_and_too_few_classes():
     assert out[0].x.shape == (200, 3) and out[0].x.dtype == np.float32
     with pytest.raises(ValueError, match="needs more than 6 classes"):
         Lda(n_components=6).fit(utts)
+
+
+def test_projections_kept_as_arrays_equal_sklearns_transforms():
+    """LDA and PCA keep only arrays (saved as .npz, no pickled estimator) and project exactly as sklearn."""
+    from sklearn.decomposition import PCA
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from avfusion.frontends.projection import Pca
+
+    rng = np.random.default_rng(1)
+    labels = [rng.integers(0, 6, 300) for _ in range(2)]
+    arrays = [(rng.normal(size=(300, 10)) + y[:, None] * rng.normal(size=10)).astype(np.float32) for y in labels]
+    utts = _utts(arrays, ["a", "b"], labels)
+    x, y = np.concatenate(arrays), np.concatenate(labels)
+    lda = Lda(n_components=4).fit(utts)
+    reference = LinearDiscriminantAnalysis(n_components=4, solver="eigen", shrinkage="auto").fit(x, y)
+    np.testing.assert_array_equal(lda.transform(utts)[1].x, reference.transform(arrays[1]).astype(np.float32))
+    pca = Pca(n_components=3).fit(utts)
+    reference = PCA(n_components=3, random_state=0).fit(x)
+    np.testing.assert_array_equal(pca.transform(utts)[0].x, reference.transform(arrays[0]).astype(np.float32))
+    # a projection rebuilt from its arrays alone transforms identically
+    again = Lda(n_components=4)
+    again.load_state_dict(lda.state_dict())
+    np.testing.assert_array_equal(again.transform(utts)[0].x, lda.transform(utts)[0].x)
+    with pytest.raises(ValueError, match="lacks"):
+        Pca(n_components=3).load_state_dict({})
 
 
 def test_zigzag_order_is_jpeg():

@@ -1,9 +1,11 @@
 import numpy as np
 import pytest
 
-from avfusion.corpus.labels import get_scheme, num_frames
+from avfusion.corpus.labels import get_scheme
 from avfusion.corpus.phones import PHONES, VISEME_CLASSES
 from avfusion.corpus.types import Segment
+from avfusion.frames.clock import num_frames
+from avfusion.frames.labelling import frame_labels
 
 
 def test_num_frames_matches_librosa_centered_frames():
@@ -37,14 +39,14 @@ SEGMENTS = [Segment("sil", 0.0, 0.045), Segment("aa", 0.045, 0.105), Segment("b"
 
 def test_frame_labels_hand_case():
     s = get_scheme("phone")
-    labels = s.frame_labels(SEGMENTS, num_frames(0.2))
+    labels = frame_labels(s, SEGMENTS, num_frames(0.2))
     names = [s.classes[i] for i in labels]
     assert names == ["sil"] * 5 + ["aa"] * 6 + ["b"] * 10
 
 
 def test_frame_labels_states_split_phone_in_thirds():
     s = get_scheme("phone_state")
-    labels = s.frame_labels(SEGMENTS, num_frames(0.2))
+    labels = frame_labels(s, SEGMENTS, num_frames(0.2))
     names = [s.classes[i] for i in labels]
     assert names[5:11] == ["aa_b", "aa_b", "aa_m", "aa_m", "aa_e", "aa_e"]
     assert names[:5] == ["sil"] * 5
@@ -52,7 +54,7 @@ def test_frame_labels_states_split_phone_in_thirds():
 
 def test_frames_beyond_alignment_are_silence():
     s = get_scheme("phone")
-    labels = s.frame_labels([Segment("aa", 0.0, 0.05)], 10)
+    labels = frame_labels(s, [Segment("aa", 0.0, 0.05)], 10)
     # the frame centred exactly on the alignment's end keeps the last label; later ones are silence
     assert [s.classes[i] for i in labels] == ["aa"] * 6 + ["sil"] * 4
 
@@ -63,15 +65,15 @@ def test_word_schemes_vocabulary_unknown_words_and_states():
     closed = get_scheme("word", ["bin", "blue", "at"])
     assert closed.classes == ("at", "bin", "blue", "sil") and closed.unit == "word"
     words = [Segment("sil", 0.0, 0.05), Segment("bin", 0.05, 0.11), Segment("blue", 0.11, 0.2)]
-    assert [closed.classes[i] for i in closed.frame_labels(words, 21)] == \
+    assert [closed.classes[i] for i in frame_labels(closed, words, 21)] == \
         ["sil"] * 5 + ["bin"] * 6 + ["blue"] * 10
     with pytest.raises(KeyError, match="'red' is not a unit"):
-        closed.frame_labels([Segment("red", 0.0, 0.1)], 11)
+        frame_labels(closed, [Segment("red", 0.0, 0.1)], 11)
     open_vocab = get_scheme("word", ["bin", UNK])
-    assert open_vocab.classes[open_vocab.frame_labels([Segment("red", 0.0, 0.1)], 11)[0]] == UNK
+    assert open_vocab.classes[frame_labels(open_vocab, [Segment("red", 0.0, 0.1)], 11)[0]] == UNK
     states = get_scheme("word_state", ["bin", "blue", "at"])
     assert states.num_classes == 3 * 3 + 1
-    labels = [states.classes[i] for i in states.frame_labels(words, 21)]
+    labels = [states.classes[i] for i in frame_labels(states, words, 21)]
     assert labels[5:11] == ["bin_b", "bin_b", "bin_m", "bin_m", "bin_e", "bin_e"]
     assert states.units[states.group_index("word")[states.classes.index("blue_m")]] == "blue"
 

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from avfusion.corpus.labels import get_scheme
-from avfusion.evaluation.evaluate import Reference, score
-from avfusion.frontends.pipeline import FrameData
+from avfusion.evaluation.evaluate import score
+from avfusion.frames.labelling import Reference
+from avfusion.frames.data import FrameData
 from avfusion.reporting.report import sweep_table
 
 
@@ -52,7 +53,7 @@ def test_segment_error_pools_states_and_frames():
     out = score(post, data, [ref], s, min_frames=1)
     assert out["segments"] == 2 and out["segment_error"] == 0.0
     # spans follow frame centres: [0.02, 0.07) holds frames 2..6; a 3 ms segment still gets its nearest frame
-    from avfusion.evaluation.evaluate import frame_span
+    from avfusion.frames.clock import frame_span
 
     assert frame_span(0.02, 0.07, 10) == (2, 7) and frame_span(0.071, 0.074, 10) == (7, 8)
     assert frame_span(0.095, 0.2, 10) == (9, 10)

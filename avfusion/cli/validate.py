@@ -17,7 +17,7 @@ from omegaconf import DictConfig
 
 from avfusion.cli import CONFIG_DIR
 from avfusion.corpus.labels import corpus_scheme
-from avfusion.corpus.stats import corpus_stats, format_stats
+from avfusion.frames.stats import corpus_stats, format_stats
 from avfusion.corpus.validation import validate_corpus
 
 

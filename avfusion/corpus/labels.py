@@ -1,31 +1,18 @@
-"""Label schemes and frame labels at 100 frames/s.
+"""Label schemes: the classes a model predicts, the units they are scored in, and their groups.
 
-Frame i is centred at t_i = i / FRAME_RATE (librosa's `center=True` convention), so an utterance of
-n samples at 16 kHz has 1 + n // 160 frames; the audio front-end produces exactly this many.
+Frame labels of a scheme (which class each 10 ms frame takes) are computed in `avfusion.frames`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import functools
 from dataclasses import dataclass
 
 import numpy as np
 
 from avfusion.corpus.phones import PHONE_TO_VISEME, PHONES, SIL, VISEME_CLASSES
-from avfusion.corpus.types import Segment
 
-FRAME_RATE = 100  # frames per second
 STATES = ("b", "m", "e")  # begin / middle / end thirds of a phone
-
-
-def num_frames(duration: float) -> int:
-    """Frames for an utterance of `duration` seconds (centres at 0, 10 ms, ..., <= duration)."""
-    return int(np.floor(duration * FRAME_RATE + 1e-6)) + 1
-
-
-def frame_times(n_frames: int) -> np.ndarray:
-    return np.arange(n_frames) / FRAME_RATE
 
 
 UNK = "<unk>"  # words outside a training vocabulary
@@ -69,10 +56,6 @@ class LabelScheme:
         if UNK in index:
             return index[UNK]
         raise KeyError(f"{label!r} is not a unit of label scheme {self.name!r}")
-
-    def frame_labels(self, segments: Sequence[Segment], n_frames: int) -> np.ndarray:
-        """Class index per frame from normalised segments; frames outside every segment are sil."""
-        return _frame_labels(self, segments, n_frames)
 
 
 def unit_scheme(name: str, units: tuple[str, ...], kind: str, groups: dict[str, tuple[np.ndarray, tuple]]
@@ -162,32 +145,3 @@ def corpus_scheme(name: str, corpus) -> LabelScheme:
         vocabulary = corpus.vocabulary or sorted(
             {s.label for u in corpus.split("train") for s in utterance_labels(u)} | {UNK})
     return get_scheme(name, vocabulary)
-
-
-def _frame_labels(scheme: LabelScheme, segments: Sequence[Segment], n_frames: int) -> np.ndarray:
-    t = frame_times(n_frames)
-    sil = scheme.classes.index(SIL)
-    labels = np.full(n_frames, sil, dtype=np.int64)
-    if not segments:
-        return labels
-    starts = np.array([s.start for s in segments])
-    ends = np.array([s.end for s in segments])
-    # a frame centred within half a frame past the last boundary (the utterance's end) keeps the last label
-    t = np.where((t >= ends[-1]) & (t <= ends[-1] + 0.5 / FRAME_RATE), np.nextafter(ends[-1], 0), t)
-    seg = np.searchsorted(ends, t, side="right")  # first segment ending after t
-    inside = (seg < len(segments)) & (starts[np.minimum(seg, len(segments) - 1)] <= t)
-    seg = np.where(inside, seg, -1)
-    unit_ids = np.array([scheme.unit_id(s.label) for s in segments])
-    if len(scheme.classes) == len(scheme.units):  # one class per unit
-        labels[inside] = unit_ids[seg[inside]]
-        return labels
-    # state schemes: which third of its segment each frame falls in
-    s = seg[inside]
-    rel = (t[inside] - starts[s]) / np.maximum(ends[s] - starts[s], 1e-9)
-    state = np.minimum((rel * len(STATES)).astype(np.int64), len(STATES) - 1)
-    state_class = np.full(len(scheme.units), -1, dtype=np.int64)  # first state class of each unit
-    speech_units = scheme.unit_of_class[:-1:len(STATES)]
-    state_class[speech_units] = np.arange(len(speech_units)) * len(STATES)
-    first = state_class[unit_ids[s]]
-    labels[inside] = np.where(first < 0, sil, first + state)
-    return labels

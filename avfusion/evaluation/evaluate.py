@@ -17,55 +17,19 @@ import numpy as np
 import torch
 from scipy import sparse
 
-from avfusion.corpus.alignments import utterance_labels
-from avfusion.corpus.labels import FRAME_RATE, LabelScheme
-from avfusion.corpus.phones import SIL
+from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
 from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, conditions
-from avfusion.frontends.pipeline import FrameData, FrontEnd
-from avfusion.metrics.per import collapse, frames_to_phones, per, segment_predictions
+from avfusion.frames.data import FrameData, frames_of, with_audio
+from avfusion.frames.labelling import FrameLabeller, Reference
+from avfusion.metrics.per import frames_to_phones, per, segment_predictions
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Reference:
-    """What an utterance is scored against: its unit sequence and its speech segments' frame spans."""
-
-    units: list[str]  # the reference phone (or word) sequence, repeats merged (<unk> for new words)
-    spans: np.ndarray  # (S, 2) first and end frame of each non-silence segment
-    span_units: np.ndarray  # (S,) the unit index of each
-
-
-def reference(utt: Utterance, scheme: LabelScheme, n_frames: int) -> Reference:
-    segments = utterance_labels(utt)
-    ids = [scheme.unit_id(s.label) for s in segments]
-    speech = [(s, i) for s, i in zip(segments, ids) if scheme.units[i] != SIL]
-    spans = np.array([frame_span(s.start, s.end, n_frames) for s, _ in speech], dtype=np.int64).reshape(-1, 2)
-    return Reference(collapse([scheme.units[i] for i in ids]), spans, np.array([i for _, i in speech], dtype=np.int64))
-
-
-def frame_span(start: float, end: float, n_frames: int) -> tuple[int, int]:
-    """Frames whose centres lie in [start, end) (as frame labels assign them); the nearest one for a
-    segment shorter than a frame step."""
-    first = int(np.ceil(start * FRAME_RATE - 1e-6))
-    stop = min(int(np.ceil(end * FRAME_RATE - 1e-6)), n_frames)
-    if stop > first:
-        return first, stop
-    nearest = min(int(round((start + end) / 2 * FRAME_RATE)), n_frames - 1)
-    return nearest, nearest + 1
-
-
-@torch.no_grad()
-def posteriors(model: torch.nn.Module, data: FrameData, batch_size: int = 8192) -> np.ndarray:
-    """(N, C) class posteriors of a FusionModule (or anything mapping feature dicts to logits)."""
-    model.eval()
-    out = []
-    for start in range(0, len(data), batch_size):
-        batch = {m: torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))
-                 for m, x in data.features.items()}
-        out.append(torch.softmax(model(batch), dim=-1).numpy())
-    return np.concatenate(out)
+def posteriors(model, data: FrameData, batch_size: int = 8192) -> np.ndarray:
+    """(N, C) class posteriors of a trained model (a FusionModule) on every frame of `data`."""
+    return model.posteriors(data, batch_size)
 
 
 def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
@@ -122,20 +86,21 @@ class Evaluator:
             raise ValueError("babble noise is built from other test speakers: the test split needs at least two "
                              "speakers (or drop babble from evaluation.noises)")
 
-    def evaluate(self, models: dict[str, torch.nn.Module], frontend: FrontEnd, utterances: list[Utterance],
+    def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
                  scheme: LabelScheme, combine=None) -> dict[str, list[dict]]:
-        """Scores of each model (and of `combine(posteriors by model)` if given) per condition."""
+        """Scores of each model (and of `combine(posteriors by model)` if given) per condition, through
+        the fitted `frontend`."""
         noise = NoiseMaker(utterances, frontend.audio.extractor.sample_rate, self.babble_talkers, self.seed)
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
             results["combined"] = []
-        clean = frontend.transform(utterances, scheme)
-        lengths = np.diff(clean.offsets)
-        references = [reference(utt, scheme, int(n)) for utt, n in zip(utterances, lengths)]
+        labeller = FrameLabeller(scheme)  # one read of each alignment: frame labels and references
+        clean = frames_of(frontend, utterances, labeller)
+        references = [labeller.reference(utt, int(n)) for utt, n in zip(utterances, clean.lengths)]
         for condition in self.conditions():
             log.info("evaluating %d utterances: %s", len(utterances), condition.name)
             data = clean if condition.kind == "clean" else \
-                frontend.with_audio(clean, utterances, lambda u, w, c=condition: noise(u, w, c))
+                with_audio(frontend, clean, utterances, lambda u, w, c=condition: noise(u, w, c))
             post = {name: posteriors(m, data, self.batch_size) for name, m in models.items()}
             if combine is not None:
                 post["combined"] = combine(post)

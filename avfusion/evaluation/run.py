@@ -7,12 +7,11 @@ from pathlib import Path
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
 from avfusion.evaluation.evaluate import Evaluator
-from avfusion.frontends.pipeline import FrontEnd
 from avfusion.reporting.report import write_report
 
 
 def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, evaluator: Evaluator, models: dict,
-               frontend: FrontEnd, corpus: Corpus, combine=None, skipped: list[str] | None = None) -> str:
+               frontend, corpus: Corpus, combine=None, skipped: list[str] | None = None) -> str:
     """Scores on the test split, clean and in noise; report.json/report.md in run_dir; returns the Markdown."""
     test = corpus.split("test")
     results = evaluator.evaluate(models, frontend, test, scheme, combine=combine)

@@ -27,6 +27,14 @@ class Cmvn:
         if self.scope not in SCOPES:
             raise ValueError(f"cmvn scope must be one of {SCOPES}, got {self.scope!r}")
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {} if self.mean_ is None else {"mean": self.mean_, "std": self.std_}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        if self.scope == "global" and not {"mean", "std"} <= set(arrays):
+            raise ValueError("the saved global CMVN has no statistics")
+        self.mean_, self.std_ = arrays.get("mean"), arrays.get("std")
+
     def fit(self, utterances) -> "Cmvn":
         if self.scope == "global":
             self.mean_, self.std_ = self._stats([u.x for u in utterances])

@@ -27,3 +27,10 @@ class Splice:
 
     def transform(self, utterances):
         return [u.replace(splice(u.x, self.context)) for u in utterances]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        if arrays:
+            raise ValueError(f"splicing learns nothing, but the saved front-end has {sorted(arrays)} for it")

@@ -1,47 +1,34 @@
-"""From a corpus to frame-synchronous feature matrices, with every fitted step learned on train only.
+"""From recordings to frame-synchronous features, with every fitted step learned on train only.
 
     raw features (cached per utterance) -> 100 frames/s -> steps (CMVN, splice, LDA, splice)
-    -> FrameData: one (N, D) matrix per modality, labels (N,), utterance offsets
 
 Each modality is a `ModalityFrontEnd` (an extractor and its steps, all from `conf/frontend/`); the
-`FrontEnd` holds the modalities, builds their caches, fits their steps on the training split and
-transforms any split. Steps share one interface: `fit(utterances)` and `transform(utterances)`
-over lists of `UttFrames`.
+`FrontEnd` holds the modalities, builds their caches, fits their steps on the training utterances with
+the frame labels it is handed, and transforms any utterances into unlabelled features. Steps share one
+interface: `fit(utterances)` and `transform(utterances)` over lists of `UttFrames`, and
+`state_dict()` / `load_state_dict(arrays)` for what fitting learned (plain arrays, saved as .npz).
+Labelling and assembling the frames of a split is `avfusion.frames`' job.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import pickle
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from avfusion.corpus.alignments import utterance_labels
-from avfusion.corpus.labels import FRAME_RATE, LabelScheme, corpus_scheme
-from avfusion.corpus.types import Corpus, Utterance
-from avfusion.frontends.audio import load_audio
+from avfusion.corpus.types import Utterance
+from avfusion.frames.clock import FRAME_RATE
+from avfusion.frames.data import UttFrames, WaveformTransform
 from avfusion.frontends.store import FeatureError, FeatureStore
 from avfusion.frontends.video import to_frame_rate
-from avfusion.utils.atomic import atomic_path
+from avfusion.media import load_audio
 
 log = logging.getLogger(__name__)
 
-WaveformTransform = Callable[[Utterance, np.ndarray], np.ndarray]
-
-
-@dataclass(frozen=True)
-class UttFrames:
-    id: str
-    speaker: str
-    x: np.ndarray  # (T, D) at 100 frames/s
-    labels: np.ndarray | None = None  # (T,) class indices, for steps that need them (LDA)
-
-    def replace(self, x: np.ndarray) -> "UttFrames":
-        return dataclasses.replace(self, x=x)
+LabelsOf = Callable[[Utterance, int], np.ndarray]  # (utterance, its frame count) -> frame labels
 
 
 @dataclass
@@ -63,41 +50,18 @@ class ModalityFrontEnd:
             utterances = step.transform(utterances)
         return utterances
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """What the steps learned, keyed `steps.<i>.<name>`."""
+        return {f"steps.{i}.{k}": v for i, step in enumerate(self.steps) for k, v in step.state_dict().items()}
 
-@dataclass
-class FrameData:
-    """Frame matrices of one split: row r of every matrix is the same 10 ms frame."""
-
-    features: dict[str, np.ndarray]
-    labels: np.ndarray
-    offsets: np.ndarray  # utterance u has rows offsets[u]:offsets[u + 1]
-    ids: list[str]
-    speakers: list[str]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def utterance(self, u: int) -> slice:
-        return slice(int(self.offsets[u]), int(self.offsets[u + 1]))
-
-    def save(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        for name, x in {**{f"x_{m}": x for m, x in self.features.items()}, "labels": self.labels,
-                        "offsets": self.offsets}.items():
-            with atomic_path(directory / f"{name}.npy") as tmp:
-                np.save(tmp, x)
-        with atomic_path(directory / "utterances.tsv") as tmp:
-            tmp.write_text("".join(f"{i}\t{s}\n" for i, s in zip(self.ids, self.speakers)))
-
-    @classmethod
-    def load(cls, directory: str | Path, mmap: bool = True) -> "FrameData":
-        directory = Path(directory)
-        mode = "r" if mmap else None
-        features = {p.stem[2:]: np.load(p, mmap_mode=mode) for p in sorted(directory.glob("x_*.npy"))}
-        rows = [line.split("\t") for line in (directory / "utterances.tsv").read_text().splitlines()]
-        return cls(features, np.load(directory / "labels.npy", mmap_mode=mode),
-                   np.load(directory / "offsets.npy"), [r[0] for r in rows], [r[1] for r in rows])
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        for i, step in enumerate(self.steps):
+            prefix = f"steps.{i}."
+            try:
+                step.load_state_dict({k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)})
+            except ValueError as err:
+                raise ValueError(f"{self.name} step {i} ({type(step).__name__}): {err}: the front-end was "
+                                 "saved with another configuration") from None
 
 
 class AvMismatchError(ValueError):
@@ -148,11 +112,9 @@ class FrontEnd:
         metas = [store.read(u)[1] for u in utterances]
         return sum(m["n_missed"] for m in metas), sum(m["n_frames"] for m in metas)
 
-    def raw_frames(self, utterances: list[Utterance], scheme: LabelScheme | None,
-                   audio_waveform: WaveformTransform | None = None,
+    def raw_frames(self, utterances: list[Utterance], audio_waveform: WaveformTransform | None = None,
                    modalities: list[str] | None = None) -> dict[str, list[UttFrames]]:
-        """Raw features at 100 frames/s (of `modalities`, default all), with frame labels of
-        `scheme` (None: no labels).
+        """Raw features at 100 frames/s (of `modalities`, default all), unlabelled.
 
         Cached features are used, except for the audio when `audio_waveform` is given: then the
         audio features are computed from `audio_waveform(utt, clean_waveform)` (e.g. with noise added).
@@ -168,15 +130,12 @@ class FrontEnd:
                 clean = load_audio(extractor.source(utt), extractor.sample_rate)
                 audio = extractor.from_waveform(audio_waveform(utt, clean))
             n_frames = len(audio)
-            labels = None
-            if scheme is not None:
-                labels = scheme.frame_labels(utterance_labels(utt), n_frames)
             for name in names:
                 x, meta = (audio, {}) if name == "audio" else stores[name].read(utt)
                 if "fps" in meta:
                     self._check_durations(utt, meta, n_frames)
                     x = to_frame_rate(np.asarray(x), meta["fps"], n_frames)
-                out[name].append(UttFrames(utt.id, utt.speaker, np.asarray(x, dtype=np.float32), labels))
+                out[name].append(UttFrames(utt.id, utt.speaker, np.asarray(x, dtype=np.float32)))
         return out
 
     def _check_durations(self, utt: Utterance, meta: dict, n_frames: int) -> None:
@@ -189,44 +148,40 @@ class FrontEnd:
                 f"(tolerance {self.max_av_mismatch_s} s, frontend.max_av_mismatch_s)"
             )
 
-    def fit(self, corpus: Corpus) -> "FrontEnd":
-        """Fit every modality's steps on the training split only."""
-        train = corpus.split("train")
-        if not train:
-            raise ValueError(f"{corpus.name}: no training utterances to fit the front-end on")
-        raw = self.raw_frames(train, corpus_scheme(self.fit_labels, corpus))
+    def fit(self, utterances: list[Utterance], labels_of: LabelsOf) -> "FrontEnd":
+        """Fit every modality's steps on `utterances` (the training split: never dev or test) whose frame
+        labels `labels_of(utterance, n_frames)` gives (the LDAs need them)."""
+        if not utterances:
+            raise ValueError("no training utterances to fit the front-end on")
+        raw = self.raw_frames(utterances)
+        labels = [labels_of(utt, len(u.x)) for utt, u in zip(utterances, next(iter(raw.values())))]
         for name, modality in self.modalities.items():
-            modality.fit(raw[name])
+            modality.fit([dataclasses.replace(u, labels=y) for u, y in zip(raw[name], labels)])
         self.fitted_ = True
         return self
 
-    def transform(self, utterances: list[Utterance], scheme: LabelScheme,
-                  audio_waveform: WaveformTransform | None = None) -> FrameData:
+    def transform(self, utterances: list[Utterance], audio_waveform: WaveformTransform | None = None,
+                  modalities: list[str] | None = None) -> dict[str, list[np.ndarray]]:
+        """Per modality, each utterance's (T, D) features; T is the same for every modality."""
         if not self.fitted_:
             raise RuntimeError("front-end used before fit (fit it on the training split)")
-        raw = self.raw_frames(utterances, scheme, audio_waveform)
-        features = {name: m.transform(raw[name]) for name, m in self.modalities.items()}
-        first = next(iter(features.values()))
-        lengths = np.array([len(u.x) for u in first])
-        return FrameData(
-            features={name: np.concatenate([u.x for u in us]) for name, us in features.items()},
-            labels=np.concatenate([u.labels for u in first]),
-            offsets=np.concatenate([[0], np.cumsum(lengths)]),
-            ids=[u.id for u in first], speakers=[u.speaker for u in first],
-        )
+        raw = self.raw_frames(utterances, audio_waveform, modalities)
+        return {name: [u.x for u in self.modalities[name].transform(us)] for name, us in raw.items()}
 
-    def with_audio(self, data: FrameData, utterances: list[Utterance],
-                   audio_waveform: WaveformTransform) -> FrameData:
-        """`data` (a transform of `utterances`) with only the audio recomputed from transformed waveforms,
-        e.g. noisy ones: the other modalities do not depend on the audio and are reused."""
-        raw = self.raw_frames(utterances, None, audio_waveform, modalities=["audio"])["audio"]
-        audio = np.concatenate([u.x for u in self.audio.transform(raw)])
-        return dataclasses.replace(data, features={**data.features, "audio": audio})
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """What fitting learned, as plain arrays keyed `<modality>.steps.<i>.<name>` (for np.savez)."""
+        if not self.fitted_:
+            raise RuntimeError("front-end saved before fit")
+        return {f"{name}.{k}": v for name, m in self.modalities.items() for k, v in m.state_dict().items()}
 
-    def save(self, path: str | Path) -> None:
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(pickle.dumps(self))
-
-    @staticmethod
-    def load(path: str | Path) -> "FrontEnd":
-        return pickle.loads(Path(path).read_bytes())
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> "FrontEnd":
+        """The fitted state saved by `state_dict`, into a front-end built from the same configuration."""
+        unknown = {k.split(".", 1)[0] for k in arrays} - set(self.modalities)
+        if unknown:
+            raise ValueError(f"the saved front-end has modalities {sorted(unknown)} that this configuration "
+                             f"lacks (it has {sorted(self.modalities)})")
+        for name, modality in self.modalities.items():
+            prefix = f"{name}."
+            modality.load_state_dict({k[len(prefix):]: np.asarray(v) for k, v in arrays.items() if k.startswith(prefix)})
+        self.fitted_ = True
+        return self

@@ -21,14 +21,27 @@ def _training_frames(utterances, max_frames: int | None, seed: int, with_labels:
 
 
 class _Projection:
-    """Shared transform of the fitted sklearn projections."""
+    """A fitted linear map kept as plain arrays (the sklearn estimator is only used to fit it)."""
 
-    model_: object
+    _state: tuple[str, ...] = ()
+
+    def _project(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def transform(self, utterances):
-        if self.model_ is None:
+        if any(getattr(self, k) is None for k in self._state):
             raise RuntimeError(f"{type(self).__name__} used before fit (fit it on the training split)")
-        return [u.replace(self.model_.transform(u.x).astype(np.float32)) for u in utterances]
+        return [u.replace(self._project(u.x).astype(np.float32)) for u in utterances]
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        return {k: np.asarray(getattr(self, k)) for k in self._state if getattr(self, k) is not None}
+
+    def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
+        missing = sorted(set(self._state) - set(arrays))
+        if missing:
+            raise ValueError(f"the saved {type(self).__name__} lacks {missing}")
+        for k in self._state:
+            setattr(self, k, arrays[k])
 
 
 @dataclass
@@ -36,7 +49,8 @@ class Lda(_Projection):
     """Linear discriminant analysis to `n_components` dims (sklearn), fitted on labelled train frames.
 
     Needs more classes than dimensions: fit it with the `phone_state` labels (115 classes) to get
-    40 or 60 dims, as the paper fits it on context-dependent states.
+    40 or 60 dims, as the paper fits it on context-dependent states. Applied as sklearn's eigen solver
+    does, x @ scalings, first n_components columns.
     """
 
     n_components: int = 40
@@ -44,7 +58,8 @@ class Lda(_Projection):
     max_frames: int | None = 200_000  # subsample very large training sets (seeded)
     min_class_frames: int = 2
     seed: int = 0
-    model_: object = field(default=None, repr=False)
+    scalings_: np.ndarray | None = field(default=None, repr=False)
+    _state = ("scalings_",)
 
     def fit(self, utterances) -> "Lda":
         from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -63,22 +78,35 @@ class Lda(_Projection):
                 f"the training frames have {n_classes} classes and {x.shape[1]} dims "
                 "(fit the projection with the phone_state labels)"
             )
-        self.model_ = LinearDiscriminantAnalysis(
-            n_components=self.n_components, solver="eigen", shrinkage=self.shrinkage
-        ).fit(x, y)
+        model = LinearDiscriminantAnalysis(n_components=self.n_components, solver="eigen",
+                                           shrinkage=self.shrinkage).fit(x, y)
+        self.scalings_ = model.scalings_
         return self
+
+    def _project(self, x: np.ndarray) -> np.ndarray:
+        return (x @ self.scalings_)[:, :self.n_components]
 
 
 @dataclass
 class Pca(_Projection):
+    """Principal components (sklearn), applied as sklearn does: x @ C^T - mean @ C^T."""
+
     n_components: int = 40
     max_frames: int | None = 200_000
     seed: int = 0
-    model_: object = field(default=None, repr=False)
+    components_: np.ndarray | None = field(default=None, repr=False)
+    mean_: np.ndarray | None = field(default=None, repr=False)
+    _state = ("components_", "mean_")
 
     def fit(self, utterances) -> "Pca":
         from sklearn.decomposition import PCA
 
         x, _ = _training_frames(utterances, self.max_frames, self.seed, with_labels=False)
-        self.model_ = PCA(n_components=self.n_components, random_state=self.seed).fit(x)
+        model = PCA(n_components=self.n_components, random_state=self.seed).fit(x)
+        self.components_, self.mean_ = model.components_, model.mean_
         return self
+
+    def _project(self, x: np.ndarray) -> np.ndarray:
+        y = x @ self.components_.T
+        y -= self.mean_.reshape(1, -1) @ self.components_.T
+        return y

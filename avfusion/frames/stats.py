@@ -8,8 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from avfusion.corpus.alignments import utterance_labels
-from avfusion.corpus.labels import LabelScheme, num_frames
+from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import SPLITS, Corpus
+from avfusion.frames.clock import num_frames
+from avfusion.frames.labelling import frame_labels
 
 
 @dataclass
@@ -31,7 +33,7 @@ def corpus_stats(corpus: Corpus, label_scheme: LabelScheme) -> dict[str, SplitSt
     for utt in corpus:
         segments = utterance_labels(utt)
         duration = segments[-1].end
-        labels = label_scheme.frame_labels(segments, num_frames(duration))
+        labels = frame_labels(label_scheme, segments, num_frames(duration))
         st = stats[utt.split]
         st.utterances += 1
         st.seconds += duration

@@ -1,0 +1,84 @@
+"""Fitted front-end and train/dev frame matrices, shared by every run with the same settings.
+
+Keyed by the front-end config, the label scheme and the corpus's utterances, under
+`<cache_dir>/frames-<key>/`: a sweep over fusion heads or seeds fits the front-end once. What the
+front-end learned is kept as arrays (`frontend.npz`), never as a pickle. The test split is not
+prepared here: it is touched only by the final evaluation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from avfusion.corpus.labels import LabelScheme, corpus_scheme
+from avfusion.corpus.types import Corpus
+from avfusion.frames.data import FrameData, frames_of
+from avfusion.frames.labelling import Alignments, FrameLabeller
+from avfusion.utils.atomic import atomic_path, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+FIT_SPLITS = ("train", "dev")
+FORMAT = 2  # 2: the front-end as arrays (frontend.npz); 1 was a pickle
+
+# settings that do not change the features: where the cache lives, how many processes extract
+NOT_IN_KEY = ("cache_dir", "n_jobs")
+
+
+def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> str:
+    # the utterances themselves (not a manifest's bytes): a corpus with utterances left out is another corpus
+    corpus_id = hashlib.sha1("\n".join(f"{u.id}|{u.speaker}|{u.split}|{u.audio}|{u.video}|{u.alignment}|"
+                                       f"{u.alignment_key}|{u.labels}" for u in corpus).encode()).hexdigest()
+    settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_KEY}
+    labels = [scheme.name, *scheme.classes]  # a word scheme's classes are the corpus's vocabulary
+    blob = json.dumps({"frontend": settings, "labels": labels, "corpus": corpus_id, "format": FORMAT},
+                      sort_keys=True)
+    return hashlib.sha1(blob.encode()).hexdigest()[:12]
+
+
+def save_frontend(frontend, path: str | Path) -> None:
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **frontend.state_dict())
+
+
+def load_frontend(frontend, path: str | Path):
+    """`frontend` (built from its config) with the fitted arrays saved at `path`."""
+    with np.load(path, allow_pickle=False) as arrays:
+        return frontend.load_state_dict(dict(arrays))
+
+
+def fit_on_train(frontend, corpus: Corpus, alignments: Alignments | None = None):
+    """Fit `frontend` on the training split with the frame labels of its `fit_labels` scheme."""
+    train = corpus.split("train")
+    if not train:
+        raise ValueError(f"{corpus.name}: no training utterances to fit the front-end on")
+    labeller = FrameLabeller(corpus_scheme(frontend.fit_labels, corpus), alignments or Alignments())
+    return frontend.fit(train, labeller.labels)
+
+
+def prepared_frames(frontend, frontend_config: dict, corpus: Corpus, scheme: LabelScheme,
+                    progress: bool = True) -> tuple[object, dict[str, FrameData]]:
+    """The front-end fitted on train, and train/dev FrameData (memory-mapped), built once."""
+    directory = Path(frontend.cache_dir) / f"frames-{frames_key(frontend_config, scheme, corpus)}"
+    done = directory / "complete"
+    if done.is_file():
+        log.info("using prepared frames in %s", directory)
+        return load_frontend(frontend, directory / "frontend.npz"), {s: FrameData.load(directory / s)
+                                                                     for s in FIT_SPLITS}
+    frontend.prepare(list(corpus), progress=progress)
+    alignments = Alignments()  # each alignment read once, for the fit labels and the scheme's labels
+    fit_on_train(frontend, corpus, alignments)
+    save_frontend(frontend, directory / "frontend.npz")
+    labeller = FrameLabeller(scheme, alignments)
+    for split in FIT_SPLITS:
+        frames_of(frontend, corpus.split(split), labeller).save(directory / split)
+    write_text_atomic(directory / "config.json", json.dumps({"frontend": frontend_config, "labels": scheme.name},
+                                                            indent=2))
+    write_text_atomic(done, "")
+    return frontend, {s: FrameData.load(directory / s) for s in FIT_SPLITS}

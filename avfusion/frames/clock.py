@@ -1,0 +1,29 @@
+"""The frame clock: frame i is centred at t_i = i / FRAME_RATE (librosa's `center=True` convention),
+so an utterance of n samples at 16 kHz has 1 + n // 160 frames; the audio front-end produces exactly
+this many, and every other stream is brought to it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+FRAME_RATE = 100  # frames per second
+
+
+def num_frames(duration: float) -> int:
+    """Frames for an utterance of `duration` seconds (centres at 0, 10 ms, ..., <= duration)."""
+    return int(np.floor(duration * FRAME_RATE + 1e-6)) + 1
+
+
+def frame_times(n_frames: int) -> np.ndarray:
+    return np.arange(n_frames) / FRAME_RATE
+
+
+def frame_span(start: float, end: float, n_frames: int) -> tuple[int, int]:
+    """Frames whose centres lie in [start, end) (as frame labels assign them); the nearest one for a
+    segment shorter than a frame step."""
+    first = int(np.ceil(start * FRAME_RATE - 1e-6))
+    stop = min(int(np.ceil(end * FRAME_RATE - 1e-6)), n_frames)
+    if stop > first:
+        return first, stop
+    nearest = min(int(round((start + end) / 2 * FRAME_RATE)), n_frames - 1)
+    return nearest, nearest + 1
