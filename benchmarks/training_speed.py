@@ -34,7 +34,7 @@ class PerFrameDataset(Dataset):
 
 
 def make_data(directory: Path, frames: int, seed: int = 0):
-    from avfusion.frontends.pipeline import FrameData
+    from avfusion.frames.data import FrameData
 
     rng = np.random.default_rng(seed)
     data = FrameData({"audio": rng.normal(size=(frames, 360)).astype(np.float32),

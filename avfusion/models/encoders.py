@@ -11,7 +11,10 @@ ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": 
 
 
 class MlpEncoder(nn.Module):
-    """input -> [Linear -> (BatchNorm) -> activation -> (Dropout)] per width; output = last hidden layer."""
+    """input -> [Linear -> (BatchNorm) -> activation -> (Dropout)] per width; output = last hidden layer.
+    Frame by frame: (N, D) -> (N, H)."""
+
+    sequence_input = False  # encoders over stretches of frames set True and take (B, T, D) and a mask
 
     def __init__(self, input_dim: int, widths: list[int], activation: str = "relu", dropout: float = 0.0,
                  batch_norm: bool = True, inputs: list[str] | None = None) -> None:

@@ -1,9 +1,16 @@
-"""Batches of frames gathered by index from contiguous frame matrices.
+"""Batches for training: random frames gathered by index, or chunks of utterances with a mask.
 
-The dataset fetches a whole batch at once (`__getitems__`, which PyTorch's DataLoader calls with
-the batch sampler's index list): one fancy-indexing gather per modality, no Python object per frame.
-The sampler is a BatchSampler over a RandomSampler, so Lightning's distributed training splits it
-across processes as it does any sampler.
+Frame batches (the default for frame heads and MLP encoders): the dataset fetches a whole batch at
+once (`__getitems__`, which PyTorch's DataLoader calls with the batch sampler's index list), one
+fancy-indexing gather per modality, no Python object per frame.
+
+Sequence batches (for heads and encoders that need temporal context): each item is a stretch of one
+utterance, either the whole utterance or a chunk of at most `chunk_frames` frames; a batch pads its
+items to the longest and carries a mask (True on real frames) and labels (-100 on padding, which
+cross-entropy ignores). Chunks never cross an utterance boundary.
+
+Samplers are BatchSamplers over a RandomSampler, so Lightning's distributed training splits them across
+processes as it does any sampler.
 """
 
 from __future__ import annotations
@@ -13,7 +20,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from avfusion.frontends.pipeline import FrameData
+from avfusion.frames.data import FrameData
+
+IGNORE = -100  # label of padded frames (torch's cross-entropy default ignore_index)
+BATCHING = ("frames", "utterances", "chunks")
 
 
 class FrameBatches(Dataset):
@@ -33,6 +43,44 @@ class FrameBatches(Dataset):
         return self.__getitems__([index])
 
 
+def sequence_spans(data: FrameData, chunk_frames: int | None) -> np.ndarray:
+    """(S, 2) first and end row of every item: whole utterances (None) or chunks of `chunk_frames`."""
+    spans = []
+    for u in range(len(data.ids)):
+        start, stop = int(data.offsets[u]), int(data.offsets[u + 1])
+        step = chunk_frames or max(stop - start, 1)
+        spans += [(s, min(s + step, stop)) for s in range(start, stop, step)]
+    return np.array(spans, dtype=np.int64).reshape(-1, 2)
+
+
+class SequenceBatches(Dataset):
+    """Items are stretches of one utterance; a batch is ({modality: (B, T, D)}, labels (B, T), mask (B, T))."""
+
+    def __init__(self, data: FrameData, modalities: list[str], chunk_frames: int | None = None) -> None:
+        self.features = {m: data.features[m] for m in modalities}
+        self.labels = data.labels
+        self.spans = sequence_spans(data, chunk_frames)
+
+    def __len__(self) -> int:
+        return len(self.spans)
+
+    def __getitems__(self, indices: list[int]):
+        spans = self.spans[np.asarray(indices)]
+        lengths = spans[:, 1] - spans[:, 0]
+        length = int(lengths.max())
+        mask = torch.arange(length)[None, :] < torch.from_numpy(lengths)[:, None]
+        labels = torch.full((len(spans), length), IGNORE, dtype=torch.int64)
+        features = {m: torch.zeros(len(spans), length, x.shape[1]) for m, x in self.features.items()}
+        for i, (start, stop) in enumerate(spans):
+            labels[i, :stop - start] = torch.from_numpy(np.asarray(self.labels[start:stop], dtype=np.int64))
+            for m, x in self.features.items():
+                features[m][i, :stop - start] = torch.from_numpy(np.ascontiguousarray(x[start:stop]))
+        return features, labels, mask
+
+    def __getitem__(self, index: int):
+        return self.__getitems__([index])
+
+
 class FrameBatchSampler(BatchSampler):
     """A BatchSampler of its own type: Lightning then rebuilds it around a DistributedSampler in
     distributed runs (for the plain BatchSampler class it falls back to fetching frame by frame)."""
@@ -43,22 +91,41 @@ def _as_batch(batch):
 
 
 class FrameDataModule(pl.LightningDataModule):
+    """Train batches drawn in a seeded random order; dev in order.
+
+    `batching`: frames (random frames, `batch_size` a batch), utterances (whole utterances,
+    `sequences_per_batch` a batch) or chunks (stretches of at most `chunk_frames` frames)."""
+
     def __init__(self, splits: dict[str, FrameData], modalities: list[str], batch_size: int = 256,
-                 eval_batch_size: int = 4096, seed: int = 0) -> None:
+                 eval_batch_size: int = 4096, seed: int = 0, batching: str = "frames", chunk_frames: int = 200,
+                 sequences_per_batch: int = 8) -> None:
         super().__init__()
+        if batching not in BATCHING:
+            raise ValueError(f"batching must be one of {BATCHING}, not {batching!r}")
         self.splits = splits
         self.modalities = modalities
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.seed = seed
+        self.batching = batching
+        self.chunk_frames = chunk_frames
+        self.sequences_per_batch = sequences_per_batch
 
     def _loader(self, split: str, train: bool) -> DataLoader:
-        dataset = FrameBatches(self.splits[split], self.modalities)
+        data = self.splits[split]
+        if self.batching == "frames":
+            dataset = FrameBatches(data, self.modalities)
+            size = self.batch_size if train else self.eval_batch_size
+        else:  # dev is scored on whole utterances, as evaluation sees them
+            chunk = self.chunk_frames if self.batching == "chunks" and train else None
+            dataset = SequenceBatches(data, self.modalities, chunk)
+            size = self.sequences_per_batch
         if train:
             generator = torch.Generator().manual_seed(self.seed)
-            sampler = FrameBatchSampler(RandomSampler(dataset, generator=generator), self.batch_size, drop_last=True)
+            sampler = FrameBatchSampler(RandomSampler(dataset, generator=generator), size,
+                                        drop_last=self.batching == "frames")
         else:
-            sampler = FrameBatchSampler(SequentialSampler(dataset), self.eval_batch_size, drop_last=False)
+            sampler = FrameBatchSampler(SequentialSampler(dataset), size, drop_last=False)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=_as_batch, num_workers=0)
 
     def train_dataloader(self) -> DataLoader:

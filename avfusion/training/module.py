@@ -2,45 +2,72 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from torch import nn
 
+from avfusion.frames.data import FrameData
 from avfusion.models.encoders import encoder_inputs
+from avfusion.models.fusion.base import FusionHead
 
 
 class FusionModule(pl.LightningModule):
-    """Per-frame class logits from the features of one batch: {modality: (B, D)} -> (B, C).
+    """Class logits from the features of one batch: {modality: (B, D)} -> (B, C) for frame batches,
+    {modality: (B, T, D)} and a mask (B, T) -> (B, T, C) for sequence batches.
 
     Frozen encoders (`head.freeze_encoders`) are kept in eval mode, so their batch-norm statistics and
-    dropout stay as pre-training left them; only the head learns.
+    dropout stay as pre-training left them; only the head learns. Per-frame encoders (MLPs) see only
+    the real frames of a sequence batch; their outputs are put back in place for the head.
     """
 
-    def __init__(self, encoders: dict[str, nn.Module], head: nn.Module, lr: float = 1e-3,
+    def __init__(self, encoders: dict[str, nn.Module], head: FusionHead, lr: float = 1e-3,
                  weight_decay: float = 1e-5) -> None:
         super().__init__()
+        if not isinstance(head, FusionHead):
+            raise TypeError(f"{type(head).__name__} is not a FusionHead (avfusion.models.fusion.base)")
         self.encoders = nn.ModuleDict(encoders)
         self.head = head
         self.lr = lr
         self.weight_decay = weight_decay
-        self.frozen = bool(getattr(head, "freeze_encoders", False))
+        self.frozen = head.freeze_encoders
         if self.frozen:
             self.encoders.requires_grad_(False)
+
+    @property
+    def sequence_input(self) -> bool:
+        """True when the head or an encoder needs whole stretches of frames (sequence batches)."""
+        return self.head.sequence_input or any(e.sequence_input for e in self.encoders.values())
 
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # Lightning switches every submodule to train mode around validation; frozen encoders stay in eval
         if self.frozen:
             self.encoders.eval()
 
-    def hidden(self, features: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {name: enc(encoder_inputs(enc, features)) for name, enc in self.encoders.items()}
+    def hidden(self, features: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        out = {}
+        for name, enc in self.encoders.items():
+            x = encoder_inputs(enc, features)
+            if mask is None or enc.sequence_input:
+                out[name] = enc(x, mask) if enc.sequence_input else enc(x)
+            else:  # a per-frame encoder on the real frames of (B, T, D)
+                h = enc(x[mask])
+                out[name] = h.new_zeros(*mask.shape, h.shape[-1]).index_put((mask,), h)
+        return out
 
-    def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.hidden(features))
+    def forward(self, features: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.hidden(features, mask)
+        if mask is None or self.head.sequence_input:
+            return self.head(hidden, mask) if self.head.sequence_input else self.head(hidden)
+        logits = self.head({name: h[mask] for name, h in hidden.items()})  # a frame head on the real frames
+        return logits.new_zeros(*mask.shape, logits.shape[-1]).index_put((mask,), logits)
 
     def _step(self, batch, stage: str) -> torch.Tensor:
-        features, labels = batch
-        logits = self(features)
+        features, labels, *rest = batch
+        mask = rest[0] if rest else None
+        logits = self(features, mask)
+        if mask is not None:
+            logits, labels = logits[mask], labels[mask]
         loss = nn.functional.cross_entropy(logits, labels)
         error = (logits.argmax(dim=-1) != labels).float().mean()
         on_step = stage == "train"
@@ -59,3 +86,22 @@ class FusionModule(pl.LightningModule):
     def configure_optimizers(self):
         params = [p for p in self.parameters() if p.requires_grad]
         return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+
+    @torch.no_grad()
+    def posteriors(self, data: FrameData, batch_size: int = 8192) -> np.ndarray:
+        """(N, C) class posteriors of every frame of `data`: in blocks of frames, or a whole utterance at a
+        time for sequence models."""
+        self.eval()
+        out = []
+        if self.sequence_input:
+            for u in range(len(data.ids)):
+                rows = data.utterance(u)
+                batch = {m: torch.from_numpy(np.ascontiguousarray(x[rows]))[None] for m, x in data.features.items()}
+                mask = torch.ones(1, rows.stop - rows.start, dtype=torch.bool)
+                out.append(torch.softmax(self(batch, mask)[0], dim=-1).numpy())
+        else:
+            for start in range(0, len(data), batch_size):
+                batch = {m: torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))
+                         for m, x in data.features.items()}
+                out.append(torch.softmax(self(batch), dim=-1).numpy())
+        return np.concatenate(out)

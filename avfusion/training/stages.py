@@ -1,26 +1,29 @@
 """Training stages: uni-modal pre-training of each encoder with its own softmax, then the fusion head.
 
-Each stage is a Lightning fit with the best checkpoint and early stopping on the dev frame error,
-CSV and TensorBoard logs, and `last.ckpt` for resuming. A finished stage leaves `best.pt` (the best
-weights); with `resume`, a finished stage is loaded instead of retrained and an unfinished one
-continues from its last checkpoint, so a killed run picks up where it stopped.
+Each stage is a Lightning fit with the callbacks and loggers of `conf/callbacks/` and `conf/logger/`
+(by default: best checkpoint and early stopping on the dev frame error, CSV and TensorBoard logs) and
+`last.ckpt` for resuming. A finished stage leaves `best.pt` (the best weights, a state_dict); with
+`resume`, a finished stage is loaded instead of retrained and an unfinished one continues from its
+last checkpoint, so a killed run picks up where it stopped.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
-from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+from pytorch_lightning.callbacks import ModelCheckpoint
 
 from avfusion.corpus.labels import LabelScheme
-from avfusion.frontends.pipeline import FrameData
+from avfusion.frames.data import FrameData
 from avfusion.models.encoders import EncoderSpec
+from avfusion.models.fusion.base import FusionHead
 from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.datamodule import FrameDataModule
 from avfusion.training.module import FusionModule
@@ -28,58 +31,88 @@ from avfusion.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
-MONITOR = "val/frame_error"
-
 
 @dataclass
 class TrainSettings:
     run_dir: Path
     trainer: Callable[..., pl.Trainer]  # a partial Trainer from conf/trainer/
+    callbacks: dict[str, Callable] = field(default_factory=dict)  # partials from conf/callbacks/
+    loggers: dict[str, Callable] = field(default_factory=dict)  # partials from conf/logger/
     seed: int = 0
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-5
-    patience: int = 3
     resume: bool = False
     progress: bool = True
+    batching: str = "auto"  # auto: frames, or chunks when the model needs sequences | frames | utterances | chunks
+    chunk_frames: int = 200
+    sequences_per_batch: int = 8
+
+
+def complete(factory: Callable, **offers):
+    """Call a partial from config with the per-stage settings its class accepts and the config left open
+    (ModelCheckpoint's dirpath, a logger's save_dir and version, ...)."""
+    target = factory.func if isinstance(factory, functools.partial) else factory
+    accepted = inspect.signature(target).parameters
+    given = factory.keywords if isinstance(factory, functools.partial) else {}
+    return factory(**{k: v for k, v in offers.items() if k in accepted and k not in given})
+
+
+def batching_of(module: FusionModule, settings: TrainSettings) -> str:
+    if settings.batching != "auto":
+        return settings.batching
+    return "chunks" if module.sequence_input else "frames"
 
 
 def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], settings: TrainSettings) -> FusionModule:
-    """Fit `module` on train with early stopping on dev; leave it holding the best dev weights."""
+    """Fit `module` on train with the configured callbacks (early stopping on dev); leave it holding the
+    best dev weights."""
     stage_dir = settings.run_dir / "stages" / name
     best_weights = stage_dir / "best.pt"
     if settings.resume and best_weights.is_file():
         log.info("stage %s already finished: loading %s", name, best_weights)
-        module.load_state_dict(torch.load(best_weights, map_location="cpu"))
+        module.load_state_dict(torch.load(best_weights, map_location="cpu", weights_only=True))
         return module
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     modalities = sorted({m for enc in module.encoders.values() for m in enc.inputs})
-    datamodule = FrameDataModule(data, modalities, settings.batch_size, seed=settings.seed)
-    checkpoint = ModelCheckpoint(dirpath=stage_dir / "checkpoints", filename="best-{epoch}", monitor=MONITOR,
-                                 mode="min", save_top_k=1, save_last=True)
-    trainer = settings.trainer(
-        callbacks=[checkpoint, EarlyStopping(monitor=MONITOR, mode="min", patience=settings.patience)],
-        logger=[CSVLogger(settings.run_dir, name="logs", version=name),
-                TensorBoardLogger(settings.run_dir, name="tensorboard", version=name)],
-        default_root_dir=stage_dir, enable_progress_bar=settings.progress,
-    )
-    last = stage_dir / "checkpoints" / "last.ckpt"
+    datamodule = FrameDataModule(data, modalities, settings.batch_size, seed=settings.seed,
+                                 batching=batching_of(module, settings), chunk_frames=settings.chunk_frames,
+                                 sequences_per_batch=settings.sequences_per_batch)
+    callbacks = [complete(make, dirpath=stage_dir / "checkpoints") for make in settings.callbacks.values()]
+    loggers = [complete(make, save_dir=settings.run_dir, version=name, name=name, run_name=name)
+               for make in settings.loggers.values()]
+    checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
+    if checkpoint is None:
+        raise ValueError("the callbacks config has no ModelCheckpoint: a stage needs one to keep its best weights")
+    trainer = settings.trainer(callbacks=callbacks, logger=loggers or False, default_root_dir=stage_dir,
+                               enable_progress_bar=settings.progress)
+    last = Path(checkpoint.dirpath) / "last.ckpt"
     resume_from = str(last) if settings.resume and last.is_file() else None
     if resume_from:
         log.info("stage %s: resuming from %s", name, last)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     best = checkpoint.best_model_path or str(last)
-    state = torch.load(best, map_location="cpu", weights_only=False)["state_dict"]
-    module.load_state_dict(state)
+    module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
     with atomic_path(best_weights) as tmp:
         torch.save(module.state_dict(), tmp)
-    log.info("stage %s: best %s %.4f (%s)", name, MONITOR, float(checkpoint.best_model_score or float("nan")), best)
+    log.info("stage %s: best %s %.4f (%s)", name, checkpoint.monitor,
+             float(checkpoint.best_model_score or float("nan")), best)
     return module
 
 
-def train_model(head, encoder_spec: EncoderSpec, data: dict[str, FrameData], scheme: LabelScheme,
+def build_model(head: FusionHead, encoder_spec: EncoderSpec, input_dims: dict[str, int], scheme: LabelScheme,
+                lr: float = 1e-3, weight_decay: float = 1e-5) -> FusionModule:
+    """The untrained model a head asks for: its encoders from `encoder_spec`, the head built on them."""
+    encoders = {name: encoder_spec.build(name, input_dims) for name in head.encoders}
+    head.build({name: enc.output_dim for name, enc in encoders.items()}, scheme)
+    return FusionModule(encoders, head, lr=lr, weight_decay=weight_decay)
+
+
+def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, FrameData], scheme: LabelScheme,
                 settings: TrainSettings) -> FusionModule:
     """Build the encoders the head needs, pre-train them alone if the head asks for it, train the head."""
+    if not isinstance(head, FusionHead):
+        raise TypeError(f"{type(head).__name__} is not a FusionHead (avfusion.models.fusion.base)")
     input_dims = {m: x.shape[1] for m, x in data["train"].features.items()}
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     encoders = {name: encoder_spec.build(name, input_dims) for name in head.encoders}

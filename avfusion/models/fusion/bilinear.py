@@ -20,23 +20,20 @@ import torch
 from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
+from avfusion.models.fusion.base import FusionHead
 
 
-class FactoredBilinearSoftmax(nn.Module):
-    pretrain_encoders = True
-
+class FactoredBilinearSoftmax(FusionHead):
     def __init__(self, encoders: list[str] = ("audio", "video"), rank: int | None = 200, sharing: str | None = "viseme",
                  linear_terms: bool = True, freeze_encoders: bool = False) -> None:
-        super().__init__()
         if len(encoders) != 2:
             raise ValueError(f"the bilinear softmax fuses exactly two encoders, got {list(encoders)}")
-        self.encoders = list(encoders)
+        super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders)
         self.rank = rank
         self.sharing = sharing
         self.linear_terms = linear_terms
-        self.freeze_encoders = freeze_encoders
 
-    def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "FactoredBilinearSoftmax":
+    def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
         d1, d2 = (hidden_dims[e] for e in self.encoders)
         n_classes = scheme.num_classes
         if self.sharing in (None, "none"):
@@ -55,7 +52,6 @@ class FactoredBilinearSoftmax(nn.Module):
             self.u1 = nn.Linear(d1, self.rank, bias=False)
             self.u2 = nn.Linear(d2, self.rank, bias=False)
             self.v = nn.Parameter(torch.randn(n_groups, self.rank) / math.sqrt(self.rank))
-        return self
 
     def bilinear_group_scores(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
         """(B, G): the bilinear term of each group."""
@@ -63,7 +59,7 @@ class FactoredBilinearSoftmax(nn.Module):
             return torch.einsum("bi,gij,bj->bg", h1, self.weight, h2)
         return (self.u1(h1) * self.u2(h2)) @ self.v.t()
 
-    def forward(self, hidden: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, hidden: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
         h1, h2 = (hidden[e] for e in self.encoders)
         scores = self.bilinear_group_scores(h1, h2)[:, self.groups] + self.bias
         if self.linear_terms:

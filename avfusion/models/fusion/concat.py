@@ -7,21 +7,19 @@ from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.models.encoders import MlpEncoder
+from avfusion.models.fusion.base import FusionHead
 
 
-class ConcatFusion(nn.Module):
-    pretrain_encoders = True
+class ConcatFusion(FusionHead):
+    """Encoders pre-trained alone; frozen (paper) or fine-tuned jointly with the head."""
 
     def __init__(self, encoders: list[str] = ("audio", "video"), widths: list[int] = (), dropout: float = 0.1,
                  freeze_encoders: bool = True) -> None:
-        super().__init__()
-        self.encoders = list(encoders)
+        super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders)
         self.widths = list(widths)
         self.dropout = dropout
-        self.freeze_encoders = freeze_encoders
-        self.net: nn.Module | None = None
 
-    def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "ConcatFusion":
+    def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
         num_classes = scheme.num_classes
         width = sum(hidden_dims[e] for e in self.encoders)
         if self.widths:  # deep: hidden layers on the concatenation
@@ -29,7 +27,6 @@ class ConcatFusion(nn.Module):
             self.net = nn.Sequential(hidden, nn.Linear(hidden.output_dim, num_classes))
         else:  # shallow: a softmax on the concatenation
             self.net = nn.Linear(width, num_classes)
-        return self
 
-    def forward(self, hidden: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, hidden: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(torch.cat([hidden[e] for e in self.encoders], dim=-1))

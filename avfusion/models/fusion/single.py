@@ -6,23 +6,18 @@ import torch
 from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
+from avfusion.models.fusion.base import FusionHead
 
 
-class SingleEncoderSoftmax(nn.Module):
-    """logits = W h + b on one encoder's last hidden layer. With encoder "audio_video" this is
-    feature fusion: one DNN over the concatenated 360 + 540 inputs."""
-
-    pretrain_encoders = False
-    freeze_encoders = False
+class SingleEncoderSoftmax(FusionHead):
+    """logits = W h + b on one encoder's last hidden layer, trained with its encoder. With encoder
+    "audio_video" this is feature fusion: one DNN over the concatenated 360 + 540 inputs."""
 
     def __init__(self, encoder: str = "audio") -> None:
-        super().__init__()
-        self.encoders = [encoder]
-        self.out: nn.Linear | None = None
+        super().__init__([encoder], pretrain_encoders=False, freeze_encoders=False)
 
-    def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "SingleEncoderSoftmax":
+    def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
         self.out = nn.Linear(hidden_dims[self.encoders[0]], scheme.num_classes)
-        return self
 
-    def forward(self, hidden: dict[str, torch.Tensor]) -> torch.Tensor:
+    def forward(self, hidden: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.out(hidden[self.encoders[0]])

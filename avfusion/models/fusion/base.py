@@ -1,0 +1,58 @@
+"""The fusion-head contract: what the trainer, the evaluator and a saved run rely on.
+
+A fusion head maps the last hidden layers of one or more encoders to class logits. Subclass
+`FusionHead`, call `super().__init__(...)` with the three policies below, implement `build_layers` and
+`forward`, and add `conf/fusion/<name>.yaml` with `_target_` naming the class: nothing else changes.
+
+- `encoders`: the names of the encoders it consumes. The trainer builds each from `conf/encoder/`
+  (`audio`, `video`, or `audio_video` for one encoder over both inputs).
+- `pretrain_encoders`: each encoder is first trained alone with its own softmax (a stage of its own).
+- `freeze_encoders`: the encoders stay as pre-training left them (no gradient, eval mode) while the head
+  trains; otherwise they are trained jointly with it.
+- `sequence_input`: False (frame heads): `forward({name: (N, H)})` -> (N, C), one frame at a time, and
+  training draws random frames. True (sequence heads, e.g. pooling over a window): `forward({name:
+  (B, T, H)}, mask)` -> (B, T, C) with `mask` (B, T) True on real frames; training draws chunks of
+  utterances and evaluation passes whole utterances.
+- `build(hidden_dims, scheme)`: called once the encoders' output sizes and the label scheme (its
+  classes and their groups, e.g. phone -> viseme) are known; creates the layers, returns the head.
+  A saved run rebuilds the head the same way from its config before loading its weights.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import torch
+from torch import nn
+
+from avfusion.corpus.labels import LabelScheme
+
+
+class FusionHead(nn.Module, abc.ABC):
+    sequence_input: bool = False
+
+    def __init__(self, encoders, pretrain_encoders: bool, freeze_encoders: bool) -> None:
+        super().__init__()
+        self.encoders = list(encoders)
+        if not self.encoders:
+            raise ValueError(f"{type(self).__name__}: fusion.encoders must name at least one encoder")
+        self.pretrain_encoders = bool(pretrain_encoders)
+        self.freeze_encoders = bool(freeze_encoders)
+        self.built = False
+
+    def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "FusionHead":
+        missing = [e for e in self.encoders if e not in hidden_dims]
+        if missing:
+            raise ValueError(f"{type(self).__name__} consumes encoders {missing}, which were not built "
+                             f"(built: {sorted(hidden_dims)})")
+        self.build_layers({e: hidden_dims[e] for e in self.encoders}, scheme)
+        self.built = True
+        return self
+
+    @abc.abstractmethod
+    def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
+        """Create the parameters for these encoder output sizes and classes."""
+
+    @abc.abstractmethod
+    def forward(self, hidden: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Class logits: (N, C) from {name: (N, H)}, or (B, T, C) from {name: (B, T, H)} for sequence heads."""
