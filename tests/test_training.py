@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from avfusion.frontends.pipeline import FrameData
+from avfusion.frames.data import FrameData
 from avfusion.training.datamodule import FrameBatches, FrameDataModule
 
 from conftest import tiny_overrides
@@ -48,7 +48,7 @@ def test_train_and_evaluate_writes_the_report(concat_run):
         assert (run / "stages" / stage / "best.pt").is_file()
         assert (run / "logs" / stage / "metrics.csv").is_file()
     assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
-    assert (run / "model.pt").is_file() and (run / "frontend.pkl").is_file()
+    assert all((run / f).is_file() for f in ("model.pt", "frontend.npz", "config.yaml", "run.json"))
 
 
 def test_frozen_encoders_keep_their_pretrained_weights(concat_run):

@@ -13,13 +13,10 @@ import logging
 import time
 
 import hydra
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from avfusion import api
 from avfusion.cli import CONFIG_DIR
-from avfusion.cli.loading import load_corpus
-from avfusion.corpus.labels import corpus_scheme
-from avfusion.frontends.prepared import prepared_frames
 from avfusion.frontends.probe import linear_probe
 
 log = logging.getLogger(__name__)
@@ -27,11 +24,9 @@ log = logging.getLogger(__name__)
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
 def main(cfg: DictConfig) -> None:
-    corpus, _ = load_corpus(cfg)
-    scheme = corpus_scheme(cfg.label_scheme, corpus)
-    frontend = instantiate(cfg.frontend, _convert_="all")
+    corpus, _ = api.load_corpus(cfg)
     start = time.perf_counter()
-    frontend, data = prepared_frames(frontend, OmegaConf.to_container(cfg.frontend, resolve=True), corpus, scheme)
+    frontend, data, scheme = api.prepare(cfg, corpus)
     log.info("front-end ready in %.1f s (cache: %s)", time.perf_counter() - start, frontend.cache_dir)
     if frontend.video is not None:
         missed, total = frontend.detection_summary(list(corpus))

@@ -1,0 +1,129 @@
+"""What the command-line tools do, as functions: for notebooks, scripts and other tools.
+
+    from hydra import compose, initialize_config_dir
+    from avfusion import api
+    from avfusion.cli import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["fusion=bilinear", "seed=1"])
+    report = api.train(cfg, run_dir="outputs/notebook/bilinear")   # the report.json content
+    run = api.load_run("outputs/notebook/bilinear")                   # model + fitted front-end
+
+Each takes a composed config (conf/train.yaml, evaluate.yaml, prepare.yaml) as the CLIs do.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from avfusion.corpus.labels import LabelScheme, corpus_scheme
+from avfusion.corpus.types import Corpus
+from avfusion.corpus.validation import ValidationReport, checked_corpus
+from avfusion.evaluation.evaluate import posteriors
+from avfusion.evaluation.run import report_run
+from avfusion.frames.cache import prepared_frames
+from avfusion.frames.data import FrameData, frames_of
+from avfusion.frames.labelling import FrameLabeller
+from avfusion.models.ensemble import PosteriorAverage
+from avfusion.runs import Run, RunFolderError, load_run, save_run
+from avfusion.training.stages import TrainSettings, train_model
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_corpus", "prepare", "train", "evaluate", "load_run", "Run", "RunFolderError"]
+
+
+def _progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def load_corpus(cfg: DictConfig) -> tuple[Corpus, ValidationReport]:
+    """Load `cfg.data` and validate it: refuse it, or leave out bad utterances (`cfg.on_error`)."""
+    corpus = instantiate(cfg.data, _convert_="all").load()
+    return checked_corpus(corpus, on_error=cfg.on_error, tolerance_s=cfg.max_duration_mismatch_s,
+                          n_jobs=cfg.validation_jobs, progress=_progress(), cache_dir=cfg.frontend.cache_dir)
+
+
+def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict[str, FrameData], LabelScheme]:
+    """The front-end fitted on train, train/dev FrameData and the label scheme (built once, cached)."""
+    if corpus is None:
+        corpus, _ = load_corpus(cfg)
+    scheme = corpus_scheme(cfg.label_scheme, corpus)
+    frontend, frames = prepared_frames(instantiate(cfg.frontend, _convert_="all"),
+                                       OmegaConf.to_container(cfg.frontend, resolve=True), corpus, scheme,
+                                       progress=_progress())
+    return frontend, frames, scheme
+
+
+def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict:
+    """Train the configured model into `run_dir`, evaluate it on the test split, return the report."""
+    run_dir = Path(run_dir)
+    name = name or cfg.name or cfg.fusion._target_.rsplit(".", 1)[-1]
+    corpus, validation = load_corpus(cfg)
+    evaluator = instantiate(cfg.evaluation, _convert_="all")
+    evaluator.check(corpus.split("test"))
+    frontend, frames, scheme = prepare(cfg, corpus)
+    settings = TrainSettings(run_dir=run_dir, trainer=instantiate(cfg.trainer),
+                             callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
+                             seed=cfg.seed, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             resume=cfg.resume, progress=_progress(), batching=cfg.batching,
+                             chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch)
+    model = train_model(instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all"),
+                        frames, scheme, settings)
+    input_dims = {m: int(x.shape[1]) for m, x in frames["train"].features.items()}
+    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims)
+    print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus,
+                     skipped=validation.bad_utterances))
+    log.info("run folder: %s", run_dir)
+    return json.loads((run_dir / "report.json").read_text())
+
+
+def _same_setup(a: Run, b: Run) -> bool:
+    """Posteriors can be averaged only over one test set, front-end and label scheme."""
+    return all(OmegaConf.select(a.config, k) == OmegaConf.select(b.config, k) for k in ("frontend", "data", "label_scheme"))
+
+
+def combination(weights, runs: dict[str, Run], corpus: Corpus) -> PosteriorAverage:
+    """`equal`, `dev` (tuned on the dev split through the runs' own front-end, never on test) or a list."""
+    names = list(runs)
+    if weights == "equal":
+        return PosteriorAverage.equal(names)
+    if weights == "dev":
+        first = next(iter(runs.values()))
+        dev = frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme))
+        average = PosteriorAverage.tuned({n: posteriors(r.model, dev) for n, r in runs.items()}, dev.labels)
+        log.info("dev-tuned posterior weights: %s", average.weights)
+        return average
+    return PosteriorAverage(dict(zip(names, weights)))
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    """Evaluate finished runs (`cfg.run_dirs`) again, alone or by posterior averaging; return the report."""
+    run_dirs = [Path(d) for d in cfg.run_dirs]
+    if not run_dirs:
+        raise ValueError("give the runs to evaluate: run_dirs=[outputs/train/<run>, ...]")
+    loaded = [load_run(d) for d in run_dirs]
+    first = loaded[0]
+    for run in loaded[1:]:
+        if not _same_setup(first, run):
+            raise ValueError(f"{run.directory} uses other data, front-end or labels than {first.directory}: "
+                             "cannot average posteriors")
+    runs = {run.name: run for run in loaded}
+    if len(runs) < len(loaded):
+        runs = {f"{run.name}#{i}": run for i, run in enumerate(loaded)}
+    evaluator = instantiate(cfg.evaluation, _convert_="all")
+    corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy
+    combine, out_dir, name = None, first.directory, next(iter(runs))
+    if len(loaded) > 1:
+        combine = combination(cfg.weights, runs, corpus)
+        name = "average(" + "+".join(runs) + ")"
+        out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / ("average_" + "_".join(runs))
+    print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},
+                     first.frontend, corpus, combine=combine, skipped=validation.bad_utterances))
+    return json.loads((out_dir / "report.json").read_text())

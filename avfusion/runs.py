@@ -1,0 +1,81 @@
+"""A finished run's folder, as data: its resolved config, its weights and its fitted front-end.
+
+    <run>/config.yaml    the resolved config the run was trained with (rebuilds every object)
+    <run>/run.json       format version, report name, seed, label scheme (classes, vocabulary), input dims
+    <run>/model.pt       the model's state_dict (tensors only: loaded with torch.load(weights_only=True))
+    <run>/frontend.npz   what the front-end learned on train (LDA scalings, CMVN statistics, ...)
+
+Nothing is pickled: renaming or moving a class does not orphan a run, and loading someone else's run
+executes no code from it. Loading rebuilds the front-end, the encoders and the head from the config and
+loads the arrays into them.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from avfusion.corpus.labels import LabelScheme, get_scheme
+from avfusion.frames.cache import load_frontend, save_frontend
+from avfusion.training.module import FusionModule
+from avfusion.training.stages import build_model
+from avfusion.utils.atomic import atomic_path, write_text_atomic
+
+FORMAT = 2  # 1: pickled model and front-end (model.pt, frontend.pkl)
+
+
+class RunFolderError(ValueError):
+    """A folder that is not a finished run of this version of avfusion."""
+
+
+@dataclass
+class Run:
+    directory: Path
+    config: DictConfig
+    name: str
+    seed: int
+    scheme: LabelScheme
+    model: FusionModule
+    frontend: object
+
+
+def save_run(directory: str | Path, config: DictConfig, name: str, model: FusionModule, frontend,
+             scheme: LabelScheme, input_dims: dict[str, int]) -> None:
+    directory = Path(directory)
+    save_frontend(frontend, directory / "frontend.npz")
+    with atomic_path(directory / "model.pt") as tmp:
+        torch.save(model.state_dict(), tmp)
+    write_text_atomic(directory / "config.yaml", OmegaConf.to_yaml(config, resolve=True))
+    meta = {"format": FORMAT, "name": name, "seed": int(config.seed), "label_scheme": scheme.name,
+            "vocabulary": list(scheme.units) if scheme.unit == "word" else None,
+            "classes": list(scheme.classes), "input_dims": input_dims}
+    write_text_atomic(directory / "run.json", json.dumps(meta, indent=2))  # last: its presence = complete
+
+
+def load_run(directory: str | Path) -> Run:
+    """Rebuild a finished run's model and fitted front-end from its folder."""
+    directory = Path(directory)
+    meta_path = directory / "run.json"
+    if not meta_path.is_file():
+        if (directory / "frontend.pkl").is_file():
+            raise RunFolderError(f"{directory}: made by an earlier avfusion that pickled its model; re-create it "
+                                 f"with avfusion-train and the overrides in {directory / '.hydra' / 'overrides.yaml'}")
+        raise RunFolderError(f"{directory}: no run.json: not a finished avfusion-train run")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("format") != FORMAT:
+        raise RunFolderError(f"{meta_path}: run format {meta.get('format')}, this avfusion reads format {FORMAT}")
+    config = OmegaConf.load(directory / "config.yaml")
+    scheme = get_scheme(meta["label_scheme"], meta["vocabulary"])
+    if list(scheme.classes) != meta["classes"]:
+        raise RunFolderError(f"{meta_path}: its classes differ from label scheme {scheme.name!r} of this avfusion")
+    model = build_model(instantiate(config.fusion, _convert_="all"), instantiate(config.encoder, _convert_="all"),
+                        meta["input_dims"], scheme, lr=config.lr, weight_decay=config.weight_decay)
+    model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu", weights_only=True))
+    model.eval()
+    frontend = load_frontend(instantiate(config.frontend, _convert_="all"), directory / "frontend.npz")
+    return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend)
