@@ -66,10 +66,16 @@ def test_every_fusion_config_is_a_fusion_head(name):
     head = instantiate(compose_train(f"fusion={name}").fusion, _convert_="all")
     assert isinstance(head, FusionHead) and not head.built
     scheme = get_scheme("phone")
-    hidden_dims = {"audio": 6, "video": 5, "audio_video": 7}
+    hidden_dims = {"audio": 40, "video": 30, "audio_video": 20}
     head.build(hidden_dims, scheme)
-    hidden = {e: torch.randn(4, hidden_dims[e]) for e in head.encoders}
-    assert head.built and head(hidden).shape == (4, scheme.num_classes)
+    assert head.built
+    if not head.sequence_input:
+        assert head({e: torch.randn(4, hidden_dims[e]) for e in head.encoders}).shape == (4, scheme.num_classes)
+        return
+    hidden = {e: torch.randn(2, 9, hidden_dims[e]) for e in head.encoders}
+    mask = torch.arange(9)[None, :] < torch.tensor([[9], [6]])
+    extra = {"labels": torch.randint(0, scheme.num_classes, (2, 9))} if head.needs_segments else {}
+    assert head(hidden, mask, **extra).shape == (2, 9, scheme.num_classes)
 
 
 def test_a_head_missing_its_encoder_says_so():
@@ -172,10 +178,32 @@ def test_a_new_head_trains_from_its_own_module_and_yaml(tiny_root, tmp_path):
     run = tmp_path / "run"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
     run_cli("avfusion.cli.train", [*tiny_overrides(tiny_root), f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-                                   "fusion=temporal_conv", "trainer.max_epochs=3", "chunk_frames=50", "sequences_per_batch=4", f"hydra.run.dir={run}"],
+                                   "fusion=temporal_conv", "trainer.max_epochs=3", "batching=chunks", "chunk_frames=50", "sequences_per_batch=4", f"hydra.run.dir={run}"],
             tiny_root, env)
     report = json.loads((run / "report.json").read_text())
     assert report["name"] == "temporal_conv" and report["test"][0]["frames"] > 1000
     assert 0 <= report["test"][0]["frame_error"] < 0.8  # it learned (untrained: ~0.97)
     state = torch.load(run / "model.pt", weights_only=True)
     assert "head.conv.weight" in state
+
+
+@pytest.mark.parametrize("group", ["callbacks", "logger"])
+def test_callback_and_logger_configs_instantiate_per_stage(group, tmp_path):
+    import importlib.util
+
+    from avfusion.training.stages import complete
+
+    for path in sorted((Path(CONFIG_DIR) / group).glob("*.yaml")):
+        node = compose_train(f"{group}={path.stem}")[group]
+        for key, factory_cfg in node.items():
+            module = factory_cfg._target_.split(".")[0]
+            needs = {"MLFlowLogger": "mlflow", "WandbLogger": "wandb"}.get(factory_cfg._target_.rsplit(".", 1)[-1])
+            if needs and importlib.util.find_spec(needs) is None:
+                continue  # optional loggers: their config composes; they instantiate where installed
+            made = complete(instantiate(factory_cfg), dirpath=tmp_path, save_dir=tmp_path, version="stage",
+                            name="stage", run_name="stage")
+            assert type(made).__module__.startswith(module), (path, key)
+    default = compose_train()
+    assert set(default.callbacks) == {"model_checkpoint", "early_stopping"}
+    assert set(default.logger) == {"csv", "tensorboard"}
+    assert default.callbacks.early_stopping.patience == default.patience

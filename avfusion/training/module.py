@@ -12,6 +12,11 @@ from avfusion.models.encoders import encoder_inputs
 from avfusion.models.fusion.base import FusionHead
 
 
+def block(x: np.ndarray, rows) -> torch.Tensor:
+    """Rows of a (possibly memory-mapped, read-only) frame matrix as a tensor of its own."""
+    return torch.from_numpy(np.array(x[rows], dtype=np.float32))
+
+
 class FusionModule(pl.LightningModule):
     """Class logits from the features of one batch: {modality: (B, D)} -> (B, C) for frame batches,
     {modality: (B, T, D)} and a mask (B, T) -> (B, T, C) for sequence batches.
@@ -55,8 +60,12 @@ class FusionModule(pl.LightningModule):
                 out[name] = h.new_zeros(*mask.shape, h.shape[-1]).index_put((mask,), h)
         return out
 
-    def forward(self, features: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, features: dict[str, torch.Tensor], mask: torch.Tensor | None = None,
+                labels: torch.Tensor | None = None) -> torch.Tensor:
+        """`labels` reach only heads that take the reference segmentation from them (`needs_segments`)."""
         hidden = self.hidden(features, mask)
+        if self.head.needs_segments:
+            return self.head(hidden, mask, labels=labels)
         if mask is None or self.head.sequence_input:
             return self.head(hidden, mask) if self.head.sequence_input else self.head(hidden)
         logits = self.head({name: h[mask] for name, h in hidden.items()})  # a frame head on the real frames
@@ -65,7 +74,7 @@ class FusionModule(pl.LightningModule):
     def _step(self, batch, stage: str) -> torch.Tensor:
         features, labels, *rest = batch
         mask = rest[0] if rest else None
-        logits = self(features, mask)
+        logits = self(features, mask, labels)
         if mask is not None:
             logits, labels = logits[mask], labels[mask]
         loss = nn.functional.cross_entropy(logits, labels)
@@ -96,12 +105,12 @@ class FusionModule(pl.LightningModule):
         if self.sequence_input:
             for u in range(len(data.ids)):
                 rows = data.utterance(u)
-                batch = {m: torch.from_numpy(np.ascontiguousarray(x[rows]))[None] for m, x in data.features.items()}
+                batch = {m: block(x, rows)[None] for m, x in data.features.items()}
                 mask = torch.ones(1, rows.stop - rows.start, dtype=torch.bool)
-                out.append(torch.softmax(self(batch, mask)[0], dim=-1).numpy())
+                labels = torch.from_numpy(np.asarray(data.labels[rows], dtype=np.int64))[None]
+                out.append(torch.softmax(self(batch, mask, labels)[0], dim=-1).numpy())
         else:
             for start in range(0, len(data), batch_size):
-                batch = {m: torch.from_numpy(np.ascontiguousarray(x[start:start + batch_size]))
-                         for m, x in data.features.items()}
+                batch = {m: block(x, slice(start, start + batch_size)) for m, x in data.features.items()}
                 out.append(torch.softmax(self(batch), dim=-1).numpy())
         return np.concatenate(out)

@@ -9,6 +9,7 @@ last checkpoint, so a killed run picks up where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -22,11 +23,11 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.frames.data import FrameData
-from avfusion.models.encoders import EncoderSpec
+from avfusion.models.encoders import EncoderSpec, encoder_inputs
 from avfusion.models.fusion.base import FusionHead
 from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.datamodule import FrameDataModule
-from avfusion.training.module import FusionModule
+from avfusion.training.module import FusionModule, block
 from avfusion.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ class TrainSettings:
     weight_decay: float = 1e-5
     resume: bool = False
     progress: bool = True
-    batching: str = "auto"  # auto: frames, or chunks when the model needs sequences | frames | utterances | chunks
+    batching: str = "auto"  # auto: frames, or whole utterances when the model needs sequences | frames | utterances | chunks
     chunk_frames: int = 200
     sequences_per_batch: int = 8
 
@@ -61,7 +62,7 @@ def complete(factory: Callable, **offers):
 def batching_of(module: FusionModule, settings: TrainSettings) -> str:
     if settings.batching != "auto":
         return settings.batching
-    return "chunks" if module.sequence_input else "frames"
+    return "utterances" if module.sequence_input else "frames"
 
 
 def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], settings: TrainSettings) -> FusionModule:
@@ -100,6 +101,36 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     return module
 
 
+class PrecomputedEncoder(torch.nn.Module):
+    """Stands in for a frozen encoder whose outputs were computed once: its input is its output."""
+
+    sequence_input = False
+
+    def __init__(self, name: str, output_dim: int) -> None:
+        super().__init__()
+        self.inputs, self.output_dim = [name], output_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+@torch.no_grad()
+def hidden_frames(encoders: dict[str, torch.nn.Module], data: FrameData, batch_size: int = 8192) -> FrameData:
+    """The encoders' outputs (last hidden layers, eval mode) on every frame of `data`, as FrameData whose
+    features are named after the encoders."""
+    features = {}
+    for name, enc in encoders.items():
+        enc.eval()
+        if enc.sequence_input:  # a whole utterance at a time
+            blocks = [enc(encoder_inputs(enc, {m: block(x, data.utterance(u))[None] for m, x in data.features.items()}),
+                          torch.ones(1, data.lengths[u], dtype=torch.bool))[0] for u in range(len(data.ids))]
+        else:
+            blocks = [enc(encoder_inputs(enc, {m: block(x, slice(i, i + batch_size)) for m, x in data.features.items()}))
+                      for i in range(0, len(data), batch_size)]
+        features[name] = torch.cat(blocks).numpy()
+    return dataclasses.replace(data, features=features)
+
+
 def build_model(head: FusionHead, encoder_spec: EncoderSpec, input_dims: dict[str, int], scheme: LabelScheme,
                 lr: float = 1e-3, weight_decay: float = 1e-5) -> FusionModule:
     """The untrained model a head asks for: its encoders from `encoder_spec`, the head built on them."""
@@ -122,4 +153,12 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
             solo_head = SingleEncoderSoftmax(name).build({name: encoder.output_dim}, scheme)
             run_stage(f"pretrain_{name}", FusionModule({name: encoder}, solo_head, **optim), data, settings)
     head.build({name: enc.output_dim for name, enc in encoders.items()}, scheme)
-    return run_stage("fusion", FusionModule(encoders, head, **optim), data, settings)
+    if head.needs_initialisation:  # e.g. a GMM on the training frames' hidden vectors: train split only
+        head.initialise(hidden_frames(encoders, data["train"]).features)
+    if not (head.freeze_encoders and head.sequence_input):
+        return run_stage("fusion", FusionModule(encoders, head, **optim), data, settings)
+    # frozen encoders under a sequence head: their outputs never change, so they are computed once
+    hidden = {split: hidden_frames(encoders, frames) for split, frames in data.items()}
+    stand_ins = {name: PrecomputedEncoder(name, enc.output_dim) for name, enc in encoders.items()}
+    trained = run_stage("fusion", FusionModule(stand_ins, head, **optim), hidden, settings)
+    return FusionModule(encoders, trained.head, **optim)

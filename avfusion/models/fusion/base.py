@@ -16,12 +16,19 @@ A fusion head maps the last hidden layers of one or more encoders to class logit
 - `build(hidden_dims, scheme)`: called once the encoders' output sizes and the label scheme (its
   classes and their groups, e.g. phone -> viseme) are known; creates the layers, returns the head.
   A saved run rebuilds the head the same way from its config before loading its weights.
+- `needs_initialisation`: if True, `initialise({encoder: (N, H) array})` is called once after `build`
+  with the (pre-trained) encoders' hidden vectors of the training frames, to fit what the head
+  estimates from data before training (a GMM, a codebook, a PCA). Train split only; what it fits must
+  live in parameters or buffers so that the saved weights hold it.
+- `needs_segments`: if True (sequence heads only), `forward` also gets `labels` (B, T), the frame labels,
+  from which it may take the reference segmentation (segment classification given boundaries).
 """
 
 from __future__ import annotations
 
 import abc
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -30,6 +37,8 @@ from avfusion.corpus.labels import LabelScheme
 
 class FusionHead(nn.Module, abc.ABC):
     sequence_input: bool = False
+    needs_initialisation: bool = False
+    needs_segments: bool = False
 
     def __init__(self, encoders, pretrain_encoders: bool, freeze_encoders: bool) -> None:
         super().__init__()
@@ -48,6 +57,9 @@ class FusionHead(nn.Module, abc.ABC):
         self.build_layers({e: hidden_dims[e] for e in self.encoders}, scheme)
         self.built = True
         return self
+
+    def initialise(self, hidden: dict[str, np.ndarray]) -> None:
+        """Fit what the head estimates from the training frames' hidden vectors (see `needs_initialisation`)."""
 
     @abc.abstractmethod
     def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:

@@ -1,0 +1,288 @@
+"""Pooling a sequence of frame vectors into fixed-size vectors: GMM Fisher vectors and VLAD.
+
+Both encodings are sums over frames of per-(frame, component) statistics, normalised afterwards, so
+one engine pools them three ways:
+
+- `window`: a centred window of +-W frames around every frame, clipped at the sequence's ends: one
+  vector per frame. Running sums along time and window sums by differences: the cost does not grow
+  with W.
+- `segments`: one vector per labelled stretch (a reference phone), given to each of its frames.
+- `pool`: one vector per sequence.
+
+Sequences come as (B, T, D) with a mask (B, T) that is True on a prefix of real frames (padding at
+the end, as the sequence batches build them).
+
+Sparsity. A frame's posteriors over the K components of a well-fitted GMM (and its VLAD assignment)
+are concentrated on one or a few components, so statistics are kept only for the (frame, component)
+pairs whose posterior exceeds `posterior_floor` (VLFeat skips posteriors below 1e-6; the default 1e-8
+keeps improved vectors within 1e-4 of the exact ones; 0 keeps every pair). A window's vector is then
+built only for the components active in it: running sums over each component's pairs (in float64, as
+a window is a difference of two of them), window ends found by binary search. Per frame this costs
+O(active components x D), not O(K x D), and never O(W).
+
+Improved Fisher vector (Perronnin et al. 2010; Sanchez et al. IJCV 2013; VLFeat `vl_fisher`) of a
+diagonal GMM (w_k, mu_k, sigma_k) over T frames, gamma_t(k) the posterior of component k:
+
+    G_alpha_k  = 1/(T sqrt(w_k))   sum_t (gamma_t(k) - w_k)                       (optional block)
+    G_mu_kd    = 1/(T sqrt(w_k))   sum_t gamma_t(k) (x_td - mu_kd) / sigma_kd
+    G_sigma_kd = 1/(T sqrt(2 w_k)) sum_t gamma_t(k) [(x_td - mu_kd)^2 / sigma_kd^2 - 1]
+    improved:  z <- sign(z) |z|^0.5, then z <- z / max(||z||_2, eps)
+
+Layout [G_alpha (K) | per component k: G_mu_k (D), G_sigma_k (D)]. skimage.feature.fisher_vector
+orders [G_alpha | all G_mu | all G_sigma] with the sigma block of opposite sign (`skimage_layout`
+converts). The whitened terms gamma (x - mu)/sigma and gamma ((x - mu)^2/sigma^2 - 1) are what is
+summed. Learnable (Deep Fisher Kernels, Sydorov et al. CVPR 2014): mixture logits, means and log
+standard deviations are parameters, initialised from EM.
+
+VLAD (Jegou et al. CVPR 2010): residuals to the nearest codeword summed per codeword, then
+intra-normalisation (each codeword's block to unit L2, Arandjelovic & Zisserman CVPR 2013), signed
+square root and L2. NetVLAD (Arandjelovic et al. CVPR 2016): soft assignment softmax(W x + b) with a
+learnable codebook, W = 2 alpha c, b = -alpha ||c||^2 at the start (the soft version of nearest-codeword).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+SQRT_FLOOR = 1e-12  # |z| below this has a signed square root of 0 (and no infinite gradient)
+
+
+def signed_sqrt(z: torch.Tensor) -> torch.Tensor:
+    return torch.sign(z) * torch.sqrt(z.abs().clamp_min(SQRT_FLOOR))
+
+
+def l2_normalise(z: torch.Tensor, eps: float = 1e-12) -> torch.Tensor:
+    return z / z.norm(dim=-1, keepdim=True).clamp_min(eps)
+
+
+def window_sums(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Tensor:
+    """(B, T, S) -> (B, T, S) sums of rows lo[b, t] <= s < hi[b, t], by differences of float64 running sums."""
+    running = torch.nn.functional.pad(x.double().cumsum(dim=1), (0, 0, 1, 0))
+    rows = torch.arange(x.shape[0], device=x.device)[:, None]
+    return (running[rows, hi] - running[rows, lo]).to(x.dtype)
+
+
+@dataclass
+class Pairs:
+    """The (frame, component) pairs that carry statistics."""
+
+    row: torch.Tensor  # (P,) frame index in the flattened (B T) frames
+    comp: torch.Tensor  # (P,) component (Gaussian or codeword)
+    stats: torch.Tensor  # (P, S) the pair's statistics (summed over frames)
+    weights: torch.Tensor  # (N, K) every frame's assignment weights (zero on padding)
+
+
+class SequencePooling(nn.Module, abc.ABC):
+    """Sums of per-(frame, component) statistics over windows, segments or whole sequences, normalised."""
+
+    n_components: int
+    posterior_floor: float = 1e-8
+
+    @abc.abstractmethod
+    def pairs(self, x: torch.Tensor, valid: torch.Tensor) -> Pairs:
+        """Statistics of the frames `x` (N, D) where `valid` (N,), for their active components."""
+
+    @abc.abstractmethod
+    def finalise_blocks(self, sums: torch.Tensor, comp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """(Q, S) summed statistics of component `comp` over `counts` frames -> (Q, B) encoding blocks."""
+
+    def finalise_extra(self, weight_sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor | None:
+        """(M, K) summed assignment weights over `counts` (M,) frames -> (M, E) extra leading entries."""
+        return None
+
+    block_dim: int
+    global_l2: bool = True
+
+    @property
+    def output_dim(self) -> int:
+        extra = self.finalise_extra(torch.zeros(1, self.n_components), torch.ones(1))
+        return (0 if extra is None else extra.shape[1]) + self.n_components * self.block_dim
+
+    def _encode(self, out: torch.Tensor, comp: torch.Tensor, sums: torch.Tensor, weight_sums: torch.Tensor,
+                counts: torch.Tensor, n_out: int, valid: torch.Tensor | None = None) -> torch.Tensor:
+        """Vectors of `n_out` outputs from the summed statistics of their (output `out`, component `comp`)
+        blocks: blocks absent from the list are zero, and so are outputs that are not `valid` (padding)."""
+        blocks = self.finalise_blocks(sums, comp, counts[out])
+        extra = self.finalise_extra(weight_sums, counts)
+        if extra is not None and valid is not None:
+            extra = extra * valid[:, None].to(extra.dtype)
+        if self.global_l2:
+            square = blocks.new_zeros(n_out).index_add(0, out, (blocks * blocks).sum(dim=1))
+            if extra is not None:
+                square = square + (extra * extra).sum(dim=1)
+            norm = square.clamp_min(1e-24).sqrt()  # (clamped first: no infinite gradient for a zero vector)
+            blocks = blocks / norm[out, None]
+            extra = None if extra is None else extra / norm[:, None]
+        n_extra = 0 if extra is None else extra.shape[1]
+        shape = (n_out, self.n_components, blocks.shape[1])
+        if torch.is_grad_enabled() and (blocks.requires_grad or (extra is not None and extra.requires_grad)):
+            dense = blocks.new_zeros(shape).index_put((out, comp), blocks).flatten(1)
+            return dense if extra is None else torch.cat([extra, dense], dim=1)
+        # no gradient wanted (frozen pooling, evaluation): one allocation written once, the output being
+        # most of the cost (the extra entries first, then K blocks of block_dim)
+        vectors = blocks.new_zeros(n_out, n_extra + shape[1] * shape[2])
+        if extra is not None:
+            vectors[:, :n_extra] = extra
+        vectors[:, n_extra:].view(shape).index_put_((out, comp), blocks)
+        return vectors
+
+    def window(self, x: torch.Tensor, mask: torch.Tensor, half_width: int) -> torch.Tensor:
+        """(B, T, D), mask (B, T) -> (B, T, F): frame t pooled over [t - W, t + W] within its sequence."""
+        b, t, _ = x.shape
+        k = self.n_components
+        p = self.pairs(x.reshape(b * t, -1), mask.reshape(-1))
+        pb, pt = p.row // t, p.row % t
+        # pairs sorted by (sequence, component, time): a component's window is a range of its pairs
+        key = (pb * k + p.comp) * (t + 1) + pt
+        key, order = key.sort()
+        running = torch.nn.functional.pad(p.stats[order].double().cumsum(dim=0), (0, 0, 1, 0))
+        times = torch.arange(t, device=x.device)[None, :]
+        lo = (times - half_width).clamp_min(0).expand(b, t)
+        hi = torch.minimum(times + half_width + 1, mask.sum(dim=1, keepdim=True)).clamp_min(lo)
+        # the (frame, component) blocks to build: components with a pair inside the frame's window
+        present = torch.zeros(b, t, k, dtype=x.dtype, device=x.device).index_put((pb, pt, p.comp),
+                                                                                  torch.ones_like(pt, dtype=x.dtype))
+        active = (window_sums(present, lo, hi) > 0.5) & mask[..., None]
+        ob, ot, ok = active.nonzero(as_tuple=True)
+        base = (ob * k + ok) * (t + 1)
+        first = torch.searchsorted(key, base + lo[ob, ot])
+        last = torch.searchsorted(key, base + hi[ob, ot])
+        sums = (running[last] - running[first]).to(x.dtype)
+        counts = (hi - lo).clamp_min(1).to(x.dtype).reshape(-1)
+        weight_sums = window_sums(p.weights.reshape(b, t, k), lo, hi).reshape(b * t, k)
+        return self._encode(ob * t + ot, ok, sums, weight_sums, counts, b * t, mask.reshape(-1)).reshape(b, t, -1)
+
+    def _grouped(self, x: torch.Tensor, mask: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
+        """(n_groups, F) vectors of the frames of each group (`group` (B, T): group index of each frame)."""
+        b, t, _ = x.shape
+        k = self.n_components
+        valid = mask.reshape(-1)
+        p = self.pairs(x.reshape(b * t, -1), valid)
+        g = group.reshape(-1)
+        sums = p.stats.new_zeros(n_groups * k, p.stats.shape[1]).index_add(0, g[p.row] * k + p.comp, p.stats)
+        counts = x.new_zeros(n_groups).index_add(0, g[valid], torch.ones_like(g[valid], dtype=x.dtype)).clamp_min(1)
+        weight_sums = x.new_zeros(n_groups, k).index_add(0, g[valid], p.weights[valid])
+        out = torch.arange(n_groups, device=x.device).repeat_interleave(k)
+        return self._encode(out, torch.arange(k, device=x.device).repeat(n_groups), sums, weight_sums, counts,
+                            n_groups)
+
+    def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(B, T, D), mask (B, T) -> (B, F): one encoding of each whole sequence."""
+        group = torch.arange(x.shape[0], device=x.device)[:, None].expand(mask.shape)
+        return self._grouped(x, mask, group, x.shape[0])
+
+    def segments(self, x: torch.Tensor, mask: torch.Tensor, segment_ids: torch.Tensor) -> torch.Tensor:
+        """(B, T, D), mask, segment_ids (B, T) (numbered from 0 within each sequence) -> (B, T, F): every
+        frame gets the encoding of its whole segment."""
+        ids = torch.where(mask, segment_ids, 0)
+        per_sequence = int(ids.max()) + 1
+        group = torch.arange(x.shape[0], device=x.device)[:, None] * per_sequence + ids
+        encoded = self._grouped(x, mask, group, x.shape[0] * per_sequence)
+        return encoded[group] * mask[..., None].to(x.dtype)
+
+
+class FisherVectorPooling(SequencePooling):
+    """Improved Fisher vectors of a diagonal GMM (module docstring); fixed or learnable."""
+
+    def __init__(self, n_components: int, dim: int, learnable: bool = False, alpha_block: bool = False,
+                 improved: bool = True, posterior_floor: float = 1e-8) -> None:
+        super().__init__()
+        self.n_components, self.dim, self.block_dim = n_components, dim, 2 * dim
+        self.alpha_block, self.improved, self.global_l2 = alpha_block, improved, improved
+        self.posterior_floor = posterior_floor
+        tensors = {"mixture_logits": torch.zeros(n_components), "means": torch.zeros(n_components, dim),
+                   "log_sigmas": torch.zeros(n_components, dim)}
+        for name, value in tensors.items():
+            if learnable:
+                self.register_parameter(name, nn.Parameter(value))
+            else:
+                self.register_buffer(name, value)
+
+    @torch.no_grad()
+    def set_gmm(self, weights: np.ndarray, means: np.ndarray, variances: np.ndarray) -> "FisherVectorPooling":
+        """Take a fitted diagonal GMM: weights (K,), means (K, D), variances (K, D) (sklearn's covariances_)."""
+        self.mixture_logits.copy_(torch.as_tensor(np.log(weights)))
+        self.means.copy_(torch.as_tensor(means))
+        self.log_sigmas.copy_(torch.as_tensor(0.5 * np.log(variances)))
+        return self
+
+    def posteriors(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, K) gamma, by log-sum-exp; the quadratic form as matrix products (no (N, K, D) tensor)."""
+        precision = torch.exp(-2 * self.log_sigmas)  # (K, D)
+        quadratic = (x * x) @ precision.t() - 2 * x @ (self.means * precision).t() \
+            + (self.means * self.means * precision).sum(dim=1)
+        log_p = torch.log_softmax(self.mixture_logits, dim=0) - self.log_sigmas.sum(dim=1) - 0.5 * quadratic
+        return torch.softmax(log_p, dim=-1)  # the constant -D/2 log(2 pi) cancels
+
+    def pairs(self, x: torch.Tensor, valid: torch.Tensor) -> Pairs:
+        gamma = self.posteriors(x) * valid[:, None].to(x.dtype)
+        row, comp = (gamma > self.posterior_floor).nonzero(as_tuple=True)
+        g = gamma[row, comp][:, None]
+        z = (x[row] - self.means[comp]) * torch.exp(-self.log_sigmas[comp])
+        return Pairs(row, comp, torch.cat([g * z, g * (z * z - 1)], dim=1), gamma)
+
+    def finalise_blocks(self, sums: torch.Tensor, comp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        w = torch.softmax(self.mixture_logits, dim=0)
+        scale = counts * torch.sqrt(w[comp])  # T sqrt(w_k)
+        mean, sigma = sums.split(self.dim, dim=1)
+        blocks = torch.cat([mean / scale[:, None], sigma / (math.sqrt(2) * scale[:, None])], dim=1)
+        return signed_sqrt(blocks) if self.improved else blocks
+
+    def finalise_extra(self, weight_sums: torch.Tensor, counts: torch.Tensor) -> torch.Tensor | None:
+        if not self.alpha_block:
+            return None
+        w = torch.softmax(self.mixture_logits, dim=0)
+        n = counts[:, None]
+        alpha = (weight_sums - n * w) / (n * torch.sqrt(w))
+        return signed_sqrt(alpha) if self.improved else alpha
+
+    def skimage_layout(self, vectors: torch.Tensor) -> torch.Tensor:
+        """Our (..., F) vectors in skimage.feature.fisher_vector's order and signs (alpha block needed)."""
+        k, d = self.n_components, self.dim
+        alpha, blocks = vectors[..., :k], vectors[..., k:].unflatten(-1, (k, 2 * d))
+        return torch.cat([alpha, blocks[..., :d].flatten(-2), -blocks[..., d:].flatten(-2)], dim=-1)
+
+
+class VladPooling(SequencePooling):
+    """VLAD with a fixed codebook and hard assignment, or NetVLAD (soft, learnable) (module docstring)."""
+
+    def __init__(self, n_clusters: int, dim: int, soft: bool = False, alpha: float = 10.0,
+                 posterior_floor: float = 1e-8) -> None:
+        super().__init__()
+        self.n_components, self.dim, self.block_dim = n_clusters, dim, dim
+        self.soft, self.alpha, self.posterior_floor = soft, alpha, posterior_floor
+        if soft:
+            self.centres = nn.Parameter(torch.zeros(n_clusters, dim))
+            self.assign = nn.Linear(dim, n_clusters)
+        else:
+            self.register_buffer("centres", torch.zeros(n_clusters, dim))
+
+    @torch.no_grad()
+    def set_codebook(self, centres: np.ndarray) -> "VladPooling":
+        c = torch.as_tensor(centres, dtype=self.centres.dtype)
+        self.centres.copy_(c)
+        if self.soft:  # softmax(2 a c.x - a |c|^2) is the soft nearest codeword
+            self.assign.weight.copy_(2 * self.alpha * c)
+            self.assign.bias.copy_(-self.alpha * (c * c).sum(dim=1))
+        return self
+
+    def assignments(self, x: torch.Tensor) -> torch.Tensor:
+        """(N, K): soft assignments (NetVLAD), or one-hot nearest codewords (VLAD)."""
+        if self.soft:
+            return torch.softmax(self.assign(x), dim=-1)
+        distances = (self.centres * self.centres).sum(dim=1) - 2 * x @ self.centres.t()  # + |x|^2, same for all
+        return nn.functional.one_hot(distances.argmin(dim=-1), self.n_components).to(x.dtype)
+
+    def pairs(self, x: torch.Tensor, valid: torch.Tensor) -> Pairs:
+        a = self.assignments(x) * valid[:, None].to(x.dtype)
+        row, comp = (a > self.posterior_floor).nonzero(as_tuple=True)
+        return Pairs(row, comp, a[row, comp][:, None] * (x[row] - self.centres[comp]), a)
+
+    def finalise_blocks(self, sums: torch.Tensor, comp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        return signed_sqrt(l2_normalise(sums))  # intra-normalisation, then the signed square root
