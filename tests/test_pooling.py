@@ -195,8 +195,9 @@ def test_pooling_models_are_fitted_on_training_frames_only(monkeypatch, tmp_path
     assert model.posteriors(data["dev"]).shape == (200, 39)
 
 
-@pytest.mark.parametrize("fusion, pooling", [("fisher", "window"), ("netvlad", "segment")])
-def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling):
+@pytest.mark.parametrize("fusion, pooling, extra", [("fisher", "window", []), ("netvlad", "segment", []),
+                                                     ("fisher_learnable", "window", ["fusion.freeze_encoders=false"])])
+def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling, extra):
     import json
     import subprocess
     import sys
@@ -205,14 +206,19 @@ def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling)
 
     run = tiny_root / f"run_{fusion}_{pooling}"
     train_cli(tiny_root, f"fusion={fusion}", f"fusion.pooling={pooling}", "fusion.pca_dim=16",
-              "fusion.n_components=4" if fusion == "fisher" else "fusion.n_clusters=4", "fusion.half_width=5",
+              "fusion.n_components=4" if fusion.startswith("fisher") else "fusion.n_clusters=4", "fusion.half_width=5",
               "batching=chunks", "chunk_frames=60", "sequences_per_batch=4", "trainer.max_epochs=12", "patience=12",
-              f"hydra.run.dir={run}")
+              f"hydra.run.dir={run}", *extra)
     report = json.loads((run / "report.json").read_text())
     clean = report["test"][0]
     assert clean["frames"] > 1000 and clean["frame_error"] < 0.8 and clean["segments"] > 50
     if pooling == "segment":  # every frame of a reference segment has its segment's posteriors
         assert clean["segment_error"] <= clean["frame_error"] + 0.05
+    if fusion == "fisher_learnable":  # the GMM moved from its EM start, and so did the fine-tuned encoders
+        state = torch.load(run / "model.pt", weights_only=True)
+        pretrained = torch.load(run / "stages" / "pretrain_audio" / "best.pt", weights_only=True)
+        assert not torch.equal(state["encoders.audio.net.0.weight"], pretrained["encoders.audio.net.0.weight"])
+        assert "head.pool.means" in state
     subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]"],
                    check=True, capture_output=True, cwd=run)
     assert json.loads((run / "report.json").read_text())["test"] == report["test"]

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 class FisherVectorFusion(PooledFusion):
-    def __init__(self, n_components: int = 64, learnable: bool = False, alpha_block: bool = False,
+    def __init__(self, n_components: int = 8, learnable: bool = False, alpha_block: bool = False,
                  improved: bool = True, em_iterations: int = 100, **pooled) -> None:
         super().__init__(**pooled)
         if n_components < 1:

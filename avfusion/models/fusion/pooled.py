@@ -41,7 +41,7 @@ class PooledFusion(FusionHead):
     sequence_input = True
     needs_initialisation = True
 
-    def __init__(self, encoders=("audio", "video"), pooling: str = "window", half_width: int = 25,
+    def __init__(self, encoders=("audio", "video"), pooling: str = "window", half_width: int = 2,
                  pca_dim: int | None = 64, whiten: bool = True, classifier_widths=(), dropout: float = 0.0,
                  freeze_encoders: bool = True, fit_max_frames: int = 100_000, posterior_floor: float = 1e-8,
                  seed: int = 0) -> None:
@@ -73,7 +73,7 @@ class PooledFusion(FusionHead):
         self.register_buffer("pca_matrix", torch.eye(width)[:, :dim].clone())
         self.register_buffer("unit_of_class", torch.as_tensor(scheme.unit_of_class, dtype=torch.long))
         self.pool = self.make_pooling(dim)
-        # the pooled vectors have unit L2 norm over thousands of dims: standardised per dim (batch norm)
+        # pooled vectors have unit L2 norm over thousands of dims: batch norm standardises each dim, so
         # the classifier's gradient steps move its logits at a useful rate
         layers = [nn.BatchNorm1d(self.pool.output_dim), nn.Dropout(self.dropout)]
         if self.classifier_widths:
