@@ -70,6 +70,20 @@ def test_window_pooling_by_cumulative_sums_equals_pooling_each_window(gmm, make,
     assert (pooled[1, 9:] == 0).all()  # padding frames get no vector
 
 
+def test_the_differentiable_path_gives_the_compiled_paths_vectors(gmm):
+    """Training (gradients wanted) assembles vectors with torch ops; evaluation with one compiled pass."""
+    rng = np.random.default_rng(10)
+    x, mask = padded(rng, [20, 13])
+    for layer in (fv_layer(gmm, learnable=True, alpha_block=True), fv_layer(gmm, learnable=True, improved=False),
+                  VladPooling(K, D, soft=True).double().set_codebook(gmm.means_)):
+        with torch.no_grad():
+            compiled = [layer.window(x, mask, 3), layer.pool(x, mask)]
+        differentiable = [layer.window(x, mask, 3), layer.pool(x, mask)]
+        assert differentiable[0].requires_grad
+        for a, b in zip(differentiable, compiled):
+            torch.testing.assert_close(a.detach(), b, atol=1e-7, rtol=1e-6)
+
+
 def test_dropping_tiny_posteriors_stays_within_1e_4_of_the_exact_vectors(gmm):
     rng = np.random.default_rng(8)
     x, mask = padded(rng, [60, 41])

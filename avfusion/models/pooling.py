@@ -46,6 +46,7 @@ import abc
 import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import torch
 from torch import nn
@@ -66,6 +67,48 @@ def window_sums(x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor) -> torch.Te
     running = torch.nn.functional.pad(x.double().cumsum(dim=1), (0, 0, 1, 0))
     rows = torch.arange(x.shape[0], device=x.device)[:, None]
     return (running[rows, hi] - running[rows, lo]).to(x.dtype)
+
+
+@numba.njit(parallel=True, cache=True)
+def _assemble(running, first, last, rows, comp, scales, intra, improved, l2, extra, out):  # pragma: no cover (numba)
+    """Write the vectors of output rows: for block q of row r (blocks grouped by row, `rows` the CSR
+    offsets), the statistics running[last[q]] - running[first[q]] scaled (`scales` (Q, 2): first and
+    second half) or intra-normalised, signed-square-rooted, then each row L2-normalised with its
+    leading `extra` entries. Each row is cleared first, so `out` may be reused memory."""
+    n_extra = extra.shape[1]
+    width = running.shape[1]
+    half = width // 2
+    for r in numba.prange(out.shape[0]):
+        out[r, :] = 0
+        square = 0.0
+        for e in range(n_extra):
+            out[r, e] = extra[r, e]
+            square += extra[r, e] * extra[r, e]
+        for q in range(rows[r], rows[r + 1]):
+            base = n_extra + comp[q] * width
+            a, b = first[q], last[q]
+            inverse = 1.0
+            if intra:
+                block = 0.0
+                for j in range(width):
+                    v = running[b, j] - running[a, j]
+                    block += v * v
+                inverse = 1.0 / max(np.sqrt(block), 1e-12)
+            for j in range(width):
+                v = running[b, j] - running[a, j]
+                v *= inverse if intra else scales[q, 0 if j < half else 1]
+                if improved:
+                    v = np.sqrt(v) if v >= 0 else -np.sqrt(-v)
+                out[r, base + j] = v
+                square += v * v
+        if l2:
+            inverse = 1.0 / max(np.sqrt(square), 1e-12)
+            for e in range(n_extra):
+                out[r, e] *= inverse
+            for q in range(rows[r], rows[r + 1]):
+                base = n_extra + comp[q] * width
+                for j in range(width):
+                    out[r, base + j] *= inverse
 
 
 @dataclass
@@ -104,14 +147,27 @@ class SequencePooling(nn.Module, abc.ABC):
         extra = self.finalise_extra(torch.zeros(1, self.n_components), torch.ones(1))
         return (0 if extra is None else extra.shape[1]) + self.n_components * self.block_dim
 
-    def _encode(self, out: torch.Tensor, comp: torch.Tensor, sums: torch.Tensor, weight_sums: torch.Tensor,
-                counts: torch.Tensor, n_out: int, valid: torch.Tensor | None = None) -> torch.Tensor:
-        """Vectors of `n_out` outputs from the summed statistics of their (output `out`, component `comp`)
-        blocks: blocks absent from the list are zero, and so are outputs that are not `valid` (padding)."""
-        blocks = self.finalise_blocks(sums, comp, counts[out])
+    intra_normalise: bool = False  # VLAD: each block to unit L2 before the signed square root
+    improved: bool = True
+
+    def block_scales(self, comp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor | None:
+        """(Q, 2) factors of the first and second half of each block (None: intra-normalised instead)."""
+        return None
+
+    def _encode(self, running: torch.Tensor, first: torch.Tensor, last: torch.Tensor, out: torch.Tensor,
+                comp: torch.Tensor, weight_sums: torch.Tensor, counts: torch.Tensor, n_out: int,
+                valid: torch.Tensor | None = None, buffer: np.ndarray | None = None) -> torch.Tensor:
+        """Vectors of `n_out` outputs. Block q (output `out[q]`, component `comp[q]`, `out` ascending) sums
+        the statistics running[last[q]] - running[first[q]]; blocks not listed are zero, and so are
+        outputs that are not `valid` (padding)."""
         extra = self.finalise_extra(weight_sums, counts)
         if extra is not None and valid is not None:
             extra = extra * valid[:, None].to(extra.dtype)
+        wants_grad = torch.is_grad_enabled() and (running.requires_grad or (extra is not None and extra.requires_grad))
+        if not wants_grad:  # evaluation, frozen pooling: one compiled pass writes the vectors
+            return self._assemble(running, first, last, out, comp, extra, counts, n_out, buffer)
+        sums = (running[last] - running[first]).to(weight_sums.dtype)
+        blocks = self.finalise_blocks(sums, comp, counts[out])
         if self.global_l2:
             square = blocks.new_zeros(n_out).index_add(0, out, (blocks * blocks).sum(dim=1))
             if extra is not None:
@@ -119,21 +175,31 @@ class SequencePooling(nn.Module, abc.ABC):
             norm = square.clamp_min(1e-24).sqrt()  # (clamped first: no infinite gradient for a zero vector)
             blocks = blocks / norm[out, None]
             extra = None if extra is None else extra / norm[:, None]
-        n_extra = 0 if extra is None else extra.shape[1]
-        shape = (n_out, self.n_components, blocks.shape[1])
-        if torch.is_grad_enabled() and (blocks.requires_grad or (extra is not None and extra.requires_grad)):
-            dense = blocks.new_zeros(shape).index_put((out, comp), blocks).flatten(1)
-            return dense if extra is None else torch.cat([extra, dense], dim=1)
-        # no gradient wanted (frozen pooling, evaluation): one allocation written once, the output being
-        # most of the cost (the extra entries first, then K blocks of block_dim)
-        vectors = blocks.new_zeros(n_out, n_extra + shape[1] * shape[2])
-        if extra is not None:
-            vectors[:, :n_extra] = extra
-        vectors[:, n_extra:].view(shape).index_put_((out, comp), blocks)
-        return vectors
+        dense = blocks.new_zeros(n_out, self.n_components, blocks.shape[1]).index_put((out, comp), blocks).flatten(1)
+        return dense if extra is None else torch.cat([extra, dense], dim=1)
 
-    def window(self, x: torch.Tensor, mask: torch.Tensor, half_width: int) -> torch.Tensor:
-        """(B, T, D), mask (B, T) -> (B, T, F): frame t pooled over [t - W, t + W] within its sequence."""
+    def _assemble(self, running, first, last, out, comp, extra, counts, n_out, buffer=None) -> torch.Tensor:
+        scales = self.block_scales(comp, counts[out])
+        extra_np = np.zeros((n_out, 0), np.float64) if extra is None else extra.double().numpy()
+        rows = np.searchsorted(out.numpy(), np.arange(n_out + 1))
+        dtype = np.float64 if counts.dtype == torch.float64 else np.float32
+        shape = (n_out, extra_np.shape[1] + self.n_components * running.shape[1])
+        if buffer is not None and buffer.dtype == dtype and buffer.size >= shape[0] * shape[1]:
+            vectors = buffer[:shape[0] * shape[1]].reshape(shape)  # memory already mapped: no page faults
+        else:
+            vectors = np.empty(shape, dtype)
+        _assemble(running.double().numpy(), first.numpy(), last.numpy(), rows, comp.numpy(),
+                  np.zeros((len(comp), 2)) if scales is None else scales.double().numpy(),
+                  self.intra_normalise, self.improved, self.global_l2, extra_np, vectors)
+        return torch.from_numpy(vectors)
+
+    def window(self, x: torch.Tensor, mask: torch.Tensor, half_width: int,
+               buffer: np.ndarray | None = None) -> torch.Tensor:
+        """(B, T, D), mask (B, T) -> (B, T, F): frame t pooled over [t - W, t + W] within its sequence.
+
+        `buffer`: a flat array the vectors may be written into when no gradient is wanted (the result is
+        then a view of it, valid until the next call with the same buffer): fresh memory for every call
+        costs more in page faults than the pooling itself."""
         b, t, _ = x.shape
         k = self.n_components
         p = self.pairs(x.reshape(b * t, -1), mask.reshape(-1))
@@ -153,10 +219,10 @@ class SequencePooling(nn.Module, abc.ABC):
         base = (ob * k + ok) * (t + 1)
         first = torch.searchsorted(key, base + lo[ob, ot])
         last = torch.searchsorted(key, base + hi[ob, ot])
-        sums = (running[last] - running[first]).to(x.dtype)
         counts = (hi - lo).clamp_min(1).to(x.dtype).reshape(-1)
         weight_sums = window_sums(p.weights.reshape(b, t, k), lo, hi).reshape(b * t, k)
-        return self._encode(ob * t + ot, ok, sums, weight_sums, counts, b * t, mask.reshape(-1)).reshape(b, t, -1)
+        return self._encode(running, first, last, ob * t + ot, ok, weight_sums, counts, b * t,
+                            mask.reshape(-1), buffer).reshape(b, t, -1)
 
     def _grouped(self, x: torch.Tensor, mask: torch.Tensor, group: torch.Tensor, n_groups: int) -> torch.Tensor:
         """(n_groups, F) vectors of the frames of each group (`group` (B, T): group index of each frame)."""
@@ -169,8 +235,10 @@ class SequencePooling(nn.Module, abc.ABC):
         counts = x.new_zeros(n_groups).index_add(0, g[valid], torch.ones_like(g[valid], dtype=x.dtype)).clamp_min(1)
         weight_sums = x.new_zeros(n_groups, k).index_add(0, g[valid], p.weights[valid])
         out = torch.arange(n_groups, device=x.device).repeat_interleave(k)
-        return self._encode(out, torch.arange(k, device=x.device).repeat(n_groups), sums, weight_sums, counts,
-                            n_groups)
+        running = torch.nn.functional.pad(sums.double(), (0, 0, 1, 0))  # row q + 1 holds block q's sums
+        first = torch.zeros(len(out), dtype=torch.long, device=x.device)
+        return self._encode(running, first, torch.arange(1, len(out) + 1, device=x.device), out,
+                            torch.arange(k, device=x.device).repeat(n_groups), weight_sums, counts, n_groups)
 
     def pool(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """(B, T, D), mask (B, T) -> (B, F): one encoding of each whole sequence."""
@@ -227,6 +295,10 @@ class FisherVectorPooling(SequencePooling):
         z = (x[row] - self.means[comp]) * torch.exp(-self.log_sigmas[comp])
         return Pairs(row, comp, torch.cat([g * z, g * (z * z - 1)], dim=1), gamma)
 
+    def block_scales(self, comp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        scale = 1 / (counts * torch.sqrt(torch.softmax(self.mixture_logits, dim=0)[comp]))  # 1 / (T sqrt(w_k))
+        return torch.stack([scale, scale / math.sqrt(2)], dim=1)
+
     def finalise_blocks(self, sums: torch.Tensor, comp: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
         w = torch.softmax(self.mixture_logits, dim=0)
         scale = counts * torch.sqrt(w[comp])  # T sqrt(w_k)
@@ -257,6 +329,7 @@ class VladPooling(SequencePooling):
         super().__init__()
         self.n_components, self.dim, self.block_dim = n_clusters, dim, dim
         self.soft, self.alpha, self.posterior_floor = soft, alpha, posterior_floor
+        self.intra_normalise = True
         if soft:
             self.centres = nn.Parameter(torch.zeros(n_clusters, dim))
             self.assign = nn.Linear(dim, n_clusters)

@@ -55,6 +55,7 @@ class PooledFusion(FusionHead):
         self.classifier_widths, self.dropout = list(classifier_widths), dropout
         self.fit_max_frames, self.posterior_floor, self.seed = fit_max_frames, posterior_floor, seed
         self.needs_segments = pooling == "segment"
+        self._vectors: np.ndarray | None = None  # reused output memory of window pooling (not state)
 
     @abc.abstractmethod
     def make_pooling(self, dim: int) -> SequencePooling:
@@ -107,6 +108,13 @@ class PooledFusion(FusionHead):
     def frames(self, hidden: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.project(torch.cat([hidden[e] for e in self.encoders], dim=-1))
 
+    def _buffer(self, n_frames: int) -> np.ndarray:
+        """Memory the window vectors are written into, kept across batches (they are consumed at once)."""
+        size = n_frames * self.pool.output_dim
+        if self._vectors is None or self._vectors.size < size:
+            self._vectors = np.empty(int(size * 1.25), np.float32)  # room for somewhat longer batches
+        return self._vectors
+
     def utterance_vectors(self, hidden: dict[str, torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
         """(B, F): one pooled vector per sequence, for utterance-level tasks."""
         return self.pool.pool(self.frames(hidden), mask)
@@ -124,7 +132,7 @@ class PooledFusion(FusionHead):
         if mask is None:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         if self.pooling_mode == "window":
-            pooled = self.pool.window(x, mask, self.half_width)
+            pooled = self.pool.window(x, mask, self.half_width, self._buffer(x.shape[0] * x.shape[1]))
         elif self.pooling_mode == "utterance":
             pooled = self.pool.pool(x, mask)[:, None, :].expand(-1, x.shape[1], -1)
         else:
