@@ -164,7 +164,7 @@ class SequencePooling(nn.Module, abc.ABC):
         if extra is not None and valid is not None:
             extra = extra * valid[:, None].to(extra.dtype)
         wants_grad = torch.is_grad_enabled() and (running.requires_grad or (extra is not None and extra.requires_grad))
-        if not wants_grad:  # evaluation, frozen pooling: one compiled pass writes the vectors
+        if not wants_grad and running.device.type == "cpu":  # evaluation, frozen pooling: one compiled pass
             return self._assemble(running, first, last, out, comp, extra, counts, n_out, buffer)
         sums = (running[last] - running[first]).to(weight_sums.dtype)
         blocks = self.finalise_blocks(sums, comp, counts[out])
