@@ -27,7 +27,7 @@ from avfusion.corpus.types import Corpus
 from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.evaluation.evaluate import posteriors
 from avfusion.evaluation.run import report_run
-from avfusion.frames.cache import prepared_frames
+from avfusion.frames.cache import NOT_IN_KEY, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.models.ensemble import PosteriorAverage
@@ -73,7 +73,8 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                              callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
                              seed=cfg.seed, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              resume=cfg.resume, progress=_progress(), batching=cfg.batching,
-                             chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch)
+                             chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch,
+                             shaping=stage_shaping(cfg))
     model = train_model(instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all"),
                         frames, scheme, settings)
     input_dims = {m: int(x.shape[1]) for m, x in frames["train"].features.items()}
@@ -82,6 +83,16 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                      skipped=validation.bad_utterances))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
+
+
+def stage_shaping(cfg: DictConfig) -> dict:
+    """The settings that shape a training stage's weights (resume reuses a stage only when they match)."""
+    keys = ("data", "frontend", "label_scheme", "encoder", "fusion", "seed", "lr", "weight_decay", "batch_size",
+            "batching", "chunk_frames", "sequences_per_batch")
+    shaping = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
+    for group, where_and_how_fast in (("data", ("n_jobs",)), ("frontend", NOT_IN_KEY)):
+        shaping[group] = {k: v for k, v in shaping[group].items() if k not in where_and_how_fast}
+    return shaping
 
 
 def _same_setup(a: Run, b: Run) -> bool:

@@ -94,6 +94,12 @@ def test_resume_continues_a_stage_instead_of_restarting(tiny_root):
     metrics = run / "logs" / "fusion" / "metrics.csv"  # the resumed fit's log: epoch 0 is not trained again
     assert sorted({int(e) for e in logged(metrics, "epoch")}) == [1, 2]
     assert max(logged(metrics, "step")) > 2 * steps_one_epoch
+    # a finished stage is not reused for other settings (it would report seed 5 with seed 0's weights)
+    cmd = [sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(tiny_root), "fusion=audio_only",
+           "trainer.max_epochs=3", "patience=10", "resume=true", "seed=5", f"hydra.run.dir={run}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=tiny_root)
+    assert out.returncode != 0 and "this stage was trained with other seed" in out.stderr
+    assert json.loads((run / "report.json").read_text())["seed"] == 0
 
 
 def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):

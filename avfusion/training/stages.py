@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from avfusion.models.fusion.base import FusionHead
 from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.datamodule import FrameDataModule
 from avfusion.training.module import FusionModule, block
-from avfusion.utils.atomic import atomic_path
+from avfusion.utils.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,28 @@ class TrainSettings:
     batching: str = "auto"  # auto: frames, or whole utterances when the model needs sequences | frames | utterances | chunks
     chunk_frames: int = 200
     sequences_per_batch: int = 8
+    # what shapes a stage's weights (data, front-end, labels, encoders, seed, optimiser; under "fusion", the
+    # head): a stage is reused by resume only when these match. The trainer's epochs and patience may change.
+    shaping: dict = field(default_factory=dict)
+
+
+class StageMismatchError(ValueError):
+    """resume=true on a run folder whose stage was trained with other settings."""
+
+
+def check_stage_settings(stage_dir: Path, settings: dict) -> None:
+    """Record what shapes the stage; refuse to resume one recorded with anything else."""
+    path = stage_dir / "settings.json"
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+        changed = sorted(k for k in recorded.keys() | settings.keys() if recorded.get(k) != settings.get(k))
+        if changed:
+            raise StageMismatchError(
+                f"{stage_dir}: resume=true, but this stage was trained with other {', '.join(changed)} "
+                f"(e.g. {changed[0]}: {recorded.get(changed[0])!r} then, {settings.get(changed[0])!r} now); "
+                "use a new run folder (hydra.run.dir=...) or resume with the same settings")
+        return
+    write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True, default=str))
 
 
 def complete(factory: Callable, **offers):
@@ -70,6 +93,12 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     best dev weights."""
     stage_dir = settings.run_dir / "stages" / name
     best_weights = stage_dir / "best.pt"
+    shaping = {k: v for k, v in settings.shaping.items() if k != "fusion" or name == "fusion"}
+    if settings.resume:
+        check_stage_settings(stage_dir, shaping)
+    else:
+        stage_dir.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(stage_dir / "settings.json", json.dumps(shaping, indent=1, sort_keys=True, default=str))
     if settings.resume and best_weights.is_file():
         log.info("stage %s already finished: loading %s", name, best_weights)
         module.load_state_dict(torch.load(best_weights, map_location="cpu", weights_only=True))
