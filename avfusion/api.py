@@ -92,7 +92,18 @@ def stage_shaping(cfg: DictConfig) -> dict:
     shaping = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
     for group, where_and_how_fast in (("data", ("n_jobs",)), ("frontend", NOT_IN_KEY)):
         shaping[group] = {k: v for k, v in shaping[group].items() if k not in where_and_how_fast}
-    return shaping
+    return _dotted(shaping)
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    """{"a": {"b": 1}} -> {"a.b": 1}: a changed setting is then named by its own key."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _same_setup(a: Run, b: Run) -> bool:

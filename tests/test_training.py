@@ -98,7 +98,7 @@ def test_resume_continues_a_stage_instead_of_restarting(tiny_root):
     cmd = [sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(tiny_root), "fusion=audio_only",
            "trainer.max_epochs=3", "patience=10", "resume=true", "seed=5", f"hydra.run.dir={run}"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tiny_root)
-    assert out.returncode != 0 and "this stage was trained with other seed" in out.stderr
+    assert out.returncode != 0 and "trained with other settings (seed: 0 then, 5 now)" in out.stderr
     assert json.loads((run / "report.json").read_text())["seed"] == 0
 
 

@@ -65,10 +65,11 @@ def check_stage_settings(stage_dir: Path, settings: dict) -> None:
         recorded = json.loads(path.read_text())
         changed = sorted(k for k in recorded.keys() | settings.keys() if recorded.get(k) != settings.get(k))
         if changed:
+            listing = "; ".join(f"{k}: {recorded.get(k)!r} then, {settings.get(k)!r} now" for k in changed[:4])
             raise StageMismatchError(
-                f"{stage_dir}: resume=true, but this stage was trained with other {', '.join(changed)} "
-                f"(e.g. {changed[0]}: {recorded.get(changed[0])!r} then, {settings.get(changed[0])!r} now); "
-                "use a new run folder (hydra.run.dir=...) or resume with the same settings")
+                f"{stage_dir}: resume=true, but this stage was trained with other settings ({listing}"
+                f"{'; ...' if len(changed) > 4 else ''}); use a new run folder (hydra.run.dir=...) or resume "
+                "with the same settings")
         return
     write_text_atomic(path, json.dumps(settings, indent=1, sort_keys=True, default=str))
 
