@@ -183,12 +183,14 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
             solo_head = SingleEncoderSoftmax(name).build({name: encoder.output_dim}, scheme)
             run_stage(f"pretrain_{name}", FusionModule({name: encoder}, solo_head, **optim), data, settings)
     head.build({name: enc.output_dim for name, enc in encoders.items()}, scheme)
+    precompute = head.freeze_encoders and head.sequence_input  # frozen outputs never change: computed once
+    hidden = {}
     if head.needs_initialisation:  # e.g. a GMM on the training frames' hidden vectors: train split only
-        head.initialise(hidden_frames(encoders, data["train"]).features)
-    if not (head.freeze_encoders and head.sequence_input):
+        hidden["train"] = hidden_frames(encoders, data["train"])
+        head.initialise(hidden["train"].features)
+    if not precompute:
         return run_stage("fusion", FusionModule(encoders, head, **optim), data, settings)
-    # frozen encoders under a sequence head: their outputs never change, so they are computed once
-    hidden = {split: hidden_frames(encoders, frames) for split, frames in data.items()}
+    hidden.update({split: hidden_frames(encoders, frames) for split, frames in data.items() if split not in hidden})
     stand_ins = {name: PrecomputedEncoder(name, enc.output_dim) for name, enc in encoders.items()}
     trained = run_stage("fusion", FusionModule(stand_ins, head, **optim), hidden, settings)
     return FusionModule(encoders, trained.head, **optim)
