@@ -93,3 +93,15 @@ def test_posterior_average_weights():
     assert sum(tuned.weights.values()) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         PosteriorAverage({"a": -1.0, "b": 1.0})
+
+
+def test_auto_sharing_picks_the_level_the_scheme_has():
+    from avfusion.corpus.labels import word_scheme
+
+    assert torch.equal(head("phone", rank=3).groups, torch.as_tensor(get_scheme("phone").group_index("viseme")))
+    assert torch.equal(head("phone_state", rank=3).groups,
+                       torch.as_tensor(get_scheme("phone_state").group_index("phone")))
+    words = FactoredBilinearSoftmax(rank=3).build({"audio": D1, "video": D2}, word_scheme(["bin", "blue"]))
+    assert torch.equal(words.groups, torch.arange(3))  # words have no groups: one vector per class
+    with pytest.raises(ValueError, match=r"fusion.sharing='phone'.*\['auto', 'none', 'viseme'\]"):
+        head("phone", rank=3, sharing="phone")

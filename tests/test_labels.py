@@ -94,3 +94,15 @@ def test_corpus_scheme_matches_the_alignments(tmp_path):
     words = Corpus([Utterance(u.id, u.speaker, u.split, None, None, align, labels="words") for u in utts])
     scheme = corpus_scheme("auto", words)  # open vocabulary: training words + <unk>
     assert scheme.name == "word" and scheme.classes == ("<unk>", "bin", "sil")
+
+
+def test_reference_is_scored_as_aligned_without_silence():
+    from avfusion.frames.labelling import reference
+
+    s = get_scheme("phone")
+    segments = [Segment("sil", 0.0, 0.1), Segment("ah", 0.1, 0.2), Segment("ah", 0.2, 0.3), Segment("t", 0.3, 0.35),
+                Segment("sil", 0.35, 0.5)]
+    ref = reference(s, segments, num_frames(0.5))
+    assert ref.units == ["ah", "ah", "t"]  # adjacent identical phones kept, silence left out
+    assert ref.sequence == ["sil", "ah", "ah", "t", "sil"]  # what the decoder's language model is fitted on
+    assert ref.spans.tolist() == [[10, 20], [20, 30], [30, 35]]

@@ -30,6 +30,10 @@ class LabelScheme:
     groups: dict[str, np.ndarray]  # group level -> group index of each class
     group_names: dict[str, tuple[str, ...]]
     unit_kind: str = "phones"  # phones | words: which alignment labels the scheme reads
+    # state (0 begin, 1 middle, 2 end third) of each class; -1: the class covers its whole unit
+    position_of_class: np.ndarray | None = None
+    # context-dependent schemes: "l-p+r_s" / "l-p_s" / "p+r_s" / "p_s" -> class (see `segment_classes`)
+    context_classes: dict[str, int] | None = None
 
     @property
     def num_classes(self) -> int:
@@ -44,6 +48,67 @@ class LabelScheme:
         if level not in self.groups:
             raise KeyError(f"label scheme {self.name!r} has no group level {level!r}; it has {sorted(self.groups)}")
         return self.groups[level]
+
+    @property
+    def is_state_scheme(self) -> bool:
+        return bool(np.any(self.positions >= 0))
+
+    def sharing_level(self, requested: str | None) -> str | None:
+        """The group level class sharing uses: `auto` is the unit for state schemes (states of a phone
+        share), else `viseme` where the scheme has it, else none; a level the scheme lacks is an error."""
+        if requested in (None, "none"):
+            return None
+        if requested == "auto":
+            if self.is_state_scheme and self.unit in self.groups:
+                return self.unit
+            return "viseme" if "viseme" in self.groups else None
+        if requested not in self.groups:
+            raise ValueError(f"fusion.sharing={requested!r}: label scheme {self.name!r} has no such group level; "
+                             f"choose from {['auto', 'none', *sorted(self.groups)]}")
+        return requested
+
+    @property
+    def positions(self) -> np.ndarray:
+        if self.position_of_class is None:
+            return np.full(self.num_classes, -1, dtype=np.int64)
+        return self.position_of_class
+
+    @functools.cached_property
+    def state_table(self) -> np.ndarray:
+        """(units, 3) the class of each state third of each unit in context-free schemes (-1: none)."""
+        table = np.full((len(self.units), len(STATES)), -1, dtype=np.int64)
+        for c, (u, k) in enumerate(zip(self.unit_of_class, self.positions)):
+            if k < 0:
+                table[u, :] = c
+            else:
+                table[u, k] = c
+        return table
+
+    def segment_classes(self, labels: list[str]) -> np.ndarray:
+        """(S, 3) the class of each state third of each segment of an utterance's label sequence.
+        Context-dependent schemes look up (left, unit, right) and back off: begin and middle states to the
+        left biphone, the end state to the right biphone, then to the context-free state."""
+        ids = np.array([self.unit_id(label) for label in labels], dtype=np.int64).reshape(-1)
+        if self.context_classes is None:
+            return self.state_table[ids]
+        names = [self.units[i] for i in ids]
+        out = np.empty((len(names), len(STATES)), dtype=np.int64)
+        for i, unit in enumerate(names):
+            left = names[i - 1] if i > 0 else SIL
+            right = names[i + 1] if i + 1 < len(names) else SIL
+            for k, state in enumerate(STATES):
+                out[i, k] = self.context_class(left, unit, right, state)
+        return out
+
+    def context_class(self, left: str, unit: str, right: str, state: str) -> int:
+        table = self.context_classes
+        if unit == SIL:
+            return table[SIL]
+        near = f"{left}-{unit}" if state != STATES[-1] else f"{unit}+{right}"
+        for key in (f"{left}-{unit}+{right}_{state}", f"{near}_{state}", f"{unit}_{state}"):
+            if key in table:
+                return table[key]
+        raise KeyError(f"label scheme {self.name!r} has no class for {unit}_{state}")
 
     @functools.cached_property
     def unit_index(self) -> dict[str, int]:
@@ -73,10 +138,41 @@ def state_scheme(name: str, units: tuple[str, ...], kind: str, groups: dict[str,
     classes = tuple(f"{units[i]}_{s}" for i in speech for s in STATES) + (SIL,)
     unit_idx = np.array([i for i in speech for _ in STATES] + [units.index(SIL)], dtype=np.int64)
     unit_level = kind[:-1]
+    positions = np.array([k for _ in speech for k in range(len(STATES))] + [-1], dtype=np.int64)
     return LabelScheme(name=name, classes=classes, units=units, unit_of_class=unit_idx,
                        groups={unit_level: unit_idx, **{g: idx[unit_idx] for g, (idx, _) in groups.items()}},
                        group_names={unit_level: units, **{g: names for g, (_, names) in groups.items()}},
-                       unit_kind=kind)
+                       unit_kind=kind, position_of_class=positions)
+
+
+def cd_state_scheme(classes) -> LabelScheme:
+    """Context-dependent phone states from a tied class inventory (`avfusion.frames.tying` fits one on
+    train): names `l-p+r_s` (triphone state), `l-p_s` / `p+r_s` (biphone back-off), `p_s` (monophone
+    state, always present) and `sil`. Groups: the centre phone (the paper's sharing) and its viseme."""
+    classes = tuple(classes)
+    unit_of_class, positions, table = [], [], {}
+    for c, name in enumerate(classes):
+        table[name] = c
+        if name == SIL:
+            unit_of_class.append(PHONES.index(SIL))
+            positions.append(-1)
+            continue
+        context, state = name.rsplit("_", 1)
+        centre = context.split("-")[-1].split("+")[0]
+        if centre not in PHONES or state not in STATES:
+            raise ValueError(f"cd_state class {name!r} is not of the form left-phone+right_state")
+        unit_of_class.append(PHONES.index(centre))
+        positions.append(STATES.index(state))
+    missing = [f"{p}_{s}" for p in PHONES if p != SIL for s in STATES if f"{p}_{s}" not in table]
+    if missing or SIL not in table:
+        raise ValueError(f"a cd_state inventory needs every monophone state and sil to back off to; missing "
+                         f"{(missing + ([] if SIL in table else [SIL]))[:5]}")
+    unit_idx = np.array(unit_of_class, dtype=np.int64)
+    viseme, viseme_names = _viseme_groups()["viseme"]
+    return LabelScheme(name="cd_state", classes=classes, units=PHONES, unit_of_class=unit_idx,
+                       groups={"phone": unit_idx, "viseme": viseme[unit_idx]},
+                       group_names={"phone": PHONES, "viseme": viseme_names}, unit_kind="phones",
+                       position_of_class=np.array(positions, dtype=np.int64), context_classes=table)
 
 
 def _viseme_groups() -> dict[str, tuple[np.ndarray, tuple]]:
@@ -113,10 +209,18 @@ SCHEMES = {"phone": phone_scheme, "phone_state": phone_state_scheme, "word": wor
            "word_state": word_state_scheme}
 
 
-def get_scheme(name: str, vocabulary=None) -> LabelScheme:
-    """A label scheme by name; word schemes need the vocabulary (`corpus_vocabulary`)."""
+FITTED_SCHEMES = {"cd_state": cd_state_scheme}  # class inventories fitted on a corpus's train split
+
+
+def get_scheme(name: str, vocabulary=None, classes=None) -> LabelScheme:
+    """A label scheme by name; word schemes need the vocabulary (`corpus_vocabulary`), fitted schemes
+    (cd_state) their class inventory."""
+    if name in FITTED_SCHEMES:
+        if classes is None:
+            raise ValueError(f"label scheme {name!r} is fitted on a corpus (avfusion.frames.tying): give its classes")
+        return FITTED_SCHEMES[name](classes)
     if name not in SCHEMES:
-        raise KeyError(f"unknown label scheme {name!r}; known: {sorted(SCHEMES)}")
+        raise KeyError(f"unknown label scheme {name!r}; known: {sorted(SCHEMES) + sorted(FITTED_SCHEMES)}")
     return SCHEMES[name](vocabulary)
 
 

@@ -24,7 +24,7 @@ from avfusion.models.fusion.base import FusionHead
 
 
 class FactoredBilinearSoftmax(FusionHead):
-    def __init__(self, encoders: list[str] = ("audio", "video"), rank: int | None = 200, sharing: str | None = "viseme",
+    def __init__(self, encoders: list[str] = ("audio", "video"), rank: int | None = 200, sharing: str | None = "auto",
                  linear_terms: bool = True, freeze_encoders: bool = False) -> None:
         if len(encoders) != 2:
             raise ValueError(f"the bilinear softmax fuses exactly two encoders, got {list(encoders)}")
@@ -36,10 +36,11 @@ class FactoredBilinearSoftmax(FusionHead):
     def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
         d1, d2 = (hidden_dims[e] for e in self.encoders)
         n_classes = scheme.num_classes
-        if self.sharing in (None, "none"):
+        level = scheme.sharing_level(self.sharing)  # auto: phone for state schemes, viseme for phones
+        if level is None:
             groups = torch.arange(n_classes)
         else:
-            groups = torch.as_tensor(scheme.group_index(self.sharing), dtype=torch.long)
+            groups = torch.as_tensor(scheme.group_index(level), dtype=torch.long)
         self.register_buffer("groups", groups)  # class -> group
         n_groups = int(groups.max()) + 1
         self.bias = nn.Parameter(torch.zeros(n_classes))
