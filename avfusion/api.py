@@ -14,6 +14,7 @@ Each takes a composed config (conf/train.yaml, evaluate.yaml, prepare.yaml) as t
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
@@ -22,7 +23,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from avfusion.corpus.labels import LabelScheme, corpus_scheme
+from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
 from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.evaluation.evaluate import posteriors
@@ -30,6 +31,7 @@ from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import NOT_IN_KEY, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
+from avfusion.frames.tying import scheme_of
 from avfusion.models.ensemble import PosteriorAverage
 from avfusion.runs import Run, RunFolderError, load_run, save_run
 from avfusion.training.stages import TrainSettings, train_model
@@ -54,7 +56,7 @@ def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict
     """The front-end fitted on train, train/dev FrameData and the label scheme (built once, cached)."""
     if corpus is None:
         corpus, _ = load_corpus(cfg)
-    scheme = corpus_scheme(cfg.label_scheme, corpus)
+    scheme = scheme_of(cfg.label_scheme, corpus, cfg.get("cd_min_frames", 50))
     frontend, frames = prepared_frames(instantiate(cfg.frontend, _convert_="all"),
                                        OmegaConf.to_container(cfg.frontend, resolve=True), corpus, scheme,
                                        progress=_progress())
@@ -78,9 +80,14 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     model = train_model(instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all"),
                         frames, scheme, settings)
     input_dims = {m: int(x.shape[1]) for m, x in frames["train"].features.items()}
-    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims)
+    decoders = {}
+    if evaluator.decoder == "viterbi":  # fitted on train, tuned on dev for this model; test decoded once
+        fitted = evaluator.fit_decoder(scheme, corpus.split("train"), frames["train"])
+        decoders[name] = evaluator.tune_decoder(fitted, posteriors(model, frames["dev"]), frames["dev"],
+                                                corpus.split("dev"))
+    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders.get(name))
     print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus,
-                     skipped=validation.bad_utterances))
+                     skipped=validation.bad_utterances, decoders=decoders))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
 
@@ -88,7 +95,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
 def stage_shaping(cfg: DictConfig) -> dict:
     """The settings that shape a training stage's weights (resume reuses a stage only when they match)."""
     keys = ("data", "frontend", "label_scheme", "encoder", "fusion", "seed", "lr", "weight_decay", "batch_size",
-            "batching", "chunk_frames", "sequences_per_batch")
+            "batching", "chunk_frames", "sequences_per_batch") + (("cd_min_frames",) if cfg.label_scheme == "cd_state" else ())
     shaping = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
     for group, where_and_how_fast in (("data", ("n_jobs",)), ("frontend", NOT_IN_KEY)):
         shaping[group] = {k: v for k, v in shaping[group].items() if k not in where_and_how_fast}
@@ -111,15 +118,13 @@ def _same_setup(a: Run, b: Run) -> bool:
     return all(OmegaConf.select(a.config, k) == OmegaConf.select(b.config, k) for k in ("frontend", "data", "label_scheme"))
 
 
-def combination(weights, runs: dict[str, Run], corpus: Corpus) -> PosteriorAverage:
-    """`equal`, `dev` (tuned on the dev split through the runs' own front-end, never on test) or a list."""
-    names = list(runs)
+def combination(weights, names: list[str], dev_posteriors, dev_labels) -> PosteriorAverage:
+    """`equal`, `dev` (tuned on the dev split, never on test) or a list. `dev_posteriors()` gives each
+    run's dev posteriors by name (computed on first use)."""
     if weights == "equal":
         return PosteriorAverage.equal(names)
     if weights == "dev":
-        first = next(iter(runs.values()))
-        dev = frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme))
-        average = PosteriorAverage.tuned({n: posteriors(r.model, dev) for n, r in runs.items()}, dev.labels)
+        average = PosteriorAverage.tuned(dev_posteriors(), dev_labels())
         log.info("dev-tuned posterior weights: %s", average.weights)
         return average
     return PosteriorAverage(dict(zip(names, weights)))
@@ -141,11 +146,22 @@ def evaluate(cfg: DictConfig) -> dict:
         runs = {f"{run.name}#{i}": run for i, run in enumerate(loaded)}
     evaluator = instantiate(cfg.evaluation, _convert_="all")
     corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy
+    dev = functools.cache(lambda: frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme)))
+    dev_posteriors = functools.cache(lambda: {n: posteriors(r.model, dev()) for n, r in runs.items()})
     combine, out_dir, name = None, first.directory, next(iter(runs))
     if len(loaded) > 1:
-        combine = combination(cfg.weights, runs, corpus)
+        combine = combination(cfg.weights, list(runs), dev_posteriors, lambda: dev().labels)
         name = "average(" + "+".join(runs) + ")"
         out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / ("average_" + "_".join(runs))
+    decoders = {}
+    if evaluator.decoder == "viterbi":
+        fitted = functools.cache(lambda: first.decoder if evaluator.reuses(first.decoder) else evaluator.fit_decoder(
+            first.scheme, corpus.split("train"), prepare(first.config, corpus)[1]["train"]))
+        for n, run in runs.items():  # a run's own decoder when it was tuned with these settings
+            decoders[n] = run.decoder if evaluator.reuses(run.decoder) else \
+                evaluator.tune_decoder(fitted(), dev_posteriors()[n], dev(), corpus.split("dev"))
+        if combine is not None:
+            decoders["combined"] = evaluator.tune_decoder(fitted(), combine(dev_posteriors()), dev(), corpus.split("dev"))
     print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},
-                     first.frontend, corpus, combine=combine, skipped=validation.bad_utterances))
+                     first.frontend, corpus, combine=combine, skipped=validation.bad_utterances, decoders=decoders))
     return json.loads((out_dir / "report.json").read_text())

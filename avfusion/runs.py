@@ -4,6 +4,8 @@
     <run>/run.json       format version, report name, seed, label scheme (classes, vocabulary), input dims
     <run>/model.pt       the model's state_dict (tensors only: loaded with torch.load(weights_only=True))
     <run>/frontend.npz   what the front-end learned on train (LDA scalings, CMVN statistics, ...)
+    <run>/decoder.npz    the viterbi decoder's priors, unit LM and durations (train), decoder.json: its
+                         settings and the acoustic scale, LM weight and penalty tuned on dev
 
 Nothing is pickled: renaming or moving a class does not orphan a run, and loading someone else's run
 executes no code from it. Loading rebuilds the front-end, the encoders and the head from the config and
@@ -21,6 +23,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from avfusion.corpus.labels import LabelScheme, get_scheme
+from avfusion.decoding.hybrid import HybridDecoder
 from avfusion.frames.cache import load_frontend, save_frontend
 from avfusion.training.module import FusionModule
 from avfusion.training.stages import build_model
@@ -42,12 +45,15 @@ class Run:
     scheme: LabelScheme
     model: FusionModule
     frontend: object
+    decoder: HybridDecoder | None = None  # None: trained with evaluation.decoder=framewise
 
 
 def save_run(directory: str | Path, config: DictConfig, name: str, model: FusionModule, frontend,
-             scheme: LabelScheme, input_dims: dict[str, int]) -> None:
+             scheme: LabelScheme, input_dims: dict[str, int], decoder: HybridDecoder | None = None) -> None:
     directory = Path(directory)
     save_frontend(frontend, directory / "frontend.npz")
+    if decoder is not None:
+        decoder.save(directory)
     with atomic_path(directory / "model.pt") as tmp:
         torch.save(model.state_dict(), tmp)
     write_text_atomic(directory / "config.yaml", OmegaConf.to_yaml(config, resolve=True))
@@ -70,7 +76,7 @@ def load_run(directory: str | Path) -> Run:
     if meta.get("format") != FORMAT:
         raise RunFolderError(f"{meta_path}: run format {meta.get('format')}, this avfusion reads format {FORMAT}")
     config = OmegaConf.load(directory / "config.yaml")
-    scheme = get_scheme(meta["label_scheme"], meta["vocabulary"])
+    scheme = get_scheme(meta["label_scheme"], meta["vocabulary"], classes=meta["classes"])
     if list(scheme.classes) != meta["classes"]:
         raise RunFolderError(f"{meta_path}: its classes differ from label scheme {scheme.name!r} of this avfusion")
     model = build_model(instantiate(config.fusion, _convert_="all"), instantiate(config.encoder, _convert_="all"),
@@ -78,4 +84,5 @@ def load_run(directory: str | Path) -> Run:
     model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu", weights_only=True))
     model.eval()
     frontend = load_frontend(instantiate(config.frontend, _convert_="all"), directory / "frontend.npz")
-    return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend)
+    decoder = HybridDecoder.load(directory, scheme) if (directory / "decoder.npz").is_file() else None
+    return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend, decoder)

@@ -46,6 +46,8 @@ def test_layering_has_no_package_loops():
     for rule_package, forbidden in [("media.py", ("avfusion.corpus", "avfusion.frontends", "avfusion.frames")),
                                     ("corpus", ("avfusion.frontends", "avfusion.frames", "avfusion.training")),
                                     ("frames", ("avfusion.frontends", "avfusion.training", "avfusion.evaluation")),
+                                    ("decoding", ("avfusion.frontends", "avfusion.models", "avfusion.training",
+                                                  "avfusion.evaluation")),
                                     ("training", ("avfusion.frontends.pipeline",)),
                                     ("evaluation", ("avfusion.frontends.pipeline",))]:
         files = {rule_package: imported_modules(PACKAGE / rule_package)} if rule_package.endswith(".py") \
@@ -139,7 +141,8 @@ def test_a_finished_run_is_rebuilt_from_its_folder_in_a_fresh_process(tiny_root)
         run = load_run({str(run)!r})
         corpus, _ = load_corpus(run.config)
         evaluator = instantiate(run.config.evaluation, _convert_="all")
-        scores = evaluator.evaluate({{run.name: run.model}}, run.frontend, corpus.split("test"), run.scheme)
+        scores = evaluator.evaluate({{run.name: run.model}}, run.frontend, corpus.split("test"), run.scheme,
+                                    decoders={{run.name: run.decoder}})  # the dev-tuned decoder saved with it
         print(json.dumps(scores[run.name]))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tiny_root)

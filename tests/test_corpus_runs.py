@@ -51,7 +51,7 @@ def test_a_corpus_of_word_labels_trains_and_reports_word_error_rates(layout_sour
     assert report["label_scheme"] == "word" and report["unit"] == "word"
     row = report["test"][0]
     assert {"wer", "frame_error_word", "reference_words"} <= set(row) and "per" not in row
-    assert row["reference_words"] > 0 and "| wer | segment_error |" in md
+    assert row["reference_words"] > 0 and "| wer | S / D / I | wer_framewise | segment_error |" in md
     test = Lrs3Corpus(str(tmp_path / "LRS3"), n_dev_speakers=1).load().split("test")
     assert row["segments"] == sum(s.label != "sil" for u in test for s in utterance_labels(u))  # every word
     assert 0 <= row["segment_error"] <= 1

@@ -3,7 +3,8 @@ import pytest
 from rapidfuzz.distance import Levenshtein
 
 from avfusion.corpus.labels import get_scheme
-from avfusion.metrics.per import collapse, edit_counts, frame_error, frames_to_phones, per
+from avfusion.decoding.framewise import FramewiseDecoder, collapse
+from avfusion.metrics.per import edit_counts, frame_error, per
 
 
 def reference_edit_distance(a, b):
@@ -51,7 +52,9 @@ def test_collapse_and_smoothing():
 def test_states_fold_to_phones_before_merging():
     s = get_scheme("phone_state")
     frames = [s.classes.index(c) for c in ("sil", "aa_b", "aa_m", "aa_m", "aa_e", "b_b", "b_e", "sil")]
-    assert frames_to_phones(np.array(frames), s.unit_of_class, s.units) == ["sil", "aa", "b", "sil"]
+    decoded = FramewiseDecoder(s, min_frames=1).decode(np.eye(s.num_classes)[frames])
+    assert [s.units[u.unit] for u in decoded] == ["sil", "aa", "b", "sil"]
+    assert [(u.start, u.end) for u in decoded] == [(0, 1), (1, 5), (5, 7), (7, 8)]
 
 
 def test_frame_error():

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from avfusion.corpus.labels import get_scheme
+from avfusion.decoding.framewise import FramewiseDecoder
 from avfusion.evaluation.evaluate import score
 from avfusion.frames.labelling import Reference
 from avfusion.frames.data import FrameData
@@ -16,16 +17,16 @@ def test_score_hand_case():
     data = FrameData({"audio": np.zeros((8, 1), np.float32)}, np.array([idx[p] for p in ref_frames]),
                      np.array([0, 8]), ["u"], ["s"])
     refs = [reference_of(["sil", "aa", "b", "sil"], [[2, 5], [5, 7]], [idx["aa"], idx["b"]])]
-    out = score(one_hot([idx[p] for p in hyp_frames], s.num_classes), data, refs, s, min_frames=1)
+    out = score(one_hot([idx[p] for p in hyp_frames], s.num_classes), data, refs, s, FramewiseDecoder(s, min_frames=1))
     assert out["frame_error"] == pytest.approx(2 / 8)
     assert out["frame_error_phone"] == pytest.approx(2 / 8)
-    # hypothesis sil aa ae aa b sil vs reference sil aa b sil: two insertions
-    assert out["per"] == pytest.approx(2 / 4) and out["insertions"] == 2
+    # hypothesis (sil) aa ae aa b (sil) vs reference (sil) aa b (sil), silence left out: two insertions in 2
+    assert out["per"] == pytest.approx(2 / 2) and out["insertions"] == 2 and out["reference_phones"] == 2
     # segments: aa (frames 2-4: aa, ae, aa) -> aa; b (frames 5-6: aa, b) -> a tie, broken towards the lower index
     assert out["segments"] == 2 and out["segment_error"] == pytest.approx(1 / 2)
-    smoothed = score(one_hot([idx[p] for p in hyp_frames], s.num_classes), data, refs, s, min_frames=2)
-    # runs shorter than 2 frames (ae, b and the last sil) are dropped: sil aa -> two deletions, no insertion
-    assert (smoothed["insertions"], smoothed["deletions"], smoothed["substitutions"]) == (0, 2, 0)
+    smoothed = score(one_hot([idx[p] for p in hyp_frames], s.num_classes), data, refs, s, FramewiseDecoder(s, min_frames=2))
+    # runs shorter than 2 frames (the first aa, ae, b and the last sil) are dropped: sil aa -> b deleted
+    assert (smoothed["insertions"], smoothed["deletions"], smoothed["substitutions"]) == (0, 1, 0)
 
 
 def one_hot(classes, n, p=0.9):
@@ -50,7 +51,7 @@ def test_segment_error_pools_states_and_frames():
     post /= post.sum(axis=1, keepdims=True)
     data = FrameData({"audio": np.zeros((10, 1), np.float32)}, np.zeros(10, np.int64), np.array([0, 10]), ["u"], ["s"])
     ref = Reference(["sil", "aa", "b"], np.array([[2, 7], [7, 10]]), np.array([s.units.index("aa"), s.units.index("b")]))
-    out = score(post, data, [ref], s, min_frames=1)
+    out = score(post, data, [ref], s, FramewiseDecoder(s, min_frames=1))
     assert out["segments"] == 2 and out["segment_error"] == 0.0
     # spans follow frame centres: [0.02, 0.07) holds frames 2..6; a 3 ms segment still gets its nearest frame
     from avfusion.frames.clock import frame_span

@@ -1,11 +1,14 @@
 """Evaluation on held-out utterances, clean and in noise, through the train-fitted front-end.
 
 Per condition: `frame_error` (classes of the label scheme), `frame_error_phone` (classes mapped to
-the 39 phones), and `per`: frames decoded to phones (argmax, runs shorter than `min_frames` dropped,
-repeats merged) scored against the reference phone sequence of the alignment, (S + D + I) / N.
-Word schemes (GRID, LRS3) give the same with words: `frame_error_word` and `wer`. `segment_error`:
-each non-silence segment of the reference alignment classified as a whole (mean log posterior of
-its units over its frames), the phone (word) classification error given the boundaries.
+the 39 phones), and `per`: frames decoded to phones by the configured decoder (`viterbi`: hybrid
+decoding with a phone bigram, tuned on dev; `framewise`: argmax, short runs dropped, repeats merged)
+and scored against the reference phone sequence as aligned, silence left out of both:
+(S + D + I) / N, with each kind of error as a count and a rate. With the viterbi decoder,
+`per_framewise` is given beside it. Word schemes (GRID, LRS3) give the same with words:
+`frame_error_word`, `wer`. `segment_error`: each non-silence segment of the reference alignment
+classified as a whole (mean log posterior of its units over its frames), the phone (word)
+classification error given the boundaries.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from scipy import sparse
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
+from avfusion.decoding.framewise import FramewiseDecoder
+from avfusion.decoding.hybrid import DECODERS, HybridDecoder, ViterbiSettings, scored
 from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, conditions
 from avfusion.frames.data import FrameData, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
-from avfusion.metrics.per import frames_to_phones, per, segment_predictions
+from avfusion.metrics.per import EditCounts, per, segment_predictions
 
 log = logging.getLogger(__name__)
 
@@ -32,32 +37,51 @@ def posteriors(model, data: FrameData, batch_size: int = 8192) -> np.ndarray:
     return model.posteriors(data, batch_size)
 
 
+def sequence_errors(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
+                    decoder) -> EditCounts:
+    """Edit counts of each utterance's decoding against its scored reference, summed over `data`."""
+    return per((ref.units, scored(scheme, decoder.decode(posteriors[data.utterance(u)])))
+               for u, ref in enumerate(references))
+
+
+def edit_columns(edits: EditCounts, metric: str, unit: str) -> dict:
+    n = edits.reference_length
+    return {metric: edits.rate, "substitutions": edits.substitutions, "deletions": edits.deletions,
+            "insertions": edits.insertions, "substitution_rate": edits.substitutions / n,
+            "deletion_rate": edits.deletions / n, "insertion_rate": edits.insertions / n, f"reference_{unit}s": n}
+
+
 def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
-          min_frames: int) -> dict:
-    """Metrics of (N, C) class posteriors against the utterances' references."""
+          decoder, framewise: FramewiseDecoder | None = None) -> dict:
+    """Metrics of (N, C) class posteriors against the utterances' references; `framewise`, if given, adds
+    the frame-wise decoder's error rate beside the decoder's."""
     predicted = posteriors.argmax(axis=1)
     to_unit = scheme.unit_of_class
-    pairs = [(ref.units, frames_to_phones(predicted[data.utterance(u)], to_unit, scheme.units, min_frames))
-             for u, ref in enumerate(references)]
-    edits = per(pairs)
     class_to_unit = sparse.csr_matrix((np.ones(len(to_unit)), (np.arange(len(to_unit)), to_unit)),
                                       shape=(len(to_unit), len(scheme.units)))  # states summed into units
     log_units = np.log(np.maximum(np.asarray(posteriors @ class_to_unit), 1e-12))
     guessed = np.concatenate([segment_predictions(log_units[data.utterance(u)], ref.spans)
                               for u, ref in enumerate(references)] or [np.zeros(0, np.int64)])
     truth = np.concatenate([ref.span_units for ref in references] or [np.zeros(0, np.int64)])
-    unit = scheme.unit
-    return {
+    unit, metric = scheme.unit, sequence_metric(scheme)
+    row = {
         "utterances": len(data.ids),
         "frames": int(len(data)),
         "frame_error": float(np.mean(predicted != data.labels)),
         f"frame_error_{unit}": float(np.mean(to_unit[predicted] != to_unit[np.asarray(data.labels)])),
-        sequence_metric(scheme): edits.rate,
-        "substitutions": edits.substitutions, "deletions": edits.deletions, "insertions": edits.insertions,
-        f"reference_{unit}s": edits.reference_length,
+        **edit_columns(sequence_errors(posteriors, data, references, scheme, decoder), metric, unit),
         "segment_error": float(np.mean(guessed != truth)) if len(truth) else float("nan"),
         "segments": int(len(truth)),
     }
+    if framewise is not None:
+        row[f"{metric}_framewise"] = sequence_errors(posteriors, data, references, scheme, framewise).rate
+    return row
+
+
+def split_references(labeller: FrameLabeller, utterances: list[Utterance], data: FrameData) -> list[Reference]:
+    """The references of the utterances of `data` (a split's FrameData), in its order."""
+    by_id = {u.id: u for u in utterances}
+    return [labeller.reference(by_id[i], int(n)) for i, n in zip(data.ids, data.lengths)]
 
 
 def sequence_metric(scheme: LabelScheme) -> str:
@@ -73,8 +97,38 @@ class Evaluator:
     snrs_db: list[float] = field(default_factory=lambda: [20, 10, 5, 0, -5])
     babble_talkers: int = 4
     seed: int = 1234
-    min_frames: int = 2
+    decoder: str = "viterbi"  # viterbi (hybrid, tuned on dev) | framewise
+    min_frames: int = 2  # framewise decoding: runs shorter than this are dropped
+    viterbi: ViterbiSettings = field(default_factory=ViterbiSettings)
     batch_size: int = 8192
+
+    def __post_init__(self) -> None:
+        if self.decoder not in DECODERS:
+            raise ValueError(f"evaluation.decoder={self.decoder!r}: choose from {list(DECODERS)}")
+        if isinstance(self.viterbi, dict):
+            self.viterbi = ViterbiSettings(**self.viterbi)
+
+    def framewise(self, scheme: LabelScheme) -> FramewiseDecoder:
+        return FramewiseDecoder(scheme, self.min_frames)
+
+    def fit_decoder(self, scheme: LabelScheme, train_utterances: list[Utterance], train: FrameData) -> HybridDecoder:
+        """The hybrid decoder's priors, durations and LM, from the training split only."""
+        references = split_references(FrameLabeller(scheme), train_utterances, train)
+        sequences = [[scheme.unit_id(x) for x in ref.sequence] for ref in references]
+        return HybridDecoder.fit(self.viterbi, scheme, np.asarray(train.labels), train.offsets, sequences)
+
+    def tune_decoder(self, fitted: HybridDecoder, dev_posteriors: np.ndarray, dev: FrameData,
+                     dev_utterances: list[Utterance]) -> HybridDecoder:
+        """A copy of `fitted` with acoustic scale, LM weight and penalty chosen on the dev split for the
+        model whose dev posteriors these are."""
+        references = split_references(FrameLabeller(fitted.scheme), dev_utterances, dev)
+        decoder = fitted.copy()
+        decoder.tune([dev_posteriors[dev.utterance(u)] for u in range(len(dev.ids))], [r.units for r in references])
+        return decoder
+
+    def reuses(self, decoder: HybridDecoder | None) -> bool:
+        """Whether a saved decoder was fitted and tuned with these settings."""
+        return decoder is not None and decoder.settings == self.viterbi
 
     def conditions(self) -> list[NoiseCondition]:
         return conditions(self.noises, self.snrs_db)
@@ -87,9 +141,20 @@ class Evaluator:
                              "speakers (or drop babble from evaluation.noises)")
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
-                 scheme: LabelScheme, combine=None) -> dict[str, list[dict]]:
-        """Scores of each model (and of `combine(posteriors by model)` if given) per condition, through
-        the fitted `frontend`."""
+                 scheme: LabelScheme, combine=None, decoders: dict[str, HybridDecoder] | None = None
+                 ) -> dict[str, list[dict]]:
+        """Scores of each model (and of `combine(posteriors by model)` if given, as "combined") per
+        condition, through the fitted `frontend`. With the viterbi decoder, `decoders` holds each one's
+        tuned decoder by the same names."""
+        framewise = self.framewise(scheme)
+        if self.decoder == "viterbi":
+            names = list(models) + (["combined"] if combine is not None else [])
+            missing = [n for n in names if n not in (decoders or {})]
+            if missing:
+                raise ValueError(f"viterbi decoding needs a tuned decoder for {missing}")
+            chosen = {n: decoders[n] for n in names}
+        else:
+            chosen = {n: framewise for n in list(models) + ["combined"]}
         noise = NoiseMaker(utterances, frontend.audio.extractor.sample_rate, self.babble_talkers, self.seed)
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
@@ -106,6 +171,7 @@ class Evaluator:
                 post["combined"] = combine(post)
             for name, p in post.items():
                 row = {"condition": condition.name, "noise": condition.kind, "snr_db": condition.snr_db}
-                row.update(score(p, data, references, scheme, self.min_frames))
+                row.update(score(p, data, references, scheme, chosen[name],
+                                 framewise if self.decoder == "viterbi" else None))
                 results[name].append(row)
         return results

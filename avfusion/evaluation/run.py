@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from avfusion.corpus.labels import LabelScheme
@@ -11,11 +12,16 @@ from avfusion.reporting.report import write_report
 
 
 def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, evaluator: Evaluator, models: dict,
-               frontend, corpus: Corpus, combine=None, skipped: list[str] | None = None) -> str:
-    """Scores on the test split, clean and in noise; report.json/report.md in run_dir; returns the Markdown."""
+               frontend, corpus: Corpus, combine=None, skipped: list[str] | None = None,
+               decoders: dict | None = None) -> str:
+    """Scores on the test split, clean and in noise; report.json/report.md in run_dir; returns the Markdown.
+    `decoders`: the dev-tuned viterbi decoder of each model (and of "combined")."""
     test = corpus.split("test")
-    results = evaluator.evaluate(models, frontend, test, scheme, combine=combine)
+    results = evaluator.evaluate(models, frontend, test, scheme, combine=combine, decoders=decoders)
     key = "combined" if combine is not None else next(iter(models))
+    decoding = {"decoder": evaluator.decoder, "min_frames": evaluator.min_frames}
+    if evaluator.decoder == "viterbi":
+        decoding.update(viterbi=asdict(evaluator.viterbi), tuned=asdict(decoders[key].params))
     report = {
         "name": name, "seed": seed, "label_scheme": scheme.name, "unit": scheme.unit,
         "test_speakers": len(corpus.speakers("test")),
@@ -24,6 +30,6 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
         "weights": getattr(combine, "weights", None),
         "all": results,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
-                       "babble_talkers": evaluator.babble_talkers, "min_frames": evaluator.min_frames},
+                       "babble_talkers": evaluator.babble_talkers, **decoding},
     }
     return write_report(run_dir, report)

@@ -1,9 +1,9 @@
 """Frame error, sequence phone error rate (TIMIT convention) and segment classification error.
 
 `frame_error` is what Mroueh et al. (2015) call PER: the share of misclassified frames. `per` is the
-sequence phone error rate of TIMIT papers: frames are decoded to a phone sequence (argmax, merge
-repeats, optionally drop segments shorter than `min_frames`), folded to the 39-phone set, aligned to
-the reference sequence by Levenshtein distance, and (S + D + I) / N is summed over the whole set.
+sequence phone error rate of TIMIT papers: a decoder (`avfusion.decoding`) turns frames into a phone
+sequence, which is aligned to the reference sequence as aligned (adjacent identical phones kept, silence
+left out of both) by Levenshtein distance, and (S + D + I) / N is summed over the whole set.
 `segment_error` classifies each reference segment (a phone, or a word) as a whole, from the frames
 inside it: the unit with the highest mean log posterior (TIMIT phone classification; GRID words).
 """
@@ -24,19 +24,6 @@ def frame_error(predicted: np.ndarray, reference: np.ndarray) -> float:
     if reference.size == 0:
         raise ValueError("frame_error: no frames")
     return float(np.mean(predicted != reference))
-
-
-def collapse(frames: Sequence, min_frames: int = 1) -> list:
-    """Merge runs of equal labels; runs shorter than `min_frames` are dropped before merging."""
-    frames = list(frames)
-    runs: list[list] = []  # [label, length]
-    for label in frames:
-        if runs and runs[-1][0] == label:
-            runs[-1][1] += 1
-        else:
-            runs.append([label, 1])
-    kept = [label for label, n in runs if n >= min_frames]
-    return [label for i, label in enumerate(kept) if i == 0 or label != kept[i - 1]]
 
 
 @dataclass(frozen=True)
@@ -76,13 +63,6 @@ def per(pairs: Iterable[tuple[Sequence, Sequence]]) -> EditCounts:
     for reference, hypothesis in pairs:
         total = total + edit_counts(reference, hypothesis)
     return total
-
-
-def frames_to_phones(frame_classes: np.ndarray, phone_of_class: np.ndarray, phone_names: Sequence[str],
-                     min_frames: int = 1) -> list[str]:
-    """Frame class indices -> folded phone sequence (states map to their phone before merging)."""
-    phones = np.asarray(phone_of_class)[np.asarray(frame_classes)]
-    return [phone_names[i] for i in collapse(phones.tolist(), min_frames)]
 
 
 def segment_predictions(log_posteriors: np.ndarray, spans: np.ndarray) -> np.ndarray:

@@ -10,18 +10,26 @@ import numpy as np
 
 from avfusion.utils.atomic import write_text_atomic
 
-METRICS = ("per", "frame_error", "frame_error_phone", "wer", "frame_error_word", "segment_error")
+METRICS = ("per", "per_framewise", "frame_error", "frame_error_phone", "wer", "wer_framewise", "frame_error_word",
+           "segment_error", "substitution_rate", "deletion_rate", "insertion_rate")
 SEQUENCE_METRIC = {"phone": "per", "word": "wer"}
 
 
 def run_table(rows: list[dict], unit: str = "phone") -> str:
-    """Markdown table of one run: a row per condition."""
+    """Markdown table of one run: a row per condition. S / D / I are the decoder's substitution, deletion
+    and insertion rates (they add up to its error rate)."""
     unit_error, sequence = f"frame_error_{unit}", SEQUENCE_METRIC[unit]
-    lines = [f"| condition | utterances | frames | frame_error | {unit_error} | {sequence} | segment_error |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    framewise = f"{sequence}_framewise"
+    extra = framewise in rows[0] if rows else False
+    lines = [f"| condition | utterances | frames | frame_error | {unit_error} | {sequence} | S / D / I |"
+             + (f" {framewise} |" if extra else "") + " segment_error |",
+             "|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if extra else "") + "---:|"]
     for r in rows:
+        sdi = f"{r['substitution_rate']:.3f} / {r['deletion_rate']:.3f} / {r['insertion_rate']:.3f}" \
+            if "substitution_rate" in r else ""
         lines.append(f"| {r['condition']} | {r['utterances']} | {r['frames']} | {r['frame_error']:.3f} | "
-                     f"{r[unit_error]:.3f} | {r[sequence]:.3f} | {r.get('segment_error', float('nan')):.3f} |")
+                     f"{r[unit_error]:.3f} | {r[sequence]:.3f} | {sdi} |" + (f" {r[framewise]:.3f} |" if extra else "")
+                     + f" {r.get('segment_error', float('nan')):.3f} |")
     return "\n".join(lines)
 
 
@@ -30,6 +38,13 @@ def write_report(run_dir: str | Path, report: dict) -> str:
     run_dir = Path(run_dir)
     write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
     title = f"# {report['name']} (seed {report['seed']}, labels {report['label_scheme']})"
+    decoding = report.get("evaluation", {})
+    if decoding.get("decoder") == "viterbi":
+        t = decoding["tuned"]
+        title += (f"\n\nDecoder: viterbi ({decoding['viterbi']['lm']} LM; tuned on dev: acoustic scale "
+                  f"{t['acoustic_scale']}, LM weight {t['lm_weight']}, insertion penalty {t['insertion_penalty']}).")
+    elif decoding.get("decoder") == "framewise":
+        title += f"\n\nDecoder: framewise (runs under {decoding['min_frames']} frames dropped)."
     skipped = report.get("skipped_utterances") or []
     note = f" {len(skipped)} invalid utterance(s) left out (on_error=skip; listed in report.json)." if skipped else ""
     md = f"{title}\n\nTest split: {report['test_speakers']} speakers.{note}\n\n" \

@@ -1,0 +1,55 @@
+"""Frame-wise decoding: argmax per frame, states folded to their unit, runs shorter than `min_frames`
+dropped, repeats merged. No duration model and no language model: in noise it inserts short units."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from avfusion.corpus.labels import LabelScheme
+
+
+class DecodedUnit(NamedTuple):
+    unit: int  # index into the scheme's units
+    start: int  # first frame
+    end: int  # one past the last frame
+
+
+def unit_runs(frame_units: Sequence[int], min_frames: int = 1) -> list[DecodedUnit]:
+    """Runs of equal labels; runs shorter than `min_frames` are dropped, then equal neighbours merged."""
+    labels = np.asarray(frame_units)
+    if labels.size == 0:
+        return []
+    change = np.flatnonzero(np.diff(labels)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [labels.size]])
+    runs: list[DecodedUnit] = []
+    for s, e in zip(starts.tolist(), ends.tolist()):
+        if e - s < min_frames:
+            continue
+        if runs and runs[-1].unit == labels[s]:
+            runs[-1] = runs[-1]._replace(end=e)
+        else:
+            runs.append(DecodedUnit(int(labels[s]), s, e))
+    return runs
+
+
+def collapse(frames: Sequence, min_frames: int = 1) -> list:
+    """Merge runs of equal labels; runs shorter than `min_frames` are dropped before merging."""
+    frames = list(frames)
+    index = {label: i for i, label in enumerate(dict.fromkeys(frames))}
+    names = list(index)
+    return [names[r.unit] for r in unit_runs([index[f] for f in frames], min_frames)]
+
+
+@dataclass
+class FramewiseDecoder:
+    scheme: LabelScheme
+    min_frames: int = 2
+
+    def decode(self, posteriors: np.ndarray) -> list[DecodedUnit]:
+        """(T, C) posteriors of one utterance -> its units."""
+        return unit_runs(self.scheme.unit_of_class[np.asarray(posteriors).argmax(axis=1)], self.min_frames)

@@ -1,0 +1,215 @@
+"""Hybrid HMM/DNN decoding: a network's class posteriors turned into a unit sequence by Viterbi search.
+
+- Scaled likelihoods: log p(x | s) ~ log P(s | x) - prior_exponent * log P(s), with P(s) the classes'
+  frame frequencies on the training split (add-one), times an acoustic scale.
+- Topology: a loop over the scheme's units (phones, sil among them; or words), each a left-to-right HMM
+  of `states_per_unit` (3) states. An HMM state (u, k) emits the classes of unit u that cover state k:
+  with `phone` labels the three states share the phone's posterior (so a phone lasts at least 3 frames),
+  with `phone_state` each state has its own class, with `cd_state` the posteriors of every context of
+  (u, k) are summed (the loop has no triphone contexts: states fold to the 39 phones for decoding).
+- Self-loop probability of unit u from its mean training duration d_u: 1 - S / d_u (clipped), so the
+  expected time in the HMM matches the data.
+- Unit language model (`avfusion.decoding.lm`) on the training alignments, an LM weight and an insertion
+  penalty per unit entered.
+
+Acoustic scale, LM weight and penalty are chosen by a grid search on the dev split (`tune`), per model;
+what the decoder learned (priors, LM, durations) comes from the training split only, and is saved with
+the run (`decoder.npz`, `decoder.json`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from avfusion.corpus.labels import LabelScheme
+from avfusion.corpus.phones import SIL
+from avfusion.decoding.framewise import DecodedUnit, unit_runs
+from avfusion.decoding.lm import KINDS, UnitLanguageModel
+from avfusion.decoding.viterbi import viterbi
+from avfusion.metrics.per import per
+from avfusion.utils.atomic import atomic_path, write_text_atomic
+
+log = logging.getLogger(__name__)
+
+DECODERS = ("framewise", "viterbi")
+
+
+@dataclass
+class ViterbiSettings:
+    """`evaluation.viterbi`: what the decoder is fitted with, and the dev grid it is tuned over."""
+
+    lm: str = "bigram"  # bigram | unigram | none (a flat loop)
+    discount: float = 0.5  # absolute discounting of the bigram
+    prior_exponent: float = 1.0  # posteriors / priors ** prior_exponent
+    states_per_unit: int = 3
+    max_self_loop: float = 0.95
+    acoustic_scales: list[float] = field(default_factory=lambda: [0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0])
+    lm_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    insertion_penalties: list[float] = field(default_factory=lambda: [-4.0, -2.0, 0.0, 2.0, 4.0])
+
+    def __post_init__(self) -> None:
+        if self.lm not in KINDS:
+            raise ValueError(f"evaluation.viterbi.lm={self.lm!r}: choose from {list(KINDS)}")
+        if self.states_per_unit < 1:
+            raise ValueError(f"evaluation.viterbi.states_per_unit={self.states_per_unit}: must be at least 1")
+        for name in ("acoustic_scales", "lm_weights", "insertion_penalties"):
+            if not list(getattr(self, name)):
+                raise ValueError(f"evaluation.viterbi.{name} is empty: give at least one value to tune over")
+        if min(self.acoustic_scales) <= 0:
+            raise ValueError(f"evaluation.viterbi.acoustic_scales={list(self.acoustic_scales)}: must be positive")
+
+    def fitted(self) -> dict:
+        """The settings that shape the fitted arrays (the grid only shapes the tuning)."""
+        return {k: getattr(self, k) for k in ("lm", "discount", "prior_exponent", "states_per_unit", "max_self_loop")}
+
+
+@dataclass(frozen=True)
+class DecoderParams:
+    acoustic_scale: float = 1.0
+    lm_weight: float = 1.0
+    insertion_penalty: float = 0.0
+
+
+def emission_matrix(scheme: LabelScheme, states_per_unit: int) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """(C, U * S) 0/1: which classes each HMM state (u, k) emits (a state position of the scheme, begin,
+    middle or end third, maps onto the HMM's states in order), and (U, S): whether any class does."""
+    n_units, n_states = len(scheme.units), states_per_unit
+    rows, cols = [], []
+    n_positions = 3
+    for c, (u, position) in enumerate(zip(scheme.unit_of_class.tolist(), scheme.positions.tolist())):
+        for k in range(n_states):
+            if position < 0 or min(k * n_positions // n_states, n_positions - 1) == position:
+                rows.append(c)
+                cols.append(u * n_states + k)
+    covered = np.zeros(n_units * n_states, bool)
+    covered[cols] = True
+    matrix = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(scheme.num_classes, n_units * n_states))
+    return matrix, covered.reshape(n_units, n_states)
+
+
+class HybridDecoder:
+    def __init__(self, scheme: LabelScheme, settings: ViterbiSettings, log_prior: np.ndarray,
+                 lm: UnitLanguageModel, self_loop: np.ndarray, params: DecoderParams | None = None) -> None:
+        self.scheme, self.settings = scheme, settings
+        self.log_prior, self.lm, self.self_loop = log_prior, lm, self_loop
+        self.params = params or DecoderParams()
+        self.dev_grid: list[dict] = []  # the tuning's table: params and dev error rate
+        n_states = settings.states_per_unit
+        self.emits, covered = emission_matrix(scheme, n_states)
+        # states no class covers (a unit absent from the scheme's classes) can never be entered
+        self.unreachable = ~covered
+        prior_states = np.asarray(np.exp(log_prior) @ self.emits).reshape(-1)
+        self.log_prior_states = np.log(np.maximum(prior_states, 1e-30))
+        self.log_stay = np.repeat(np.log(self_loop)[:, None], n_states, axis=1)
+        self.log_move = np.repeat(np.log1p(-self_loop)[:, None], n_states, axis=1)
+
+    @classmethod
+    def fit(cls, settings: ViterbiSettings, scheme: LabelScheme, train_labels: np.ndarray,
+            train_offsets: np.ndarray, train_sequences: Sequence[Sequence[int]]) -> "HybridDecoder":
+        """Priors and durations from the training frame labels, the LM from the training unit sequences."""
+        counts = np.bincount(np.asarray(train_labels), minlength=scheme.num_classes) + 1.0
+        log_prior = np.log(counts / counts.sum())
+        lm = UnitLanguageModel.fit(train_sequences, len(scheme.units), settings.lm, settings.discount)
+        return cls(scheme, settings, log_prior, lm, cls.self_loops(scheme, train_labels, train_offsets, settings))
+
+    @staticmethod
+    def self_loops(scheme: LabelScheme, labels: np.ndarray, offsets: np.ndarray, settings: ViterbiSettings) -> np.ndarray:
+        """Per unit: 1 - S / mean frames per occurrence on train (runs of the unit in the frame labels)."""
+        frames, runs = np.zeros(len(scheme.units)), np.zeros(len(scheme.units))
+        units = scheme.unit_of_class[np.asarray(labels)]
+        for a, b in zip(offsets[:-1], offsets[1:]):
+            for r in unit_runs(units[a:b]):
+                frames[r.unit] += r.end - r.start
+                runs[r.unit] += 1
+        mean = np.where(runs > 0, frames / np.maximum(runs, 1), 2.0 * settings.states_per_unit)
+        low = 1.0 - settings.max_self_loop
+        return np.clip(1.0 - settings.states_per_unit / mean, low, settings.max_self_loop)
+
+    def state_loglik(self, posteriors: np.ndarray) -> np.ndarray:
+        """(T, U, S) scaled log-likelihoods at acoustic scale 1."""
+        summed = np.asarray(self.emits.T @ np.asarray(posteriors, dtype=np.float64).T).T
+        loglik = np.log(np.maximum(summed, 1e-30)) - self.settings.prior_exponent * self.log_prior_states
+        loglik[:, self.unreachable.reshape(-1)] = -np.inf
+        return loglik.reshape(len(posteriors), len(self.scheme.units), self.settings.states_per_unit)
+
+    def search(self, loglik: np.ndarray, params: DecoderParams) -> list[DecodedUnit]:
+        lm, w, penalty = self.lm, params.lm_weight, params.insertion_penalty
+        _, units, _ = viterbi(params.acoustic_scale * loglik, self.log_stay, self.log_move,
+                              w * lm.log_next - penalty, w * lm.log_start - penalty, w * lm.log_end)
+        return units
+
+    def decode(self, posteriors: np.ndarray) -> list[DecodedUnit]:
+        """(T, C) posteriors of one utterance -> its units, with the tuned parameters."""
+        return self.search(self.state_loglik(posteriors), self.params)
+
+    def grid(self) -> list[DecoderParams]:
+        s = self.settings
+        return [DecoderParams(float(a), float(w), float(p))
+                for a, w, p in itertools.product(s.acoustic_scales, s.lm_weights, s.insertion_penalties)]
+
+    def tune(self, posteriors: Sequence[np.ndarray], references: Sequence[Sequence[str]]) -> DecoderParams:
+        """Pick the grid point of lowest error rate on these (dev) utterances' posteriors against their
+        scored reference unit sequences; keep it, and the table."""
+        if len(posteriors) != len(references) or not posteriors:
+            raise ValueError("tuning needs the posteriors and references of the same, non-empty set of utterances")
+        logliks = [self.state_loglik(p) for p in posteriors]
+        table = []
+        for params in self.grid():
+            hyps = [self.scored_units(self.search(x, params)) for x in logliks]
+            edits = per(zip(references, hyps))
+            table.append({**asdict(params), "error_rate": edits.rate, "insertions": edits.insertions,
+                          "deletions": edits.deletions})
+        best = min(table, key=lambda r: (r["error_rate"], r["acoustic_scale"], r["lm_weight"], r["insertion_penalty"]))
+        self.params = DecoderParams(best["acoustic_scale"], best["lm_weight"], best["insertion_penalty"])
+        self.dev_grid = table
+        log.info("viterbi decoder tuned on %d dev utterances: %s (dev error rate %.3f)", len(posteriors),
+                 asdict(self.params), best["error_rate"])
+        edge = [k for k, values in (("acoustic_scale", self.settings.acoustic_scales),
+                                    ("lm_weight", self.settings.lm_weights),
+                                    ("insertion_penalty", self.settings.insertion_penalties))
+                if len(values) > 1 and getattr(self.params, k) in (min(values), max(values))]
+        if edge:
+            log.warning("tuned decoder parameter(s) %s at the edge of the grid (evaluation.viterbi): widen it", edge)
+        return self.params
+
+    def scored_units(self, units: Sequence[DecodedUnit]) -> list[str]:
+        return scored(self.scheme, units)
+
+    def save(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        with atomic_path(directory / "decoder.npz") as tmp:
+            with open(tmp, "wb") as f:
+                np.savez(f, log_prior=self.log_prior, log_start=self.lm.log_start, log_next=self.lm.log_next,
+                         log_end=self.lm.log_end, self_loop=self.self_loop)
+        write_text_atomic(directory / "decoder.json", json.dumps(
+            {"decoder": "viterbi", "params": asdict(self.params), "settings": asdict(self.settings),
+             "dev_grid": self.dev_grid}, indent=1))
+
+    @classmethod
+    def load(cls, directory: str | Path, scheme: LabelScheme) -> "HybridDecoder":
+        directory = Path(directory)
+        meta = json.loads((directory / "decoder.json").read_text())
+        with np.load(directory / "decoder.npz", allow_pickle=False) as a:
+            lm = UnitLanguageModel(a["log_start"], a["log_next"], a["log_end"])
+            decoder = cls(scheme, ViterbiSettings(**meta["settings"]), a["log_prior"], lm, a["self_loop"],
+                          DecoderParams(**meta["params"]))
+        decoder.dev_grid = meta.get("dev_grid", [])
+        return decoder
+
+    def copy(self) -> "HybridDecoder":
+        """The same fitted arrays, to be tuned for another model."""
+        return HybridDecoder(self.scheme, self.settings, self.log_prior, self.lm, self.self_loop, self.params)
+
+
+def scored(scheme: LabelScheme, units: Sequence[DecodedUnit]) -> list[str]:
+    """Unit names of a decoding, silence left out (scoring convention)."""
+    names = scheme.units
+    return [names[u.unit] for u in units if names[u.unit] != SIL]

@@ -1,0 +1,255 @@
+"""Decoders: the Viterbi search against an exhaustive search and against librosa's Viterbi on the same
+model, the unit language model, the hybrid decoder's topology, tuning and its saved state."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from avfusion.corpus.labels import get_scheme
+from avfusion.decoding.hybrid import DecoderParams, HybridDecoder, ViterbiSettings, emission_matrix
+from avfusion.decoding.lm import UnitLanguageModel
+from avfusion.decoding.viterbi import viterbi
+
+
+def random_model(rng, n_units, n_states):
+    stay = rng.uniform(0.2, 0.8, n_units)
+    log_stay = np.repeat(np.log(stay)[:, None], n_states, axis=1)
+    log_move = np.repeat(np.log1p(-stay)[:, None], n_states, axis=1)
+    lm = UnitLanguageModel.fit([rng.integers(0, n_units, 6).tolist() for _ in range(4)], n_units)
+    return log_stay, log_move, lm
+
+
+def path_score(path, loglik, log_stay, log_move, cross, start, end):
+    """Score of one flat-state path under the loop model, or -inf if the topology forbids it."""
+    n_frames, n_units, n_states = loglik.shape
+    u, k = divmod(path[0], n_states)
+    if k != 0:
+        return -np.inf
+    score = start[u] + loglik[0, u, k]
+    for t in range(1, n_frames):
+        (pu, pk), (u, k) = divmod(path[t - 1], n_states), divmod(path[t], n_states)
+        options = []
+        if (u, k) == (pu, pk):
+            options.append(log_stay[u, k])
+        if u == pu and k == pk + 1:
+            options.append(log_move[u, pk])
+        if k == 0 and pk == n_states - 1:
+            options.append(log_move[pu, pk] + cross[pu, u])
+        if not options:
+            return -np.inf
+        score += max(options) + loglik[t, u, k]
+    u, k = divmod(path[-1], n_states)
+    return score + log_move[u, k] + end[u] if k == n_states - 1 else -np.inf
+
+
+@pytest.mark.parametrize("n_units,n_states,n_frames", [(2, 2, 6), (3, 1, 6), (2, 3, 7), (3, 2, 5)])
+def test_viterbi_equals_exhaustive_search(rng, n_units, n_states, n_frames):
+    for trial in range(5):
+        log_stay, log_move, lm = random_model(rng, n_units, n_states)
+        loglik = np.log(rng.dirichlet(np.ones(n_units * n_states), n_frames)).reshape(n_frames, n_units, n_states)
+        weight, penalty = rng.uniform(0.5, 2), rng.uniform(-1, 1)
+        args = (log_stay, log_move, weight * lm.log_next - penalty, weight * lm.log_start - penalty, weight * lm.log_end)
+        path, units, score = viterbi(loglik, *args)
+        best = max(itertools.product(range(n_units * n_states), repeat=n_frames),
+                   key=lambda p: path_score(p, loglik, *args))
+        assert score == pytest.approx(path_score(best, loglik, *args))
+        assert score == pytest.approx(path_score(path, loglik, *args))
+        assert list(path) == list(best)
+        # the units traversed, with their frames
+        assert units[0].start == 0 and units[-1].end == n_frames
+        assert all(a.end == b.start for a, b in zip(units, units[1:]))
+        for unit in units:
+            assert {int(s) // n_states for s in path[unit.start:unit.end]} == {unit.unit}
+            assert path[unit.start] % n_states == 0
+
+
+def dense_model(log_stay, log_move, lm):
+    """The same loop as one row-stochastic matrix, plus an absorbing end state (librosa has no final
+    probabilities): the last frame is observed only in the end state."""
+    n_units, n_states = log_stay.shape
+    n = n_units * n_states
+    trans = np.zeros((n + 1, n + 1))
+    for u in range(n_units):
+        for k in range(n_states):
+            i = u * n_states + k
+            trans[i, i] = np.exp(log_stay[u, k])
+            if k < n_states - 1:
+                trans[i, i + 1] = np.exp(log_move[u, k])
+            else:
+                trans[i, [v * n_states for v in range(n_units)]] = np.exp(log_move[u, k] + lm.log_next[u])
+                trans[i, n] = np.exp(log_move[u, k] + lm.log_end[u])
+    trans[n, n] = 1.0
+    init = np.zeros(n + 1)
+    init[[v * n_states for v in range(n_units)]] = np.exp(lm.log_start)
+    return trans, init
+
+
+@pytest.mark.parametrize("kind", ["bigram", "none"])
+def test_unit_weights_reproduce_librosa_viterbi_on_the_same_topology(rng, kind):
+    import librosa
+
+    n_units, n_states, n_frames = 5, 3, 80
+    log_stay, log_move, _ = random_model(rng, n_units, n_states)
+    lm = UnitLanguageModel.fit([rng.integers(0, n_units, 9).tolist() for _ in range(6)], n_units, kind)
+    # posteriors that mostly agree with a state sequence, so the best path is not trivial
+    probs = rng.dirichlet(np.full(n_units * n_states, 0.3), n_frames)
+    trans, init = dense_model(log_stay, log_move, lm)
+    assert np.allclose(trans.sum(axis=1), 1)
+    observed = np.vstack([np.hstack([probs, np.zeros((n_frames, 1))]), np.eye(n_units * n_states + 1)[-1]])
+    expected = librosa.sequence.viterbi(observed.T, trans, p_init=init)
+    path, _, _ = viterbi(np.log(probs).reshape(n_frames, n_units, n_states), log_stay, log_move, lm.log_next,
+                         lm.log_start, lm.log_end)
+    assert expected[-1] == n_units * n_states and list(path) == list(expected[:-1])
+
+
+def test_language_model_rows_are_distributions_and_bigram_hand_case():
+    seqs = [[0, 1, 0, 1], [0, 2]]
+    for kind in ("bigram", "unigram", "none"):
+        lm = UnitLanguageModel.fit(seqs, 3, kind)
+        assert np.exp(lm.log_start).sum() == pytest.approx(1)
+        assert np.allclose(np.exp(lm.log_next).sum(axis=1) + np.exp(lm.log_end), 1)
+    lm = UnitLanguageModel.fit(seqs, 3, "bigram", discount=0.5)
+    # events 0, 1, 2, </s> counted 3, 2, 1, 2 of 8: add-one unigram (4, 3, 2, 3) / 12
+    unigram = np.array([4, 3, 2, 3]) / 12
+    # history 0 was followed by 1 twice and 2 once (3 events, 2 distinct)
+    expected = np.maximum(np.array([0, 2, 1, 0]) - 0.5, 0) / 3 + 0.5 * 2 / 3 * unigram
+    assert np.allclose(np.exp(np.append(lm.log_next[0], lm.log_end[0])), expected)
+    with pytest.raises(ValueError, match="lm='trigram'"):
+        UnitLanguageModel.fit(seqs, 3, "trigram")
+
+
+def test_emission_topology_of_each_scheme():
+    phone = get_scheme("phone")
+    m, covered = emission_matrix(phone, 3)
+    assert m.shape == (39, 117) and covered.all()
+    aa = phone.classes.index("aa")
+    assert m[aa].nonzero()[1].tolist() == [3 * aa, 3 * aa + 1, 3 * aa + 2]  # three states share the phone
+    states = get_scheme("phone_state")
+    m, covered = emission_matrix(states, 3)
+    aa = states.units.index("aa")
+    assert [states.classes[c] for c in m[:, 3 * aa + 1].nonzero()[0]] == ["aa_m"]
+    sil = states.units.index("sil")
+    assert [states.classes[c] for c in m[:, 3 * sil + 2].nonzero()[0]] == ["sil"]
+
+
+def toy_decoder(settings=None):
+    scheme = get_scheme("phone")
+    rng = np.random.default_rng(1)
+    labels = np.repeat(rng.integers(0, 39, 400), rng.integers(3, 13, 400))  # phones of 3 to 12 frames
+    offsets = np.array([0, len(labels) // 2, len(labels)])
+    sequences = [rng.integers(0, 39, 30).tolist() for _ in range(20)]
+    return HybridDecoder.fit(settings or ViterbiSettings(), scheme, labels, offsets, sequences), scheme
+
+
+def test_sharp_posteriors_decode_to_their_runs_with_a_flat_loop():
+    settings = ViterbiSettings(lm="none", prior_exponent=0.0)
+    decoder, scheme = toy_decoder(settings)
+    decoder.params = DecoderParams(1.0, 1.0, 0.0)
+    truth = [("sil", 10), ("hh", 4), ("ah", 6), ("ah", 5), ("l", 3), ("ow", 12), ("sil", 8)]
+    frames = [scheme.units.index(p) for p, n in truth for _ in range(n)]
+    post = np.full((len(frames), 39), 1e-4)
+    post[np.arange(len(frames)), frames] = 1.0
+    decoded = decoder.decode(post / post.sum(axis=1, keepdims=True))
+    # the runs, with adjacent equal phones merged (nothing in the posteriors separates them)
+    assert [scheme.units[u.unit] for u in decoded] == ["sil", "hh", "ah", "l", "ow", "sil"]
+    assert [u.end - u.start for u in decoded] == [10, 4, 11, 3, 12, 8]
+
+
+def test_a_one_frame_blip_cannot_be_a_phone():
+    decoder, scheme = toy_decoder(ViterbiSettings(lm="none", prior_exponent=0.0))
+    decoder.params = DecoderParams(1.0, 1.0, 0.0)
+    frames = [0] * 6 + [5] + [0] * 6
+    post = np.full((len(frames), 39), 1e-3)
+    post[np.arange(len(frames)), frames] = 1.0
+    assert [u.unit for u in decoder.decode(post)] == [0]
+
+
+def test_tuning_picks_the_grid_point_of_lowest_error_and_saves(tmp_path):
+    decoder, scheme = toy_decoder()
+    rng = np.random.default_rng(2)
+    posts, refs = [], []
+    for _ in range(3):
+        phones = rng.integers(0, 38, 12)
+        frames = np.repeat(phones, rng.integers(3, 9, 12))
+        post = rng.dirichlet(np.full(39, 0.5), len(frames))
+        post[np.arange(len(frames)), frames] += 1.0
+        posts.append(post / post.sum(axis=1, keepdims=True))
+        refs.append([scheme.units[p] for p in phones])
+    params = decoder.tune(posts, refs)
+    assert len(decoder.dev_grid) == len(decoder.grid())
+    best = min(r["error_rate"] for r in decoder.dev_grid)
+    row = next(r for r in decoder.dev_grid if DecoderParams(r["acoustic_scale"], r["lm_weight"],
+                                                             r["insertion_penalty"]) == params)
+    assert row["error_rate"] == best
+    decoder.save(tmp_path)
+    loaded = HybridDecoder.load(tmp_path, scheme)
+    assert loaded.params == params and loaded.settings == decoder.settings
+    assert all(u == v for u, v in zip(loaded.decode(posts[0]), decoder.decode(posts[0])))
+
+
+def test_settings_errors_name_the_key():
+    with pytest.raises(ValueError, match="evaluation.viterbi.lm='trigram'"):
+        ViterbiSettings(lm="trigram")
+    with pytest.raises(ValueError, match="insertion_penalties is empty"):
+        ViterbiSettings(insertion_penalties=[])
+
+
+def test_score_counts_edits_against_the_uncollapsed_reference():
+    from avfusion.decoding.framewise import FramewiseDecoder
+    from avfusion.evaluation.evaluate import score
+    from avfusion.frames.data import FrameData
+    from avfusion.frames.labelling import Reference
+
+    scheme = get_scheme("phone")
+    ids = [scheme.units.index(p) for p in ("sil", "ah", "t", "iy", "sil")]
+    frames = np.repeat(ids, [4, 6, 3, 5, 4])
+    data = FrameData({"audio": np.zeros((len(frames), 1))}, frames, np.array([0, len(frames)]), ["u"], ["s"])
+    # reference "ah ah t iy": the decoding "ah t iy" misses one ah (a deletion a collapsed reference would hide)
+    ref = Reference(["sil", "ah", "ah", "t", "iy", "sil"], np.array([[4, 7], [7, 10], [10, 13], [13, 18]]),
+                    np.array([ids[1], ids[1], ids[2], ids[3]]))
+    row = score(np.eye(39)[frames], data, [ref], scheme, FramewiseDecoder(scheme, 1))
+    assert (row["substitutions"], row["deletions"], row["insertions"]) == (0, 1, 0)
+    assert row["per"] == pytest.approx(1 / 4) and row["reference_phones"] == 4
+    assert row["deletion_rate"] == pytest.approx(1 / 4)
+
+
+def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(tiny_root, monkeypatch):
+    from avfusion import api
+    from avfusion.evaluation.evaluate import Evaluator
+    from avfusion.runs import load_run
+
+    from conftest import tiny_overrides
+    from test_configs import compose_train
+
+    seen = {}
+    fit, tune = Evaluator.fit_decoder, Evaluator.tune_decoder
+
+    def spy_fit(self, scheme, utterances, train):
+        seen["fit"] = ({u.split for u in utterances}, list(train.ids))
+        return fit(self, scheme, utterances, train)
+
+    def spy_tune(self, fitted, dev_posteriors, dev, utterances):
+        seen["tune"] = ({u.split for u in utterances}, list(dev.ids), len(dev_posteriors))
+        return tune(self, fitted, dev_posteriors, dev, utterances)
+
+    monkeypatch.setattr(Evaluator, "fit_decoder", spy_fit)
+    monkeypatch.setattr(Evaluator, "tune_decoder", spy_tune)
+    cfg = compose_train(*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
+                        "evaluation.noises=[white]")
+    run_dir = tiny_root / "run_decoder_spy"
+    report = api.train(cfg, run_dir=run_dir)
+    corpus, _ = api.load_corpus(cfg)
+    dev = corpus.split("dev")
+    assert seen["fit"] == ({"train"}, [u.id for u in corpus.split("train")])
+    assert seen["tune"][:2] == ({"dev"}, [u.id for u in dev])
+    assert seen["tune"][2] == len(api.prepare(cfg, corpus)[1]["dev"])  # posteriors of every dev frame
+    for row in report["test"]:
+        assert row["substitutions"] + row["deletions"] + row["insertions"] == round(row["per"] * row["reference_phones"])
+        assert row["per_framewise"] > 0
+    run = load_run(run_dir)
+    assert report["evaluation"]["decoder"] == "viterbi"
+    assert report["evaluation"]["tuned"] == {"acoustic_scale": run.decoder.params.acoustic_scale,
+                                             "lm_weight": run.decoder.params.lm_weight,
+                                             "insertion_penalty": run.decoder.params.insertion_penalty}
+    assert len(run.decoder.dev_grid) == len(run.decoder.grid())
