@@ -71,6 +71,8 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     evaluator = instantiate(cfg.evaluation, _convert_="all")
     evaluator.check(corpus.split("test"))
     frontend, frames, scheme = prepare(cfg, corpus)
+    if evaluator.decoder == "viterbi":
+        evaluator.viterbi.check(len(scheme.units))
     settings = TrainSettings(run_dir=run_dir, trainer=instantiate(cfg.trainer),
                              callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
                              seed=cfg.seed, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,

@@ -105,3 +105,14 @@ def test_auto_sharing_picks_the_level_the_scheme_has():
     assert torch.equal(words.groups, torch.arange(3))  # words have no groups: one vector per class
     with pytest.raises(ValueError, match=r"fusion.sharing='phone'.*\['auto', 'none', 'viseme'\]"):
         head("phone", rank=3, sharing="phone")
+
+
+def test_a_missing_sharing_level_is_refused_before_any_training(monkeypatch):
+    from avfusion.training import stages
+
+    def no_stage(*args, **kwargs):
+        raise AssertionError("a stage ran before the scheme was checked")
+
+    monkeypatch.setattr(stages, "run_stage", no_stage)
+    with pytest.raises(ValueError, match="fusion.sharing='phone'"):
+        stages.train_model(FactoredBilinearSoftmax(sharing="phone"), None, {}, get_scheme("phone"), None)

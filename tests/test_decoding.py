@@ -64,6 +64,24 @@ def test_viterbi_equals_exhaustive_search(rng, n_units, n_states, n_frames):
             assert path[unit.start] % n_states == 0
 
 
+@pytest.mark.parametrize("kind", ["unigram", "none"])
+def test_a_loop_whose_entries_ignore_the_history_takes_the_fast_path_to_the_same_result(rng, kind):
+    n_units, n_states, n_frames = 6, 3, 60
+    log_stay, log_move, _ = random_model(rng, n_units, n_states)
+    lm = UnitLanguageModel.fit([rng.integers(0, n_units, 9).tolist() for _ in range(6)], n_units, kind)
+    assert np.allclose(lm.log_next, lm.log_next[:1])
+    loglik = np.log(rng.dirichlet(np.full(n_units * n_states, 0.3), n_frames)).reshape(n_frames, n_units, n_states)
+    full = viterbi(loglik, log_stay, log_move, 1.5 * lm.log_next - 0.7, lm.log_start, lm.log_end)
+    fast = viterbi(loglik, log_stay, log_move, 1.5 * lm.log_next[:1] - 0.7, lm.log_start, lm.log_end)
+    assert list(full[0]) == list(fast[0]) and full[2] == pytest.approx(fast[2])
+
+
+def test_a_bigram_over_a_large_vocabulary_is_refused_before_training():
+    ViterbiSettings(lm="unigram").check(20000)
+    with pytest.raises(ValueError, match="lm=unigram"):
+        ViterbiSettings().check(20000)
+
+
 def dense_model(log_stay, log_move, lm):
     """The same loop as one row-stochastic matrix, plus an absorbing end state (librosa has no final
     probabilities): the last frame is observed only in the end state."""
@@ -214,10 +232,11 @@ def test_score_counts_edits_against_the_uncollapsed_reference():
     assert row["deletion_rate"] == pytest.approx(1 / 4)
 
 
-def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(tiny_root, monkeypatch):
+@pytest.fixture(scope="module")
+def decoder_run(tiny_root):
+    """A tiny audio-only run trained with the fitting and tuning of its decoder spied on."""
     from avfusion import api
     from avfusion.evaluation.evaluate import Evaluator
-    from avfusion.runs import load_run
 
     from conftest import tiny_overrides
     from test_configs import compose_train
@@ -233,12 +252,21 @@ def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(tiny_root, 
         seen["tune"] = ({u.split for u in utterances}, list(dev.ids), len(dev_posteriors))
         return tune(self, fitted, dev_posteriors, dev, utterances)
 
-    monkeypatch.setattr(Evaluator, "fit_decoder", spy_fit)
-    monkeypatch.setattr(Evaluator, "tune_decoder", spy_tune)
     cfg = compose_train(*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
                         "evaluation.noises=[white]")
     run_dir = tiny_root / "run_decoder_spy"
-    report = api.train(cfg, run_dir=run_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Evaluator, "fit_decoder", spy_fit)
+        patch.setattr(Evaluator, "tune_decoder", spy_tune)
+        report = api.train(cfg, run_dir=run_dir)
+    return cfg, run_dir, report, seen
+
+
+def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(decoder_run):
+    from avfusion import api
+    from avfusion.runs import load_run
+
+    cfg, run_dir, report, seen = decoder_run
     corpus, _ = api.load_corpus(cfg)
     dev = corpus.split("dev")
     assert seen["fit"] == ({"train"}, [u.id for u in corpus.split("train")])
@@ -253,3 +281,35 @@ def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(tiny_root, 
                                              "lm_weight": run.decoder.params.lm_weight,
                                              "insertion_penalty": run.decoder.params.insertion_penalty}
     assert len(run.decoder.dev_grid) == len(run.decoder.grid())
+
+
+def test_evaluate_reuses_a_runs_decoder_and_retunes_on_dev_when_settings_change(decoder_run, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    from avfusion import api
+    from avfusion.cli import CONFIG_DIR
+    from avfusion.evaluation.evaluate import Evaluator
+
+    _, run_dir, _, _ = decoder_run
+    tuned = []
+    tune = Evaluator.tune_decoder
+
+    def spy_tune(self, fitted, dev_posteriors, dev, utterances):
+        tuned.append({u.split for u in utterances})
+        return tune(self, fitted, dev_posteriors, dev, utterances)
+
+    monkeypatch.setattr(Evaluator, "tune_decoder", spy_tune)
+
+    def evaluate(*overrides):
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name="evaluate", overrides=[f"run_dirs=[{run_dir}]", "evaluation.noises=[]",
+                                                              *overrides])
+        return api.evaluate(cfg)
+
+    saved = (run_dir / "decoder.json").read_text()
+    report = evaluate()
+    assert tuned == [] and report["evaluation"]["viterbi"]["lm"] == "bigram"  # the run's own decoder
+    report = evaluate("evaluation.viterbi.lm=none")
+    assert tuned == [{"dev"}] and report["evaluation"]["viterbi"]["lm"] == "none"
+    assert report["evaluation"]["tuned"]["lm_weight"] == 1.0  # a flat loop has no weight to tune
+    assert (run_dir / "decoder.json").read_text() == saved  # the run keeps the decoder it was trained with

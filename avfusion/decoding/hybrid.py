@@ -40,6 +40,7 @@ from avfusion.utils.atomic import atomic_path, write_text_atomic
 log = logging.getLogger(__name__)
 
 DECODERS = ("framewise", "viterbi")
+MAX_BIGRAM_UNITS = 1000
 
 
 @dataclass
@@ -51,8 +52,8 @@ class ViterbiSettings:
     prior_exponent: float = 1.0  # posteriors / priors ** prior_exponent
     states_per_unit: int = 3
     max_self_loop: float = 0.95
-    acoustic_scales: list[float] = field(default_factory=lambda: [0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0])
-    lm_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    acoustic_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.5, 0.75, 1.0])
+    lm_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 3.0])
     insertion_penalties: list[float] = field(default_factory=lambda: [-4.0, -2.0, 0.0, 2.0, 4.0])
 
     def __post_init__(self) -> None:
@@ -66,9 +67,12 @@ class ViterbiSettings:
         if min(self.acoustic_scales) <= 0:
             raise ValueError(f"evaluation.viterbi.acoustic_scales={list(self.acoustic_scales)}: must be positive")
 
-    def fitted(self) -> dict:
-        """The settings that shape the fitted arrays (the grid only shapes the tuning)."""
-        return {k: getattr(self, k) for k in ("lm", "discount", "prior_exponent", "states_per_unit", "max_self_loop")}
+    def check(self, n_units: int) -> None:
+        """A bigram loop costs n_units^2 a frame: refuse one over a large vocabulary before any training."""
+        if self.lm == "bigram" and n_units > MAX_BIGRAM_UNITS:
+            raise ValueError(f"evaluation.viterbi.lm=bigram over {n_units} units (more than {MAX_BIGRAM_UNITS}) costs "
+                             f"{n_units}^2 operations a frame: use evaluation.viterbi.lm=unigram (or none), or "
+                             "evaluation.decoder=framewise")
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class HybridDecoder:
         self.unreachable = ~covered
         prior_states = np.asarray(np.exp(log_prior) @ self.emits).reshape(-1)
         self.log_prior_states = np.log(np.maximum(prior_states, 1e-30))
+        # unigram and flat loops: every history enters a unit alike, and the search costs O(U S) a frame
+        self.separable = bool(np.all(lm.log_next == lm.log_next[:1]))
         self.log_stay = np.repeat(np.log(self_loop)[:, None], n_states, axis=1)
         self.log_move = np.repeat(np.log1p(-self_loop)[:, None], n_states, axis=1)
 
@@ -142,8 +148,9 @@ class HybridDecoder:
 
     def search(self, loglik: np.ndarray, params: DecoderParams) -> list[DecodedUnit]:
         lm, w, penalty = self.lm, params.lm_weight, params.insertion_penalty
+        cross = lm.log_next[:1] if self.separable else lm.log_next
         _, units, _ = viterbi(params.acoustic_scale * loglik, self.log_stay, self.log_move,
-                              w * lm.log_next - penalty, w * lm.log_start - penalty, w * lm.log_end)
+                              w * cross - penalty, w * lm.log_start - penalty, w * lm.log_end)
         return units
 
     def decode(self, posteriors: np.ndarray) -> list[DecodedUnit]:
@@ -152,8 +159,10 @@ class HybridDecoder:
 
     def grid(self) -> list[DecoderParams]:
         s = self.settings
+        # a flat loop's weight only adds a constant per unit entered, which is what the penalty does
+        weights = [1.0] if s.lm == "none" else s.lm_weights
         return [DecoderParams(float(a), float(w), float(p))
-                for a, w, p in itertools.product(s.acoustic_scales, s.lm_weights, s.insertion_penalties)]
+                for a, w, p in itertools.product(s.acoustic_scales, weights, s.insertion_penalties)]
 
     def tune(self, posteriors: Sequence[np.ndarray], references: Sequence[Sequence[str]]) -> DecoderParams:
         """Pick the grid point of lowest error rate on these (dev) utterances' posteriors against their
@@ -173,7 +182,7 @@ class HybridDecoder:
         log.info("viterbi decoder tuned on %d dev utterances: %s (dev error rate %.3f)", len(posteriors),
                  asdict(self.params), best["error_rate"])
         edge = [k for k, values in (("acoustic_scale", self.settings.acoustic_scales),
-                                    ("lm_weight", self.settings.lm_weights),
+                                    ("lm_weight", self.settings.lm_weights if self.settings.lm != "none" else [1.0]),
                                     ("insertion_penalty", self.settings.insertion_penalties))
                 if len(values) > 1 and getattr(self.params, k) in (min(values), max(values))]
         if edge:

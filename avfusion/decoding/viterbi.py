@@ -3,7 +3,9 @@
 Each of U units is a chain of S states; a state either stays (log_stay) or moves on (log_move; from the
 last state, log_move is the unit's exit). The last state of unit u enters the first state of unit v
 with the arc weight cross[u, v] (LM weight x log P(v | u) - insertion penalty), an utterance starts in
-the first state of v with start[v] and ends after the last state of u with end[u].
+the first state of v with start[v] and ends after the last state of u with end[u]. A (1, U) `cross`
+is the same for every u (a unigram or flat loop): then each frame costs O(U S), so word loops of a
+large vocabulary stay fast.
 
 librosa.sequence.viterbi needs a dense, row-stochastic transition matrix: it cannot express an LM
 weight or an insertion penalty, and costs O(T (U S)^2). This kernel costs O(T (U S + U^2)): the only
@@ -35,15 +37,30 @@ def _viterbi(loglik, log_stay, log_move, cross, start, end):  # pragma: no cover
         for k in range(1, n_states):
             back[0, v, k] = -1
     last = n_states - 1
+    separable = cross.shape[0] == 1  # cross[u, v] = cross[0, v]: one best exit serves every entry
     for t in range(1, n_frames):
+        best_exit = neg
+        exit_unit = 0
+        if separable:
+            for u in range(n_units):
+                score = delta[u, last] + log_move[u, last]
+                if score > best_exit:
+                    best_exit = score
+                    exit_unit = u
         for v in range(n_units):
             best = delta[v, 0] + log_stay[v, 0]
             arg = v * n_states
-            for u in range(n_units):
-                score = delta[u, last] + log_move[u, last] + cross[u, v]
+            if separable:
+                score = best_exit + cross[0, v]
                 if score > best:
                     best = score
-                    arg = n_flat + u
+                    arg = n_flat + exit_unit
+            else:
+                for u in range(n_units):
+                    score = delta[u, last] + log_move[u, last] + cross[u, v]
+                    if score > best:
+                        best = score
+                        arg = n_flat + u
             new[v, 0] = best + loglik[t, v, 0]
             back[t, v, 0] = arg
             for k in range(1, n_states):

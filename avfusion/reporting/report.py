@@ -41,7 +41,8 @@ def write_report(run_dir: str | Path, report: dict) -> str:
     decoding = report.get("evaluation", {})
     if decoding.get("decoder") == "viterbi":
         t = decoding["tuned"]
-        title += (f"\n\nDecoder: viterbi ({decoding['viterbi']['lm']} LM; tuned on dev: acoustic scale "
+        lm = decoding["viterbi"]["lm"]
+        title += (f"\n\nDecoder: viterbi ({'a flat loop' if lm == 'none' else f'{lm} LM'}; tuned on dev: acoustic scale "
                   f"{t['acoustic_scale']}, LM weight {t['lm_weight']}, insertion penalty {t['insertion_penalty']}).")
     elif decoding.get("decoder") == "framewise":
         title += f"\n\nDecoder: framewise (runs under {decoding['min_frames']} frames dropped)."

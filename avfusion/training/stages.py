@@ -174,6 +174,7 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     """Build the encoders the head needs, pre-train them alone if the head asks for it, train the head."""
     if not isinstance(head, FusionHead):
         raise TypeError(f"{type(head).__name__} is not a FusionHead (avfusion.models.fusion.base)")
+    head.check_scheme(scheme)
     input_dims = {m: x.shape[1] for m, x in data["train"].features.items()}
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     encoders = {name: encoder_spec.build(name, input_dims) for name in head.encoders}

@@ -15,6 +15,7 @@ A fusion head maps the last hidden layers of one or more encoders to class logit
   utterances and evaluation passes whole utterances.
 - `build(hidden_dims, scheme)`: called once the encoders' output sizes and the label scheme (its
   classes and their groups, e.g. phone -> viseme) are known; creates the layers, returns the head.
+  `check_scheme(scheme)` is called before any training, to refuse a scheme the head cannot use.
   A saved run rebuilds the head the same way from its config before loading its weights.
 - `needs_initialisation`: if True, `initialise({encoder: (N, H) array})` is called once after `build`
   with the (pre-trained) encoders' hidden vectors of the training frames, to fit what the head
@@ -57,6 +58,10 @@ class FusionHead(nn.Module, abc.ABC):
         self.build_layers({e: hidden_dims[e] for e in self.encoders}, scheme)
         self.built = True
         return self
+
+    def check_scheme(self, scheme: LabelScheme) -> None:
+        """Raise before any training if the head cannot serve this label scheme (e.g. a sharing level it
+        lacks); `build` is only reached after the encoders' pre-training."""
 
     def initialise(self, hidden: dict[str, np.ndarray]) -> None:
         """Fit what the head estimates from the training frames' hidden vectors (see `needs_initialisation`)."""

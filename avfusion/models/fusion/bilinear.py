@@ -33,6 +33,9 @@ class FactoredBilinearSoftmax(FusionHead):
         self.sharing = sharing
         self.linear_terms = linear_terms
 
+    def check_scheme(self, scheme: LabelScheme) -> None:
+        scheme.sharing_level(self.sharing)
+
     def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
         d1, d2 = (hidden_dims[e] for e in self.encoders)
         n_classes = scheme.num_classes
