@@ -69,7 +69,7 @@ def utt_name(utt) -> str:
 def tcd_timit(corpus: Corpus, root: Path) -> dict[str, str]:
     """volunteers/<spk>/Clips/straightcam/<utt>.mp4 at 29.97 fps + 48 kHz .wav, and one MLF with the
     corpus's own kind of entry path ("Q:/Videos/TCD-TIMIT/volunteers/01M/Clips/straightcam/sa1.rec")."""
-    speakers = rename_speakers(corpus, {"train": ["01M", "02F", "03F"], "dev": ["05M", "06F"], "test": ["13F", "15F"]})
+    speakers = rename_speakers(corpus, {"train": ["01M", "02F", "03F"], "dev": ["05M", "06F"], "test": ["08F", "15F"]})
     mlf = ["#!MLF!#"]
     for utt in corpus:
         spk, name = speakers[utt.speaker], utt_name(utt)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +21,10 @@ from avfusion.corpus.phones import SIL, UnknownPhoneError, fold
 from avfusion.corpus.types import LABEL_KINDS, Segment, Utterance
 from avfusion.utils.atomic import atomic_path
 
+log = logging.getLogger(__name__)
+
 HTK_UNITS_PER_S = 10_000_000  # HTK times are in 100 ns units
+CTM_ROUNDING_S = 0.010  # CTM times rounded to two decimals overlap their neighbours by up to one frame
 GRID_UNITS_PER_S = 25_000  # GRID .align times: 1/25000 s (75000 = a 3 s utterance)
 WORD_SILENCES = {"", "sil", "sp", "<sil>", "<eps>", "!sil"}
 
@@ -31,18 +35,36 @@ class AlignmentError(ValueError):
 
 # --- single-utterance formats -------------------------------------------------------------------------
 
-def read_textgrid(path: str | os.PathLike, tier: str = "phones") -> list[Segment]:
-    """Intervals of one tier of a Praat TextGrid (Montreal Forced Aligner writes `words` and `phones`)."""
+def read_textgrid(path: str | os.PathLike, tier: str = "phones", speaker: str | None = None,
+                  tier_name: str | None = None) -> list[Segment]:
+    """Intervals of one tier of a Praat TextGrid (Montreal Forced Aligner writes `words` and `phones`, or
+    `<speaker> - phones` per speaker when it aligns several): `tier_name` if given, else the tier named
+    `tier`, else the `speaker`'s `<speaker> - <tier>`, else the only `* - <tier>`."""
     from praatio import textgrid
 
     try:
         tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=True, reportingMode="silence")
     except Exception as err:  # praatio raises a variety of parse errors
         raise AlignmentError(f"{path}: cannot parse TextGrid ({err})") from None
-    names = [tier] if tier in tg.tierNames else [n for n in tg.tierNames if n.endswith(f" - {tier}")]
-    if len(names) != 1:  # MFA names tiers "<speaker> - phones" when it aligns several speakers
-        raise AlignmentError(f"{path}: no tier {tier!r} or '<speaker> - {tier}' (tiers: {list(tg.tierNames)})")
-    entries = tg.getTier(names[0]).entries
+    names = list(tg.tierNames)
+    if tier_name is not None:
+        if tier_name not in names:
+            raise AlignmentError(f"{path}: no tier {tier_name!r} (alignment_tier); tiers: {names}")
+        chosen = tier_name
+    elif tier in names:
+        chosen = tier
+    else:
+        per_speaker = [n for n in names if n.endswith(f" - {tier}")]
+        mine = [n for n in per_speaker if speaker is not None and n == f"{speaker} - {tier}"]
+        if mine or len(per_speaker) == 1:
+            chosen = (mine or per_speaker)[0]
+        elif per_speaker:
+            whose = f" and none is speaker {speaker!r}'s '{speaker} - {tier}'" if speaker else ""
+            raise AlignmentError(f"{path}: {len(per_speaker)} speakers' {tier} tiers {per_speaker}{whose}: name "
+                                 "the tier with the manifest's alignment_tier field")
+        else:
+            raise AlignmentError(f"{path}: no tier {tier!r} or '<speaker> - {tier}' (tiers: {names})")
+    entries = tg.getTier(chosen).entries
     return [Segment(e.label.strip(), float(e.start), float(e.end)) for e in entries]
 
 
@@ -139,7 +161,7 @@ def read_htk_mlf(path: str | os.PathLike) -> dict[str, list[Segment]]:
             body.append((lineno, text))
     if key is not None:
         raise AlignmentError(f"{path}: entry {key!r} is not terminated by a '.' line")
-    return entries
+    return _without_empty(entries, path)
 
 
 def mlf_key(quoted: str) -> str:
@@ -167,9 +189,27 @@ def read_kaldi_ctm(path: str | os.PathLike) -> dict[str, list[Segment]]:
         if base and position in {"B", "I", "E", "S"}:
             label = base
         entries.setdefault(utt, []).append(Segment(label, start, start + duration))
+    trimmed = 0
     for segments in entries.values():
         segments.sort(key=lambda s: s.start)
-    return entries
+        for i in range(1, len(segments)):  # two-decimal rounding: the previous token gives way
+            overlap = segments[i - 1].end - segments[i].start
+            if 1e-9 < overlap <= CTM_ROUNDING_S + 1e-9 and segments[i].start > segments[i - 1].start:
+                segments[i - 1] = Segment(segments[i - 1].label, segments[i - 1].start, segments[i].start)
+                trimmed += 1
+    if trimmed:
+        log.info("%s: %d overlap(s) of up to %.0f ms (CTM time rounding) trimmed", path, trimmed, 1000 * CTM_ROUNDING_S)
+    return _without_empty(entries, path)
+
+
+def _without_empty(entries: dict[str, list[Segment]], source: Path) -> dict[str, list[Segment]]:
+    """Zero-length intervals (HTK's final `54300000 54300000 sil`, CTM's zero-duration tokens) hold no
+    frame: dropped, and counted once per file."""
+    kept = {k: [s for s in segs if abs(s.end - s.start) > 1e-9] for k, segs in entries.items()}  # reversed stay: errors
+    dropped = sum(len(entries[k]) - len(kept[k]) for k in entries)
+    if dropped:
+        log.info("%s: %d zero-length interval(s) dropped", source, dropped)
+    return kept
 
 
 SINGLE_READERS: dict[str, Callable[[Path], list[Segment]]] = {
@@ -221,9 +261,11 @@ def _read_multi(path: str, mtime_ns: int, size: int) -> Entries:
     return Entries(MULTI_READERS[Path(path).suffix.lower()](path), Path(path))
 
 
-def read_alignment(path: str | os.PathLike, key: str | None = None, tier: str = "phones") -> list[Segment]:
+def read_alignment(path: str | os.PathLike, key: str | None = None, tier: str = "phones", speaker: str | None = None,
+                   tier_name: str | None = None) -> list[Segment]:
     """One utterance's segments as written, by file suffix (`key`: its entry in an MLF/CTM; `tier`: phones
-    or words, for formats that hold both), with the timing checked."""
+    or words, for formats that hold both; `speaker`, `tier_name`: which tier of a TextGrid with several
+    speakers' tiers), with the timing checked and zero-length intervals dropped."""
     path = Path(path)
     suffix = path.suffix.lower()
     known = sorted({*SINGLE_READERS, *MULTI_READERS})
@@ -236,13 +278,12 @@ def read_alignment(path: str | os.PathLike, key: str | None = None, tier: str = 
             raise AlignmentError(f"{path}: holds many utterances; the utterance needs an alignment_key")
         stat = path.stat()
         segments = _read_multi(str(path), stat.st_mtime_ns, stat.st_size).find(key)
-    elif suffix == ".textgrid":
-        segments = read_textgrid(path, tier=tier)
     else:
         if suffix in WORD_ONLY and tier != "words":
             raise AlignmentError(f"{path}: {suffix} files hold word timings only; this utterance asks for "
                                  f"{tier} (set labels: words)")
-        segments = SINGLE_READERS[suffix](path)
+        raw = read_textgrid(path, tier, speaker, tier_name) if suffix == ".textgrid" else SINGLE_READERS[suffix](path)
+        segments = _without_empty({"": raw}, path)[""]
     check_monotonic(segments, f"{path}[{key}]" if key else path)
     return segments
 
@@ -309,7 +350,8 @@ def utterance_labels(utt: Utterance) -> list[Segment]:
     if utt.labels not in LABEL_KINDS:
         raise AlignmentError(f"utterance {utt.id}: labels must be one of {LABEL_KINDS}, not {utt.labels!r}")
     source = f"{utt.alignment}[{utt.alignment_key}]" if utt.alignment_key else utt.alignment
-    return NORMALISERS[utt.labels](read_alignment(utt.alignment, utt.alignment_key, utt.labels), source=source)
+    segments = read_alignment(utt.alignment, utt.alignment_key, utt.labels, utt.speaker, utt.alignment_tier)
+    return NORMALISERS[utt.labels](segments, source=source)
 
 
 def write_textgrid(path: str | os.PathLike, tiers: dict[str, Sequence[Segment]], duration: float) -> None:

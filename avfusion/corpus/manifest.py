@@ -12,7 +12,7 @@ from avfusion.utils.atomic import write_text_atomic
 
 REQUIRED_FIELDS = ("id", "speaker", "split")
 PATH_FIELDS = ("audio", "video", "alignment")
-OPTIONAL_FIELDS = ("text", "alignment_key", "labels")  # labels: phones (default) | words
+OPTIONAL_FIELDS = ("text", "alignment_key", "labels", "alignment_tier")  # labels: phones (default) | words
 
 
 def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
@@ -62,6 +62,8 @@ def write_manifest(corpus: Corpus, path: str | os.PathLike) -> None:
             record["alignment_key"] = u.alignment_key
         if u.labels != "phones":
             record["labels"] = u.labels
+        if u.alignment_tier is not None:
+            record["alignment_tier"] = u.alignment_tier
         lines.append(json.dumps(record, ensure_ascii=False))
     write_text_atomic(path, "\n".join(lines) + "\n")
 

@@ -36,6 +36,7 @@ class Utterance:
     text: str = ""
     alignment_key: str | None = None  # the utterance's entry in a multi-utterance file (MLF, CTM)
     labels: str = "phones"  # phones | words: what the alignment's labels are
+    alignment_tier: str | None = None  # a TextGrid's tier, when it holds several speakers' tiers
 
 
 class CorpusError(ValueError):

@@ -33,7 +33,8 @@ NOT_IN_KEY = ("cache_dir", "n_jobs")
 def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> str:
     # the utterances themselves (not a manifest's bytes): a corpus with utterances left out is another corpus
     corpus_id = hashlib.sha1("\n".join(f"{u.id}|{u.speaker}|{u.split}|{u.audio}|{u.video}|{u.alignment}|"
-                                       f"{u.alignment_key}|{u.labels}" for u in corpus).encode()).hexdigest()
+                                       f"{u.alignment_key}|{u.labels}" + (f"|{u.alignment_tier}" if u.alignment_tier else "")
+                                       for u in corpus).encode()).hexdigest()
     settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_KEY}
     labels = [scheme.name, *scheme.classes]  # a word scheme's classes are the corpus's vocabulary
     blob = json.dumps({"frontend": settings, "labels": labels, "corpus": corpus_id, "format": FORMAT},
