@@ -54,7 +54,7 @@ class ViterbiSettings:
     max_self_loop: float = 0.95
     acoustic_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.5, 0.75, 1.0])
     lm_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 3.0])
-    insertion_penalties: list[float] = field(default_factory=lambda: [-4.0, -2.0, 0.0, 2.0, 4.0])
+    insertion_penalties: list[float] = field(default_factory=lambda: [-6.0, -4.0, -2.0, 0.0, 2.0, 4.0])
 
     def __post_init__(self) -> None:
         if self.lm not in KINDS:
