@@ -44,6 +44,9 @@ def decode_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     audio, rate = (_decode_container if path.suffix.lower() in CONTAINER_SUFFIXES else _decode_file)(path)
     if audio.size == 0:
         raise AudioError(f"{path}: audio has no samples")
+    bad = int(np.count_nonzero(~np.isfinite(audio)))
+    if bad:
+        raise AudioError(f"{path}: {bad} of {audio.size} audio samples are not finite (NaN or inf)")
     return audio, rate
 
 

@@ -135,3 +135,21 @@ def test_validation_is_remembered_until_a_file_changes(layout_source, tmp_path, 
     assert len(calls) == 2 and report.bad_utterances == [corpus.split("dev")[0].id]
     assert checked_corpus(corpus, "skip", cache_dir=cache, progress=False)[1].bad_utterances == report.bad_utterances
     assert len(calls) == 2
+
+
+def test_non_finite_and_silent_audio_are_problems_that_name_the_file(layout_source, tmp_path):
+    import numpy as np
+    import soundfile
+
+    corpus = copy_corpus(layout_source, tmp_path / "corpus")
+    nan_utt, silent_utt, quiet_utt = corpus.split("train")[:3]
+    for utt, change in ((nan_utt, lambda x: np.where(np.arange(len(x)) % 97 == 0, np.nan, x)),
+                        (silent_utt, np.zeros_like),
+                        (quiet_utt, lambda x: x * 10 ** (-30 / 20))):  # 30 dB quieter: still speech
+        samples, rate = soundfile.read(utt.audio, dtype="float32")
+        soundfile.write(utt.audio, change(samples).astype(np.float32), rate, subtype="FLOAT")
+    report = validate_corpus(corpus, n_jobs=1, progress=False)
+    found = {(p.utterance, p.file): p.what for p in report.problems}
+    assert set(found) == {(nan_utt.id, str(nan_utt.audio)), (silent_utt.id, str(silent_utt.audio))}, report.summary()
+    assert "audio samples are not finite (NaN or inf)" in found[nan_utt.id, str(nan_utt.audio)]
+    assert "silent or nearly so" in found[silent_utt.id, str(silent_utt.audio)]

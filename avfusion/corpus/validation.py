@@ -1,7 +1,8 @@
 """Corpus validation: every problem of every utterance, found before any feature is extracted.
 
-Per utterance: the files exist and decode, the audio, video and alignment durations agree, the labels
-are known (phones after folding). Across the corpus: no speaker in two splits, every split populated.
+Per utterance: the files exist and decode, the audio holds only finite samples and is not silent
+(mean power above SILENT_DBFS), the audio, video and alignment durations agree, the labels are known
+(phones after folding). Across the corpus: no speaker in two splits, every split populated.
 Training refuses a corpus with problems (`on_error=raise`) or leaves out the utterances that have them
 (`on_error=skip`) and says so in its report; a corpus-level problem is never skipped.
 """
@@ -15,6 +16,8 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from avfusion.corpus.alignments import AlignmentError, utterance_labels
 from avfusion.corpus.phones import SIL
 from avfusion.corpus.types import SPLITS, Corpus, CorpusError, Utterance
@@ -25,6 +28,10 @@ from avfusion.utils.progress import parallel_map
 log = logging.getLogger(__name__)
 
 ON_ERROR = ("raise", "skip")
+# a recording whose mean power is below this is silent (16-bit dither alone is about -101 dBFS; quiet speech
+# with long pauses stays above -50 dBFS): a bad export, a muted channel, a wrong track
+SILENT_DBFS = -60.0
+CHECKS = 2  # what validation checks (2: non-finite and silent audio): a remembered validation of other checks is redone
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,10 @@ class UtteranceCheck:
     def _duration(self, kind: str, path: Path) -> float:
         if kind == "audio":
             samples, rate = decode_audio(path)
+            level = 10 * np.log10(max(float(np.mean(np.square(samples, dtype=np.float64))), 1e-30))
+            if level < SILENT_DBFS:
+                raise AudioError(f"audio is silent or nearly so (level {level:.0f} dBFS over the whole file, "
+                                 f"below {SILENT_DBFS} dBFS)")
             return len(samples) / rate
         probe = probe_video(path)
         # MPEG program streams only estimate their frame count: a shortfall within tolerance is not an error
@@ -162,7 +173,7 @@ def fingerprint(corpus: Corpus, tolerance_s: float) -> str:
         except (OSError, TypeError):
             return "-"
 
-    h = hashlib.sha1(json.dumps([tolerance_s, corpus.vocabulary]).encode())
+    h = hashlib.sha1(json.dumps([CHECKS, tolerance_s, corpus.vocabulary]).encode())
     for u in corpus:
         h.update(f"{u}|{stat(u.audio)}|{stat(u.video)}|{stat(u.alignment)}\n".encode())
     return h.hexdigest()[:16]
