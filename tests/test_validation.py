@@ -153,3 +153,13 @@ def test_non_finite_and_silent_audio_are_problems_that_name_the_file(layout_sour
     assert set(found) == {(nan_utt.id, str(nan_utt.audio)), (silent_utt.id, str(silent_utt.audio))}, report.summary()
     assert "audio samples are not finite (NaN or inf)" in found[nan_utt.id, str(nan_utt.audio)]
     assert "silent or nearly so" in found[silent_utt.id, str(silent_utt.audio)]
+
+
+def test_ffmpeg_prints_nothing_of_its_own_for_a_truncated_video(layout_source, tmp_path):
+    video = tmp_path / "truncated.mp4"
+    video.write_bytes(layout_source.utterances[0].video.read_bytes()[:2000])
+    script = ("import cv2\nfrom avfusion.media import probe_video\n"
+              f"try:\n    probe_video({str(video)!r})\nexcept Exception as err:\n    print(err)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert "cannot open video" in out.stdout and str(video) in out.stdout
+    assert "moov atom" not in out.stderr and out.stderr.strip() == "", out.stderr
