@@ -25,7 +25,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
+from avfusion.config_check import check_config
 from avfusion.corpus.validation import ValidationReport, checked_corpus
+from avfusion.errors import ConfigError, UserError
 from avfusion.evaluation.evaluate import posteriors
 from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import NOT_IN_KEY, prepared_frames
@@ -54,6 +56,7 @@ def load_corpus(cfg: DictConfig) -> tuple[Corpus, ValidationReport]:
 
 def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict[str, FrameData], LabelScheme]:
     """The front-end fitted on train, train/dev FrameData and the label scheme (built once, cached)."""
+    check_config(cfg)
     if corpus is None:
         corpus, _ = load_corpus(cfg)
     scheme = scheme_of(cfg.label_scheme, corpus, cfg.get("cd_min_frames", 50))
@@ -65,10 +68,11 @@ def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict
 
 def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict:
     """Train the configured model into `run_dir`, evaluate it on the test split, return the report."""
+    check_config(cfg)
     run_dir = Path(run_dir)
     name = name or cfg.name or cfg.fusion._target_.rsplit(".", 1)[-1]
-    corpus, validation = load_corpus(cfg)
     evaluator = instantiate(cfg.evaluation, _convert_="all")
+    corpus, validation = load_corpus(cfg)
     evaluator.check(corpus.split("test"))
     frontend, frames, scheme = prepare(cfg, corpus)
     if evaluator.decoder == "viterbi":
@@ -134,14 +138,15 @@ def combination(weights, names: list[str], dev_posteriors, dev_labels) -> Poster
 
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate finished runs (`cfg.run_dirs`) again, alone or by posterior averaging; return the report."""
+    check_config(cfg)
     run_dirs = [Path(d) for d in cfg.run_dirs]
     if not run_dirs:
-        raise ValueError("give the runs to evaluate: run_dirs=[outputs/train/<run>, ...]")
+        raise ConfigError("run_dirs is empty: give the runs to evaluate, run_dirs=[outputs/train/<run>, ...]")
     loaded = [load_run(d) for d in run_dirs]
     first = loaded[0]
     for run in loaded[1:]:
         if not _same_setup(first, run):
-            raise ValueError(f"{run.directory} uses other data, front-end or labels than {first.directory}: "
+            raise UserError(f"{run.directory} uses other data, front-end or labels than {first.directory}: "
                              "cannot average posteriors")
     runs = {run.name: run for run in loaded}
     if len(runs) < len(loaded):

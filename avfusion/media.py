@@ -19,12 +19,14 @@ os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from avfusion.errors import UserError
 
-class AudioError(ValueError):
+
+class AudioError(UserError):
     pass
 
 
-class VideoError(ValueError):
+class VideoError(UserError):
     pass
 
 

@@ -22,6 +22,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from avfusion.errors import UserError
 from avfusion.corpus.labels import LabelScheme, get_scheme
 from avfusion.decoding.hybrid import HybridDecoder
 from avfusion.frames.cache import load_frontend, save_frontend
@@ -32,7 +33,7 @@ from avfusion.utils.atomic import atomic_path, write_text_atomic
 FORMAT = 2  # 1: pickled model and front-end (model.pt, frontend.pkl)
 
 
-class RunFolderError(ValueError):
+class RunFolderError(UserError):
     """A folder that is not a finished run of this version of avfusion."""
 
 
@@ -72,7 +73,10 @@ def load_run(directory: str | Path) -> Run:
             raise RunFolderError(f"{directory}: made by an earlier avfusion that pickled its model; re-create it "
                                  f"with avfusion-train and the overrides in {directory / '.hydra' / 'overrides.yaml'}")
         raise RunFolderError(f"{directory}: no run.json: not a finished avfusion-train run")
-    meta = json.loads(meta_path.read_text())
+    try:
+        meta = json.loads(meta_path.read_text())
+    except json.JSONDecodeError as err:
+        raise RunFolderError(f"{meta_path}: not valid JSON ({err.msg}, line {err.lineno})") from None
     if meta.get("format") != FORMAT:
         raise RunFolderError(f"{meta_path}: run format {meta.get('format')}, this avfusion reads format {FORMAT}")
     config = OmegaConf.load(directory / "config.yaml")
@@ -81,7 +85,18 @@ def load_run(directory: str | Path) -> Run:
         raise RunFolderError(f"{meta_path}: its classes differ from label scheme {scheme.name!r} of this avfusion")
     model = build_model(instantiate(config.fusion, _convert_="all"), instantiate(config.encoder, _convert_="all"),
                         meta["input_dims"], scheme, lr=config.lr, weight_decay=config.weight_decay)
-    model.load_state_dict(torch.load(directory / "model.pt", map_location="cpu", weights_only=True))
+    weights = directory / "model.pt"
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise RunFolderError(f"{weights}: missing; the run did not finish (re-create it with avfusion-train)") from None
+    except Exception as err:  # truncated, or not a torch file (pickle, zip and EOF errors alike)
+        raise RunFolderError(f"{weights}: cannot be read as saved weights ({type(err).__name__}: {err})") from None
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, TypeError, AttributeError) as err:
+        raise RunFolderError(f"{weights}: does not hold the weights of the model its config.yaml describes "
+                             f"({str(err).splitlines()[0]})") from None
     model.eval()
     frontend = load_frontend(instantiate(config.frontend, _convert_="all"), directory / "frontend.npz")
     decoder = HybridDecoder.load(directory, scheme) if (directory / "decoder.npz").is_file() else None

@@ -12,9 +12,11 @@ from omegaconf import DictConfig
 
 from avfusion import api
 from avfusion.cli import CONFIG_DIR
+from avfusion.cli.boundary import user_errors
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
+@user_errors("evaluate")
 def main(cfg: DictConfig) -> None:
     api.evaluate(cfg)
 

@@ -17,12 +17,14 @@ from omegaconf import DictConfig
 
 from avfusion import api
 from avfusion.cli import CONFIG_DIR
+from avfusion.cli.boundary import user_errors
 from avfusion.frontends.probe import linear_probe
 
 log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
+@user_errors("prepare")
 def main(cfg: DictConfig) -> None:
     corpus, _ = api.load_corpus(cfg)
     start = time.perf_counter()

@@ -6,10 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from avfusion.cli.boundary import user_errors
 from avfusion.reporting.report import METRICS, find_reports, sweep_table
 from avfusion.utils.atomic import write_text_atomic
 
 
+@user_errors("report")
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("directory", type=Path, help="a run or multirun folder")

@@ -15,6 +15,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from avfusion.cli import CONFIG_DIR
+from avfusion.cli.boundary import user_errors
+from avfusion.config_check import check_config
 from avfusion.corpus.labels import corpus_scheme
 from avfusion.frames.stats import corpus_stats, format_stats
 
@@ -22,7 +24,9 @@ log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="synth")
+@user_errors("synth")
 def main(cfg: DictConfig) -> None:
+    check_config(cfg)
     builder = instantiate(cfg.data, _convert_="all")
     start = time.perf_counter()
     corpus = builder.load()

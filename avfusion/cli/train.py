@@ -16,9 +16,11 @@ from omegaconf import DictConfig
 
 from avfusion import api
 from avfusion.cli import CONFIG_DIR
+from avfusion.cli.boundary import user_errors
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@user_errors("train")
 def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
     api.train(cfg, Path(hydra_cfg.runtime.output_dir), name=cfg.name or hydra_cfg.runtime.choices.get("fusion"))

@@ -16,13 +16,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from avfusion.cli import CONFIG_DIR
+from avfusion.cli.boundary import user_errors
+from avfusion.config_check import check_config
 from avfusion.corpus.labels import corpus_scheme
 from avfusion.frames.stats import corpus_stats, format_stats
 from avfusion.corpus.validation import validate_corpus
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="validate")
+@user_errors("validate")
 def main(cfg: DictConfig) -> None:
+    check_config(cfg)
     corpus = instantiate(cfg.data, _convert_="all").load()
     report = validate_corpus(corpus, cfg.max_duration_mismatch_s, cfg.validation_jobs,
                              progress=sys.stderr.isatty())

@@ -17,6 +17,7 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from avfusion.errors import UserError
 from avfusion.corpus.phones import SIL, UnknownPhoneError, fold
 from avfusion.corpus.types import LABEL_KINDS, Segment, Utterance
 from avfusion.utils.atomic import atomic_path
@@ -29,7 +30,7 @@ GRID_UNITS_PER_S = 25_000  # GRID .align times: 1/25000 s (75000 = a 3 s utteran
 WORD_SILENCES = {"", "sil", "sp", "<sil>", "<eps>", "!sil"}
 
 
-class AlignmentError(ValueError):
+class AlignmentError(UserError):
     pass
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avfusion.errors import ConfigError, UserError
 from avfusion.corpus.phones import PHONE_TO_VISEME, PHONES, SIL, VISEME_CLASSES
 
 STATES = ("b", "m", "e")  # begin / middle / end thirds of a phone
@@ -63,7 +64,7 @@ class LabelScheme:
                 return self.unit
             return "viseme" if "viseme" in self.groups else None
         if requested not in self.groups:
-            raise ValueError(f"fusion.sharing={requested!r}: label scheme {self.name!r} has no such group level; "
+            raise ConfigError(f"fusion.sharing={requested!r}: label scheme {self.name!r} has no such group level; "
                              f"choose from {['auto', 'none', *sorted(self.groups)]}")
         return requested
 
@@ -160,12 +161,12 @@ def cd_state_scheme(classes) -> LabelScheme:
         context, state = name.rsplit("_", 1)
         centre = context.split("-")[-1].split("+")[0]
         if centre not in PHONES or state not in STATES:
-            raise ValueError(f"cd_state class {name!r} is not of the form left-phone+right_state")
+            raise UserError(f"cd_state class {name!r} is not of the form left-phone+right_state")
         unit_of_class.append(PHONES.index(centre))
         positions.append(STATES.index(state))
     missing = [f"{p}_{s}" for p in PHONES if p != SIL for s in STATES if f"{p}_{s}" not in table]
     if missing or SIL not in table:
-        raise ValueError(f"a cd_state inventory needs every monophone state and sil to back off to; missing "
+        raise UserError(f"a cd_state inventory needs every monophone state and sil to back off to; missing "
                          f"{(missing + ([] if SIL in table else [SIL]))[:5]}")
     unit_idx = np.array(unit_of_class, dtype=np.int64)
     viseme, viseme_names = _viseme_groups()["viseme"]

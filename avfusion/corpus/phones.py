@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 
+from avfusion.errors import UserError
+
 SIL = "sil"
 
 PHONES: tuple[str, ...] = (
@@ -50,7 +52,7 @@ PHONE_TO_VISEME: dict[str, str] = {p: v for v, phones in VISEMES.items() for p i
 _STRESS = re.compile(r"[0-9]+$")
 
 
-class UnknownPhoneError(ValueError):
+class UnknownPhoneError(UserError):
     pass
 
 

@@ -6,6 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avfusion.errors import UserError
+
 SPLITS = ("train", "dev", "test")
 LABEL_KINDS = ("phones", "words")  # what an alignment labels: phones (folded to 39) or words
 
@@ -39,7 +41,7 @@ class Utterance:
     alignment_tier: str | None = None  # a TextGrid's tier, when it holds several speakers' tiers
 
 
-class CorpusError(ValueError):
+class CorpusError(UserError):
     pass
 
 

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 
+from avfusion.errors import ConfigError
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.phones import SIL
 from avfusion.decoding.framewise import DecodedUnit, unit_runs
@@ -58,19 +59,19 @@ class ViterbiSettings:
 
     def __post_init__(self) -> None:
         if self.lm not in KINDS:
-            raise ValueError(f"evaluation.viterbi.lm={self.lm!r}: choose from {list(KINDS)}")
+            raise ConfigError(f"evaluation.viterbi.lm={self.lm!r}: choose from {list(KINDS)}")
         if self.states_per_unit < 1:
-            raise ValueError(f"evaluation.viterbi.states_per_unit={self.states_per_unit}: must be at least 1")
+            raise ConfigError(f"evaluation.viterbi.states_per_unit={self.states_per_unit}: must be at least 1")
         for name in ("acoustic_scales", "lm_weights", "insertion_penalties"):
             if not list(getattr(self, name)):
-                raise ValueError(f"evaluation.viterbi.{name} is empty: give at least one value to tune over")
+                raise ConfigError(f"evaluation.viterbi.{name} is empty: give at least one value to tune over")
         if min(self.acoustic_scales) <= 0:
-            raise ValueError(f"evaluation.viterbi.acoustic_scales={list(self.acoustic_scales)}: must be positive")
+            raise ConfigError(f"evaluation.viterbi.acoustic_scales={list(self.acoustic_scales)}: must be positive")
 
     def check(self, n_units: int) -> None:
         """A bigram loop costs n_units^2 a frame: refuse one over a large vocabulary before any training."""
         if self.lm == "bigram" and n_units > MAX_BIGRAM_UNITS:
-            raise ValueError(f"evaluation.viterbi.lm=bigram over {n_units} units (more than {MAX_BIGRAM_UNITS}) costs "
+            raise ConfigError(f"evaluation.viterbi.lm=bigram over {n_units} units (more than {MAX_BIGRAM_UNITS}) costs "
                              f"{n_units}^2 operations a frame: use evaluation.viterbi.lm=unigram (or none), or "
                              "evaluation.decoder=framewise")
 

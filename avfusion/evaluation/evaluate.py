@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from avfusion.errors import ConfigError
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
 from avfusion.decoding.framewise import FramewiseDecoder
@@ -104,7 +105,7 @@ class Evaluator:
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
-            raise ValueError(f"evaluation.decoder={self.decoder!r}: choose from {list(DECODERS)}")
+            raise ConfigError(f"evaluation.decoder={self.decoder!r}: choose from {list(DECODERS)}")
         if isinstance(self.viterbi, dict):
             self.viterbi = ViterbiSettings(**self.viterbi)
 
@@ -137,7 +138,7 @@ class Evaluator:
         """Fail before training, not after, when the test set cannot give every condition."""
         self.conditions()  # validates noise names
         if "babble" in self.noises and len({u.speaker for u in utterances}) < 2:
-            raise ValueError("babble noise is built from other test speakers: the test split needs at least two "
+            raise ConfigError("babble noise is built from other test speakers: the test split needs at least two "
                              "speakers (or drop babble from evaluation.noises)")
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],

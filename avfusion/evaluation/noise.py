@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avfusion.errors import ConfigError
 from avfusion.corpus.types import Utterance
 from avfusion.media import load_audio
 
@@ -25,7 +26,7 @@ class NoiseCondition:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown noise {self.kind!r}; known: {KINDS}")
+            raise ConfigError(f"evaluation.noises: unknown noise {self.kind!r}; known: {KINDS}")
         if (self.kind == "clean") != (self.snr_db is None):
             raise ValueError("clean takes no SNR; every noise needs one")
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from avfusion.errors import ConfigError
 from avfusion.corpus.alignments import utterance_labels
 from avfusion.corpus.labels import STATES, LabelScheme, cd_state_scheme, corpus_scheme
 from avfusion.corpus.phones import PHONES, SIL
@@ -49,7 +50,7 @@ def context_state_counts(corpus: Corpus) -> Counter:
 def tie_states(counts: Counter, min_frames: int) -> tuple[str, ...]:
     """The class inventory of the back-off described above, sorted."""
     if min_frames < 1:
-        raise ValueError(f"cd_min_frames must be at least 1, not {min_frames}")
+        raise ConfigError(f"cd_min_frames must be at least 1, not {min_frames}")
     classes = {SIL} | {f"{p}_{s}" for p in PHONES if p != SIL for s in STATES}
     leftover: Counter = Counter()
     for (left, phone, right, state), n in counts.items():

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from avfusion.errors import UserError
 from avfusion.corpus.types import Utterance
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, WaveformTransform
@@ -64,7 +65,7 @@ class ModalityFrontEnd:
                                  "saved with another configuration") from None
 
 
-class AvMismatchError(ValueError):
+class AvMismatchError(UserError):
     pass
 
 

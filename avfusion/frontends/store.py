@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avfusion.errors import UserError
 from avfusion.corpus.types import Utterance
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.progress import parallel_map
@@ -26,7 +27,7 @@ from avfusion.utils.progress import parallel_map
 log = logging.getLogger(__name__)
 
 
-class FeatureError(RuntimeError):
+class FeatureError(UserError):
     pass
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from avfusion.errors import UserError
 from avfusion.utils.atomic import write_text_atomic
 
 METRICS = ("per", "per_framewise", "frame_error", "frame_error_phone", "wer", "wer_framewise", "frame_error_word",
@@ -55,7 +56,16 @@ def write_report(run_dir: str | Path, report: dict) -> str:
 
 
 def find_reports(directory: str | Path) -> list[dict]:
-    return [json.loads(p.read_text()) for p in sorted(Path(directory).rglob("report.json"))]
+    reports = []
+    for path in sorted(Path(directory).rglob("report.json")):
+        try:
+            report = json.loads(path.read_text())
+            if not isinstance(report, dict) or not isinstance(report.get("test"), list):
+                raise ValueError("it has no 'test' rows")
+        except ValueError as err:  # JSONDecodeError is a ValueError
+            raise UserError(f"{path}: not a report of avfusion-train or -evaluate ({err})") from None
+        reports.append(report)
+    return reports
 
 
 def sweep_table(reports: list[dict], metric: str = "per") -> str:

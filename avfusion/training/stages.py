@@ -22,6 +22,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from avfusion.errors import UserError
 from avfusion.corpus.labels import LabelScheme
 from avfusion.frames.data import FrameData
 from avfusion.models.encoders import EncoderSpec, encoder_inputs
@@ -54,7 +55,7 @@ class TrainSettings:
     shaping: dict = field(default_factory=dict)
 
 
-class StageMismatchError(ValueError):
+class StageMismatchError(UserError):
     """resume=true on a run folder whose stage was trained with other settings."""
 
 

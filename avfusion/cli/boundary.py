@@ -1,0 +1,56 @@
+"""One error boundary for every command: a user's mistake is one line on stderr, a bug a traceback.
+
+    @hydra.main(...)
+    @user_errors("train")
+    def main(cfg): ...
+
+A `UserError` (or one that Hydra wrapped while instantiating a config) prints
+`avfusion-<command>: error: <message>` and exits with status 2 (`exit_status` may pick another, e.g. 1
+for "the corpus has problems"). Anything else propagates with its traceback. With HYDRA_FULL_ERROR=1
+or AVFUSION_DEBUG=1 user errors keep their traceback too.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+
+from avfusion.errors import ConfigError, UserError
+
+
+def user_error_in(err: BaseException) -> UserError | None:
+    """The UserError `err` is or was raised from (Hydra wraps errors of instantiated classes); a config
+    value left `???` counts as one."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    seen = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, UserError):
+            return err
+        if isinstance(err, MissingMandatoryValue):
+            return ConfigError(f"{err.full_key} has no value: give it on the command line ({err.full_key}=...)")
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def debugging() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("AVFUSION_DEBUG") == "1"
+
+
+def user_errors(command: str, exit_status: Callable[[UserError], int] = lambda err: 2):
+    def wrap(function):
+        @functools.wraps(function)
+        def run(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except Exception as err:
+                user = user_error_in(err)
+                if user is None or debugging():
+                    raise
+                print(f"avfusion-{command}: error: {user}", file=sys.stderr)
+                sys.exit(exit_status(user))
+        return run
+    return wrap

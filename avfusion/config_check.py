@@ -1,0 +1,131 @@
+"""Config values checked before any work: a wrong type, a value out of range or not among the choices
+is a `ConfigError` naming the key, what it got and what it takes, before a corpus is read or a model
+trained (`seed=abc`, `trainer.max_epochs=0`, `evaluation.noises=[brown]` fail at once).
+
+Only the keys a composed config has are checked, so every command (train, prepare, evaluate,
+validate, synth) runs the same table over its own config. Classes check their own finer settings
+when they are built (e.g. `ViterbiSettings`, `FactoredBilinearSoftmax.check_scheme`).
+"""
+
+from __future__ import annotations
+
+import numbers
+from collections.abc import Callable, Sequence
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from avfusion.corpus.validation import ON_ERROR
+from avfusion.decoding.hybrid import DECODERS
+from avfusion.decoding.lm import KINDS as LM_KINDS
+from avfusion.errors import ConfigError
+from avfusion.evaluation.noise import KINDS as NOISE_KINDS
+from avfusion.training.datamodule import BATCHING
+
+LABEL_SCHEMES = ("auto", "states", "phone", "phone_state", "cd_state", "word", "word_state")
+
+Rule = Callable[[object], str | None]  # None when the value is fine, else what it should be
+
+
+def integer(low: int | None = None) -> Rule:
+    def rule(value):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            return "a whole number" + (f" >= {low}" if low is not None else "")
+        if low is not None and value < low:
+            return f"a whole number >= {low}"
+        return None
+    return rule
+
+
+def number(low: float | None = None, above: float | None = None) -> Rule:
+    def rule(value):
+        wanted = "a number" + (f" >= {low}" if low is not None else "") + (f" > {above}" if above is not None else "")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            return wanted
+        if (low is not None and value < low) or (above is not None and value <= above):
+            return wanted
+        return None
+    return rule
+
+
+def choice(options: Sequence[str]) -> Rule:
+    return lambda value: None if value in options else f"one of {list(options)}"
+
+
+def each(rule: Rule, non_empty: bool = False, example: str = "[a,b]") -> Rule:
+    def check(value):
+        if not isinstance(value, (list, tuple, ListConfig)):
+            return f"a list, e.g. {example}"
+        if non_empty and len(value) == 0:
+            return "a non-empty list"
+        for item in value:
+            wanted = rule(item)
+            if wanted:
+                return f"a list of items each {wanted} (not {item!r})"
+        return None
+    return check
+
+
+RULES: dict[str, Rule] = {
+    "seed": integer(),
+    "batch_size": integer(1),
+    "lr": number(above=0),
+    "weight_decay": number(0),
+    "patience": integer(0),
+    "on_error": choice(ON_ERROR),
+    "label_scheme": choice(LABEL_SCHEMES),
+    "cd_min_frames": integer(1),
+    "batching": choice(("auto",) + BATCHING),
+    "chunk_frames": integer(1),
+    "sequences_per_batch": integer(1),
+    "trainer.max_epochs": integer(1),
+    "frontend.n_jobs": integer(1),  # before the keys interpolated from it
+    "max_duration_mismatch_s": number(0),
+    "validation_jobs": integer(1),
+    "frontend.max_av_mismatch_s": number(0),
+    "data.n_jobs": integer(1),
+    "data.n_speakers": integer(3),
+    "data.n_dev_speakers": integer(1),
+    "data.n_test_speakers": integer(1),
+    "data.utterances_per_speaker": integer(1),
+    "evaluation.noises": each(choice(NOISE_KINDS[1:]), example="[white,babble]"),
+    "evaluation.snrs_db": each(number(), example="[20,10,0]"),
+    "evaluation.babble_talkers": integer(1),
+    "evaluation.seed": integer(),
+    "evaluation.decoder": choice(DECODERS),
+    "evaluation.min_frames": integer(1),
+    "evaluation.batch_size": integer(1),
+    "evaluation.viterbi.lm": choice(LM_KINDS),
+    "evaluation.viterbi.prior_exponent": number(0),
+    "evaluation.viterbi.states_per_unit": integer(1),
+    "evaluation.viterbi.acoustic_scales": each(number(above=0), non_empty=True),
+    "evaluation.viterbi.lm_weights": each(number(0), non_empty=True),
+    "evaluation.viterbi.insertion_penalties": each(number(), non_empty=True),
+}
+
+_ABSENT = object()
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Raise ConfigError for the first key of RULES whose value the rule refuses (keys left `???` are
+    reported where they are used)."""
+    for key, rule in RULES.items():
+        value = OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False)
+        if value is _ABSENT or value is None and _is_missing(cfg, key):
+            continue
+        if isinstance(value, DictConfig):
+            raise ConfigError(f"{key}: expected a value, got a group of settings")
+        wanted = rule(value)
+        if wanted:
+            raise ConfigError(f"{key}={_shown(value)}: must be {wanted}")
+
+
+def _is_missing(cfg: DictConfig, key: str) -> bool:
+    parent, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, parent) if parent else cfg
+    return isinstance(node, DictConfig) and OmegaConf.is_missing(node, leaf)
+
+
+def _shown(value) -> str:
+    if isinstance(value, ListConfig):
+        value = list(value)
+    return repr(value) if isinstance(value, str) else str(value)

@@ -1,0 +1,177 @@
+"""A user's mistakes (config values, corpora, manifests, run folders, reports) get one line naming the key
+or file, exit status 2, and no traceback; a bug keeps its traceback. Each case runs the command's code
+in this process through the same error boundary the console scripts use; a few run the real scripts."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from avfusion import api
+from avfusion.cli import CONFIG_DIR
+from avfusion.cli.boundary import user_errors
+
+from conftest import tiny_overrides
+
+BIN = Path(sys.executable).parent
+
+
+def compose_cfg(name, overrides):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose(config_name=name, overrides=list(overrides))
+
+
+def run_command(command, overrides, tmp_path):
+    """Run `command` on the composed config as its CLI does; return (exit status, stderr)."""
+    name = {"train": "train", "prepare": "prepare", "evaluate": "evaluate", "validate": "validate", "synth": "synth"}[command]
+    cache = [f"frontend.cache_dir={tmp_path / 'features'}"] if command in ("train", "prepare") else []
+    cfg = compose_cfg(name, [*cache, *overrides])
+    work = {"train": lambda c: api.train(c, tmp_path / "run"), "prepare": api.prepare, "evaluate": api.evaluate}
+    if command in work:
+        target = user_errors(command)(work[command])
+    else:
+        from importlib import import_module
+        target = import_module(f"avfusion.cli.{command}").main  # hydra.main passes a given config through
+    with pytest.raises(SystemExit) as exit_info:
+        target(cfg)
+    return exit_info.value.code
+
+
+def manifest(tmp_path, lines):
+    path = tmp_path / "manifest.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+UTT = '{{"id": "{id}", "speaker": "{spk}", "split": "{split}", "audio": "a/{id}.wav", "alignment": "t/{id}.TextGrid"}}'
+THREE = [UTT.format(id=f"u{i}", spk=f"s{i}", split=s) for i, s in enumerate(("train", "dev", "test"))]
+
+# (command, overrides, what the message must name); status 2 for all
+CONFIG_CASES = [
+    ("train", ["seed=abc"], "seed='abc': must be a whole number"),
+    ("train", ["batch_size=0"], "batch_size=0: must be a whole number >= 1"),
+    ("train", ["lr=-0.001"], "lr=-0.001: must be a number > 0"),
+    ("train", ["weight_decay=-1"], "weight_decay=-1"),
+    ("train", ["on_error=ignore"], "on_error='ignore': must be one of ['raise', 'skip']"),
+    ("train", ["label_scheme=phones"], "label_scheme='phones': must be one of ['auto', 'states', 'phone'"),
+    ("train", ["evaluation.snrs_db=[loud]"], "evaluation.snrs_db=['loud']"),
+    ("train", ["evaluation.snrs_db=loud"], "evaluation.snrs_db='loud': must be a list"),
+    ("train", ["evaluation.noises=[brown]"], "one of ['white', 'pink', 'babble'] (not 'brown')"),
+    ("train", ["frontend.n_jobs=0"], "frontend.n_jobs=0"),
+    ("train", ["data.n_speakers=0"], "data.n_speakers=0: must be a whole number >= 3"),
+    ("train", ["trainer.max_epochs=0"], "trainer.max_epochs=0: must be a whole number >= 1"),
+    ("train", ["trainer.max_epochs=-1"], "trainer.max_epochs=-1"),
+    ("train", ["patience=-1"], "patience=-1: must be a whole number >= 0"),
+    ("train", ["batching=random"], "batching='random': must be one of ['auto', 'frames', 'utterances', 'chunks']"),
+    ("train", ["cd_min_frames=0"], "cd_min_frames=0"),
+    ("train", ["evaluation.decoder=beam"], "evaluation.decoder='beam': must be one of ['framewise', 'viterbi']"),
+    ("train", ["evaluation.viterbi.lm=trigram"], "evaluation.viterbi.lm='trigram'"),
+    ("train", ["evaluation.viterbi.acoustic_scales=[]"], "evaluation.viterbi.acoustic_scales=[]: must be a non-empty list"),
+    ("train", ["data=grid"], "data.root has no value: give it on the command line (data.root=...)"),
+    ("prepare", ["frontend.n_jobs=0"], "frontend.n_jobs=0"),
+    ("synth", ["data.n_speakers=1"], "data.n_speakers=1"),
+    ("evaluate", [], "run_dirs has no value"),
+    ("evaluate", ["run_dirs=[]"], "run_dirs is empty"),
+]
+
+
+@pytest.mark.parametrize("command, overrides, named", CONFIG_CASES, ids=[" ".join([c, *o]) for c, o, _ in CONFIG_CASES])
+def test_a_bad_config_value_is_one_line_naming_the_key(command, overrides, named, tmp_path, capsys):
+    status = run_command(command, overrides, tmp_path)
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith(f"avfusion-{command}: error: ") and named in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "run").exists()  # refused before any work
+
+
+FILE_CASES = {
+    "duplicate id": (lambda p: manifest(p, THREE + [THREE[0]]), "utterance ids occur more than once: ['u0']"),
+    "a line that is not JSON": (lambda p: manifest(p, THREE[:1] + ["{id: u9"]), "manifest.jsonl:2: not valid JSON"),
+    "a missing field": (lambda p: manifest(p, ['{"id": "u0", "split": "train"}']), "manifest.jsonl:1: missing field(s) ['speaker']"),
+    "no manifest": (lambda p: p / "nothing.jsonl", "nothing.jsonl does not exist"),
+    "a corpus with problems (on_error=raise)": (lambda p: manifest(p, THREE), "a/u0.wav: audio file does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(FILE_CASES))
+def test_a_bad_corpus_file_is_named(case, tmp_path, capsys):
+    make, named = FILE_CASES[case]
+    path = make(tmp_path)
+    status = run_command("train", ["data=manifest", f"data.manifest={path}", "frontend.n_jobs=1"], tmp_path)
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith("avfusion-train: error: ") and named in err, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("adapter", ["tcd_timit", "grid", "lrs3", "timit"])
+def test_a_missing_corpus_root_is_named(adapter, tmp_path, capsys):
+    root = tmp_path / "no" / adapter
+    assert run_command("validate", [f"data={adapter}", f"data.root={root}"], tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("avfusion-validate: error: ") and str(root) in err and "Traceback" not in err, err
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_root):
+    run = tiny_root / "run_user_errors"
+    if not (run / "run.json").is_file():
+        api.train(compose_cfg("train", [*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
+                                        "evaluation.noises=[]"]), run)
+    return run
+
+
+def spoil_model(run, how):
+    target = run / "model.pt"
+    if how == "truncated":
+        target.write_bytes(target.read_bytes()[:1000])
+    elif how == "not a model":
+        import torch
+
+        torch.save({"weight": torch.zeros(3)}, target)
+    elif how == "corrupt run.json":
+        (run / "run.json").write_text("{ not json")
+
+
+@pytest.mark.parametrize("how, named", [("truncated", "model.pt: cannot be read as saved weights"),
+                                        ("not a model", "model.pt: does not hold the weights of the model"),
+                                        ("corrupt run.json", "run.json: not valid JSON"),
+                                        ("empty folder", "no run.json: not a finished avfusion-train run")])
+def test_a_broken_run_folder_is_named(finished_run, how, named, tmp_path, capsys):
+    run = tmp_path / "run_copy"
+    if how == "empty folder":
+        run.mkdir()
+    else:
+        shutil.copytree(finished_run, run)
+        spoil_model(run, how)
+    assert run_command("evaluate", [f"run_dirs=[{run}]", "evaluation.noises=[]"], tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("avfusion-evaluate: error: ") and named in err and "Traceback" not in err, err
+
+
+def test_a_bug_keeps_its_traceback():
+    @user_errors("train")
+    def buggy():
+        return {}["missing"]
+
+    with pytest.raises(KeyError):
+        buggy()
+
+
+def test_the_console_scripts_print_one_line_and_exit_2(tmp_path):
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "report.json").write_text("[1, 2")
+    for cmd, args, named in [("avfusion-train", ["seed=abc"], "seed='abc'"),
+                             ("avfusion-evaluate", [f"run_dirs=[{tmp_path}]"], "no run.json"),
+                             ("avfusion-report", [str(tmp_path / "r")], "report.json: not a report")]:
+        out = subprocess.run([str(BIN / cmd), *args], capture_output=True, text=True, cwd=tmp_path)
+        assert out.returncode == 2, (cmd, out.stderr[-2000:])
+        assert out.stderr.strip().splitlines()[-1].startswith(f"{cmd}: error: ") and named in out.stderr
+        assert "Traceback" not in out.stderr, out.stderr
+    debug = subprocess.run([str(BIN / "avfusion-train"), "seed=abc"], capture_output=True, text=True, cwd=tmp_path,
+                           env={**__import__("os").environ, "AVFUSION_DEBUG": "1"})
+    assert debug.returncode != 0 and "Traceback" in debug.stderr  # the traceback, for who wants it
