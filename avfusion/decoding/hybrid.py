@@ -53,8 +53,8 @@ class ViterbiSettings:
     prior_exponent: float = 1.0  # posteriors / priors ** prior_exponent
     states_per_unit: int = 3
     max_self_loop: float = 0.95
-    acoustic_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.5, 0.75, 1.0])
-    lm_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 3.0])
+    acoustic_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0])
+    lm_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 3.0, 4.0])
     insertion_penalties: list[float] = field(default_factory=lambda: [-6.0, -4.0, -2.0, 0.0, 2.0, 4.0])
 
     def __post_init__(self) -> None:
