@@ -116,6 +116,13 @@ def test_a_missing_corpus_root_is_named(adapter, tmp_path, capsys):
     assert err.startswith("avfusion-validate: error: ") and str(root) in err and "Traceback" not in err, err
 
 
+def test_validating_a_synthetic_corpus_that_is_not_there_builds_nothing(tmp_path, capsys):
+    root = tmp_path / "nowhere"
+    assert run_command("validate", [f"data.root={root}"], tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"avfusion-validate: error: {root} holds no synthetic corpus") and not root.exists(), err
+
+
 @pytest.fixture(scope="module")
 def finished_run(tiny_root):
     run = tiny_root / "run_user_errors"

@@ -20,14 +20,21 @@ from avfusion.cli.boundary import user_errors
 from avfusion.config_check import check_config
 from avfusion.corpus.labels import corpus_scheme
 from avfusion.frames.stats import corpus_stats, format_stats
+from avfusion.corpus.types import CorpusError
 from avfusion.corpus.validation import validate_corpus
+from avfusion.synth.generator import SyntheticCorpus
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="validate")
 @user_errors("validate")
 def main(cfg: DictConfig) -> None:
     check_config(cfg)
-    corpus = instantiate(cfg.data, _convert_="all").load()
+    source = instantiate(cfg.data, _convert_="all")
+    if isinstance(source, SyntheticCorpus) and not source.is_built():  # validate what is there, build nothing
+        what = "was built with other settings" if source.manifest_path.is_file() else "holds no synthetic corpus"
+        raise CorpusError(f"{source.root} {what}: build it first (avfusion-synth data.root={source.root} and the same "
+                          "data.* settings), or point data.root at it")
+    corpus = source.load()
     report = validate_corpus(corpus, cfg.max_duration_mismatch_s, cfg.validation_jobs,
                              progress=sys.stderr.isatty())
     print(report.summary())
