@@ -50,3 +50,11 @@ def test_slurm_launcher_config():
     cfg = compose_train("hydra/launcher=slurm", hydra_cfg=True)
     assert cfg.hydra.launcher._target_.endswith("SlurmLauncher")
     assert cfg.hydra.launcher.gpus_per_node == 1
+
+
+@pytest.mark.parametrize("group, name", [(g, p.stem) for g in GROUPS + ["experiment"]
+                                         for p in sorted((Path(CONFIG_DIR) / g).glob("*.yaml"))])
+def test_every_shipped_config_passes_the_value_checks(group, name):
+    from avfusion.config_check import check_config
+
+    check_config(compose_train(f"{group}={name}"))  # a shipped default the checks refuse would block every run
