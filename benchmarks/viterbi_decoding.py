@@ -53,27 +53,6 @@ def posteriors(run_dir: str | None, seed: int = 0) -> tuple[list[np.ndarray], ob
     return out, decoder
 
 
-def dense(decoder) -> tuple[np.ndarray, np.ndarray]:
-    """The loop as one (S + 1) x (S + 1) row-stochastic matrix with an absorbing end state."""
-    n_units, n_states = decoder.log_stay.shape
-    n = n_units * n_states
-    trans = np.zeros((n + 1, n + 1))
-    firsts = np.arange(n_units) * n_states
-    for u in range(n_units):
-        for k in range(n_states):
-            i = u * n_states + k
-            trans[i, i] = np.exp(decoder.log_stay[u, k])
-            if k < n_states - 1:
-                trans[i, i + 1] = np.exp(decoder.log_move[u, k])
-            else:
-                trans[i, firsts] = np.exp(decoder.log_move[u, k] + decoder.lm.log_next[u])
-                trans[i, n] = np.exp(decoder.log_move[u, k] + decoder.lm.log_end[u])
-    trans[n, n] = 1.0
-    init = np.zeros(n + 1)
-    init[firsts] = np.exp(decoder.lm.log_start)
-    return trans, init
-
-
 def path_score(path: np.ndarray, loglik: np.ndarray, decoder) -> float:
     """Score of a flat state path under the loop model at unit weights (-inf where the topology forbids
     it). The three states of a phone share its posterior, so paths differ in where a phone's states
@@ -103,7 +82,7 @@ def main() -> None:
     import librosa
 
     from avfusion.decoding.hybrid import DecoderParams
-    from avfusion.decoding.viterbi import viterbi
+    from avfusion.decoding.viterbi import dense_loop, viterbi
 
     posts, decoder = posteriors(args.run)
     n_frames = sum(len(p) for p in posts)
@@ -123,7 +102,8 @@ def main() -> None:
 
     # librosa on the model it can express: LM weight 1, no penalty, acoustic scale 1
     unit = DecoderParams(1.0, 1.0, 0.0)
-    trans, init = dense(decoder)
+    lm = decoder.lm
+    trans, init = dense_loop(decoder.log_stay, decoder.log_move, lm.log_next, lm.log_start, lm.log_end)
     logliks = [decoder.state_loglik(p) for p in posts]
     observed = []
     for x in logliks:  # librosa wants probabilities in [0, 1]: shift each frame (the path does not change)

@@ -9,7 +9,7 @@ import pytest
 from avfusion.corpus.labels import get_scheme
 from avfusion.decoding.hybrid import DecoderParams, HybridDecoder, ViterbiSettings, emission_matrix
 from avfusion.decoding.lm import UnitLanguageModel
-from avfusion.decoding.viterbi import viterbi
+from avfusion.decoding.viterbi import dense_loop, viterbi
 
 
 def random_model(rng, n_units, n_states):
@@ -82,27 +82,6 @@ def test_a_bigram_over_a_large_vocabulary_is_refused_before_training():
         ViterbiSettings().check(20000)
 
 
-def dense_model(log_stay, log_move, lm):
-    """The same loop as one row-stochastic matrix, plus an absorbing end state (librosa has no final
-    probabilities): the last frame is observed only in the end state."""
-    n_units, n_states = log_stay.shape
-    n = n_units * n_states
-    trans = np.zeros((n + 1, n + 1))
-    for u in range(n_units):
-        for k in range(n_states):
-            i = u * n_states + k
-            trans[i, i] = np.exp(log_stay[u, k])
-            if k < n_states - 1:
-                trans[i, i + 1] = np.exp(log_move[u, k])
-            else:
-                trans[i, [v * n_states for v in range(n_units)]] = np.exp(log_move[u, k] + lm.log_next[u])
-                trans[i, n] = np.exp(log_move[u, k] + lm.log_end[u])
-    trans[n, n] = 1.0
-    init = np.zeros(n + 1)
-    init[[v * n_states for v in range(n_units)]] = np.exp(lm.log_start)
-    return trans, init
-
-
 @pytest.mark.parametrize("kind", ["bigram", "none"])
 def test_unit_weights_reproduce_librosa_viterbi_on_the_same_topology(rng, kind):
     import librosa
@@ -112,7 +91,7 @@ def test_unit_weights_reproduce_librosa_viterbi_on_the_same_topology(rng, kind):
     lm = UnitLanguageModel.fit([rng.integers(0, n_units, 9).tolist() for _ in range(6)], n_units, kind)
     # posteriors that mostly agree with a state sequence, so the best path is not trivial
     probs = rng.dirichlet(np.full(n_units * n_states, 0.3), n_frames)
-    trans, init = dense_model(log_stay, log_move, lm)
+    trans, init = dense_loop(log_stay, log_move, lm.log_next, lm.log_start, lm.log_end)
     assert np.allclose(trans.sum(axis=1), 1)
     observed = np.vstack([np.hstack([probs, np.zeros((n_frames, 1))]), np.eye(n_units * n_states + 1)[-1]])
     expected = librosa.sequence.viterbi(observed.T, trans, p_init=init)

@@ -30,7 +30,7 @@ import numpy as np
 from scipy import sparse
 
 from avfusion.errors import ConfigError
-from avfusion.corpus.labels import LabelScheme
+from avfusion.corpus.labels import STATES, LabelScheme
 from avfusion.corpus.phones import SIL
 from avfusion.decoding.framewise import DecodedUnit, unit_runs
 from avfusion.decoding.lm import KINDS, UnitLanguageModel
@@ -88,7 +88,7 @@ def emission_matrix(scheme: LabelScheme, states_per_unit: int) -> tuple[sparse.c
     middle or end third, maps onto the HMM's states in order), and (U, S): whether any class does."""
     n_units, n_states = len(scheme.units), states_per_unit
     rows, cols = [], []
-    n_positions = 3
+    n_positions = len(STATES)
     for c, (u, position) in enumerate(zip(scheme.unit_of_class.tolist(), scheme.positions.tolist())):
         for k in range(n_states):
             if position < 0 or min(k * n_positions // n_states, n_positions - 1) == position:

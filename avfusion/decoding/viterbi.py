@@ -113,3 +113,28 @@ def viterbi(loglik: np.ndarray, log_stay: np.ndarray, log_move: np.ndarray, cros
     ends = np.concatenate([starts[1:], [n_frames]])
     units = [DecodedUnit(int(path[s] // n_states), int(s), int(e)) for s, e in zip(starts, ends)]
     return path, units, float(score)
+
+
+def dense_loop(log_stay: np.ndarray, log_move: np.ndarray, log_next: np.ndarray, log_start: np.ndarray,
+               log_end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The same loop (at unit weights) as one (U S + 1) square row-stochastic matrix and an initial
+    distribution, for a dense Viterbi such as librosa's: it has no final probabilities, so an absorbing
+    last state takes each unit's exit times P(</s> | u), and observing only it after the last frame
+    makes a path end in a unit's last state."""
+    n_units, n_states = log_stay.shape
+    n = n_units * n_states
+    firsts = np.arange(n_units) * n_states
+    trans = np.zeros((n + 1, n + 1))
+    for u in range(n_units):
+        for k in range(n_states):
+            i = u * n_states + k
+            trans[i, i] = np.exp(log_stay[u, k])
+            if k < n_states - 1:
+                trans[i, i + 1] = np.exp(log_move[u, k])
+            else:
+                trans[i, firsts] = np.exp(log_move[u, k] + log_next[u])
+                trans[i, n] = np.exp(log_move[u, k] + log_end[u])
+    trans[n, n] = 1.0
+    init = np.zeros(n + 1)
+    init[firsts] = np.exp(log_start)
+    return trans, init
