@@ -108,18 +108,28 @@ def _opened_video(path: str | os.PathLike) -> Iterator[tuple[cv2.VideoCapture, f
         cap.release()
 
 
-def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
-    """All frames (T, H, W, 3) BGR uint8 and the frame rate."""
-    with _opened_video(path) as (cap, fps):
-        frames = []
+def video_rate(path: str | os.PathLike) -> float:
+    with _opened_video(path) as (_, fps):
+        return fps
+
+
+def iter_video(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """The frames (H, W, 3) BGR uint8 one at a time, so a long video never sits in memory whole."""
+    with _opened_video(path) as (cap, _):
+        n = 0
         while True:
             ok, frame = cap.read()
             if not ok:
                 break
-            frames.append(frame)
-    if not frames:
+            n += 1
+            yield frame
+    if n == 0:
         raise VideoError(f"{path}: no frame could be decoded")
-    return np.stack(frames), fps
+
+
+def read_video(path: str | os.PathLike) -> tuple[np.ndarray, float]:
+    """All frames (T, H, W, 3) BGR uint8 and the frame rate."""
+    return np.stack(list(iter_video(path))), video_rate(path)
 
 
 def probe_video(path: str | os.PathLike) -> VideoProbe:

@@ -39,16 +39,27 @@ class MfccExtractor:
     def extract(self, utt: Utterance) -> tuple[np.ndarray, dict]:
         return self.from_waveform(load_audio(self.source(utt), self.sample_rate)), {}
 
-    def from_waveform(self, audio: np.ndarray) -> np.ndarray:
-        """(T, n_mfcc) float32 for a waveform already at `sample_rate`."""
-        import librosa
-
+    def from_waveform(self, audio: np.ndarray, block_frames: int = 6000) -> np.ndarray:
+        """(T, n_mfcc) float32 for a waveform already at `sample_rate`, T = 1 + n // hop. A waveform longer
+        than `block_frames` frames is done a block at a time (the same frames to float precision: each
+        frame sees only its own window), so an hour of audio never holds its whole spectrogram."""
         win = int(round(self.win_ms * self.sample_rate / 1000))
         hop = int(round(self.hop_ms * self.sample_rate / 1000))
         n_fft = 1 << (win - 1).bit_length()
+        n_frames = 1 + len(audio) // hop
+        if n_frames <= block_frames:
+            return self._mfcc(audio, n_fft, win, hop, center=True)
+        padded = np.pad(audio, n_fft // 2)  # what center=True does (zeros), once for the whole signal
+        return np.concatenate([self._mfcc(padded[i * hop:(min(i + block_frames, n_frames) - 1) * hop + n_fft],
+                                          n_fft, win, hop, center=False)
+                               for i in range(0, n_frames, block_frames)])
+
+    def _mfcc(self, audio: np.ndarray, n_fft: int, win: int, hop: int, center: bool) -> np.ndarray:
+        import librosa
+
         mel = librosa.feature.melspectrogram(
             y=audio, sr=self.sample_rate, n_fft=n_fft, win_length=win, hop_length=hop, window="hamming",
-            center=True, power=2.0, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
+            center=center, power=2.0, n_mels=self.n_mels, fmin=self.fmin, fmax=self.fmax,
         )
         log_mel = np.log(np.maximum(mel, 1e-10))
         return librosa.feature.mfcc(S=log_mel, n_mfcc=self.n_mfcc).T.astype(np.float32)

@@ -8,6 +8,7 @@ no detection at all is an error naming the file.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import numpy as np
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.corpus.types import Utterance
 from avfusion.frontends.detectors import MouthBox, PrecroppedDetector
-from avfusion.media import VideoError, read_video
+from avfusion.media import VideoError, iter_video, video_rate
 
 log = logging.getLogger(__name__)
 
@@ -82,24 +83,52 @@ class MouthDctExtractor:
             raise VideoError(f"utterance {utt.id} has no video")
         return Path(utt.video)
 
-    def rois(self, frames: np.ndarray, source: object = "video") -> tuple[np.ndarray, np.ndarray, int]:
-        """ROIs (T, S, S), the boxes used (T, 4) and the number of frames without a detection."""
+    def boxes(self, frames: Iterable[np.ndarray], source: object = "video") -> tuple[np.ndarray, int]:
+        """The box used per frame (T, 4), missed detections interpolated, and how many were missed."""
         with self.detector.session() as detect:
             boxes = [detect(frame) for frame in frames]
         try:
             filled, missed = interpolate_boxes(boxes)
         except ValueError:
-            raise VideoError(f"{source}: {self.detector.name} found no mouth in any of {len(frames)} frames") from None
+            raise VideoError(f"{source}: {self.detector.name} found no mouth in any of {len(boxes)} frames") from None
         if missed:
             log.info("%s: %s found no mouth in %d of %d frames (interpolated)", source, self.detector.name,
-                     missed, len(frames))
-        greys = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames]
-        rois = np.stack([crop_roi(g, b, self.roi_size) for g, b in zip(greys, filled)])
-        return rois, filled, missed
+                     missed, len(boxes))
+        return filled, missed
+
+    def crops(self, frames: Iterable[np.ndarray], boxes: np.ndarray) -> Iterator[np.ndarray]:
+        """Each frame's grey ROI (S, S) uint8, cut with its box."""
+        for frame, box in zip(frames, boxes):
+            yield crop_roi(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), box, self.roi_size)
+
+    def rois(self, frames: np.ndarray, source: object = "video") -> tuple[np.ndarray, np.ndarray, int]:
+        """ROIs (T, S, S), the boxes used (T, 4) and the number of frames without a detection."""
+        filled, missed = self.boxes(frames, source)
+        return np.stack(list(self.crops(frames, filled))), filled, missed
+
+    def read(self, path: str | Path, keep_rois: int = 0, progress: bool = False
+             ) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
+        """Features (T, n_coefficients), metadata, and `keep_rois` ROIs evenly spread over the video (their
+        frame indices and (K, S, S) crops). The video is decoded twice (boxes first: a missed detection
+        is interpolated from later frames), never held whole, so any length fits in memory."""
+        frames = iter_video(path)
+        if progress:
+            from tqdm.auto import tqdm
+
+            frames = tqdm(frames, desc=f"finding the mouth ({self.detector.name})", unit="frame")
+        boxes, missed = self.boxes(frames, path)
+        keep = np.unique(np.linspace(0, len(boxes) - 1, keep_rois).round().astype(np.int64)) if keep_rois else \
+            np.zeros(0, np.int64)
+        features, kept = np.empty((len(boxes), self.n_coefficients), np.float32), []
+        wanted = set(keep.tolist())
+        for i, roi in enumerate(self.crops(iter_video(path), boxes)):
+            features[i] = dct_features(roi[None], self.n_coefficients)[0]
+            if i in wanted:
+                kept.append(roi)
+        meta = {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed}
+        rois = np.stack(kept) if kept else np.zeros((0, self.roi_size, self.roi_size), np.uint8)
+        return features, meta, keep, rois
 
     def extract(self, utt: Utterance) -> tuple[np.ndarray, dict]:
-        path = self.source(utt)
-        frames, fps = read_video(path)
-        rois, _, missed = self.rois(frames, source=path)
-        meta = {"fps": fps, "n_frames": len(frames), "n_missed": missed}
-        return dct_features(rois, self.n_coefficients).astype(np.float32), meta
+        features, meta, _, _ = self.read(self.source(utt))
+        return features, meta
