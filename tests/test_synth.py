@@ -113,6 +113,15 @@ def test_interrupted_write_leaves_nothing(tmp_path):
     assert not target.exists() and not list((tmp_path / "out").iterdir())
 
 
+def test_an_atomic_write_gets_the_permissions_of_an_ordinary_one(tmp_path):
+    import os
+
+    with atomic_path(tmp_path / "atomic.txt") as tmp:
+        tmp.write_text("x")
+    (tmp_path / "plain.txt").write_text("x")
+    assert os.stat(tmp_path / "atomic.txt").st_mode == os.stat(tmp_path / "plain.txt").st_mode  # not owner-only
+
+
 def test_unknown_voice_is_a_clear_error():
     with pytest.raises(EspeakError, match="no voice 'xx-nowhere'"):
         Espeak.get().synthesize("hello", "xx-nowhere", 170, 50, 50)
