@@ -9,7 +9,11 @@
     report = api.train(cfg, run_dir="outputs/notebook/bilinear")   # the report.json content
     run = api.load_run("outputs/notebook/bilinear")                   # model + fitted front-end
 
-Each takes a composed config (conf/train.yaml, evaluate.yaml, prepare.yaml) as the CLIs do.
+Each takes a composed config (conf/train.yaml, evaluate.yaml, prepare.yaml) as the CLIs do, except
+`predict`, which takes a run and a recording:
+
+    prediction = api.predict("outputs/default_study/concat", video="clip.mp4")
+    prediction.units, prediction.posteriors                 # timed phones, (T, C) posteriors at 100 Hz
 """
 
 from __future__ import annotations
@@ -34,13 +38,16 @@ from avfusion.frames.cache import NOT_IN_KEY, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
+from avfusion.inference.outputs import write_prediction
+from avfusion.inference.predict import Prediction, predict
 from avfusion.models.ensemble import PosteriorAverage
 from avfusion.runs import Run, RunFolderError, load_run, save_run
 from avfusion.training.stages import TrainSettings, train_model
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_corpus", "prepare", "train", "evaluate", "load_run", "Run", "RunFolderError"]
+__all__ = ["load_corpus", "prepare", "train", "evaluate", "predict", "predict_files", "load_run", "Run",
+           "RunFolderError"]
 
 
 def _progress() -> bool:
@@ -172,3 +179,17 @@ def evaluate(cfg: DictConfig) -> dict:
     print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},
                      first.frontend, corpus, combine=combine, skipped=validation.bad_utterances, decoders=decoders))
     return json.loads((out_dir / "report.json").read_text())
+
+
+def predict_files(cfg: DictConfig) -> tuple[Prediction, dict[str, Path]]:
+    """`avfusion-predict`: predict on `cfg.video` / `cfg.audio` with `cfg.run_dir` and write the files
+    (conf/predict.yaml); return the prediction and the files by kind."""
+    check_config(cfg)
+    detector = instantiate(cfg.detector) if cfg.get("detector") else None
+    prediction = predict(cfg.run_dir, cfg.video, cfg.audio, cfg.alignment, alignment_key=cfg.alignment_key,
+                         detector=detector, chunk_seconds=cfg.chunk_seconds, rois=cfg.rois, progress=_progress())
+    stem = Path(cfg.video or cfg.audio).stem
+    out_dir = Path(cfg.output_dir) if cfg.output_dir else Path("outputs/predict") / stem
+    paths = write_prediction(prediction, out_dir, stem, figure=cfg.figure, figure_start_s=cfg.figure_start_s,
+                             figure_seconds=cfg.figure_seconds or None)
+    return prediction, paths

@@ -47,6 +47,11 @@ def number(low: float | None = None, above: float | None = None) -> Rule:
     return rule
 
 
+def optional(rule: Rule) -> Rule:
+    """`rule`, or null."""
+    return lambda value: None if value is None else (lambda wanted: wanted and f"{wanted} or null")(rule(value))
+
+
 def choice(options: Sequence[str]) -> Rule:
     return lambda value: None if value in options else f"one of {list(options)}"
 
@@ -100,6 +105,10 @@ RULES: dict[str, Rule] = {
     "evaluation.viterbi.acoustic_scales": each(number(above=0), non_empty=True),
     "evaluation.viterbi.lm_weights": each(number(0), non_empty=True),
     "evaluation.viterbi.insertion_penalties": each(number(), non_empty=True),
+    "chunk_seconds": optional(number(above=0)),  # avfusion-predict
+    "rois": integer(0),
+    "figure_start_s": number(0),
+    "figure_seconds": number(0),
 }
 
 _ABSENT = object()

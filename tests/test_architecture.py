@@ -49,7 +49,8 @@ def test_layering_has_no_package_loops():
                                     ("decoding", ("avfusion.frontends", "avfusion.models", "avfusion.training",
                                                   "avfusion.evaluation")),
                                     ("training", ("avfusion.frontends.pipeline",)),
-                                    ("evaluation", ("avfusion.frontends.pipeline",))]:
+                                    ("evaluation", ("avfusion.frontends.pipeline",)),
+                                    ("inference", ("avfusion.api", "avfusion.cli", "avfusion.training.stages"))]:
         files = {rule_package: imported_modules(PACKAGE / rule_package)} if rule_package.endswith(".py") \
             else imports_of(rule_package)
         for file, modules in files.items():

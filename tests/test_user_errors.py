@@ -27,10 +27,10 @@ def compose_cfg(name, overrides):
 
 def run_command(command, overrides, tmp_path):
     """Run `command` on the composed config as its CLI does; return (exit status, stderr)."""
-    name = {"train": "train", "prepare": "prepare", "evaluate": "evaluate", "validate": "validate", "synth": "synth"}[command]
     cache = [f"frontend.cache_dir={tmp_path / 'features'}"] if command in ("train", "prepare") else []
-    cfg = compose_cfg(name, [*cache, *overrides])
-    work = {"train": lambda c: api.train(c, tmp_path / "run"), "prepare": api.prepare, "evaluate": api.evaluate}
+    cfg = compose_cfg(command, [*cache, *overrides])
+    work = {"train": lambda c: api.train(c, tmp_path / "run"), "prepare": api.prepare, "evaluate": api.evaluate,
+            "predict": api.predict_files}
     if command in work:
         target = user_errors(command)(work[command])
     else:
@@ -76,6 +76,10 @@ CONFIG_CASES = [
     ("synth", ["data.n_speakers=1"], "data.n_speakers=1"),
     ("evaluate", [], "run_dirs has no value"),
     ("evaluate", ["run_dirs=[]"], "run_dirs is empty"),
+    ("predict", ["video=clip.mp4"], "run_dir has no value"),
+    ("predict", ["run_dir=x", "chunk_seconds=0"], "chunk_seconds=0: must be a number > 0 or null"),
+    ("predict", ["run_dir=x", "rois=-1"], "rois=-1: must be a whole number >= 0"),
+    ("predict", ["run_dir=x", "video=clip.mp4"], "x: no run.json: not a finished avfusion-train run"),
 ]
 
 

@@ -27,6 +27,16 @@ class Cmvn:
         if self.scope not in SCOPES:
             raise ValueError(f"cmvn scope must be one of {SCOPES}, got {self.scope!r}")
 
+    frame_context = 0  # given its statistics, frame by frame (see avfusion.inference.chunks)
+
+    def for_clip(self, x: np.ndarray) -> "Cmvn":
+        """This step for one recording `x` (T, D) processed in pieces: its utterance (or speaker: the
+        recording is all we have of its speaker) statistics computed once over all of it."""
+        if self.scope == "global":
+            return self
+        mean, std = self._stats([x])
+        return Cmvn("global", self.variance, self.floor, mean, std)
+
     def state_dict(self) -> dict[str, np.ndarray]:
         return {} if self.mean_ is None else {"mean": self.mean_, "std": self.std_}
 

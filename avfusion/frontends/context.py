@@ -22,6 +22,11 @@ class Splice:
 
     context: int = 4
 
+    @property
+    def frame_context(self) -> int:
+        """Frames each side an output frame depends on (see avfusion.inference.chunks)."""
+        return self.context
+
     def fit(self, utterances) -> "Splice":
         return self
 

@@ -134,18 +134,18 @@ class FrontEnd:
             for name in names:
                 x, meta = (audio, {}) if name == "audio" else stores[name].read(utt)
                 if "fps" in meta:
-                    self._check_durations(utt, meta, n_frames)
+                    self.check_durations(utt.video, meta, n_frames)
                     x = to_frame_rate(np.asarray(x), meta["fps"], n_frames)
                 out[name].append(UttFrames(utt.id, utt.speaker, np.asarray(x, dtype=np.float32)))
         return out
 
-    def _check_durations(self, utt: Utterance, meta: dict, n_frames: int) -> None:
+    def check_durations(self, video: object, meta: dict, n_frames: int) -> None:
         """Policy: up to `max_av_mismatch_s` apart, video is interpolated/held to the audio frames."""
         video_s = meta["n_frames"] / meta["fps"]
         audio_s = n_frames / FRAME_RATE
         if abs(video_s - audio_s) > self.max_av_mismatch_s:
             raise AvMismatchError(
-                f"{utt.video}: video lasts {video_s:.3f} s but its audio {audio_s:.3f} s "
+                f"{video}: video lasts {video_s:.3f} s but its audio {audio_s:.3f} s "
                 f"(tolerance {self.max_av_mismatch_s} s, frontend.max_av_mismatch_s)"
             )
 

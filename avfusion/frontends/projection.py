@@ -24,6 +24,7 @@ class _Projection:
     """A fitted linear map kept as plain arrays (the sklearn estimator is only used to fit it)."""
 
     _state: tuple[str, ...] = ()
+    frame_context = 0  # frame by frame (see avfusion.inference.chunks)
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         raise NotImplementedError

@@ -15,6 +15,7 @@ class MlpEncoder(nn.Module):
     Frame by frame: (N, D) -> (N, H)."""
 
     sequence_input = False  # encoders over stretches of frames set True and take (B, T, D) and a mask
+    frame_context = 0  # frames each side an output depends on (None: the whole sequence)
 
     def __init__(self, input_dim: int, widths: list[int], activation: str = "relu", dropout: float = 0.0,
                  batch_norm: bool = True, inputs: list[str] | None = None) -> None:

@@ -44,6 +44,19 @@ class FusionModule(pl.LightningModule):
         """True when the head or an encoder needs whole stretches of frames (sequence batches)."""
         return self.head.sequence_input or any(e.sequence_input for e in self.encoders.values())
 
+    @property
+    def frame_context(self) -> int | None:
+        """Frames each side of a frame its posterior depends on (None: the whole sequence)."""
+        encoders = [getattr(e, "frame_context", None) for e in self.encoders.values()]
+        if None in encoders or self.head.frame_context is None:
+            return None
+        return max(encoders) + self.head.frame_context
+
+    @property
+    def modalities(self) -> list[str]:
+        """The features the encoders read."""
+        return list(dict.fromkeys(m for e in self.encoders.values() for m in e.inputs))
+
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # Lightning switches every submodule to train mode around validation; frozen encoders stay in eval
         if self.frozen:

@@ -41,6 +41,12 @@ class FusionHead(nn.Module, abc.ABC):
     needs_initialisation: bool = False
     needs_segments: bool = False
 
+    @property
+    def frame_context(self) -> int | None:
+        """Frames each side of a frame its logits depend on: 0 for frame heads, None (the whole
+        sequence) unless a sequence head says less. Lets inference cut a long recording into pieces."""
+        return None if self.sequence_input else 0
+
     def __init__(self, encoders, pretrain_encoders: bool, freeze_encoders: bool) -> None:
         super().__init__()
         self.encoders = list(encoders)

@@ -65,6 +65,10 @@ class PooledFusion(FusionHead):
     def fit_pooling(self, x: np.ndarray) -> None:
         """Fit the pooling layer's model (GMM, codebook) to training frames `x` (N, dim)."""
 
+    @property
+    def frame_context(self) -> int | None:
+        return self.half_width if self.pooling_mode == "window" else None
+
     def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
         width = sum(hidden_dims.values())
         dim = self.pca_dim or width

@@ -1,0 +1,35 @@
+"""`avfusion-predict`: a finished run on a new recording: phones with times, posteriors and a figure.
+
+    avfusion-predict run_dir=outputs/default_study/concat video=clip.mp4
+    avfusion-predict run_dir=<run> video=clip.mp4 audio=clip.wav alignment=clip.TextGrid
+    avfusion-predict run_dir=<video-only run> video=face.mp4 detector=mediapipe   # another mouth detector
+
+Writes <output_dir>/<clip>.TextGrid, .ctm, .posteriors.npy, .json and .png (see avfusion.inference.outputs).
+"""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from avfusion import api
+from avfusion.cli import CONFIG_DIR
+from avfusion.cli.boundary import user_errors
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
+@user_errors("predict")
+def main(cfg: DictConfig) -> None:
+    prediction, paths = api.predict_files(cfg)
+    units = [u.label for u in prediction.units if u.label != "sil"]
+    print(f"{len(units)} {prediction.unit_kind} ({prediction.decoder}, {'+'.join(prediction.modalities)}): {' '.join(units)}")
+    if prediction.edits is not None:
+        e = prediction.edits
+        print(f"error rate against {cfg.alignment}: {e.rate:.3f} (S {e.substitutions}, D {e.deletions}, "
+              f"I {e.insertions} of {e.reference_length})")
+    for kind, path in paths.items():
+        print(f"{kind:>10}: {path}")
+
+
+if __name__ == "__main__":
+    main()

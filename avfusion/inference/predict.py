@@ -1,0 +1,234 @@
+"""A trained run on a new recording: phones with times, per-frame posteriors, and what went in.
+
+    video (+ its audio track, or a separate audio file) -> the run's front-ends, fitted on its training
+    split -> its model -> its decoder -> units with start, end and confidence
+
+The video is streamed (decoded twice: mouth boxes, then crops), the audio's MFCCs are made a block at a
+time, and the front-end steps and the model run over pieces of `chunk_seconds` with the context they
+need on either side (`avfusion.inference.chunks`), so a long recording needs memory for its compact
+per-frame arrays only, and the posteriors equal those of one pass over it. Decoding runs over the whole
+recording at once (the Viterbi search is linear in its length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from avfusion.corpus.alignments import NORMALISERS, read_alignment
+from avfusion.corpus.types import Segment
+from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder
+from avfusion.decoding.hybrid import scored
+from avfusion.errors import UserError
+from avfusion.frames.clock import FRAME_RATE, num_frames
+from avfusion.frames.data import FrameData
+from avfusion.frames.labelling import reference
+from avfusion.frontends.video import to_frame_rate
+from avfusion.inference.chunks import for_clip, piece, spans, steps_context
+from avfusion.media import AudioError, load_audio
+from avfusion.metrics.per import EditCounts, edit_counts
+from avfusion.runs import Run, load_run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TimedUnit:
+    label: str
+    start: float  # seconds
+    end: float
+    confidence: float  # mean posterior of the unit over its frames
+    first_frame: int
+    end_frame: int  # one past the last
+
+
+@dataclass
+class Prediction:
+    """What `predict` returns: everything the output files and the figure are made of."""
+
+    run: Path
+    name: str  # the run's report name
+    video: Path | None
+    audio: Path | None  # the file the audio came from (the video itself for its own track)
+    classes: list[str]
+    unit_names: list[str]
+    unit_of_class: np.ndarray
+    unit_kind: str  # phones | words
+    posteriors: np.ndarray  # (T, C) class posteriors at 100 frames/s
+    units: list[TimedUnit]  # the decoding, silence included
+    decoder: str  # viterbi | framewise
+    duration: float  # seconds
+    modalities: list[str]  # what the model read
+    waveform: np.ndarray | None = None  # the audio at `sample_rate`, for the spectrogram
+    sample_rate: int = 16000
+    fps: float | None = None
+    video_frames: int = 0
+    missed_detections: int = 0
+    detector: str | None = None
+    roi_frames: np.ndarray | None = None  # video frame index of each kept ROI
+    rois: np.ndarray | None = None  # (K, S, S) grey mouth crops, evenly spread
+    reference: list[Segment] | None = None  # normalised segments of the given alignment
+    edits: EditCounts | None = None  # the decoding against the reference (silence left out)
+
+    @property
+    def unit_posteriors(self) -> np.ndarray:
+        """(T, U): class posteriors summed into their units (states into phones)."""
+        out = np.zeros((len(self.posteriors), len(self.unit_names)), np.float32)
+        np.add.at(out.T, self.unit_of_class, self.posteriors.T)
+        return out
+
+    @property
+    def roi_times(self) -> np.ndarray:
+        return np.zeros(0) if self.roi_frames is None else self.roi_frames / self.fps
+
+    def summary(self) -> dict:
+        """The JSON-able facts of this prediction (written beside the outputs)."""
+        return {
+            "run": str(self.run), "model": self.name, "video": str(self.video) if self.video else None,
+            "audio": str(self.audio) if self.audio else None, "modalities": self.modalities,
+            "duration_s": round(self.duration, 4), "frames": int(len(self.posteriors)), "decoder": self.decoder,
+            "detector": self.detector, "video_frames": self.video_frames, "fps": self.fps,
+            "missed_detections": self.missed_detections,
+            "units": [u.label for u in self.units],
+            "error_rate": None if self.edits is None else self.edits.rate,
+            "edits": None if self.edits is None else dataclasses.asdict(self.edits),
+        }
+
+
+def predict(run: Run | str | Path, video: str | Path | None = None, audio: str | Path | None = None,
+            alignment: str | Path | None = None, *, alignment_key: str | None = None, detector=None,
+            chunk_seconds: float | None = 30.0, rois: int = 240, progress: bool = False) -> Prediction:
+    """Run a finished run (or its folder) on one recording.
+
+    `video`: a video file; its audio track is used unless `audio` (a wav, flac, ... or another container)
+    is given. `alignment`: a reference (TextGrid, CTM, MLF, .phn, ...; `alignment_key`: its entry in a
+    file of many, default the recording's file stem) to score the decoding against and to draw.
+    `detector`: a mouth detector to use instead of the run's (e.g. MediapipeMouthDetector() for a face
+    video when the run was trained on mouth crops). `chunk_seconds`: the length of the pieces the
+    front-ends and the model run over (None: one piece). `rois`: how many mouth crops to keep, evenly
+    spread (for the figure; every frame of a short clip).
+    """
+    run = run if isinstance(run, Run) else load_run(run)
+    if video is None and audio is None:
+        raise UserError("nothing to predict: give video=<clip> and/or audio=<file>")
+    model, frontend = run.model, run.frontend
+    needs = model.modalities
+    if getattr(model.head, "needs_segments", False):
+        raise UserError(f"{run.directory}: its head ({type(model.head).__name__}, pooling=segment) classifies "
+                        "the segments of a reference alignment; it cannot transcribe a new recording")
+    video = Path(video) if video is not None else None
+    if video is not None and not video.is_file():
+        raise UserError(f"video={video}: no such file")
+    if audio is not None and not Path(audio).is_file():
+        raise UserError(f"audio={audio}: no such file")
+    if "video" in needs and video is None:
+        raise UserError(f"{run.directory}: the model reads video ({', '.join(needs)}): give video=<clip>")
+    audio_source, waveform = _audio(frontend, video, audio, needs, run.directory)
+
+    raw: dict[str, np.ndarray] = {}
+    extractor = frontend.audio.extractor
+    if waveform is not None:
+        raw["audio"] = extractor.from_waveform(waveform)
+    video_part: dict = {}
+    if video is not None and frontend.video is not None:
+        vx = frontend.video.extractor
+        if detector is not None:
+            vx = dataclasses.replace(vx, detector=detector)
+        features, meta, kept, crops = vx.read(video, keep_rois=rois, progress=progress)
+        n_frames = len(raw["audio"]) if "audio" in raw else num_frames(meta["n_frames"] / meta["fps"])
+        if "audio" in raw:
+            frontend.check_durations(video, meta, n_frames)
+        raw["video"] = to_frame_rate(features, meta["fps"], n_frames)
+        video_part = {"fps": meta["fps"], "video_frames": meta["n_frames"], "missed_detections": meta["n_missed"],
+                      "detector": vx.detector.name, "roi_frames": kept, "rois": crops}
+    n_frames = len(next(iter(raw.values())))
+    duration = len(waveform) / extractor.sample_rate if waveform is not None else \
+        video_part["video_frames"] / video_part["fps"]
+
+    post = posteriors(run, {m: raw[m] for m in needs}, chunk_seconds, progress)
+    decoder = run.decoder or FramewiseDecoder(run.scheme, int(run.config.evaluation.get("min_frames", 2)))
+    decoded = decoder.decode(post)
+    units = timed_units(run.scheme, decoded, post, duration)
+    result = Prediction(run.directory, run.name, video, audio_source, list(run.scheme.classes),
+                        list(run.scheme.units), np.asarray(run.scheme.unit_of_class), run.scheme.unit_kind, post, units,
+                        "viterbi" if run.decoder is not None else "framewise", duration, needs,
+                        waveform=waveform, sample_rate=extractor.sample_rate, **video_part)
+    if alignment is not None:
+        stem = (video or Path(audio)).stem
+        result.reference = reference_segments(run, alignment, alignment_key or stem)
+        ref = reference(run.scheme, result.reference, n_frames)
+        result.edits = edit_counts(ref.units, scored(run.scheme, decoded))
+    return result
+
+
+def _audio(frontend, video: Path | None, audio, needs: list[str], run_dir: Path):
+    """The file the audio comes from and its waveform at the front-end's rate (None, None: no audio)."""
+    source = Path(audio) if audio is not None else video
+    try:
+        waveform = load_audio(source, frontend.audio.extractor.sample_rate)
+    except AudioError as err:
+        if audio is None and "audio" not in needs:  # a silent clip for a video-only model
+            log.info("%s: no audio (%s); the model reads video only", source, err)
+            return None, None
+        if audio is None:
+            raise UserError(f"{run_dir}: the model reads audio, but {err}; give audio=<file> "
+                            "(or use a video-only run)") from None
+        raise
+    return source, waveform
+
+
+def posteriors(run: Run, raw: dict[str, np.ndarray], chunk_seconds: float | None, progress: bool = False) -> np.ndarray:
+    """(T, C) posteriors of the run's model from raw features at 100 frames/s (T, D) per modality, through
+    the run's fitted front-end steps, in pieces of `chunk_seconds` with the context they need."""
+    steps = {m: run.frontend.modalities[m].steps for m in raw}
+    contexts = {m: steps_context(s) for m, s in steps.items()}
+    model_context = run.model.frame_context
+    n_frames = len(next(iter(raw.values())))
+    chunk = None if chunk_seconds is None else max(1, int(round(chunk_seconds * FRAME_RATE)))
+    if None in contexts.values() or model_context is None:
+        if chunk is not None and chunk < n_frames:
+            log.info("the model or a front-end step looks at the whole sequence: one piece of %d frames", n_frames)
+        chunk = model_context = None
+        contexts = dict.fromkeys(contexts, 0)
+    resolved = {m: for_clip(s, raw[m], chunk) for m, s in steps.items()}
+    pieces = list(spans(n_frames, chunk))
+    if progress and len(pieces) > 1:
+        from tqdm.auto import tqdm
+
+        pieces = tqdm(pieces, desc="front-end and model", unit="piece")
+    out = None
+    for lo, hi in pieces:
+        a, b = (0, n_frames) if model_context is None else (max(0, lo - model_context), min(n_frames, hi + model_context))
+        features = {m: piece(resolved[m], raw[m], a, b, contexts[m]) for m in raw}
+        data = FrameData(features, np.zeros(b - a, np.int64), np.array([0, b - a]), ["clip"], ["clip"])
+        p = run.model.posteriors(data)[lo - a:hi - a]
+        if out is None:
+            out = np.empty((n_frames, p.shape[1]), np.float32)
+        out[lo:hi] = p
+    return out
+
+
+def timed_units(scheme, decoded: list[DecodedUnit], posteriors: np.ndarray, duration: float) -> list[TimedUnit]:
+    """Decoded frame runs as times: a boundary between frames k - 1 and k at (k - 0.5) / 100 s, which the
+    project's frame labelling maps back to the same frames; the first starts at 0, the last ends at the end."""
+    unit_post = np.zeros((len(posteriors), len(scheme.units)), np.float64)
+    np.add.at(unit_post.T, scheme.unit_of_class, posteriors.T)
+    out = []
+    for d in decoded:
+        start = 0.0 if d.start == 0 else min((d.start - 0.5) / FRAME_RATE, duration)
+        end = duration if d.end >= len(posteriors) else min((d.end - 0.5) / FRAME_RATE, duration)
+        out.append(TimedUnit(scheme.units[d.unit], start, end, float(unit_post[d.start:d.end, d.unit].mean()),
+                             d.start, d.end))
+    return out
+
+
+def reference_segments(run: Run, path: str | Path, key: str) -> list[Segment]:
+    """The alignment's normalised segments of the run's unit kind (phones or words)."""
+    tier = run.scheme.unit_kind
+    path = Path(path)
+    multi = path.suffix.lower() in (".ctm", ".mlf")
+    return NORMALISERS[tier](read_alignment(path, key if multi else None, tier), source=path)

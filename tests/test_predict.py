@@ -1,0 +1,204 @@
+"""avfusion-predict / api.predict: a trained run on one recording, as the evaluation path sees it."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+from avfusion import api
+from avfusion.corpus.alignments import normalise_phones, read_alignment, read_kaldi_ctm
+from avfusion.corpus.labels import get_scheme
+from avfusion.errors import UserError
+from avfusion.frames.clock import num_frames
+from avfusion.frames.data import frames_of
+from avfusion.frames.labelling import FrameLabeller, frame_segments
+from avfusion.frontends.audio import MfccExtractor
+from avfusion.frontends.cmvn import Cmvn
+from avfusion.frontends.context import Splice
+from avfusion.inference import chunks
+from avfusion.inference.outputs import write_prediction
+from avfusion.inference.predict import posteriors
+from avfusion.models.encoders import MlpEncoder
+from avfusion.models.fusion.vlad import VladFusion
+from avfusion.training.module import FusionModule
+from tests.conftest import tiny_overrides
+
+
+def _train(root: Path, fusion: str) -> Path:
+    from hydra import compose, initialize_config_dir
+
+    from avfusion.cli import CONFIG_DIR
+
+    run_dir = root / f"predict_{fusion}"
+    if not (run_dir / "run.json").is_file():
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(config_name="train", overrides=[*tiny_overrides(root), f"fusion={fusion}",
+                                                           "trainer.max_epochs=1", "evaluation.noises=[]"])
+        api.train(cfg, run_dir)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def concat_run(tiny_root):
+    return api.load_run(_train(tiny_root, "concat"))
+
+
+@pytest.fixture(scope="module")
+def test_utterance(concat_run):
+    corpus, _ = api.load_corpus(concat_run.config)
+    return max(corpus.split("test"), key=lambda u: Path(u.audio).stat().st_size)  # the longest
+
+
+def mux(video: Path, wav: Path, out: Path) -> Path:
+    """`video`'s stream copied, with `wav` as 16-bit PCM audio: one container holding both."""
+    samples, rate = sf.read(wav, dtype="int16")
+    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        aout = dst.add_stream("pcm_s16le", rate=rate, layout="mono")
+        for packet in src.demux(vin):
+            if packet.dts is not None:
+                packet.stream = vout
+                dst.mux(packet)
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*aout.encode(frame), *aout.encode(None)]:
+            dst.mux(packet)
+    return out
+
+
+def test_predict_reproduces_the_evaluation_paths_posteriors_in_pieces_or_whole(concat_run, test_utterance):
+    u = test_utterance
+    expected = concat_run.model.posteriors(frames_of(concat_run.frontend, [u], FrameLabeller(concat_run.scheme)))
+    whole = api.predict(concat_run, u.video, u.audio, chunk_seconds=None)
+    pieces = api.predict(concat_run, u.video, u.audio, chunk_seconds=0.3)  # 30 frames: several pieces
+    assert len(expected) > 3 * 30
+    np.testing.assert_allclose(whole.posteriors, expected, atol=1e-5)
+    np.testing.assert_allclose(pieces.posteriors, whole.posteriors, atol=1e-6)
+    assert [x.label for x in pieces.units] == [x.label for x in whole.units]
+    assert whole.decoder == "viterbi" and whole.modalities == ["audio", "video"]
+    # the run's own decoder, as evaluation decodes
+    assert [d.unit for d in concat_run.decoder.decode(expected)] == \
+           [concat_run.scheme.units.index(x.label) for x in whole.units]
+
+
+def test_the_audio_track_of_the_container_is_used(concat_run, test_utterance, tmp_path):
+    u = test_utterance
+    clip = mux(Path(u.video), Path(u.audio), tmp_path / "clip.mkv")
+    from_track = api.predict(concat_run, clip)
+    separate = api.predict(concat_run, u.video, u.audio)
+    assert from_track.audio == clip
+    np.testing.assert_allclose(from_track.posteriors, separate.posteriors, atol=1e-6)
+
+
+def test_textgrid_and_ctm_read_back_with_the_projects_readers(concat_run, test_utterance, tmp_path):
+    u = test_utterance
+    prediction = api.predict(concat_run, u.video, u.audio, u.alignment)
+    paths = write_prediction(prediction, tmp_path, "clip", figure=False)
+    segments = normalise_phones(read_alignment(paths["textgrid"], tier="phones"))
+    assert [s.label for s in segments] == [x.label for x in prediction.units]
+    # the written times label every frame as decoded (boundaries half a frame before the first frame)
+    seg_of_frame, _ = frame_segments(segments, len(prediction.posteriors))
+    decoded = np.concatenate([[i] * (x.end_frame - x.first_frame) for i, x in enumerate(prediction.units)])
+    np.testing.assert_array_equal(seg_of_frame, decoded)
+    ctm = read_kaldi_ctm(paths["ctm"])["clip"]
+    assert [s.label for s in ctm] == [x.label for x in prediction.units]
+    np.testing.assert_allclose([s.start for s in ctm], [x.start for x in prediction.units], atol=1e-3)
+    reference_tier = read_alignment(paths["textgrid"], tier="reference")
+    assert [s.label for s in reference_tier] == [s.label for s in prediction.reference]
+    assert np.load(paths["posteriors"]).shape == (len(prediction.posteriors), concat_run.scheme.num_classes)
+
+
+def test_the_error_rate_against_the_alignment_is_the_evaluation_metric(concat_run, test_utterance):
+    from avfusion.evaluation.evaluate import sequence_errors, split_references
+
+    u = test_utterance
+    prediction = api.predict(concat_run, u.video, u.audio, u.alignment)
+    data = frames_of(concat_run.frontend, [u], FrameLabeller(concat_run.scheme))
+    refs = split_references(FrameLabeller(concat_run.scheme), [u], data)
+    expected = sequence_errors(prediction.posteriors, data, refs, concat_run.scheme, concat_run.decoder)
+    assert prediction.edits == expected
+
+
+def test_the_figure_is_written(concat_run, test_utterance, tmp_path):
+    import matplotlib.image
+
+    u = test_utterance
+    prediction = api.predict(concat_run, u.video, u.audio, u.alignment)
+    assert len(prediction.rois) == len(np.unique(prediction.roi_frames)) > 10
+    path = write_prediction(prediction, tmp_path, "clip", figure_seconds=1.0)["figure"]
+    image = matplotlib.image.imread(path)
+    assert image.shape[0] > 400 and image.shape[1] > 800
+    assert image[..., :3].std() > 0.1  # drawn, not blank
+
+
+def test_a_video_only_model_runs_on_a_silent_clip_and_an_audio_model_says_what_is_missing(tiny_root, concat_run,
+                                                                                            test_utterance):
+    u = test_utterance  # the synthetic mp4 has no audio track
+    video_only = api.load_run(_train(tiny_root, "video_only"))
+    prediction = api.predict(video_only, u.video)
+    assert prediction.waveform is None and prediction.modalities == ["video"]
+    # no audio to count frames on: the video's duration gives them (within a frame or two of the audio's)
+    assert len(prediction.posteriors) == num_frames(prediction.video_frames / prediction.fps)
+    assert abs(len(prediction.posteriors) - len(api.predict(video_only, u.video, u.audio).posteriors)) <= 2
+    with pytest.raises(UserError, match="reads audio.*no audio stream"):
+        api.predict(concat_run, u.video)
+    with pytest.raises(UserError, match="reads video"):
+        api.predict(concat_run, audio=u.audio)
+    with pytest.raises(UserError, match="no such file"):
+        api.predict(concat_run, "missing.mp4")
+
+
+def test_the_cli_writes_every_file(concat_run, test_utterance, tmp_path, capsys):
+    from hydra import compose, initialize_config_dir
+
+    from avfusion.cli import CONFIG_DIR
+
+    u = test_utterance
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="predict", overrides=[f"run_dir={concat_run.directory}", f"video={u.video}",
+                                                        f"audio={u.audio}", f"output_dir={tmp_path}"])
+    prediction, paths = api.predict_files(cfg)
+    stem = Path(u.video).stem
+    assert {p.name for p in tmp_path.iterdir()} == {f"{stem}.{s}" for s in ("TextGrid", "ctm", "posteriors.npy",
+                                                                            "json", "png")}
+    assert set(paths) == {"textgrid", "ctm", "posteriors", "summary", "figure"}
+
+
+# --- pieces with context: the same frames as one pass ---------------------------------------------------
+
+def test_front_end_steps_in_pieces_equal_one_pass(concat_run, rng):
+    for modality in concat_run.frontend.modalities.values():
+        raw = rng.standard_normal((437, modality.steps[0].mean_.shape[0] if modality.steps[0].mean_ is not None
+                                   else (24 if modality.name == "audio" else 100))).astype(np.float32)
+        steps = chunks.for_clip(modality.steps, raw, 50)
+        whole = chunks.apply_steps(modality.steps, raw)  # utterance CMVN over all of it
+        np.testing.assert_allclose(chunks.transformed(steps, raw, 50), whole, atol=1e-5)
+    assert chunks.steps_context([Cmvn(), Splice(4), Splice(3)]) == 7
+    assert chunks.steps_context([Cmvn(), object()]) is None  # a step that does not say: one piece
+
+
+def test_a_window_pooling_head_in_pieces_equals_one_pass(rng):
+    scheme = get_scheme("phone")
+    head = VladFusion(n_clusters=4, half_width=3, pca_dim=8, encoders=("audio", "video"), seed=0)
+    encoders = {m: MlpEncoder(10, [16], inputs=[m]) for m in ("audio", "video")}  # 2 dims spliced +-2
+    head.build({"audio": 16, "video": 16}, scheme)
+    head.initialise({m: rng.standard_normal((500, 16)).astype(np.float32) for m in ("audio", "video")})
+    model = FusionModule(encoders, head).eval()
+    assert model.frame_context == 3
+    run = SimpleNamespace(model=model, frontend=SimpleNamespace(modalities={
+        m: SimpleNamespace(steps=[Splice(2)]) for m in ("audio", "video")}))
+    raw = {m: rng.standard_normal((300, 2)).astype(np.float32) for m in ("audio", "video")}
+    whole = posteriors(run, raw, None)
+    np.testing.assert_allclose(posteriors(run, raw, 0.4), whole, atol=1e-5)  # 40-frame pieces
+
+
+def test_mfccs_of_a_long_waveform_in_blocks_equal_one_pass(rng):
+    extractor = MfccExtractor()
+    audio = (0.1 * rng.standard_normal(16000 * 3 + 77)).astype(np.float32)
+    whole = extractor.from_waveform(audio)
+    np.testing.assert_allclose(extractor.from_waveform(audio, block_frames=97), whole, atol=1e-4)
+    assert len(whole) == 1 + len(audio) // 160
