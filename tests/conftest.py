@@ -1,5 +1,8 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 
 from avfusion.synth.generator import SyntheticCorpus
 
@@ -79,3 +82,19 @@ def layout_source(tmp_path_factory):
     builder = small_synthetic(tmp_path_factory.mktemp("layout_source"), n_speakers=5, n_dev_speakers=1,
                               n_test_speakers=2, utterances_per_speaker=2, seed=11)
     return builder.load(progress=False)
+
+
+class Killed(Exception):
+    """What `KillAt` raises: stands for the process being killed."""
+
+
+class KillAt(pl.Callback):
+    """A training callback (`+callbacks.kill=...`) that stops the run when `epoch` of `stage` starts, as a
+    kill would, after the previous epoch's checkpoint."""
+
+    def __init__(self, stage: str, epoch: int) -> None:
+        self.stage, self.epoch = stage, epoch
+
+    def on_train_epoch_start(self, trainer, module):
+        if Path(trainer.default_root_dir).name == self.stage and trainer.current_epoch == self.epoch:
+            raise Killed(f"{self.stage} epoch {self.epoch}")

@@ -24,7 +24,7 @@ from avfusion.inference.predict import posteriors
 from avfusion.models.encoders import MlpEncoder
 from avfusion.models.fusion.vlad import VladFusion
 from avfusion.training.module import FusionModule
-from tests.conftest import tiny_overrides
+from conftest import tiny_overrides
 
 
 def _train(root: Path, fusion: str) -> Path:

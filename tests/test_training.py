@@ -102,6 +102,44 @@ def test_resume_continues_a_stage_instead_of_restarting(tiny_root):
     assert json.loads((run / "report.json").read_text())["seed"] == 0
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_root):
+    run = tiny_root / "run_uninterrupted"
+    return run, train_concat_3_epochs(tiny_root, run)
+
+
+def train_concat_3_epochs(tiny_root, run, *extra):
+    from hydra import compose, initialize_config_dir
+
+    from avfusion import api
+    from avfusion.cli import CONFIG_DIR
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=[*tiny_overrides(tiny_root), "fusion=concat", "patience=10",
+                                                      "trainer.max_epochs=3", "evaluation.noises=[]", *extra])
+    return api.train(cfg, run)
+
+
+# killed in the middle of a stage (it continues from last.ckpt), or before a stage's first checkpoint
+# (it starts again, after the finished stages are loaded: the head's initial weights must be the same)
+@pytest.mark.parametrize("stage, epoch", [("pretrain_video", 2), ("fusion", 0)])
+def test_a_run_killed_and_resumed_gives_the_uninterrupted_numbers(tiny_root, uninterrupted, stage, epoch):
+    from conftest import Killed
+
+    whole, expected = uninterrupted
+    killed = tiny_root / f"run_killed_{stage}_{epoch}"
+    kill = ["+callbacks.kill._target_=conftest.KillAt", "+callbacks.kill._partial_=true",
+            f"+callbacks.kill.stage={stage}", f"+callbacks.kill.epoch={epoch}"]
+    with pytest.raises(Killed):
+        train_concat_3_epochs(tiny_root, killed, *kill)
+    assert (killed / "stages" / "pretrain_audio" / "best.pt").is_file()
+    assert not (killed / "stages" / stage / "best.pt").is_file()
+    resumed = train_concat_3_epochs(tiny_root, killed, "resume=true")  # finished stages loaded, the rest trained
+    assert resumed["test"] == expected["test"]
+    a, b = (torch.load(r / "model.pt", weights_only=True) for r in (whole, killed))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):
     sweep = tiny_root / "sweep"
     train_cli(tiny_root, "fusion=audio_only,video_only", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}",

@@ -110,6 +110,16 @@ class FrameDataModule(pl.LightningDataModule):
         self.batching = batching
         self.chunk_frames = chunk_frames
         self.sequences_per_batch = sequences_per_batch
+        self._generator: torch.Generator | None = None  # the train order's; its state is checkpointed
+        self._resumed_state: torch.Tensor | None = None
+
+    def state_dict(self) -> dict:
+        """Saved in every checkpoint: where the train order's generator is (a resumed fit then draws the next
+        epoch's order, not epoch 0's again)."""
+        return {} if self._generator is None else {"train_generator": self._generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._resumed_state = state_dict.get("train_generator")
 
     def _loader(self, split: str, train: bool) -> DataLoader:
         data = self.splits[split]
@@ -122,6 +132,9 @@ class FrameDataModule(pl.LightningDataModule):
             size = self.sequences_per_batch
         if train:
             generator = torch.Generator().manual_seed(self.seed)
+            if self._resumed_state is not None:
+                generator.set_state(self._resumed_state)
+            self._generator = generator
             sampler = FrameBatchSampler(RandomSampler(dataset, generator=generator), size,
                                         drop_last=self.batching == "frames")
         else:

@@ -2,9 +2,11 @@
 
 Each stage is a Lightning fit with the callbacks and loggers of `conf/callbacks/` and `conf/logger/`
 (by default: best checkpoint and early stopping on the dev frame error, CSV and TensorBoard logs) and
-`last.ckpt` for resuming. A finished stage leaves `best.pt` (the best weights, a state_dict); with
-`resume`, a finished stage is loaded instead of retrained and an unfinished one continues from its
-last checkpoint, so a killed run picks up where it stopped.
+`last.ckpt` for resuming. A finished stage leaves `best.pt` (the best weights, a state_dict) and `rng.pt`
+(the random state its fit ended with); with `resume`, a finished stage is loaded instead of retrained and
+an unfinished one continues from its last checkpoint, so a killed run picks up where it stopped, and with
+the random state and data order it had there (`avfusion.training.rng`): the same numbers as an
+uninterrupted run.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from avfusion.models.fusion.base import FusionHead
 from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.datamodule import FrameDataModule
 from avfusion.training.module import FusionModule, block
+from avfusion.training.rng import RngStateCallback, rng_state, set_rng_state
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -101,9 +104,15 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     else:
         stage_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(stage_dir / "settings.json", json.dumps(shaping, indent=1, sort_keys=True, default=str))
+    rng_after = stage_dir / "rng.pt"
     if settings.resume and best_weights.is_file():
         log.info("stage %s already finished: loading %s", name, best_weights)
         module.load_state_dict(torch.load(best_weights, map_location="cpu", weights_only=True))
+        if rng_after.is_file():  # what comes next draws what it drew in the uninterrupted run
+            set_rng_state(torch.load(rng_after, weights_only=True))
+        else:
+            log.warning("%s: no rng.pt (made by an earlier avfusion): the stages after it start from another "
+                        "random state than an uninterrupted run would", stage_dir)
         return module
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     modalities = sorted({m for enc in module.encoders.values() for m in enc.inputs})
@@ -111,6 +120,7 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
                                  batching=batching_of(module, settings), chunk_frames=settings.chunk_frames,
                                  sequences_per_batch=settings.sequences_per_batch)
     callbacks = [complete(make, dirpath=stage_dir / "checkpoints") for make in settings.callbacks.values()]
+    callbacks.append(RngStateCallback())  # a resumed fit draws what the uninterrupted one would have
     loggers = [complete(make, save_dir=settings.run_dir, version=name, name=name, run_name=name)
                for make in settings.loggers.values()]
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
@@ -123,9 +133,12 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     if resume_from:
         log.info("stage %s: resuming from %s", name, last)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    ended = rng_state()
     best = checkpoint.best_model_path or str(last)
     module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-    with atomic_path(best_weights) as tmp:
+    with atomic_path(rng_after) as tmp:
+        torch.save(ended, tmp)
+    with atomic_path(best_weights) as tmp:  # last: its presence marks the stage finished
         torch.save(module.state_dict(), tmp)
     log.info("stage %s: best %s %.4f (%s)", name, checkpoint.monitor,
              float(checkpoint.best_model_score or float("nan")), best)
