@@ -63,6 +63,41 @@ def test_ctm_overlap_beyond_rounding_and_reversed_intervals_are_still_errors(tmp
         read_alignment(mlf, "x/u")
 
 
+def textgrid_text(intervals) -> str:
+    """A long-format TextGrid with one `phones` tier holding `intervals` in the order given."""
+    items = "".join(f"""        intervals [{i}]:
+            xmin = {a}
+            xmax = {b}
+            text = "{label}"
+""" for i, (a, b, label) in enumerate(intervals, 1))
+    return f"""File type = "ooTextFile"
+Object class = "TextGrid"
+
+xmin = 0
+xmax = 0.9
+tiers? <exists>
+size = 1
+item []:
+    item [1]:
+        class = "IntervalTier"
+        name = "phones"
+        xmin = 0
+        xmax = 0.9
+        intervals: size = {len(intervals)}
+{items}"""
+
+
+def test_textgrid_intervals_out_of_order_are_an_error_not_sorted(tmp_path):
+    path = tmp_path / "shuffled.TextGrid"
+    path.write_text(textgrid_text([(0, 0.3, "sil"), (0.6, 0.9, "AA1"), (0.3, 0.6, "B")]))
+    with pytest.raises(AlignmentError, match=r"shuffled.TextGrid: tier 'phones': interval 3 \('B' at 0.3 s\).*out of order"):
+        read_alignment(path)
+    in_order = textgrid_text([(0, 0.3, "sil"), (0.3, 0.6, "B"), (0.6, 0.9, "AA1")])
+    for encoding in ("utf-8", "utf-16"):  # Praat writes both
+        path.write_text(in_order, encoding=encoding)
+        assert [s.label for s in read_alignment(path)] == ["sil", "B", "AA1"]
+
+
 def two_speaker_textgrid(path):
     from praatio import textgrid
 

@@ -41,13 +41,17 @@ def read_textgrid(path: str | os.PathLike, tier: str = "phones", speaker: str | 
     """Intervals of one tier of a Praat TextGrid (Montreal Forced Aligner writes `words` and `phones`, or
     `<speaker> - phones` per speaker when it aligns several): `tier_name` if given, else the tier named
     `tier`, else the `speaker`'s `<speaker> - <tier>`, else the only `* - <tier>`."""
-    from praatio import textgrid
+    from praatio.utilities import textgrid_io
 
-    try:
-        tg = textgrid.openTextgrid(str(path), includeEmptyIntervals=True, reportingMode="silence")
+    try:  # praatio's parser, not its Textgrid class: that sorts a tier's intervals, hiding a malformed file
+        try:
+            data = Path(path).read_text(encoding="utf-16")
+        except UnicodeError:
+            data = Path(path).read_text(encoding="utf-8")
+        tiers = textgrid_io.parseTextgridStr(data, includeEmptyIntervals=True)["tiers"]
     except Exception as err:  # praatio raises a variety of parse errors
         raise AlignmentError(f"{path}: cannot parse TextGrid ({err})") from None
-    names = list(tg.tierNames)
+    names = [t["name"] for t in tiers]
     if tier_name is not None:
         if tier_name not in names:
             raise AlignmentError(f"{path}: no tier {tier_name!r} (alignment_tier); tiers: {names}")
@@ -65,8 +69,18 @@ def read_textgrid(path: str | os.PathLike, tier: str = "phones", speaker: str | 
                                  "the tier with the manifest's alignment_tier field")
         else:
             raise AlignmentError(f"{path}: no tier {tier!r} or '<speaker> - {tier}' (tiers: {names})")
-    entries = tg.getTier(chosen).entries
-    return [Segment(e.label.strip(), float(e.start), float(e.end)) for e in entries]
+    if names.count(chosen) > 1:
+        raise AlignmentError(f"{path}: {names.count(chosen)} tiers are named {chosen!r}")
+    tier_data = tiers[names.index(chosen)]
+    if tier_data["class"] != "IntervalTier":
+        raise AlignmentError(f"{path}: tier {chosen!r} is a {tier_data['class']}, not an IntervalTier")
+    segments = [Segment(str(label).strip(), float(start), float(end)) for start, end, label in tier_data["entries"]]
+    for i in range(1, len(segments)):
+        if segments[i].start < segments[i - 1].start:
+            raise AlignmentError(f"{path}: tier {chosen!r}: interval {i + 1} ({segments[i].label!r} at "
+                                 f"{segments[i].start} s) comes after one starting at {segments[i - 1].start} s: "
+                                 "intervals out of order")
+    return segments
 
 
 def _timed_lines(path: Path, lines: Sequence[tuple[int, str]], scale: float) -> list[Segment]:
