@@ -105,18 +105,18 @@ def test_resume_continues_a_stage_instead_of_restarting(tiny_root):
 @pytest.fixture(scope="module")
 def uninterrupted(tiny_root):
     run = tiny_root / "run_uninterrupted"
-    return run, train_concat_3_epochs(tiny_root, run)
+    return run, train_concat(tiny_root, run)
 
 
-def train_concat_3_epochs(tiny_root, run, *extra):
+def train_concat(tiny_root, run, *extra, epochs=3, patience=10):
     from hydra import compose, initialize_config_dir
 
     from avfusion import api
     from avfusion.cli import CONFIG_DIR
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*tiny_overrides(tiny_root), "fusion=concat", "patience=10",
-                                                      "trainer.max_epochs=3", "evaluation.noises=[]", *extra])
+        cfg = compose(config_name="train", overrides=[*tiny_overrides(tiny_root), "fusion=concat", f"patience={patience}",
+                                                      f"trainer.max_epochs={epochs}", "evaluation.noises=[]", *extra])
     return api.train(cfg, run)
 
 
@@ -131,13 +131,45 @@ def test_a_run_killed_and_resumed_gives_the_uninterrupted_numbers(tiny_root, uni
     kill = ["+callbacks.kill._target_=conftest.KillAt", "+callbacks.kill._partial_=true",
             f"+callbacks.kill.stage={stage}", f"+callbacks.kill.epoch={epoch}"]
     with pytest.raises(Killed):
-        train_concat_3_epochs(tiny_root, killed, *kill)
+        train_concat(tiny_root, killed, *kill)
     assert (killed / "stages" / "pretrain_audio" / "best.pt").is_file()
     assert not (killed / "stages" / stage / "best.pt").is_file()
-    resumed = train_concat_3_epochs(tiny_root, killed, "resume=true")  # finished stages loaded, the rest trained
+    resumed = train_concat(tiny_root, killed, "resume=true")  # finished stages loaded, the rest trained
     assert resumed["test"] == expected["test"]
     a, b = (torch.load(r / "model.pt", weights_only=True) for r in (whole, killed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_kill_9_at_a_random_step_of_each_stage_then_resume_equals_the_uninterrupted_run(tiny_root):
+    """The real thing: the training process killed with SIGKILL once in each stage, at a random moment after
+    the stage's first checkpoint, and resumed each time."""
+    import random
+    import signal
+    import time
+
+    settings = ["fusion=concat", "patience=20", "trainer.max_epochs=12", "evaluation.noises=[]"]
+    whole, run = tiny_root / "run_12_epochs", tiny_root / "run_kill_9"
+    expected = train_concat(tiny_root, whole, epochs=12, patience=20)
+    cmd = [sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(tiny_root), *settings, "resume=true",
+           f"hydra.run.dir={run}"]
+    delays, unfinished = random.Random(0), []
+    for stage in ("pretrain_audio", "pretrain_video", "fusion"):
+        proc = subprocess.Popen(cmd, cwd=tiny_root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        checkpoint = run / "stages" / stage / "checkpoints" / "last.ckpt"
+        deadline = time.time() + 300
+        while not checkpoint.is_file() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        time.sleep(delays.uniform(0, 0.2))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        unfinished.append(not (run / "stages" / stage / "best.pt").is_file())
+    print("killed inside the stage:", dict(zip(("pretrain_audio", "pretrain_video", "fusion"), unfinished)))
+    assert all(unfinished), "a kill landed after its stage had finished: the stage outran it"
+    train_cli(tiny_root, *settings, "resume=true", f"hydra.run.dir={run}")
+    assert json.loads((run / "report.json").read_text())["test"] == expected["test"]
+    a, b = (torch.load(r / "model.pt", weights_only=True) for r in (whole, run))
+    assert all(torch.equal(a[k], b[k]) for k in a)
 
 
 def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):
