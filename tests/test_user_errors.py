@@ -164,6 +164,21 @@ def test_a_broken_run_folder_is_named(finished_run, how, named, tmp_path, capsys
     assert err.startswith("avfusion-evaluate: error: ") and named in err and "Traceback" not in err, err
 
 
+@pytest.mark.parametrize("changed, named", [(["encoder.widths.audio=[64,16]"], "encoder.widths.audio: [64, 32] then, [64, 16] now"),
+                                             (["lr=0.01"], "lr: 0.001 then, 0.01 now")])
+def test_resume_refuses_a_finished_run_trained_with_other_settings(finished_run, tiny_root, changed, named,
+                                                                    tmp_path, capsys):
+    run = tmp_path / "run_copy"
+    shutil.copytree(finished_run, run)
+    cfg = compose_cfg("train", [*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
+                                "evaluation.noises=[]", "resume=true", *changed])
+    with pytest.raises(SystemExit) as exit_info:
+        user_errors("train")(api.train)(cfg, run)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "trained with other settings" in err and named in err, err
+    assert "Traceback" not in err
+
+
 def test_a_bug_keeps_its_traceback():
     @user_errors("train")
     def buggy():
