@@ -7,6 +7,7 @@ no detection at all is an error naming the file.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -42,10 +43,13 @@ def crop_roi(grey: np.ndarray, box: np.ndarray, size: int) -> np.ndarray:
     return cv2.warpAffine(grey, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
+@functools.lru_cache(maxsize=8)
 def zigzag_indices(n: int) -> np.ndarray:
     """Flat indices of an n x n block in JPEG zig-zag order (low spatial frequencies first)."""
     order = sorted(((i, j) for i in range(n) for j in range(n)), key=lambda ij: (ij[0] + ij[1], ij[0] if (ij[0] + ij[1]) % 2 else ij[1]))
-    return np.array([i * n + j for i, j in order])
+    indices = np.array([i * n + j for i, j in order])
+    indices.flags.writeable = False  # shared by every call (cached)
+    return indices
 
 
 def dct_features(rois: np.ndarray, n_coefficients: int) -> np.ndarray:
