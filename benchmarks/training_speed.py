@@ -6,6 +6,12 @@ Both loaders read the same memory-mapped frame matrices (360-dim audio, 540-dim 
 baseline is the textbook PyTorch pattern: a Dataset returning one frame per `__getitem__` and a
 DataLoader with default collation. Reported: loading alone, and full training steps of the paper's
 bimodal model (two [500, 500, 200] encoders + concatenation softmax, Adam), in frames/s.
+
+Then the arithmetic rate of one training step (batch in memory, loading excluded): the matrix products of
+every linear layer, forward and backward (input gradients where autograd needs them, weight gradients
+always), counted as 2 m n k flops each, over the measured step time, against the same products done as
+plain torch.mm calls on tensors of the same shapes in the same run (what the BLAS gives these shapes:
+the ceiling for this model); with the peak RSS of the process.
 """
 
 from __future__ import annotations
@@ -73,6 +79,50 @@ def throughput(loader, n_batches: int, train: bool) -> float:
     return frames / (time.perf_counter() - start)
 
 
+def gemms(model: torch.nn.Module, batch: int) -> list[tuple[int, int, int]]:
+    """(m, k, n) of each matrix product of one training step of `model`'s linear layers."""
+    shapes = []
+    for name, layer in model.named_modules():
+        if isinstance(layer, torch.nn.Linear):
+            i, o = layer.in_features, layer.out_features
+            shapes.append((batch, i, o))  # forward: x W^T
+            shapes.append((o, batch, i))  # weight gradient: g^T x
+            if not name.endswith("net.0"):  # an encoder's first layer reads the data: no input gradient
+                shapes.append((batch, o, i))  # input gradient: g W
+    return shapes
+
+
+def step_rate(batch: int, steps: int) -> tuple[float, float, float]:
+    """Achieved GFLOP/s of full training steps, of the same products as plain matmuls, and the flops per step."""
+    model, optimizer = model_and_optimizer()
+    features = {"audio": torch.randn(batch, 360), "video": torch.randn(batch, 540)}
+    labels = torch.randint(0, 39, (batch,))
+    shapes = gemms(model, batch)
+    flops = sum(2 * m * k * n for m, k, n in shapes)
+
+    def train_step():
+        loss = torch.nn.functional.cross_entropy(model(features), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    operands = [(torch.randn(m, k), torch.randn(k, n)) for m, k, n in shapes]
+
+    def products():
+        for a, b in operands:
+            torch.mm(a, b)
+
+    rates = []
+    for work in (train_step, products):
+        for _ in range(10):
+            work()
+        start = time.perf_counter()
+        for _ in range(steps):
+            work()
+        rates.append(flops * steps / (time.perf_counter() - start) / 1e9)
+    return rates[0], rates[1], flops
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200_000)
@@ -93,6 +143,14 @@ def main() -> None:
             fast = throughput(ours, args.batches, train)
             print(f"  {what:<15} per-item Dataset {base:>10,.0f} frames/s   batched gather {fast:>10,.0f} frames/s"
                   f"   ratio {fast / base:6.1f}x")
+    import resource
+
+    print("training step arithmetic (batch in memory):")
+    for batch in sorted({args.batch_size, 1024}):
+        achieved, plain, flops = step_rate(batch, max(20, args.batches // 5))
+        print(f"  batch {batch:>5}: {flops / 1e6:7.1f} MFLOP a step, {achieved:6.1f} GFLOP/s achieved, "
+              f"plain matmuls of the same shapes {plain:6.1f} GFLOP/s, ratio {achieved / plain:5.0%}")
+    print(f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 
 if __name__ == "__main__":
