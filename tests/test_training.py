@@ -182,6 +182,16 @@ def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):
     assert table[0].startswith("| per | seeds | clean |")
     assert sorted(line.split("|")[1].strip() for line in table[2:]) == ["audio_only", "video_only"]
     assert (sweep / "summary.md").is_file()
+    # the sequence error rate with its 95% interval, and the paired difference from a baseline
+    out = subprocess.run([sys.executable, "-m", "avfusion.cli.report", str(sweep), "--baseline", "audio_only"],
+                         capture_output=True, text=True, check=True)
+    tables = out.stdout.split("\n\n")
+    alone = next(t for t in tables if t.startswith("| per, 95% interval |")).splitlines()
+    paired = next(t for t in tables if t.startswith("| per - per(audio_only), 95% interval |")).splitlines()
+    value, low, high = (float(x) for x in alone[2].split("|")[2].replace("[", " ").replace(",", " ")
+                        .replace("]", " ").split())
+    assert low <= value <= high
+    assert [line.split("|")[1].strip() for line in paired[2:]] == ["video_only"]
 
 
 def test_batches_are_gathered_rows(rng):

@@ -1,4 +1,7 @@
-"""`avfusion-report DIR [--metric per]`: one table (model x condition) from every report.json under DIR."""
+"""`avfusion-report DIR [--metric per] [--baseline NAME]`: tables (model x condition) from every report.json
+under DIR: each metric's mean (± std over seeds), then the sequence error rate with 95% intervals (a
+paired bootstrap over test speakers and their utterances), and with --baseline, each model's paired
+difference from that model with its interval."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import sys
 from pathlib import Path
 
 from avfusion.cli.boundary import user_errors
+from avfusion.reporting.intervals import interval_table
 from avfusion.reporting.report import METRICS, find_reports, sweep_table
 from avfusion.utils.atomic import write_text_atomic
 
@@ -16,6 +20,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("directory", type=Path, help="a run or multirun folder")
     parser.add_argument("--metric", choices=METRICS, default=None, help="first table (default: per, or wer)")
+    parser.add_argument("--baseline", default=None, help="a model name: paired differences from it, with intervals")
     args = parser.parse_args(argv)
     reports = find_reports(args.directory)
     if not reports:
@@ -27,6 +32,15 @@ def main(argv: list[str] | None = None) -> None:
     if first not in present:
         sys.exit(f"--metric {first}: not in the reports under {args.directory} (they have {present})")
     tables = "\n\n".join(sweep_table(reports, m) for m in [first] + [m for m in present if m != first])
+    sequence = present[0]  # per or wer
+    conditions = list(dict.fromkeys(row["condition"] for r in reports for row in r["test"]))
+    if any("by_utterance" in row for r in reports for row in r["test"]):
+        tables += "\n\n" + interval_table(reports, conditions, sequence)
+        if args.baseline:
+            tables += "\n\n" + interval_table(reports, conditions, sequence, args.baseline)
+    elif args.baseline:
+        sys.exit(f"--baseline: the reports under {args.directory} have no per-utterance results (made by an "
+                 "earlier avfusion: evaluate them again with avfusion-evaluate)")
     write_text_atomic(args.directory / "summary.md", tables + "\n")
     print(tables)
     print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'})")

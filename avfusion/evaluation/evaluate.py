@@ -28,7 +28,7 @@ from avfusion.decoding.hybrid import DECODERS, HybridDecoder, ViterbiSettings, s
 from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, conditions
 from avfusion.frames.data import FrameData, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
-from avfusion.metrics.per import EditCounts, per, segment_predictions
+from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,17 @@ def posteriors(model, data: FrameData, batch_size: int = 8192) -> np.ndarray:
     return model.posteriors(data, batch_size)
 
 
+def utterance_edits(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
+                    decoder) -> list[EditCounts]:
+    """Edit counts of each utterance's decoding against its scored reference, in the order of `data`."""
+    return [edit_counts(ref.units, scored(scheme, decoder.decode(posteriors[data.utterance(u)])))
+            for u, ref in enumerate(references)]
+
+
 def sequence_errors(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
                     decoder) -> EditCounts:
     """Edit counts of each utterance's decoding against its scored reference, summed over `data`."""
-    return per((ref.units, scored(scheme, decoder.decode(posteriors[data.utterance(u)])))
-               for u, ref in enumerate(references))
+    return sum(utterance_edits(posteriors, data, references, scheme, decoder), EditCounts())
 
 
 def edit_columns(edits: EditCounts, metric: str, unit: str) -> dict:
@@ -65,14 +71,21 @@ def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], 
                               for u, ref in enumerate(references)] or [np.zeros(0, np.int64)])
     truth = np.concatenate([ref.span_units for ref in references] or [np.zeros(0, np.int64)])
     unit, metric = scheme.unit, sequence_metric(scheme)
+    edits = utterance_edits(posteriors, data, references, scheme, decoder)
+    wrong = predicted != np.asarray(data.labels)
     row = {
         "utterances": len(data.ids),
         "frames": int(len(data)),
-        "frame_error": float(np.mean(predicted != data.labels)),
+        "frame_error": float(np.mean(wrong)),
         f"frame_error_{unit}": float(np.mean(to_unit[predicted] != to_unit[np.asarray(data.labels)])),
-        **edit_columns(sequence_errors(posteriors, data, references, scheme, decoder), metric, unit),
+        **edit_columns(sum(edits, EditCounts()), metric, unit),
         "segment_error": float(np.mean(guessed != truth)) if len(truth) else float("nan"),
         "segments": int(len(truth)),
+        # per utterance, for confidence intervals by resampling speakers and utterances (avfusion.reporting)
+        "by_utterance": {"id": list(data.ids), "speaker": list(data.speakers),
+                         "errors": [e.errors for e in edits], "reference": [e.reference_length for e in edits],
+                         "frame_errors": [int(wrong[data.utterance(u)].sum()) for u in range(len(data.ids))],
+                         "frames": [int(n) for n in data.lengths]},
     }
     if framewise is not None:
         row[f"{metric}_framewise"] = sequence_errors(posteriors, data, references, scheme, framewise).rate
