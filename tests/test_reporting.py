@@ -71,5 +71,5 @@ def test_sweep_table_rows_per_model_and_seed_spread():
                          _report("audio_only", 1, 0.25, 0.7)])
     lines = table.splitlines()
     assert lines[0] == "| per | seeds | clean | babble 0 dB |"
-    assert lines[2] == "| concat | 2 | 0.250 ± 0.050 | 0.450 ± 0.050 |"
+    assert lines[2] == "| concat | 2 | 0.250 ± 0.071 | 0.450 ± 0.071 |"  # sample std: 0.05 * sqrt(2)
     assert lines[3] == "| audio_only | 1 | 0.250 | 0.700 |"

@@ -192,6 +192,11 @@ def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):
                         .replace("]", " ").split())
     assert low <= value <= high
     assert [line.split("|")[1].strip() for line in paired[2:]] == ["video_only"]
+    with open(sweep / "summary.csv") as f:
+        records = list(csv.DictReader(f))
+    per_rows = [r for r in records if r["metric"] == "per"]
+    assert {r["model"] for r in per_rows} == {"audio_only", "video_only"}
+    assert all(float(r["low"]) <= float(r["mean"]) <= float(r["high"]) for r in per_rows)
 
 
 def test_batches_are_gathered_rows(rng):

@@ -6,12 +6,14 @@ difference from that model with its interval."""
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import sys
 from pathlib import Path
 
 from avfusion.cli.boundary import user_errors
-from avfusion.reporting.intervals import interval_table
-from avfusion.reporting.report import METRICS, find_reports, sweep_table
+from avfusion.reporting.intervals import interval_table, intervals
+from avfusion.reporting.report import METRICS, find_reports, sweep_rows, sweep_table
 from avfusion.utils.atomic import write_text_atomic
 
 
@@ -42,8 +44,25 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"--baseline: the reports under {args.directory} have no per-utterance results (made by an "
                  "earlier avfusion: evaluate them again with avfusion-evaluate)")
     write_text_atomic(args.directory / "summary.md", tables + "\n")
+    write_text_atomic(args.directory / "summary.csv", summary_csv(reports, [first] + [m for m in present if m != first],
+                                                                  sequence, conditions))
     print(tables)
-    print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'})")
+    print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'} and summary.csv)")
+
+
+def summary_csv(reports: list[dict], metrics: list[str], sequence: str, conditions: list[str]) -> str:
+    """One record per model, condition and metric: mean, sample std over seeds, and for the sequence error
+    rate its 95% interval (when the reports carry per-utterance counts)."""
+    rows = sweep_rows(reports, metrics)
+    ranges = {c: intervals(reports, c, sequence) for c in conditions}
+    out = io.StringIO()
+    writer = csv.DictWriter(out, ["model", "seeds", "condition", "metric", "mean", "std", "low", "high"])
+    writer.writeheader()
+    for row in rows:
+        iv = ranges[row["condition"]].get(row["model"]) if row["metric"] == sequence else None
+        writer.writerow({**row, "low": iv.low if iv else "", "high": iv.high if iv else "",
+                         "std": "" if row["std"] is None else row["std"]})
+    return out.getvalue()
 
 
 if __name__ == "__main__":

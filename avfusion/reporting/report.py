@@ -68,10 +68,8 @@ def find_reports(directory: str | Path) -> list[dict]:
     return reports
 
 
-def sweep_table(reports: list[dict], metric: str = "per") -> str:
-    """One row per model name, one column per condition; mean (+- std over seeds when several)."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose from {METRICS}")
+def seed_values(reports: list[dict], metric: str) -> tuple[dict[str, dict[str, list[float]]], dict[str, set], list[str]]:
+    """{model: {condition: [value per run]}}, the seeds of each model, and the conditions in order."""
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     seeds: dict[str, set] = defaultdict(set)
     conditions: list[str] = []
@@ -81,12 +79,39 @@ def sweep_table(reports: list[dict], metric: str = "per") -> str:
             if row["condition"] not in conditions:
                 conditions.append(row["condition"])
         seeds[rep["name"]].add(rep["seed"])
+    return values, seeds, conditions
+
+
+def spread(values: list[float]) -> float | None:
+    """Sample standard deviation over seeds (ddof 1); None for a single run."""
+    return float(np.std(values, ddof=1)) if len(values) > 1 else None
+
+
+def sweep_table(reports: list[dict], metric: str = "per") -> str:
+    """One row per model name, one column per condition; mean (+- sample std over seeds when several)."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; choose from {METRICS}")
+    values, seeds, conditions = seed_values(reports, metric)
     header = f"| {metric} | seeds | " + " | ".join(conditions) + " |"
     lines = [header, "|---|---:|" + "---:|" * len(conditions)]
     for name in values:
         cells = []
         for c in conditions:
             v = values[name].get(c, [])
-            cells.append("" if not v else f"{np.mean(v):.3f}" + (f" ± {np.std(v):.3f}" if len(v) > 1 else ""))
+            cells.append("" if not v else f"{np.mean(v):.3f}" + (f" ± {spread(v):.3f}" if len(v) > 1 else ""))
         lines.append(f"| {name} | {len(seeds[name])} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def sweep_rows(reports: list[dict], metrics: list[str]) -> list[dict]:
+    """The sweep tables as records (for CSV): model, seeds, condition, metric, mean, std (ddof 1)."""
+    rows = []
+    for metric in metrics:
+        values, seeds, conditions = seed_values(reports, metric)
+        for name in values:
+            for c in conditions:
+                v = values[name].get(c)
+                if v:
+                    rows.append({"model": name, "seeds": len(seeds[name]), "condition": c, "metric": metric,
+                                 "mean": float(np.mean(v)), "std": spread(v)})
+    return rows
