@@ -36,25 +36,26 @@ def main(argv: list[str] | None = None) -> None:
     tables = "\n\n".join(sweep_table(reports, m) for m in [first] + [m for m in present if m != first])
     sequence = present[0]  # per or wer
     conditions = list(dict.fromkeys(row["condition"] for r in reports for row in r["test"]))
-    if any("by_utterance" in row for r in reports for row in r["test"]):
-        tables += "\n\n" + interval_table(reports, conditions, sequence)
+    ranges = {c: intervals(reports, c, sequence) for c in conditions}  # empty for reports without by_utterance
+    if any(ranges.values()):
+        tables += "\n\n" + interval_table(ranges, sequence)
         if args.baseline:
-            tables += "\n\n" + interval_table(reports, conditions, sequence, args.baseline)
+            differences = {c: intervals(reports, c, sequence, args.baseline) for c in conditions}
+            tables += "\n\n" + interval_table(differences, sequence, args.baseline)
     elif args.baseline:
         sys.exit(f"--baseline: the reports under {args.directory} have no per-utterance results (made by an "
                  "earlier avfusion: evaluate them again with avfusion-evaluate)")
     write_text_atomic(args.directory / "summary.md", tables + "\n")
     write_text_atomic(args.directory / "summary.csv", summary_csv(reports, [first] + [m for m in present if m != first],
-                                                                  sequence, conditions))
+                                                                  sequence, ranges))
     print(tables)
     print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'} and summary.csv)")
 
 
-def summary_csv(reports: list[dict], metrics: list[str], sequence: str, conditions: list[str]) -> str:
+def summary_csv(reports: list[dict], metrics: list[str], sequence: str, ranges: dict[str, dict]) -> str:
     """One record per model, condition and metric: mean, sample std over seeds, and for the sequence error
-    rate its 95% interval (when the reports carry per-utterance counts)."""
+    rate its 95% interval (`ranges`: {condition: intervals}; empty without per-utterance counts)."""
     rows = sweep_rows(reports, metrics)
-    ranges = {c: intervals(reports, c, sequence) for c in conditions}
     out = io.StringIO()
     writer = csv.DictWriter(out, ["model", "seeds", "condition", "metric", "mean", "std", "low", "high"])
     writer.writeheader()

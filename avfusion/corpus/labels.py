@@ -115,6 +115,15 @@ class LabelScheme:
     def unit_index(self) -> dict[str, int]:
         return {u: i for i, u in enumerate(self.units)}
 
+    def unit_posteriors(self, posteriors: np.ndarray) -> np.ndarray:
+        """(T, C) class posteriors -> (T, U): the classes of each unit summed (states, contexts into phones)."""
+        from scipy import sparse
+
+        to_unit = self.unit_of_class
+        class_to_unit = sparse.csr_matrix((np.ones(len(to_unit)), (np.arange(len(to_unit)), to_unit)),
+                                          shape=(len(to_unit), len(self.units)))
+        return np.asarray(posteriors @ class_to_unit)
+
     def unit_id(self, label: str) -> int:
         index = self.unit_index
         if label in index:

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from scipy import sparse
 
 from avfusion.errors import ConfigError
 from avfusion.corpus.labels import LabelScheme
@@ -64,9 +63,7 @@ def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], 
     the frame-wise decoder's error rate beside the decoder's."""
     predicted = posteriors.argmax(axis=1)
     to_unit = scheme.unit_of_class
-    class_to_unit = sparse.csr_matrix((np.ones(len(to_unit)), (np.arange(len(to_unit)), to_unit)),
-                                      shape=(len(to_unit), len(scheme.units)))  # states summed into units
-    log_units = np.log(np.maximum(np.asarray(posteriors @ class_to_unit), 1e-12))
+    log_units = np.log(np.maximum(scheme.unit_posteriors(posteriors), 1e-12))  # states summed into units
     guessed = np.concatenate([segment_predictions(log_units[data.utterance(u)], ref.spans)
                               for u, ref in enumerate(references)] or [np.zeros(0, np.int64)])
     truth = np.concatenate([ref.span_units for ref in references] or [np.zeros(0, np.int64)])

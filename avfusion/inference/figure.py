@@ -54,7 +54,7 @@ def draw(prediction: Prediction, path: str | Path, start_s: float = 0.0, seconds
     _mouths(ax["mouth"], prediction, t0, t1, fig)
     _spectrogram(ax["spectrogram"], prediction, t0, t1)
     frames = slice(int(np.floor(t0 * FRAME_RATE)), int(np.ceil(t1 * FRAME_RATE)) + 1)
-    unit_post = prediction.unit_posteriors[frames]
+    unit_post = prediction.scheme.unit_posteriors(prediction.posteriors[frames])  # the window only
     ax["posteriors"].imshow(unit_post.T, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
                             extent=[frames.start / FRAME_RATE - 0.005, (frames.start + len(unit_post)) / FRAME_RATE - 0.005,
                                     -0.5, len(prediction.unit_names) - 0.5], interpolation="nearest")

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from avfusion.corpus.alignments import NORMALISERS, read_alignment
-from avfusion.corpus.types import Segment
+from avfusion.corpus.alignments import MULTI_READERS, utterance_labels
+from avfusion.corpus.labels import LabelScheme
+from avfusion.corpus.types import Segment, Utterance
 from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder
 from avfusion.decoding.hybrid import scored
 from avfusion.errors import UserError
@@ -54,10 +55,7 @@ class Prediction:
     name: str  # the run's report name
     video: Path | None
     audio: Path | None  # the file the audio came from (the video itself for its own track)
-    classes: list[str]
-    unit_names: list[str]
-    unit_of_class: np.ndarray
-    unit_kind: str  # phones | words
+    scheme: LabelScheme  # the run's classes and units
     posteriors: np.ndarray  # (T, C) class posteriors at 100 frames/s
     units: list[TimedUnit]  # the decoding, silence included
     decoder: str  # viterbi | framewise
@@ -75,11 +73,22 @@ class Prediction:
     edits: EditCounts | None = None  # the decoding against the reference (silence left out)
 
     @property
+    def classes(self) -> list[str]:
+        return list(self.scheme.classes)
+
+    @property
+    def unit_names(self) -> list[str]:
+        return list(self.scheme.units)
+
+    @property
+    def unit_kind(self) -> str:
+        """phones | words"""
+        return self.scheme.unit_kind
+
+    @property
     def unit_posteriors(self) -> np.ndarray:
         """(T, U): class posteriors summed into their units (states into phones)."""
-        out = np.zeros((len(self.posteriors), len(self.unit_names)), np.float32)
-        np.add.at(out.T, self.unit_of_class, self.posteriors.T)
-        return out
+        return self.scheme.unit_posteriors(self.posteriors)
 
     @property
     def roi_times(self) -> np.ndarray:
@@ -153,13 +162,14 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
     decoder = run.decoder or FramewiseDecoder(run.scheme, int(run.config.evaluation.get("min_frames", 2)))
     decoded = decoder.decode(post)
     units = timed_units(run.scheme, decoded, post, duration)
-    result = Prediction(run.directory, run.name, video, audio_source, list(run.scheme.classes),
-                        list(run.scheme.units), np.asarray(run.scheme.unit_of_class), run.scheme.unit_kind, post, units,
+    result = Prediction(run.directory, run.name, video, audio_source, run.scheme, post, units,
                         "viterbi" if run.decoder is not None else "framewise", duration, needs,
                         waveform=waveform, sample_rate=extractor.sample_rate, **video_part)
     if alignment is not None:
-        stem = (video or Path(audio)).stem
-        result.reference = reference_segments(run, alignment, alignment_key or stem)
+        stem, alignment = (video or Path(audio)).stem, Path(alignment)
+        key = (alignment_key or stem) if alignment.suffix.lower() in MULTI_READERS else None  # an entry of many
+        result.reference = utterance_labels(Utterance(stem, "clip", "test", audio_source, video, alignment,
+                                                      alignment_key=key, labels=run.scheme.unit_kind))
         ref = reference(run.scheme, result.reference, n_frames)
         result.edits = edit_counts(ref.units, scored(run.scheme, decoded))
     return result
@@ -215,8 +225,7 @@ def posteriors(run: Run, raw: dict[str, np.ndarray], chunk_seconds: float | None
 def timed_units(scheme, decoded: list[DecodedUnit], posteriors: np.ndarray, duration: float) -> list[TimedUnit]:
     """Decoded frame runs as times: a boundary between frames k - 1 and k at (k - 0.5) / 100 s, which the
     project's frame labelling maps back to the same frames; the first starts at 0, the last ends at the end."""
-    unit_post = np.zeros((len(posteriors), len(scheme.units)), np.float64)
-    np.add.at(unit_post.T, scheme.unit_of_class, posteriors.T)
+    unit_post = scheme.unit_posteriors(posteriors)
     out = []
     for d in decoded:
         start = 0.0 if d.start == 0 else min((d.start - 0.5) / FRAME_RATE, duration)
@@ -225,10 +234,3 @@ def timed_units(scheme, decoded: list[DecodedUnit], posteriors: np.ndarray, dura
                              d.start, d.end))
     return out
 
-
-def reference_segments(run: Run, path: str | Path, key: str) -> list[Segment]:
-    """The alignment's normalised segments of the run's unit kind (phones or words)."""
-    tier = run.scheme.unit_kind
-    path = Path(path)
-    multi = path.suffix.lower() in (".ctm", ".mlf")
-    return NORMALISERS[tier](read_alignment(path, key if multi else None, tier), source=path)

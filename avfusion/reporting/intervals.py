@@ -89,23 +89,22 @@ def intervals(reports: list[dict], condition: str, metric: str = "per", baseline
     if baseline is not None and baseline not in by_model:
         raise UserError(f"baseline {baseline!r}: no such model in the reports (models: {sorted(by_model)})")
     speakers = next(iter(by_model.values()))[0]["speaker"]
-    draws = resamples(speakers, n_resamples, seed)
+    draws = [None] + resamples(speakers, n_resamples, seed)  # the test set as it is, then the resamples
+    rates = {name: np.array([_rate(details, metric, d) for d in draws]) for name, details in by_model.items()}
     out = {}
-    for name, details in by_model.items():
+    for name, values in rates.items():
         if name == baseline:
             continue
-        def stat(index, details=details):
-            value = _rate(details, metric, index)
-            return value - _rate(by_model[baseline], metric, index) if baseline is not None else value
-        values = np.array([stat(d) for d in draws])
-        low, high = np.percentile(values, [2.5, 97.5])
-        out[name] = Interval(stat(None), float(low), float(high))
+        if baseline is not None:
+            values = values - rates[baseline]  # paired: the same resample for both
+        low, high = np.percentile(values[1:], [2.5, 97.5])
+        out[name] = Interval(float(values[0]), float(low), float(high))
     return out
 
 
-def interval_table(reports: list[dict], conditions: list[str], metric: str = "per", baseline: str | None = None) -> str:
-    """Markdown: a row per model, a column per condition, `value [low, high]`."""
-    cells = {c: intervals(reports, c, metric, baseline) for c in conditions}
+def interval_table(cells: dict[str, dict[str, Interval]], metric: str = "per", baseline: str | None = None) -> str:
+    """Markdown of `{condition: intervals(...)}`: a row per model, a column per condition, `value [low, high]`."""
+    conditions = list(cells)
     names = list(dict.fromkeys(n for c in conditions for n in cells[c]))
     what = f"{metric} - {metric}({baseline})" if baseline else metric
     lines = [f"| {what}, 95% interval | " + " | ".join(conditions) + " |", "|---|" + "---:|" * len(conditions)]
