@@ -187,7 +187,8 @@ def predict_files(cfg: DictConfig) -> tuple[Prediction, dict[str, Path]]:
     check_config(cfg)
     detector = instantiate(cfg.detector) if cfg.get("detector") else None
     prediction = predict(cfg.run_dir, cfg.video, cfg.audio, cfg.alignment, alignment_key=cfg.alignment_key,
-                         detector=detector, chunk_seconds=cfg.chunk_seconds, rois=cfg.rois, progress=_progress())
+                         detector=detector, chunk_seconds=cfg.chunk_seconds, rois=cfg.rois, progress=_progress(),
+                         scratch_dir=cfg.get("scratch_dir"))
     stem = Path(cfg.video or cfg.audio).stem
     out_dir = Path(cfg.output_dir) if cfg.output_dir else Path("outputs/predict") / stem
     paths = write_prediction(prediction, out_dir, stem, figure=cfg.figure, figure_start_s=cfg.figure_start_s,

@@ -8,6 +8,7 @@ names the file.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,56 +34,108 @@ class VideoError(UserError):
 CONTAINER_SUFFIXES = {".mp4", ".mpg", ".mpeg", ".mov", ".avi", ".mkv", ".webm", ".m4a", ".aac"}
 
 
+AUDIO_BLOCK = 1 << 16  # samples decoded at a time
+
+
 def load_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
     """Mono float32 waveform at `sample_rate` (other rates resampled with soxr, channels averaged)."""
-    import soxr
-
-    audio, rate = decode_audio(path)
-    if rate != sample_rate:
-        audio = soxr.resample(audio, rate, sample_rate).astype(np.float32)
-    return audio
+    return np.concatenate(list(iter_audio(path, sample_rate)))
 
 
 def decode_audio(path: str | os.PathLike) -> tuple[np.ndarray, int]:
     """Mono float32 samples at the file's own rate, and the rate."""
+    rate, blocks = _decoded(Path(path))
+    return np.concatenate(list(_checked(Path(path), blocks))), rate
+
+
+def iter_audio(path: str | os.PathLike, sample_rate: int, block: int = AUDIO_BLOCK) -> Iterator[np.ndarray]:
+    """The waveform of `load_audio` a block of about `block` samples at a time (soxr's streaming resampler
+    gives the samples of its one-shot call), so a long recording never sits in memory whole. An error
+    (no samples, non-finite ones) comes when the stream ends."""
+    import soxr
+
     path = Path(path)
-    audio, rate = (_decode_container if path.suffix.lower() in CONTAINER_SUFFIXES else _decode_file)(path)
-    if audio.size == 0:
+    rate, blocks = _decoded(path, block)
+    blocks = _checked(path, blocks)
+    if rate == sample_rate:
+        yield from blocks
+        return
+    resampler = soxr.ResampleStream(rate, sample_rate, 1, dtype="float32")
+    for x in blocks:
+        yield resampler.resample_chunk(x)
+    yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def _checked(path: Path, blocks: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    n = bad = 0
+    for x in blocks:
+        n += x.size
+        bad += int(np.count_nonzero(~np.isfinite(x)))
+        yield x
+    if n == 0:
         raise AudioError(f"{path}: audio has no samples")
-    bad = int(np.count_nonzero(~np.isfinite(audio)))
     if bad:
-        raise AudioError(f"{path}: {bad} of {audio.size} audio samples are not finite (NaN or inf)")
-    return audio, rate
+        raise AudioError(f"{path}: {bad} of {n} audio samples are not finite (NaN or inf)")
 
 
-def _decode_file(path: Path) -> tuple[np.ndarray, int]:
+def _decoded(path: Path, block: int = AUDIO_BLOCK) -> tuple[int, Iterator[np.ndarray]]:
+    """The file's sample rate and its mono float32 samples in blocks."""
+    container = path.suffix.lower() in CONTAINER_SUFFIXES
+    return (_container_rate if container else _file_rate)(path), \
+        (_container_blocks if container else _file_blocks)(path, block)
+
+
+def _file_rate(path: Path) -> int:
     import soundfile
 
     try:
-        audio, rate = soundfile.read(str(path), dtype="float32", always_2d=True)
+        return int(soundfile.info(str(path)).samplerate)
     except Exception as err:  # libsndfile's errors name no file
         raise AudioError(f"{path}: cannot decode audio ({err})") from None
-    return audio.mean(axis=1), int(rate)
 
 
-def _decode_container(path: Path) -> tuple[np.ndarray, int]:
+def _file_blocks(path: Path, block: int) -> Iterator[np.ndarray]:
+    import soundfile
+
+    try:
+        with soundfile.SoundFile(str(path)) as f:
+            for x in f.blocks(block, dtype="float32", always_2d=True):
+                yield x.mean(axis=1)
+    except Exception as err:
+        raise AudioError(f"{path}: cannot decode audio ({err})") from None
+
+
+def _container_rate(path: Path) -> int:
     import av
 
     try:
         with av.open(str(path)) as container:
             if not container.streams.audio:
                 raise AudioError(f"{path}: the container has no audio stream")
-            stream = container.streams.audio[0]
-            rate = stream.codec_context.sample_rate
-            to_mono = av.AudioResampler(format="flt", layout="mono", rate=rate)
-            chunks = [r.to_ndarray().reshape(-1) for frame in container.decode(stream)
-                      for r in to_mono.resample(frame)]
-            chunks += [r.to_ndarray().reshape(-1) for r in to_mono.resample(None)]
+            return int(container.streams.audio[0].codec_context.sample_rate)
     except AudioError:
         raise
     except Exception as err:  # FFmpeg errors name no file
         raise AudioError(f"{path}: cannot decode the audio track ({err})") from None
-    return (np.concatenate(chunks) if chunks else np.zeros(0, np.float32)), int(rate)
+
+
+def _container_blocks(path: Path, block: int) -> Iterator[np.ndarray]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.audio[0]
+            to_mono = av.AudioResampler(format="flt", layout="mono", rate=stream.codec_context.sample_rate)
+            pending, size = [], 0
+            for frame in itertools.chain(container.decode(stream), [None]):  # None flushes the resampler
+                for r in to_mono.resample(frame):
+                    pending.append(r.to_ndarray().reshape(-1))
+                    size += pending[-1].size
+                if size >= block or (frame is None and pending):
+                    yield np.concatenate(pending)
+                    pending, size = [], 0
+    except Exception as err:
+        raise AudioError(f"{path}: cannot decode the audio track ({err})") from None
 
 
 @dataclass(frozen=True)

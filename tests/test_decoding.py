@@ -9,7 +9,7 @@ import pytest
 from avfusion.corpus.labels import get_scheme
 from avfusion.decoding.hybrid import DecoderParams, HybridDecoder, ViterbiSettings, emission_matrix
 from avfusion.decoding.lm import UnitLanguageModel
-from avfusion.decoding.viterbi import dense_loop, viterbi
+from avfusion.decoding.viterbi import ViterbiSearch, dense_loop, viterbi
 
 
 def random_model(rng, n_units, n_states):
@@ -74,6 +74,27 @@ def test_a_loop_whose_entries_ignore_the_history_takes_the_fast_path_to_the_same
     full = viterbi(loglik, log_stay, log_move, 1.5 * lm.log_next - 0.7, lm.log_start, lm.log_end)
     fast = viterbi(loglik, log_stay, log_move, 1.5 * lm.log_next[:1] - 0.7, lm.log_start, lm.log_end)
     assert list(full[0]) == list(fast[0]) and full[2] == pytest.approx(fast[2])
+
+
+@pytest.mark.parametrize("spill", [False, True])
+def test_the_search_a_block_at_a_time_equals_one_pass(rng, tmp_path, spill):
+    """A long recording is decoded as its posteriors come (backpointers in a file): the same path, units
+    and score as one search over all its frames, whatever the block sizes (1 frame, fewer than S, many)."""
+    n_units, n_states, n_frames = 5, 3, 400
+    log_stay, log_move, lm = random_model(rng, n_units, n_states)
+    loglik = np.log(rng.dirichlet(np.full(n_units * n_states, 0.3), n_frames)).reshape(n_frames, n_units, n_states)
+    args = (log_stay, log_move, 1.2 * lm.log_next - 0.5, lm.log_start, lm.log_end)
+    whole = viterbi(loglik, *args)
+    search = ViterbiSearch(*args, spill=tmp_path / "back.bin" if spill else None)
+    edges = [0, 1, 2, 3, 50, 51, 199, 400]
+    for lo, hi in zip(edges, edges[1:]):
+        search.push(loglik[lo:hi])
+    path, units, score = search.finish()
+    assert list(path) == list(whole[0]) and units == whole[1] and score == whole[2]
+    assert len(units) > 10 and not list(tmp_path.iterdir())  # a real path; the spill file is removed
+    short = ViterbiSearch(*args)  # fewer frames than states: the most likely unit
+    short.push(loglik[:2])
+    assert short.finish()[1] == viterbi(loglik[:2], *args)[1]
 
 
 def test_a_bigram_over_a_large_vocabulary_is_refused_before_training():

@@ -11,6 +11,7 @@ import soundfile as sf
 from avfusion import api
 from avfusion.corpus.alignments import normalise_phones, read_alignment, read_kaldi_ctm
 from avfusion.corpus.labels import get_scheme
+from avfusion.decoding.framewise import FramewiseDecoder
 from avfusion.errors import UserError
 from avfusion.frames.clock import num_frames
 from avfusion.frames.data import frames_of
@@ -18,9 +19,11 @@ from avfusion.frames.labelling import FrameLabeller, frame_segments
 from avfusion.frontends.audio import MfccExtractor
 from avfusion.frontends.cmvn import Cmvn
 from avfusion.frontends.context import Splice
+from avfusion.frontends.video import AtFrameRate, to_frame_rate
 from avfusion.inference import chunks
 from avfusion.inference.outputs import write_prediction
-from avfusion.inference.predict import posteriors
+from avfusion.inference.predict import posteriors, timed_units
+from avfusion.media import load_audio
 from avfusion.models.encoders import MlpEncoder
 from avfusion.models.fusion.vlad import VladFusion
 from avfusion.training.module import FusionModule
@@ -110,6 +113,7 @@ def test_textgrid_and_ctm_read_back_with_the_projects_readers(concat_run, test_u
     reference_tier = read_alignment(paths["textgrid"], tier="reference")
     assert [s.label for s in reference_tier] == [s.label for s in prediction.reference]
     assert np.load(paths["posteriors"]).shape == (len(prediction.posteriors), concat_run.scheme.num_classes)
+    np.testing.assert_array_equal(np.load(paths["posteriors"]), prediction.posteriors)  # copied from its file
 
 
 def test_the_error_rate_against_the_alignment_is_the_evaluation_metric(concat_run, test_utterance):
@@ -168,6 +172,52 @@ def test_the_cli_writes_every_file(concat_run, test_utterance, tmp_path, capsys)
     assert set(paths) == {"textgrid", "ctm", "posteriors", "summary", "figure"}
 
 
+def test_a_predictions_per_frame_arrays_live_on_disk_until_it_is_dropped(concat_run, test_utterance, tmp_path):
+    import gc
+
+    u, scratch = test_utterance, tmp_path / "scratch"
+    scratch.mkdir()
+    prediction = api.predict(concat_run, u.video, u.audio, chunk_seconds=0.3, scratch_dir=scratch)
+    assert isinstance(prediction.posteriors, np.memmap) and isinstance(prediction.waveform, np.memmap)
+    assert not prediction.posteriors.flags.writeable
+    (folder,) = scratch.iterdir()
+    assert {"posteriors.bin", "waveform.bin", "audio_features.bin", "video_features.bin"} <= \
+        {p.name for p in folder.iterdir()}
+    np.testing.assert_array_equal(prediction.waveform, load_audio(u.audio, 16000))
+    del prediction
+    gc.collect()
+    assert not list(scratch.iterdir())
+    bad = tmp_path / "nan.wav"  # a failure half-way leaves nothing behind either
+    samples = load_audio(u.audio, 16000)
+    samples[-10] = np.nan
+    sf.write(bad, samples, 16000, subtype="FLOAT")
+    with pytest.raises(UserError, match="nan.wav: 1 of .* not finite"):
+        api.predict(concat_run, u.video, bad, scratch_dir=scratch)
+    assert not list(scratch.iterdir())
+
+
+def test_decoding_confidences_and_video_rows_a_block_at_a_time_equal_whole(concat_run, test_utterance, rng):
+    u = test_utterance
+    p = api.predict(concat_run, u.video, u.audio)
+    framewise = FramewiseDecoder(concat_run.scheme, 2)
+    stream = framewise.stream()
+    for lo in range(0, len(p.posteriors), 17):
+        stream.push(p.posteriors[lo:lo + 17])
+    assert stream.finish() == framewise.decode(p.posteriors)
+    whole = timed_units(concat_run.scheme, p.decoded, p.posteriors, p.duration)
+    assert timed_units(concat_run.scheme, p.decoded, p.posteriors, p.duration, block=7) == pytest.approx(whole)
+    assert whole == p.units and all(0 < x.confidence <= 1 for x in whole)
+    unit_post = concat_run.scheme.unit_posteriors(np.asarray(p.posteriors))
+    first = whole[1]  # by hand: the mean of its unit's posterior over its frames
+    assert first.confidence == pytest.approx(unit_post[first.first_frame:first.end_frame,
+                                                       concat_run.scheme.units.index(first.label)].mean())
+    video = rng.standard_normal((57, 5)).astype(np.float32)  # 25 fps -> 100 frames/s, rows on demand
+    view = AtFrameRate(video, 25.0, 230)
+    whole_rate = to_frame_rate(video, 25.0, 230)
+    np.testing.assert_array_equal(np.concatenate([view[lo:lo + 33] for lo in range(0, 230, 33)]), whole_rate)
+    assert len(view) == 230 and view[5:5].shape == (0, 5)
+
+
 # --- pieces with context: the same frames as one pass ---------------------------------------------------
 
 def test_front_end_steps_in_pieces_equal_one_pass(concat_run, rng):
@@ -202,3 +252,6 @@ def test_mfccs_of_a_long_waveform_in_blocks_equal_one_pass(rng):
     whole = extractor.from_waveform(audio)
     np.testing.assert_allclose(extractor.from_waveform(audio, block_frames=97), whole, atol=1e-4)
     assert len(whole) == 1 + len(audio) // 160
+    # streamed as a decoder hands it over, in blocks that do not line up with the frames
+    streamed = np.concatenate(list(extractor.stream((audio[i:i + 1234] for i in range(0, len(audio), 1234)), 97)))
+    np.testing.assert_allclose(streamed, whole, atol=1e-4)

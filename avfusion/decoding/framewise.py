@@ -4,7 +4,7 @@ dropped, repeats merged. No duration model and no language model: in noise it in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -53,3 +53,19 @@ class FramewiseDecoder:
     def decode(self, posteriors: np.ndarray) -> list[DecodedUnit]:
         """(T, C) posteriors of one utterance -> its units."""
         return unit_runs(self.scheme.unit_of_class[np.asarray(posteriors).argmax(axis=1)], self.min_frames)
+
+    def stream(self, spill=None) -> "FramewiseStream":
+        """A decoding fed the posteriors a block at a time: the same units (it keeps one label a frame)."""
+        return FramewiseStream(self)
+
+
+@dataclass
+class FramewiseStream:
+    decoder: FramewiseDecoder
+    labels: list[np.ndarray] = field(default_factory=list)
+
+    def push(self, posteriors: np.ndarray) -> None:
+        self.labels.append(self.decoder.scheme.unit_of_class[np.asarray(posteriors).argmax(axis=1)].astype(np.int32))
+
+    def finish(self) -> list[DecodedUnit]:
+        return unit_runs(np.concatenate(self.labels) if self.labels else np.zeros(0, np.int32), self.decoder.min_frames)

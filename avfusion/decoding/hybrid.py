@@ -34,7 +34,7 @@ from avfusion.corpus.labels import STATES, LabelScheme
 from avfusion.corpus.phones import SIL
 from avfusion.decoding.framewise import DecodedUnit, unit_runs
 from avfusion.decoding.lm import KINDS, UnitLanguageModel
-from avfusion.decoding.viterbi import viterbi
+from avfusion.decoding.viterbi import ViterbiSearch
 from avfusion.metrics.per import per
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 
@@ -147,16 +147,24 @@ class HybridDecoder:
         loglik[:, self.unreachable.reshape(-1)] = -np.inf
         return loglik.reshape(len(posteriors), len(self.scheme.units), self.settings.states_per_unit)
 
-    def search(self, loglik: np.ndarray, params: DecoderParams) -> list[DecodedUnit]:
+    def _searcher(self, params: DecoderParams, spill: str | Path | None = None) -> ViterbiSearch:
         lm, w, penalty = self.lm, params.lm_weight, params.insertion_penalty
         cross = lm.log_next[:1] if self.separable else lm.log_next
-        _, units, _ = viterbi(params.acoustic_scale * loglik, self.log_stay, self.log_move,
-                              w * cross - penalty, w * lm.log_start - penalty, w * lm.log_end)
-        return units
+        return ViterbiSearch(self.log_stay, self.log_move, w * cross - penalty, w * lm.log_start - penalty,
+                             w * lm.log_end, spill)
+
+    def search(self, loglik: np.ndarray, params: DecoderParams) -> list[DecodedUnit]:
+        searcher = self._searcher(params)
+        searcher.push(params.acoustic_scale * loglik)
+        return searcher.finish()[1]
 
     def decode(self, posteriors: np.ndarray) -> list[DecodedUnit]:
         """(T, C) posteriors of one utterance -> its units, with the tuned parameters."""
         return self.search(self.state_loglik(posteriors), self.params)
+
+    def stream(self, spill: str | Path | None = None) -> "ViterbiStream":
+        """A decoding fed the posteriors a block at a time (a long recording), backpointers in `spill`."""
+        return ViterbiStream(self, self._searcher(self.params, spill))
 
     def grid(self) -> list[DecoderParams]:
         s = self.settings
@@ -223,3 +231,17 @@ def scored(scheme: LabelScheme, units: Sequence[DecodedUnit]) -> list[str]:
     """Unit names of a decoding, silence left out (scoring convention)."""
     names = scheme.units
     return [names[u.unit] for u in units if names[u.unit] != SIL]
+
+
+@dataclass
+class ViterbiStream:
+    """`HybridDecoder.decode` over posteriors that come a block at a time: the same units."""
+
+    decoder: HybridDecoder
+    searcher: ViterbiSearch
+
+    def push(self, posteriors: np.ndarray) -> None:
+        self.searcher.push(self.decoder.params.acoustic_scale * self.decoder.state_loglik(posteriors))
+
+    def finish(self) -> list[DecodedUnit]:
+        return self.searcher.finish()[1]

@@ -11,9 +11,15 @@ librosa.sequence.viterbi needs a dense, row-stochastic transition matrix: it can
 weight or an insertion penalty, and costs O(T (U S)^2). This kernel costs O(T (U S + U^2)): the only
 dense part is between unit ends and unit starts. It equals librosa's path on the same model when the
 weights are probabilities (tests) and an exhaustive search on tiny problems.
+
+`ViterbiSearch` takes the frames a block at a time (the state scores carry over from block to block):
+memory for a recording of any length is its backpointers, which can go to a file (`spill`) and are read
+back a block at a time when the best path is traced from the end. `viterbi` is one block.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 from numba import njit
@@ -22,23 +28,28 @@ from avfusion.decoding.framewise import DecodedUnit
 
 
 @njit(cache=True)
-def _viterbi(loglik, log_stay, log_move, cross, start, end):  # pragma: no cover - compiled
+def _forward(loglik, log_stay, log_move, cross, start, delta, back, first):  # pragma: no cover - compiled
+    """Advance the state scores `delta` (U, S) through the block `loglik` (L, U, S), in place, writing each
+    frame's predecessors into `back` (L, U, S): the flat index of a state of the same unit, n_flat + u for an
+    entry from unit u's last state, -1 at the start (`first`: the block begins the utterance)."""
     n_frames, n_units, n_states = loglik.shape
     n_flat = n_units * n_states
     neg = -np.inf
-    delta = np.full((n_units, n_states), neg)
-    new = np.empty((n_units, n_states))
-    # predecessor of each (frame, state): flat index of a state of the same unit, n_flat + u for an entry
-    # from unit u's last state, -1 at the start
-    back = np.empty((n_frames, n_units, n_states), dtype=np.int32)
-    for v in range(n_units):
-        delta[v, 0] = start[v] + loglik[0, v, 0]
-        back[0, v, 0] = -1
-        for k in range(1, n_states):
-            back[0, v, k] = -1
+    t0 = 0
+    if first:
+        for v in range(n_units):
+            delta[v, 0] = start[v] + loglik[0, v, 0]
+            back[0, v, 0] = -1
+            for k in range(1, n_states):
+                delta[v, k] = neg
+                back[0, v, k] = -1
+        t0 = 1
+    out = delta
+    new = np.empty_like(delta)
+    swaps = 0
     last = n_states - 1
     separable = cross.shape[0] == 1  # cross[u, v] = cross[0, v]: one best exit serves every entry
-    for t in range(1, n_frames):
+    for t in range(t0, n_frames):
         best_exit = neg
         exit_unit = 0
         if separable:
@@ -73,26 +84,109 @@ def _viterbi(loglik, log_stay, log_move, cross, start, end):  # pragma: no cover
                     new[v, k] = move + loglik[t, v, k]
                     back[t, v, k] = v * n_states + k - 1
         delta, new = new, delta
-    best = neg
-    state = -1
-    for u in range(n_units):
-        score = delta[u, last] + log_move[u, last] + end[u]
-        if score > best:
-            best = score
-            state = u * n_states + last
-    path = np.empty(n_frames, dtype=np.int64)
-    entered = np.zeros(n_frames, dtype=np.bool_)
-    entered[0] = True
+        swaps += 1
+    if swaps % 2 == 1:  # the scores are in the scratch buffer
+        out[:, :] = delta
+
+
+@njit(cache=True)
+def _traceback(back, state, path, entered):  # pragma: no cover - compiled
+    """Follow `back` (L, U, S) from the flat `state` at the block's last frame to its first, filling `path`
+    and `entered` (a unit begins at the frame); return the flat state of the frame before the block."""
+    n_frames, n_units, n_states = back.shape
+    n_flat = n_units * n_states
     for t in range(n_frames - 1, -1, -1):
         path[t] = state
-        if t > 0:
-            previous = back[t, state // n_states, state % n_states]
-            if previous >= n_flat:
-                entered[t] = True
-                state = (previous - n_flat) * n_states + last
-            else:
-                state = previous
-    return path, entered, best
+        previous = back[t, state // n_states, state % n_states]
+        if previous < 0:
+            entered[t] = True
+            state = -1
+        elif previous >= n_flat:
+            entered[t] = True
+            state = (previous - n_flat) * n_states + n_states - 1
+        else:
+            entered[t] = False
+            state = previous
+    return state
+
+
+class ViterbiSearch:
+    """`viterbi` over frames given a block at a time (`push`), the best path at the end (`finish`).
+    `spill`: a file for the backpointers (written as they come, read back a block at a time), so memory
+    stays that of one block however long the recording; without it they stay in memory."""
+
+    def __init__(self, log_stay: np.ndarray, log_move: np.ndarray, cross: np.ndarray, start: np.ndarray,
+                 end: np.ndarray, spill: str | Path | None = None):
+        self.log_stay, self.log_move, self.cross, self.start, self.end = (
+            np.ascontiguousarray(a, dtype=np.float64) for a in (log_stay, log_move, cross, start, end))
+        self.n_units, self.n_states = self.log_stay.shape
+        self.delta = np.empty((self.n_units, self.n_states))
+        self.unit_loglik = np.zeros(self.n_units)  # for an utterance too short for any complete path
+        n_codes = self.n_units * self.n_states + self.n_units
+        self.back_dtype = np.int16 if n_codes < np.iinfo(np.int16).max else np.int32
+        self.blocks: list[np.ndarray] = []
+        self.lengths: list[int] = []
+        self.spill = Path(spill) if spill is not None else None
+        self._file = open(self.spill, "wb") if self.spill is not None else None
+        self.n_frames = 0
+
+    def push(self, loglik: np.ndarray) -> None:
+        """The next (L, U, S) frames' state log-likelihoods."""
+        loglik = np.ascontiguousarray(loglik, dtype=np.float64)
+        if len(loglik) == 0:
+            return
+        back = np.empty(loglik.shape, self.back_dtype)
+        _forward(loglik, self.log_stay, self.log_move, self.cross, self.start, self.delta, back, self.n_frames == 0)
+        self.unit_loglik += loglik.sum(axis=(0, 2))
+        self.n_frames += len(loglik)
+        self.lengths.append(len(loglik))
+        if self._file is not None:
+            self._file.write(back.tobytes())
+        else:
+            self.blocks.append(back)
+
+    def _back_blocks(self):
+        """The backpointer blocks, last first."""
+        if self._file is None:
+            yield from reversed(self.blocks)
+            return
+        self._file.close()
+        frame_bytes = self.n_units * self.n_states * np.dtype(self.back_dtype).itemsize
+        offset = self.n_frames * frame_bytes
+        for length in reversed(self.lengths):
+            offset -= length * frame_bytes
+            yield np.fromfile(self.spill, self.back_dtype, length * self.n_units * self.n_states,
+                              offset=offset).reshape(length, self.n_units, self.n_states)
+
+    def finish(self) -> tuple[np.ndarray, list[DecodedUnit], float]:
+        """The best path (flat state u * S + k per frame), the units it traverses with their frames, and its
+        score. An utterance shorter than S frames has no complete path: it gets its most likely unit."""
+        n_frames, n_states = self.n_frames, self.n_states
+        try:
+            if n_frames == 0:
+                return np.zeros(0, np.int64), [], 0.0
+            if n_frames < n_states:
+                u = int(self.unit_loglik.argmax())
+                return np.full(n_frames, u * n_states), [DecodedUnit(u, 0, n_frames)], float("-inf")
+            last = n_states - 1
+            exits = self.delta[:, last] + self.log_move[:, last] + self.end
+            best = int(exits.argmax())
+            state = best * n_states + last
+            paths, flags = [], []
+            for back in self._back_blocks():
+                path, entered = np.empty(len(back), np.int64), np.empty(len(back), np.bool_)
+                state = _traceback(back, state, path, entered)
+                paths.append(path)
+                flags.append(entered)
+        finally:
+            if self._file is not None:
+                self._file.close()
+                self.spill.unlink(missing_ok=True)
+        path, entered = np.concatenate(paths[::-1]), np.concatenate(flags[::-1])
+        starts = np.flatnonzero(entered)
+        ends = np.concatenate([starts[1:], [n_frames]])
+        units = [DecodedUnit(int(path[s] // n_states), int(s), int(e)) for s, e in zip(starts, ends)]
+        return path, units, float(exits[best])
 
 
 def viterbi(loglik: np.ndarray, log_stay: np.ndarray, log_move: np.ndarray, cross: np.ndarray, start: np.ndarray,
@@ -100,19 +194,9 @@ def viterbi(loglik: np.ndarray, log_stay: np.ndarray, log_move: np.ndarray, cros
     """Best path of (T, U, S) state log-likelihoods: the flat state (u * S + k) of each frame, the units it
     traverses with their frames, and its score. An utterance shorter than S frames has no complete path:
     it gets its most likely unit."""
-    loglik = np.ascontiguousarray(loglik, dtype=np.float64)
-    n_frames, n_units, n_states = loglik.shape
-    if n_frames == 0:
-        return np.zeros(0, np.int64), [], 0.0
-    if n_frames < n_states:
-        u = int(loglik.sum(axis=(0, 2)).argmax())
-        return np.full(n_frames, u * n_states), [DecodedUnit(u, 0, n_frames)], float("-inf")
-    args = [np.ascontiguousarray(a, dtype=np.float64) for a in (log_stay, log_move, cross, start, end)]
-    path, entered, score = _viterbi(loglik, *args)
-    starts = np.flatnonzero(entered)
-    ends = np.concatenate([starts[1:], [n_frames]])
-    units = [DecodedUnit(int(path[s] // n_states), int(s), int(e)) for s, e in zip(starts, ends)]
-    return path, units, float(score)
+    search = ViterbiSearch(log_stay, log_move, cross, start, end)
+    search.push(loglik)
+    return search.finish()
 
 
 def dense_loop(log_stay: np.ndarray, log_move: np.ndarray, log_next: np.ndarray, log_start: np.ndarray,

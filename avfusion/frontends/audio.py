@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -39,20 +40,50 @@ class MfccExtractor:
     def extract(self, utt: Utterance) -> tuple[np.ndarray, dict]:
         return self.from_waveform(load_audio(self.source(utt), self.sample_rate)), {}
 
-    def from_waveform(self, audio: np.ndarray, block_frames: int = 6000) -> np.ndarray:
-        """(T, n_mfcc) float32 for a waveform already at `sample_rate`, T = 1 + n // hop. A waveform longer
-        than `block_frames` frames is done a block at a time (the same frames to float precision: each
-        frame sees only its own window), so an hour of audio never holds its whole spectrogram."""
+    def _framing(self) -> tuple[int, int, int]:
         win = int(round(self.win_ms * self.sample_rate / 1000))
         hop = int(round(self.hop_ms * self.sample_rate / 1000))
-        n_fft = 1 << (win - 1).bit_length()
-        n_frames = 1 + len(audio) // hop
-        if n_frames <= block_frames:
+        return 1 << (win - 1).bit_length(), win, hop
+
+    def from_waveform(self, audio: np.ndarray, block_frames: int = 6000) -> np.ndarray:
+        """(T, n_mfcc) float32 for a waveform already at `sample_rate`, T = 1 + n // hop. A waveform longer
+        than `block_frames` frames is done a block at a time (`stream`)."""
+        n_fft, win, hop = self._framing()
+        if 1 + len(audio) // hop <= block_frames:
             return self._mfcc(audio, n_fft, win, hop, center=True)
-        padded = np.pad(audio, n_fft // 2)  # what center=True does (zeros), once for the whole signal
-        return np.concatenate([self._mfcc(padded[i * hop:(min(i + block_frames, n_frames) - 1) * hop + n_fft],
-                                          n_fft, win, hop, center=False)
-                               for i in range(0, n_frames, block_frames)])
+        return np.concatenate(list(self.stream([audio], block_frames)))
+
+    def stream(self, blocks: Iterable[np.ndarray], block_frames: int = 6000) -> Iterator[np.ndarray]:
+        """The MFCCs of the waveform that `blocks` (at `sample_rate`) make up, `block_frames` frames at a
+        time: the frames of one pass to float precision (each sees only its own window; the signal is
+        zero-padded by n_fft / 2 at both ends, as centring pads), so an hour of audio never holds its whole
+        waveform or spectrogram."""
+        n_fft, win, hop = self._framing()
+        pending, held = [np.zeros(n_fft // 2, np.float32)], n_fft // 2  # samples from the next frame's start
+        n_samples = emitted = 0
+        need = (block_frames - 1) * hop + n_fft
+
+        def frames(count: int) -> np.ndarray:
+            nonlocal pending, held
+            buffer = np.concatenate(pending)
+            out = self._mfcc(buffer[:(count - 1) * hop + n_fft], n_fft, win, hop, center=False)
+            pending, held = [buffer[count * hop:]], len(buffer) - count * hop
+            return out
+
+        for x in blocks:
+            pending.append(np.asarray(x, np.float32))
+            held += len(x)
+            n_samples += len(x)
+            while held >= need:
+                yield frames(block_frames)
+                emitted += block_frames
+        pending.append(np.zeros(n_fft // 2, np.float32))
+        held += n_fft // 2
+        total = 1 + n_samples // hop
+        while emitted < total:
+            count = min(block_frames, total - emitted)
+            yield frames(count)
+            emitted += count
 
     def _mfcc(self, audio: np.ndarray, n_fft: int, win: int, hop: int, center: bool) -> np.ndarray:
         import librosa

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,12 +30,13 @@ class Cmvn:
 
     frame_context = 0  # given its statistics, frame by frame (see avfusion.inference.chunks)
 
-    def for_clip(self, x: np.ndarray) -> "Cmvn":
-        """This step for one recording `x` (T, D) processed in pieces: its utterance (or speaker: the
-        recording is all we have of its speaker) statistics computed once over all of it."""
+    def for_clip(self, blocks: Iterable[np.ndarray]) -> "Cmvn":
+        """This step for one recording (its frames as consecutive (t, D) blocks) processed in pieces: its
+        utterance (or speaker: the recording is all we have of its speaker) statistics computed once over
+        all of it."""
         if self.scope == "global":
             return self
-        mean, std = self._stats([x])
+        mean, std = self._stats(blocks)
         return Cmvn("global", self.variance, self.floor, mean, std)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -50,10 +52,12 @@ class Cmvn:
             self.mean_, self.std_ = self._stats([u.x for u in utterances])
         return self
 
-    def _stats(self, arrays) -> tuple[np.ndarray, np.ndarray]:
-        n = sum(len(a) for a in arrays)
-        total = sum(a.sum(axis=0, dtype=np.float64) for a in arrays)
-        squares = sum((a.astype(np.float64) ** 2).sum(axis=0) for a in arrays)
+    def _stats(self, arrays: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        n, total, squares = 0, 0.0, 0.0
+        for a in arrays:  # one pass: `arrays` may be a stream of blocks
+            n += len(a)
+            total = total + a.sum(axis=0, dtype=np.float64)
+            squares = squares + (a.astype(np.float64) ** 2).sum(axis=0)
         mean = total / n
         std = np.sqrt(np.maximum(squares / n - mean**2, self.floor**2))
         return mean, std

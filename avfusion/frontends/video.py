@@ -59,14 +59,35 @@ def dct_features(rois: np.ndarray, n_coefficients: int) -> np.ndarray:
     return np.stack([cv2.dct(r.astype(np.float32) / 255.0).ravel()[keep] for r in rois])
 
 
-def to_frame_rate(x: np.ndarray, fps: float, n_frames: int, rate: float = FRAME_RATE) -> np.ndarray:
+def to_frame_rate(x, fps: float, n_frames: int, rate: float = FRAME_RATE, lo: int = 0, hi: int | None = None
+                  ) -> np.ndarray:
     """Linear interpolation of per-video-frame features (frame k at k / fps) to n_frames at `rate`
-    (frame i at i / rate); times past the last video frame hold it."""
-    pos = np.arange(n_frames) * (fps / rate)
+    (frame i at i / rate); times past the last video frame hold it. Rows lo:hi only, read from `x`
+    (an array, or anything that gives `len` and contiguous rows `x[a:b]`) where they need it."""
+    hi = n_frames if hi is None else hi
+    pos = np.arange(lo, hi) * (fps / rate)
     k0 = np.clip(np.floor(pos).astype(np.int64), 0, len(x) - 1)
     k1 = np.minimum(k0 + 1, len(x) - 1)
     w = np.clip(pos - k0, 0.0, 1.0)[:, None].astype(np.float32)
-    return (1 - w) * x[k0] + w * x[k1]
+    first = int(k0[0]) if len(k0) else 0
+    rows = x[first:int(k1[-1]) + 1] if len(k0) else x[0:0]
+    return (1 - w) * rows[k0 - first] + w * rows[k1 - first]
+
+
+@dataclass(frozen=True)
+class AtFrameRate:
+    """`to_frame_rate(x, fps, n_frames)` computed for the rows asked for (`len`, `view[lo:hi]`)."""
+
+    x: object
+    fps: float
+    n_frames: int
+
+    def __len__(self) -> int:
+        return self.n_frames
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        lo, hi, _ = rows.indices(self.n_frames)
+        return to_frame_rate(self.x, self.fps, self.n_frames, lo=lo, hi=max(lo, hi))
 
 
 @dataclass(frozen=True)
@@ -110,11 +131,12 @@ class MouthDctExtractor:
         filled, missed = self.boxes(frames, source)
         return np.stack(list(self.crops(frames, filled))), filled, missed
 
-    def read(self, path: str | Path, keep_rois: int = 0, progress: bool = False
+    def read(self, path: str | Path, keep_rois: int = 0, progress: bool = False, sink=None
              ) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
         """Features (T, n_coefficients), metadata, and `keep_rois` ROIs evenly spread over the video (their
         frame indices and (K, S, S) crops). The video is decoded twice (boxes first: a missed detection
-        is interpolated from later frames), never held whole, so any length fits in memory."""
+        is interpolated from later frames), never held whole, so any length fits in memory. `sink`: an
+        object the features are appended to a batch of rows at a time (e.g. a file), returned in their place."""
         frames = iter_video(path)
         if progress:
             from tqdm.auto import tqdm
@@ -123,15 +145,19 @@ class MouthDctExtractor:
         boxes, missed = self.boxes(frames, path)
         keep = np.unique(np.linspace(0, len(boxes) - 1, keep_rois).round().astype(np.int64)) if keep_rois else \
             np.zeros(0, np.int64)
-        features, kept = np.empty((len(boxes), self.n_coefficients), np.float32), []
+        batches = [] if sink is None else sink
+        batch, kept = [], []
         wanted = set(keep.tolist())
         for i, roi in enumerate(self.crops(iter_video(path), boxes)):
-            features[i] = dct_features(roi[None], self.n_coefficients)[0]
+            batch.append(roi)
             if i in wanted:
                 kept.append(roi)
+            if len(batch) == 256 or i == len(boxes) - 1:
+                batches.append(dct_features(np.stack(batch), self.n_coefficients))
+                batch = []
         meta = {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed}
         rois = np.stack(kept) if kept else np.zeros((0, self.roi_size, self.roi_size), np.uint8)
-        return features, meta, keep, rois
+        return (np.concatenate(batches) if sink is None else sink), meta, keep, rois
 
     def extract(self, utt: Utterance) -> tuple[np.ndarray, dict]:
         features, meta, _, _ = self.read(self.source(utt))

@@ -44,22 +44,29 @@ def spans(n_frames: int, chunk: int | None) -> Iterator[tuple[int, int]]:
         yield lo, min(lo + step, n_frames)
 
 
-def transformed(steps: Sequence, x: np.ndarray, chunk: int | None) -> np.ndarray:
-    """`apply_steps(steps, x)`, a piece at a time when the steps allow it."""
-    if not steps:
-        return x
-    context = steps_context(steps)
+def transformed_blocks(steps: Sequence, x, chunk: int | None) -> Iterator[np.ndarray]:
+    """`apply_steps(steps, x)` as consecutive blocks, a piece at a time when the steps allow it. `x`: an
+    array, or anything that gives `len` and contiguous rows `x[a:b]` (a file of rows)."""
+    context = steps_context(steps) if steps else 0
     if context is None:
-        return apply_steps(steps, x)
-    return np.concatenate([piece(steps, x, lo, hi, context) for lo, hi in spans(len(x), chunk)])
+        yield apply_steps(steps, x[0:len(x)])
+        return
+    for lo, hi in spans(len(x), chunk):
+        yield piece(steps, x, lo, hi, context) if steps else x[lo:hi]
 
 
-def for_clip(steps: Sequence, x: np.ndarray, chunk: int | None) -> list:
+def transformed(steps: Sequence, x, chunk: int | None) -> np.ndarray:
+    """`apply_steps(steps, x)`, a piece at a time when the steps allow it."""
+    return np.concatenate(list(transformed_blocks(steps, x, chunk)))
+
+
+def for_clip(steps: Sequence, x, chunk: int | None) -> list:
     """`steps` for the recording `x` (T, D): each step with per-recording statistics (`for_clip`) replaced
-    by one holding the statistics of its whole input, so that pieces are normalised alike."""
+    by one holding the statistics of its whole input (streamed to it in pieces), so that pieces are
+    normalised alike."""
     resolved: list = []
     for step in steps:
         if hasattr(step, "for_clip"):
-            step = step.for_clip(transformed(resolved, x, chunk))
+            step = step.for_clip(transformed_blocks(resolved, x, chunk))
         resolved.append(step)
     return resolved

@@ -14,12 +14,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from avfusion.corpus.alignments import write_textgrid
 from avfusion.corpus.types import Segment
 from avfusion.inference.predict import Prediction
-from avfusion.utils.atomic import atomic_path, write_text_atomic
+from avfusion.inference.store import save_npy
+from avfusion.utils.atomic import write_text_atomic
 
 
 def write_prediction(prediction: Prediction, out_dir: str | Path, stem: str, figure: bool = True,
@@ -36,9 +35,7 @@ def write_prediction(prediction: Prediction, out_dir: str | Path, stem: str, fig
     write_textgrid(paths["textgrid"], tiers, duration)
     write_text_atomic(paths["ctm"], "".join(f"{stem} 1 {u.start:.3f} {u.end - u.start:.3f} {u.label} {u.confidence:.3f}\n"
                                             for u in prediction.units))
-    with atomic_path(paths["posteriors"]) as tmp:
-        with open(tmp, "wb") as f:
-            np.save(f, prediction.posteriors.astype(np.float32))
+    save_npy(prediction.posteriors, paths["posteriors"])
     summary = {**prediction.summary(), "classes": prediction.classes,
                "timed_units": [[u.label, round(u.start, 4), round(u.end, 4), round(u.confidence, 4)]
                                for u in prediction.units]}
