@@ -20,6 +20,7 @@ from avfusion.corpus.types import Corpus
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import Alignments, FrameLabeller
 from avfusion.utils.atomic import atomic_path, write_text_atomic
+from avfusion.utils.stamp import file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,15 @@ NOT_IN_KEY = ("cache_dir", "n_jobs")
 
 
 def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> str:
-    # the utterances themselves (not a manifest's bytes): a corpus with utterances left out is another corpus
+    # the utterances themselves (not a manifest's bytes): a corpus with utterances left out is another corpus,
+    # and so is one regenerated in place (each file's size and modification time, as the feature store keys)
+    def files(u) -> str:
+        return "|".join(file_stamp(p) if Path(p).is_file() else "-" for p in (u.audio, u.video, u.alignment)
+                        if p is not None)
+
     corpus_id = hashlib.sha1("\n".join(f"{u.id}|{u.speaker}|{u.split}|{u.audio}|{u.video}|{u.alignment}|"
-                                       f"{u.alignment_key}|{u.labels}" + (f"|{u.alignment_tier}" if u.alignment_tier else "")
+                                       f"{u.alignment_key}|{u.labels}|{files(u)}"
+                                       + (f"|{u.alignment_tier}" if u.alignment_tier else "")
                                        for u in corpus).encode()).hexdigest()
     settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_KEY}
     labels = [scheme.name, *scheme.classes]  # a word scheme's classes are the corpus's vocabulary

@@ -21,6 +21,7 @@ import numpy as np
 
 from avfusion.errors import UserError
 from avfusion.corpus.types import Utterance
+from avfusion.utils.stamp import file_stamp
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.progress import parallel_map
 
@@ -33,11 +34,6 @@ class FeatureError(UserError):
 
 def config_hash(config: dict) -> str:
     return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:10]
-
-
-def source_hash(path: Path) -> str:
-    st = os.stat(path)
-    return hashlib.sha1(f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
 @dataclass
@@ -63,7 +59,7 @@ class FeatureStore:
         self.dir = Path(root) / f"{extractor.name}-{config_hash(extractor.config())}"
 
     def _paths(self, utt: Utterance) -> tuple[Path, Path]:
-        stem = f"{utt.id}.{source_hash(self.extractor.source(utt))}"
+        stem = f"{utt.id}.{file_stamp(self.extractor.source(utt))}"
         return self.dir / f"{stem}.npy", self.dir / f"{stem}.json"
 
     def has(self, utt: Utterance) -> bool:
