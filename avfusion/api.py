@@ -80,7 +80,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     name = name or cfg.name or cfg.fusion._target_.rsplit(".", 1)[-1]
     evaluator = instantiate(cfg.evaluation, _convert_="all")
     corpus, validation = load_corpus(cfg)
-    evaluator.check(corpus.split("test"))
+    evaluator.check(corpus)
     frontend, frames, scheme = prepare(cfg, corpus)
     if evaluator.decoder == "viterbi":
         evaluator.viterbi.check(len(scheme.units))
@@ -160,6 +160,7 @@ def evaluate(cfg: DictConfig) -> dict:
         runs = {f"{run.name}#{i}": run for i, run in enumerate(loaded)}
     evaluator = instantiate(cfg.evaluation, _convert_="all")
     corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy
+    evaluator.check(corpus)
     dev = functools.cache(lambda: frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme)))
     dev_posteriors = functools.cache(lambda: {n: posteriors(r.model, dev()) for n, r in runs.items()})
     combine, out_dir, name = None, first.directory, next(iter(runs))

@@ -138,12 +138,14 @@ def test_a_finished_run_is_rebuilt_from_its_folder_in_a_fresh_process(tiny_root)
     script = textwrap.dedent(f"""
         import json
         from avfusion.api import load_corpus, load_run
+        from avfusion.evaluation.noise import babble_pool
         from hydra.utils import instantiate
         run = load_run({str(run)!r})
         corpus, _ = load_corpus(run.config)
         evaluator = instantiate(run.config.evaluation, _convert_="all")
         scores = evaluator.evaluate({{run.name: run.model}}, run.frontend, corpus.split("test"), run.scheme,
-                                    decoders={{run.name: run.decoder}})  # the dev-tuned decoder saved with it
+                                    decoders={{run.name: run.decoder}},  # the dev-tuned decoder saved with it
+                                    babble=babble_pool(corpus))
         print(json.dumps(scores[run.name]))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tiny_root)

@@ -1,18 +1,68 @@
+from dataclasses import replace
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, conditions, mix_at_snr, pink_noise
+from avfusion.corpus.alignments import utterance_labels
+from avfusion.corpus.manifest import read_manifest, write_manifest
+from avfusion.corpus.types import Corpus, CorpusError
+from avfusion.errors import ConfigError
+from avfusion.evaluation.noise import (NoiseCondition, NoiseMaker, active_samples, babble_pool, conditions,
+                                       p56_active, pink_noise)
+from avfusion.media import load_audio
+from avfusion.synth.generator import check_test_texts_unseen
 
 
-def test_mix_hits_the_snr():
+def _db(x):
+    return 10 * np.log10(np.mean(np.asarray(x, np.float64) ** 2))
+
+
+def test_the_snr_is_that_of_the_active_speech_not_of_the_padded_file(small_corpus):
+    """A test utterance with its silent padding: the mixed noise is nominal dB below the speech over the
+    alignment's non-silence, which the whole-file measure would misstate by the padding's share."""
+    _, corpus = small_corpus
+    maker = NoiseMaker(corpus.babble, babble_talkers=3, seed=5)
+    utt = corpus.split("test")[0]
+    speech = load_audio(utt.audio, 16000)
+    active = active_samples(utterance_labels(utt), len(speech), 16000)
+    assert 0.3 < active.mean() < 0.95  # the file has silence to get wrong
+    for kind in ("white", "babble"):
+        for snr in (20, 0, -5):
+            noise = maker(utt, speech, NoiseCondition(kind, snr)) - speech
+            assert _db(speech[active]) - _db(noise) == pytest.approx(snr, abs=0.1)
+    whole_file = _db(speech) - _db(maker(utt, speech, NoiseCondition("white", 0.0)) - speech)
+    assert whole_file < -0.5  # what measuring over the whole file would call 0 dB
+
+
+def test_one_noise_draw_per_utterance_and_kind_scaled_to_each_snr(small_corpus):
+    _, corpus = small_corpus
+    maker = NoiseMaker(corpus.babble, babble_talkers=3, seed=5)
+    utt = corpus.split("test")[0]
+    speech = load_audio(utt.audio, 16000)
+    for kind in ("white", "pink", "babble"):
+        at = {snr: maker(utt, speech, NoiseCondition(kind, snr)).astype(np.float64) - speech for snr in (10, 0)}
+        np.testing.assert_allclose(at[0], at[10] * np.sqrt(10), atol=1e-5)  # the same noise, 10 dB louder
+
+
+def test_p56_active_level_of_a_burst_in_silence_is_the_bursts_level():
     rng = np.random.default_rng(0)
-    speech = np.sin(np.arange(16000) / 10).astype(np.float32)
-    noise = rng.normal(size=16000)
-    for snr in (20, 0, -5):
-        mixed = mix_at_snr(speech, noise, snr)
-        residual = mixed - speech
-        measured = 10 * np.log10(np.mean(speech.astype(float) ** 2) / np.mean(residual.astype(float) ** 2))
-        assert measured == pytest.approx(snr, abs=1e-3)
+    sr, t = 16000, np.arange(16000) / 16000
+    x = 1e-4 * rng.standard_normal(3 * sr)
+    x[sr:2 * sr] += 0.3 * np.sin(2 * np.pi * 200 * t) * (1 + 0.5 * np.sin(2 * np.pi * 4 * t))
+    active = p56_active(x, sr)
+    # active: the burst and its 0.2 s hangover (P.56 counts the hangover), not the silence around it
+    assert 1.0 <= active.sum() / sr <= 1.3 and active[sr + 1600:2 * sr].all()  # onset: the envelope rises in ~30 ms
+    assert _db(x[active]) == pytest.approx(_db(x[sr:2 * sr]), abs=1.2)
+    assert _db(x) < _db(x[active]) - 3  # over the whole file: 3.7 dB lower
+
+
+def test_p56_agrees_with_the_alignment_on_a_synthetic_utterance(small_corpus):
+    _, corpus = small_corpus
+    for utt in corpus.utterances[:3]:
+        speech = load_audio(utt.audio, 16000)
+        by_alignment = _db(speech[active_samples(utterance_labels(utt), len(speech), 16000)])
+        assert _db(speech[p56_active(speech, 16000)]) == pytest.approx(by_alignment, abs=1.5)
 
 
 def test_pink_noise_slope():
@@ -32,22 +82,51 @@ def test_conditions_and_validation():
         NoiseCondition("white")
 
 
-def test_babble_is_other_speakers_and_reproducible(small_corpus):
+def test_babble_is_from_the_pool_never_the_target_speaker_or_sentence(small_corpus):
     _, corpus = small_corpus
-    utts = corpus.utterances
-    maker = NoiseMaker(utts, babble_talkers=4, seed=5)
-    target = utts[0]
-    n = 16000
-    rng = np.random.default_rng(0)
-    babble = maker.babble(target, n, rng)
-    assert babble.shape == (n,) and np.std(babble) > 0
-    speech = np.zeros(n, np.float32) + 0.1
+    target = corpus.split("test")[0]
+    # a pool with a recording of the target's speaker and one of the target's sentence: both left out
+    own_voice = replace(corpus.babble[0], id="own", speaker=target.speaker)
+    own_text = replace(corpus.babble[1], id="own_text", speaker="b99", text=target.text.upper())
+    pool = corpus.babble + [own_voice, own_text]
+    maker = NoiseMaker(pool, babble_talkers=3, seed=5)
+    assert set(maker.talkers(target)) == {u.speaker for u in corpus.babble}
+    for trial in range(20):
+        _, used = maker.babble(target, 16000, np.random.default_rng(trial))
+        assert len(used) == 3 and len({u.split("_")[0] for u in used}) == 3  # distinct talkers
+        assert "own" not in used and "own_text" not in used
+    speech = np.zeros(16000, np.float32) + 0.1
     cond = NoiseCondition("babble", 0.0)
     a = maker(target, speech, cond)
-    b = NoiseMaker(list(reversed(utts)), babble_talkers=4, seed=5)(target, speech, cond)  # other order
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, NoiseMaker(utts, babble_talkers=4, seed=6)(target, speech, cond))
-    alone = NoiseMaker([target], seed=5)
-    with pytest.raises(ValueError, match="other speakers"):
-        alone(target, speech, cond)
+    np.testing.assert_array_equal(a, NoiseMaker(list(reversed(pool)), babble_talkers=3, seed=5)(target, speech, cond))
+    assert not np.array_equal(a, NoiseMaker(pool, babble_talkers=3, seed=6)(target, speech, cond))
+    with pytest.raises(ConfigError, match="babble_talkers=5 talkers, but the babble pool has 4"):
+        NoiseMaker(pool, babble_talkers=5, seed=5)(target, speech, cond)
     assert maker(target, speech, NoiseCondition()) is speech
+
+
+def test_babble_talkers_are_in_no_split(small_corpus, tmp_path):
+    _, corpus = small_corpus
+    assert len(corpus.babble) == 4 and {u.split for u in corpus.babble} == {"babble"}
+    assert not {u.speaker for u in corpus.babble} & {u.speaker for u in corpus.utterances}
+    assert all(u.video is None and Path(u.audio).is_file() for u in corpus.babble)
+    with pytest.raises(CorpusError, match="babble talkers .* also speak in a split"):
+        Corpus(corpus.utterances, babble=corpus.babble + [replace(corpus.babble[0], speaker=corpus.utterances[0].speaker)])
+    # no babble pool (a real corpus without babble.jsonl): the training speakers, never a test speaker
+    bare = replace(corpus, babble=[])
+    assert {u.speaker for u in babble_pool(bare)} == set(corpus.speakers("train"))
+    # written and read back beside the manifest
+    write_manifest(corpus, tmp_path / "manifest.jsonl")
+    again = read_manifest(tmp_path / "manifest.jsonl")
+    assert [(u.id, u.speaker, u.text) for u in again.babble] == [(u.id, u.speaker, u.text) for u in corpus.babble]
+
+
+def test_no_test_sentence_is_read_in_training(small_corpus):
+    _, corpus = small_corpus
+    train = {u.text for u in corpus.split("train")}
+    assert train and not train & {u.text for u in corpus.split("test") + corpus.split("dev")}
+    assert not {u.text for u in corpus.babble} & {u.text for u in corpus.utterances}
+    leaked = replace(corpus, utterances=corpus.utterances + [replace(corpus.split("train")[0], id="x", split="test",
+                                                                     speaker="s99")])
+    with pytest.raises(CorpusError, match="1 test utterance.*read a training sentence"):
+        check_test_texts_unseen(leaked)

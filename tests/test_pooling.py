@@ -225,7 +225,11 @@ def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling,
               f"hydra.run.dir={run}", *extra)
     report = json.loads((run / "report.json").read_text())
     clean = report["test"][0]
-    assert clean["frames"] > 1000 and clean["frame_error"] < 0.8 and clean["segments"] > 50
+    assert clean["frames"] > 1000 and clean["segments"] > 50
+    if pooling == "window":
+        assert clean["frame_error"] < 0.8  # it learned (untrained: ~0.97)
+    else:  # a segment's class from its pooled frames: always the commonest training phone errs on ~0.93
+        assert clean["segment_error"] < 0.9
     if pooling == "segment":  # every frame of a reference segment has its segment's posteriors
         assert clean["segment_error"] <= clean["frame_error"] + 0.05
     if fusion == "fisher_learnable":  # the GMM moved from its EM start, and so did the fine-tuned encoders
@@ -233,6 +237,7 @@ def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling,
         pretrained = torch.load(run / "stages" / "pretrain_audio" / "best.pt", weights_only=True)
         assert not torch.equal(state["encoders.audio.net.0.weight"], pretrained["encoders.audio.net.0.weight"])
         assert "head.pool.means" in state
-    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]"],
+    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]",
+                    "evaluation.babble_talkers=3"],
                    check=True, capture_output=True, cwd=run)
     assert json.loads((run / "report.json").read_text())["test"] == report["test"]

@@ -62,7 +62,8 @@ def test_frozen_encoders_keep_their_pretrained_weights(concat_run):
 def test_evaluate_cli_reproduces_the_report(concat_run):
     run, _ = concat_run
     before = json.loads((run / "report.json").read_text())["test"]
-    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]"],
+    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]",
+                    "evaluation.babble_talkers=3"],
                    check=True, capture_output=True, cwd=run)
     assert json.loads((run / "report.json").read_text())["test"] == before  # seeded noise: same numbers
 
@@ -229,7 +230,7 @@ def test_bilinear_run_and_posterior_averaging(tiny_root, concat_run):
     assert report["name"] == "bilinear" and len(report["test"]) == 3
     out_dir = tiny_root / "average"
     subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{concat},{bilinear}]", "weights=dev",
-                    f"output_dir={out_dir}", "evaluation.snrs_db=[0]"], check=True, capture_output=True, cwd=tiny_root)
+                    f"output_dir={out_dir}", "evaluation.snrs_db=[0]", "evaluation.babble_talkers=3"], check=True, capture_output=True, cwd=tiny_root)
     averaged = json.loads((out_dir / "report.json").read_text())
     assert averaged["name"] == "average(concat+bilinear)"
     assert set(averaged["all"]) == {"concat", "bilinear", "combined"}

@@ -1,4 +1,8 @@
-"""Manifest files: JSON lines, one utterance per line, paths relative to the manifest's folder."""
+"""Manifest files: JSON lines, one utterance per line, paths relative to the manifest's folder.
+
+A `babble.jsonl` beside a manifest, in the same format with split `babble`, lists recordings of talkers
+who are in no split: the pool babble noise is mixed from (`avfusion.evaluation.noise`).
+"""
 
 from __future__ import annotations
 
@@ -11,15 +15,29 @@ from avfusion.corpus.types import LABEL_KINDS, Corpus, CorpusError, Utterance
 from avfusion.utils.atomic import write_text_atomic
 
 REQUIRED_FIELDS = ("id", "speaker", "split")
+BABBLE = "babble"  # the split name of a babble pool's records
 PATH_FIELDS = ("audio", "video", "alignment")
 OPTIONAL_FIELDS = ("text", "alignment_key", "labels", "alignment_tier")  # labels: phones (default) | words
 
 
 def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
-    """Read a manifest; every error names the file and the line."""
+    """Read a manifest (and the babble pool beside it, if any); every error names the file and the line."""
     path = Path(path)
     if not path.is_file():
         raise CorpusError(f"manifest {path} does not exist")
+    babble_path = path.with_name(f"{BABBLE}.jsonl")
+    babble = read_records(babble_path) if babble_path.is_file() else []
+    wrong = [u.id for u in babble if u.split != BABBLE]
+    if wrong:
+        raise CorpusError(f"{babble_path}: records must have split {BABBLE!r}: {wrong[:5]}")
+    try:
+        return Corpus(read_records(path), root=path.parent.resolve(), name=name or str(path), babble=babble)
+    except CorpusError as err:
+        raise CorpusError(f"{path}: {err}") from None
+
+
+def read_records(path: Path) -> list[Utterance]:
+    """The utterances of a JSON-lines file, paths resolved against its folder."""
     root = path.parent.resolve()
     utterances = []
     for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
@@ -40,18 +58,21 @@ def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
             raise CorpusError(f"{path}:{lineno}: labels must be one of {LABEL_KINDS}, got {optional['labels']!r}")
         utterances.append(Utterance(id=str(record["id"]), speaker=str(record["speaker"]),
                                     split=str(record["split"]), **paths, **optional))
-    try:
-        return Corpus(utterances, root=root, name=name or str(path))
-    except CorpusError as err:
-        raise CorpusError(f"{path}: {err}") from None
+    return utterances
 
 
 def write_manifest(corpus: Corpus, path: str | os.PathLike) -> None:
-    """Write atomically, with paths relative to the manifest's folder."""
+    """Write atomically, with paths relative to the manifest's folder (the babble pool beside it)."""
+    if corpus.babble:
+        write_records(corpus.babble, Path(path).with_name(f"{BABBLE}.jsonl"))
+    write_records(corpus.utterances, path)
+
+
+def write_records(utterances: list[Utterance], path: str | os.PathLike) -> None:
     path = Path(path)
     root = path.parent.resolve()
     lines = []
-    for u in corpus:
+    for u in utterances:
         record = {"id": u.id, "speaker": u.speaker, "split": u.split}
         for f in PATH_FIELDS:
             p = getattr(u, f)

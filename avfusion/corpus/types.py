@@ -53,6 +53,7 @@ class Corpus:
     root: Path = field(default_factory=Path.cwd)
     name: str = "corpus"
     vocabulary: tuple[str, ...] | None = None  # a closed word vocabulary (GRID); None: the training words
+    babble: list[Utterance] = field(default_factory=list)  # recordings of talkers in no split (babble noise)
 
     def __post_init__(self) -> None:
         ids = Counter(u.id for u in self.utterances)
@@ -62,6 +63,10 @@ class Corpus:
         bad = sorted({u.split for u in self.utterances} - set(SPLITS))
         if bad:
             raise CorpusError(f"{self.name}: unknown split names {bad}; expected one of {SPLITS}")
+        shared = sorted({u.speaker for u in self.babble} & {u.speaker for u in self.utterances})
+        if shared:
+            raise CorpusError(f"{self.name}: babble talkers {shared[:5]} also speak in a split; the babble pool "
+                              "must be talkers in no split")
 
     def __len__(self) -> int:
         return len(self.utterances)

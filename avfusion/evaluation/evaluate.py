@@ -24,7 +24,7 @@ from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
 from avfusion.decoding.framewise import FramewiseDecoder
 from avfusion.decoding.hybrid import DECODERS, HybridDecoder, ViterbiSettings, scored
-from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, conditions
+from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, babble_pool, conditions
 from avfusion.frames.data import FrameData, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
@@ -106,7 +106,7 @@ class Evaluator:
 
     noises: list[str] = field(default_factory=lambda: ["white", "babble"])
     snrs_db: list[float] = field(default_factory=lambda: [20, 10, 5, 0, -5])
-    babble_talkers: int = 4
+    babble_talkers: int = 6
     seed: int = 1234
     decoder: str = "viterbi"  # viterbi (hybrid, tuned on dev) | framewise
     min_frames: int = 2  # framewise decoding: runs shorter than this are dropped
@@ -144,16 +144,21 @@ class Evaluator:
     def conditions(self) -> list[NoiseCondition]:
         return conditions(self.noises, self.snrs_db)
 
-    def check(self, utterances: list[Utterance]) -> None:
-        """Fail before training, not after, when the test set cannot give every condition."""
+    def check(self, corpus) -> None:
+        """Fail before training, not after, when the corpus cannot give every condition."""
         self.conditions()  # validates noise names
-        if "babble" in self.noises and len({u.speaker for u in utterances}) < 2:
-            raise ConfigError("babble noise is built from other test speakers: the test split needs at least two "
-                             "speakers (or drop babble from evaluation.noises)")
+        if self.babble_talkers < 1:
+            raise ConfigError(f"evaluation.babble_talkers={self.babble_talkers}: must be at least 1")
+        if "babble" in self.noises:
+            talkers = {u.speaker for u in babble_pool(corpus)}
+            if len(talkers) < self.babble_talkers:
+                raise ConfigError(f"evaluation.babble_talkers={self.babble_talkers}: the babble pool has only "
+                                  f"{len(talkers)} talkers (babble.jsonl, or the training speakers without one): "
+                                  "lower it, or drop babble from evaluation.noises")
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
-                 scheme: LabelScheme, combine=None, decoders: dict[str, HybridDecoder] | None = None
-                 ) -> dict[str, list[dict]]:
+                 scheme: LabelScheme, combine=None, decoders: dict[str, HybridDecoder] | None = None,
+                 babble: list[Utterance] | None = None) -> dict[str, list[dict]]:
         """Scores of each model (and of `combine(posteriors by model)` if given, as "combined") per
         condition, through the fitted `frontend`. With the viterbi decoder, `decoders` holds each one's
         tuned decoder by the same names."""
@@ -166,7 +171,9 @@ class Evaluator:
             chosen = {n: decoders[n] for n in names}
         else:
             chosen = {n: framewise for n in list(models) + ["combined"]}
-        noise = NoiseMaker(utterances, frontend.audio.extractor.sample_rate, self.babble_talkers, self.seed)
+        if babble is None and "babble" in self.noises:
+            raise ValueError("babble noise needs its recordings: pass babble=babble_pool(corpus)")
+        noise = NoiseMaker(babble or [], frontend.audio.extractor.sample_rate, self.babble_talkers, self.seed)
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
             results["combined"] = []

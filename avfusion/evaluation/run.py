@@ -8,6 +8,7 @@ from pathlib import Path
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
 from avfusion.evaluation.evaluate import Evaluator
+from avfusion.evaluation.noise import babble_pool
 from avfusion.reporting.report import write_report
 
 
@@ -17,7 +18,8 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
     """Scores on the test split, clean and in noise; report.json/report.md in run_dir; returns the Markdown.
     `decoders`: the dev-tuned viterbi decoder of each model (and of "combined")."""
     test = corpus.split("test")
-    results = evaluator.evaluate(models, frontend, test, scheme, combine=combine, decoders=decoders)
+    results = evaluator.evaluate(models, frontend, test, scheme, combine=combine, decoders=decoders,
+                                 babble=babble_pool(corpus))
     key = "combined" if combine is not None else next(iter(models))
     decoding = {"decoder": evaluator.decoder, "min_frames": evaluator.min_frames}
     if evaluator.decoder == "viterbi":
@@ -30,6 +32,8 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
         "weights": getattr(combine, "weights", None),
         "all": results,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
-                       "babble_talkers": evaluator.babble_talkers, **decoding},
+                       "babble_talkers": evaluator.babble_talkers,
+                       "babble_source": "babble pool" if corpus.babble else "train split",
+                       "babble_pool_talkers": len({u.speaker for u in babble_pool(corpus)}), **decoding},
     }
     return write_report(run_dir, report)

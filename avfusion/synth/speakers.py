@@ -37,9 +37,12 @@ class Speaker:
     face: int  # which face background (face mode)
 
 
-def make_speakers(n: int, rng: np.random.Generator) -> list[Speaker]:
+def make_speakers(n: int, rng: np.random.Generator, first: int = 0, prefix: str = "s") -> list[Speaker]:
+    """n speakers `<prefix>01`...; `first`: where in the rotation of voices (accent x variant) they start, so
+    that a second group (the babble talkers) continues it instead of repeating the first group's voices."""
     speakers = []
-    for i in range(n):
+    for k in range(n):
+        i = first + k
         sex = "f" if i % 2 else "m"
         variants = FEMALE_VARIANTS if sex == "f" else MALE_VARIANTS
         variant = variants[(i // 2) % len(variants)]
@@ -58,7 +61,7 @@ def make_speakers(n: int, rng: np.random.Generator) -> list[Speaker]:
         )
         speakers.append(
             Speaker(
-                id=f"s{i + 1:02d}",
+                id=f"{prefix}{k + 1:02d}",
                 sex=sex,
                 voice=f"{ACCENTS[i % len(ACCENTS)]}+{variant}",
                 rate_wpm=int(rng.integers(140, 200)),

@@ -1,19 +1,14 @@
 """Sentence source for the synthetic corpus.
 
-Every speaker first reads the two TIMIT dialect sentences (as every TIMIT speaker does), then
-sentences drawn from a small grammar over a vocabulary chosen so that each English phone occurs
-many times. Speakers of every split therefore cover the whole phone set.
+Sentences drawn from a small grammar over a vocabulary chosen so that each English phone occurs many
+times, so speakers of every split cover the whole phone set; no sentence is read twice in a corpus, so
+no test sentence is read in training. (TIMIT's two dialect sentences, read by every TIMIT speaker, are
+left out, as TIMIT's recipes leave them out: text shared by every split.)
 """
 
 from __future__ import annotations
 
 import numpy as np
-
-# TIMIT's SA1/SA2, read by every speaker: phonetically rich and shared across splits.
-DIALECT_SENTENCES = (
-    "She had your dark suit in greasy wash water all year.",
-    "Don't ask me to carry an oily rag like that.",
-)
 
 # Vocabulary chosen for phone coverage (rare ones: oy, aw, uh, zh, jh, ch, th, dh, ng, y).
 _DETERMINERS = ("the", "a", "this", "that", "every", "one", "my", "your", "our", "their", "some")
@@ -62,7 +57,14 @@ def grammar_sentence(rng: np.random.Generator) -> str:
     return sentence[0].upper() + sentence[1:] + "."
 
 
-def speaker_sentences(n: int, rng: np.random.Generator) -> list[str]:
-    """The n sentences one speaker reads: the dialect sentences first, then grammar sentences."""
-    fixed = list(DIALECT_SENTENCES[:n])
-    return fixed + [grammar_sentence(rng) for _ in range(n - len(fixed))]
+def speaker_sentences(n: int, rng: np.random.Generator, taken: set[str] | None = None) -> list[str]:
+    """The n grammar sentences one speaker reads, none in `taken` (which grows by them: pass one set for a
+    whole corpus to read each sentence once)."""
+    taken = set() if taken is None else taken
+    out: list[str] = []
+    while len(out) < n:
+        sentence = grammar_sentence(rng)
+        if sentence not in taken:
+            taken.add(sentence)
+            out.append(sentence)
+    return out
