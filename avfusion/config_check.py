@@ -36,12 +36,14 @@ def integer(low: int | None = None) -> Rule:
     return rule
 
 
-def number(low: float | None = None, above: float | None = None) -> Rule:
+def number(low: float | None = None, above: float | None = None, high: float | None = None) -> Rule:
     def rule(value):
-        wanted = "a number" + (f" >= {low}" if low is not None else "") + (f" > {above}" if above is not None else "")
+        wanted = "a number" + (f" >= {low}" if low is not None else "") + (f" > {above}" if above is not None else "") \
+            + (f" <= {high}" if high is not None else "")
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             return wanted
-        if (low is not None and value < low) or (above is not None and value <= above):
+        if (low is not None and value < low) or (above is not None and value <= above) or \
+                (high is not None and value > high):
             return wanted
         return None
     return rule
@@ -92,6 +94,13 @@ RULES: dict[str, Rule] = {
     "data.n_dev_speakers": integer(1),
     "data.n_test_speakers": integer(1),
     "data.utterances_per_speaker": integer(1),
+    "data.n_babble_talkers": integer(0),
+    "data.coupling": number(0, high=1),
+    "data.nuisance_share": number(0, high=1),
+    "data.articulation_sd": number(0),
+    "data.formant_sd": number(0),
+    "data.av_jitter_ms": number(0),
+    "data.babble_utterances": integer(1),
     "evaluation.noises": each(choice(NOISE_KINDS[1:]), example="[white,babble]"),
     "evaluation.snrs_db": each(number(), example="[20,10,0]"),
     "evaluation.babble_talkers": integer(1),

@@ -10,7 +10,7 @@ from avfusion.synth.generator import SyntheticCorpus
 def small_synthetic(root, **overrides) -> SyntheticCorpus:
     """A corpus of a few short utterances: 3 speakers, one per split."""
     settings = dict(root=str(root), n_speakers=3, n_dev_speakers=1, n_test_speakers=1,
-                    utterances_per_speaker=3, n_jobs=1, seed=7)
+                    utterances_per_speaker=3, n_jobs=1, seed=7, n_babble_talkers=4, babble_utterances=1)
     settings.update(overrides)
     return SyntheticCorpus(**settings)
 
@@ -63,7 +63,8 @@ def rng():
 TINY = ["data.n_speakers=5", "data.n_dev_speakers=1", "data.n_test_speakers=2", "data.utterances_per_speaker=4",
         "data.n_jobs=1", "data.seed=3", "frontend.n_jobs=1", "frontend.audio.steps.2.n_components=16",
         "frontend.video.steps.1.n_components=16", "trainer.max_epochs=2", "evaluation.snrs_db=[0]",
-        "encoder.widths.audio=[64,32]", "encoder.widths.video=[64,32]", "encoder.widths.audio_video=[64,32]"]
+        "encoder.widths.audio=[64,32]", "encoder.widths.video=[64,32]", "encoder.widths.audio_video=[64,32]",
+        "data.n_babble_talkers=4", "data.babble_utterances=1", "evaluation.babble_talkers=3"]
 
 
 def tiny_overrides(root):

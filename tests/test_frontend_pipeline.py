@@ -14,7 +14,7 @@ from avfusion.frames.labelling import FrameLabeller
 from avfusion.frontends.pipeline import AvMismatchError
 from avfusion.frontends.store import FeatureError, FeatureStore
 
-from conftest import small_frontend
+from conftest import small_frontend, small_synthetic
 
 PHONE = get_scheme("phone")
 
@@ -122,7 +122,9 @@ def test_paper_dimensions_360_and_540(default_corpus, tmp_path_factory):
     video = linear_probe(train.features["video"], viseme[train.labels], dev.features["video"],
                          viseme[dev.labels], max_frames=8000)
     assert audio.accuracy > 2.5 * audio.chance  # phones from audio
-    assert video.accuracy > 1.6 * video.chance  # visemes from the lips
+    # visemes from the lips: about 1.6x chance on the default corpus, whose lips run ahead of the acoustic
+    # labels and whose video has transient nuisances (2.2x before those; a corpus without them is easier)
+    assert video.accuracy > 1.35 * video.chance
 
 
 def test_fitting_reads_training_utterances_only(prepared, monkeypatch):
@@ -199,3 +201,18 @@ def test_frames_key_ignores_where_and_how_fast(small_corpus):
     # an utterance left out (on_error=skip) is another corpus
     fewer = dataclasses.replace(corpus, utterances=corpus.utterances[1:])
     assert frames_key(base, PHONE, corpus) != frames_key(base, PHONE, fewer)
+
+
+def test_a_corpus_regenerated_in_place_is_another_corpus(tmp_path):
+    """Same ids and paths, new files (a synthetic corpus rebuilt with other settings): the cached train/dev
+    frames of the old files must not be served."""
+    import os
+
+    from avfusion.frames.cache import frames_key
+
+    corpus = small_synthetic(tmp_path / "c", n_speakers=3, utterances_per_speaker=1).load(progress=False)
+    base = {"fit_labels": "phone_state"}
+    before = frames_key(base, PHONE, corpus)
+    wav = corpus.utterances[0].audio
+    os.utime(wav, ns=(wav.stat().st_atime_ns, wav.stat().st_mtime_ns + 10**9))  # rewritten: a new mtime
+    assert frames_key(base, PHONE, corpus) != before

@@ -5,11 +5,14 @@ en-gb-scotland, en-029, en-gb-x-gbclan, en-gb-x-gbcwmd). A symbol that is not li
 naming it: silently dropping a phone would shift every later label.
 
 A mnemonic maps to a tuple of ARPAbet phones: one phone, a sequence (diphthongs with r-colouring,
-syllabic consonants; the espeak interval is split evenly), or nothing (a pause, or a linking symbol
-whose short interval is absorbed by the preceding phone, as TIMIT deletes its glottal stop q).
+syllabic consonants; the espeak interval is split in the ratio of the phones' typical durations,
+`TYPICAL_MS`), or nothing (a pause, or a linking symbol whose short interval is absorbed by the
+preceding phone, as TIMIT deletes its glottal stop q).
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 PAUSE = "sil"
 
@@ -34,6 +37,20 @@ ESPEAK_TO_ARPABET: dict[str, tuple[str, ...]] = {
     # absorbed: the linking glide after i, and the glottal stop
     ";": (), "?": (),
 }
+
+# Mean durations (ms) of the phones that share an espeak interval, roughly as in TIMIT's read speech
+# (a reduced AH is a short schwa; the r of an r-coloured vowel is its offglide).
+TYPICAL_MS = {"AA": 120, "AE": 130, "AH": 50, "AO": 125, "AY": 140, "EH": 95, "ER": 105, "IY": 95, "UH": 70,
+              "R": 55, "L": 65, "N": 55}
+
+
+def split_interval(phones: tuple[str, ...], start: float, end: float) -> list[float]:
+    """The edges that split [start, end] among `phones` in the ratio of their typical durations."""
+    weights = [TYPICAL_MS.get(p.rstrip("012"), 80) for p in phones]
+    edges = start + (end - start) * (np.cumsum([0] + weights) / sum(weights))
+    edges[-1] = end
+    return [float(e) for e in edges]
+
 
 _VOWELS = {"AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW"}
 _REDUCED = {"@", "@2", "@5", "3", "a#", "I#", "@L", "n-"}

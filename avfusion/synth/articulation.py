@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from avfusion.corpus.phones import PHONE_TO_VISEME
+from avfusion.corpus.phones import PHONE_TO_VISEME, SIL
 from avfusion.corpus.types import Segment
 
 PARAMETERS = ("open", "width", "round", "teeth", "tongue")
@@ -35,6 +35,12 @@ TARGETS: dict[str, tuple[float, float, float, float, float]] = {
     "S": (0.04, 0.50, 0.10, 0.00, 0.00),  # rest
 }
 
+# phones drawn unlike their viseme class's target: the schwa (ah/ax, the commonest phone; V1 with the
+# open back vowels in the viseme map) is a neutral mid-central mouth, not a wide-open one
+PHONE_TARGETS: dict[str, tuple[float, float, float, float, float]] = {
+    "ah": (0.42, 0.52, 0.12, 0.40, 0.20),
+}
+
 # viseme -> dominance per parameter (1 = ordinary)
 DOMINANCE: dict[str, tuple[float, float, float, float, float]] = {
     "E": (12.0, 1.0, 1.0, 12.0, 12.0),
@@ -50,12 +56,35 @@ ANTICIPATION_S = 0.070  # decay constant before a segment's centre
 CARRY_OVER_S = 0.045  # decay constant after it
 
 
-def targets_for(phones: Sequence[Segment], rng: np.random.Generator | None = None, jitter: float = 0.04) -> np.ndarray:
-    """(S, P) targets of each segment, with a small per-token variation (no two tokens are identical)."""
-    t = np.array([TARGETS[PHONE_TO_VISEME[s.label]] for s in phones], dtype=np.float64)
+def targets_for(phones: Sequence[Segment], rng: np.random.Generator | None = None, jitter: float = 0.04,
+                token: np.ndarray | None = None) -> np.ndarray:
+    """(S, P) targets of each segment, with a per-token variation (no two tokens are identical): `jitter`
+    (s.d.) on every parameter, or, given `token` (S, 3) deviations of (open, width, round) already scaled
+    (`avfusion.synth.vocal_tract`: the sound shares them), those on the first three and `jitter` on the rest."""
+    t = np.array([PHONE_TARGETS.get(s.label, TARGETS[PHONE_TO_VISEME[s.label]]) for s in phones], dtype=np.float64)
     if rng is not None and jitter > 0:
-        t = t + rng.normal(0.0, jitter, t.shape)
+        t[:, 3 if token is not None else 0:] += rng.normal(0.0, jitter, (len(t), len(PARAMETERS) - (3 if token is not None else 0)))
+    if token is not None:
+        t[:, :3] += token
     return np.clip(t, 0.0, 1.0)
+
+
+def visual_segments(phones: Sequence[Segment], lead_s: float, jitter_s: float, onset_lead_s: float,
+                    duration: float, rng: np.random.Generator | None = None) -> list[Segment]:
+    """The segments as the lips show them, from the acoustic ones: every boundary `lead_s` earlier (the
+    visible articulation ahead of the sound; negative: behind it) plus a per-boundary jitter of
+    `jitter_s` (s.d.), and the first speech segment after a leading silence begins `onset_lead_s` earlier
+    still (the lips part before voicing starts). Boundaries stay ordered, within [0, duration]."""
+    if len(phones) < 2:
+        return list(phones)
+    inner = np.array([p.start for p in phones[1:]], dtype=np.float64) - lead_s
+    if rng is not None and jitter_s > 0:
+        inner -= rng.normal(0.0, jitter_s, len(inner))
+    if phones[0].label == SIL:
+        inner[0] -= onset_lead_s
+    inner = np.maximum.accumulate(np.clip(inner, 0.0, duration))
+    edges = np.concatenate([[phones[0].start], inner, [phones[-1].end]])
+    return [Segment(p.label, float(a), float(b)) for p, a, b in zip(phones, edges[:-1], edges[1:])]
 
 
 def trajectory(phones: Sequence[Segment], times: np.ndarray, targets: np.ndarray) -> np.ndarray:

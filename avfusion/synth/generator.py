@@ -23,21 +23,35 @@ import cv2
 import numpy as np
 
 from avfusion.corpus.alignments import normalise_phones, read_phones, write_textgrid
-from avfusion.corpus.manifest import read_manifest, write_manifest
+from avfusion.corpus.manifest import BABBLE, read_manifest, write_manifest
 from avfusion.corpus.phones import SIL
 from avfusion.corpus.splits import covering_speaker_splits
-from avfusion.synth import articulation, mouth
-from avfusion.synth.arpabet import PAUSE, to_arpabet
+from avfusion.synth import articulation, mouth, vocal_tract
+from avfusion.synth.arpabet import PAUSE, split_interval, to_arpabet
 from avfusion.synth.espeak import Espeak, Synthesis
 from avfusion.synth.speakers import Speaker, make_speakers
 from avfusion.synth.text import speaker_sentences
-from avfusion.corpus.types import Corpus, Segment, Utterance
+from avfusion.corpus.types import Corpus, CorpusError, Segment, Utterance
+from avfusion.errors import ConfigError
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.progress import parallel_map
 
 log = logging.getLogger(__name__)
 
 VIDEO_MODES = ("roi", "face")
+BABBLE_STREAM = 7919  # the babble pool's seeds: SeedSequence([seed, BABBLE_STREAM]), apart from the corpus's
+ASYNC_STREAM = 7927  # each speaker's audio-visual lead
+
+
+def check_test_texts_unseen(corpus: Corpus) -> None:
+    """No sentence of the test (or dev) split is read in training: a recognizer is not scored on text it
+    was trained on (TIMIT's recipes leave out the dialect sentences every speaker reads, for this)."""
+    train = {u.text.strip().lower() for u in corpus.split("train")}
+    for split in ("dev", "test"):
+        seen = sorted({u.id for u in corpus.split(split) if u.text.strip().lower() in train})
+        if seen:
+            raise CorpusError(f"{corpus.name}: {len(seen)} {split} utterance(s) read a training sentence "
+                              f"({', '.join(seen[:5])})")
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,7 @@ class UtteranceSpec:
     speaker: Speaker
     text: str
     seed: int
+    babble: bool = False  # a babble talker's: audio only, in no split
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,15 @@ class SyntheticCorpus:
     video_lighting: float = 0.05  # slow lighting drift amplitude
     video_noise_std: float = 3.0  # sensor noise, grey levels
     pad_range_s: tuple[float, float] = (0.10, 0.30)  # silence before and after the speech
+    av_lead_ms: tuple[float, float] = (-20.0, 70.0)  # per speaker: the lips ahead of the sound (negative: behind)
+    av_jitter_ms: float = 15.0  # per boundary, s.d. of the lips' timing around that lead
+    onset_lead_ms: tuple[float, float] = (100.0, 250.0)  # at an utterance onset the lips part this much before voicing
+    nuisance_share: float = 0.25  # utterances whose video has a transient occlusion, motion blur or dropped frames
+    coupling: float = 1.0  # correlation of a token's articulation seen on the lips and heard (0: independent)
+    articulation_sd: float = 0.12  # per token, s.d. of the lips' opening, width and rounding around the target
+    formant_sd: float = 1.0  # per token, s.d. of the matching formant and level change (vocal_tract units; 0: none)
+    n_babble_talkers: int = 12  # talkers in no split whose speech babble noise is mixed from
+    babble_utterances: int = 4  # sentences each babble talker reads
 
     def __post_init__(self) -> None:
         if self.tts not in ("espeak", "festival"):
@@ -83,6 +107,18 @@ class SyntheticCorpus:
         if self.video_mode not in VIDEO_MODES:
             raise ValueError(f"video_mode must be one of {VIDEO_MODES}, got {self.video_mode!r}")
         self.pad_range_s = tuple(self.pad_range_s)
+        self.av_lead_ms, self.onset_lead_ms = tuple(self.av_lead_ms), tuple(self.onset_lead_ms)
+        for name in ("pad_range_s", "av_lead_ms", "onset_lead_ms"):
+            low, high = getattr(self, name)
+            if low > high:
+                raise ConfigError(f"data.{name}=[{low}, {high}]: give [low, high] with low <= high")
+        for name in ("av_jitter_ms", "articulation_sd", "formant_sd"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"data.{name}={getattr(self, name)}: must be >= 0")
+        if not 0.0 <= self.nuisance_share <= 1.0:
+            raise ConfigError(f"data.nuisance_share={self.nuisance_share}: must be in [0, 1]")
+        if not 0.0 <= self.coupling <= 1.0:
+            raise ConfigError(f"data.coupling={self.coupling}: must be in [0, 1] (0: independent streams)")
 
     @property
     def manifest_path(self) -> Path:
@@ -109,14 +145,34 @@ class SyntheticCorpus:
     def specs(self) -> list[UtteranceSpec]:
         speaker_seq, _, *utt_seqs = self._seeds()
         speakers = make_speakers(self.n_speakers, np.random.default_rng(speaker_seq))
+        return self._read_by(speakers, utt_seqs, self.utterances_per_speaker, set())
+
+    def babble_specs(self) -> list[UtteranceSpec]:
+        """The babble pool's talkers (in no split; voices continue the speakers' rotation) and sentences
+        no corpus speaker reads."""
+        speaker_seq, *utt_seqs = np.random.SeedSequence([self.seed, BABBLE_STREAM]).spawn(1 + self.n_babble_talkers)
+        talkers = make_speakers(self.n_babble_talkers, np.random.default_rng(speaker_seq), first=self.n_speakers,
+                                prefix="b")
+        return self._read_by(talkers, utt_seqs, self.babble_utterances, {s.text for s in self.specs()}, True)
+
+    @staticmethod
+    def _read_by(speakers: list[Speaker], seqs: list[np.random.SeedSequence], n: int, taken: set[str],
+                 babble: bool = False) -> list[UtteranceSpec]:
+        """n sentences per speaker, none read twice nor in `taken`."""
         specs = []
-        for speaker, seq in zip(speakers, utt_seqs):
+        for speaker, seq in zip(speakers, seqs):
             text_seq, noise_seq = seq.spawn(2)
-            sentences = speaker_sentences(self.utterances_per_speaker, np.random.default_rng(text_seq))
+            sentences = speaker_sentences(n, np.random.default_rng(text_seq), taken)
             seeds = noise_seq.generate_state(len(sentences))
             for i, (text, seed) in enumerate(zip(sentences, seeds)):
-                specs.append(UtteranceSpec(f"{speaker.id}_u{i:03d}", speaker, text, int(seed)))
+                specs.append(UtteranceSpec(f"{speaker.id}_u{i:03d}", speaker, text, int(seed), babble))
         return specs
+
+    def av_lead_s(self, speaker: Speaker) -> float:
+        """The speaker's audio-visual lead (s): how far the lips run ahead of the sound, drawn once per speaker
+        from `av_lead_ms` (its own stream: the other speaker settings do not move with it)."""
+        rng = np.random.default_rng(np.random.SeedSequence([self.seed, ASYNC_STREAM, int(speaker.id[1:])]))
+        return float(rng.uniform(*self.av_lead_ms)) / 1000.0
 
     def _seeds(self) -> list[np.random.SeedSequence]:
         """Independent streams: speakers, the split, then one per speaker."""
@@ -124,6 +180,8 @@ class SyntheticCorpus:
 
     def paths(self, spec: UtteranceSpec) -> dict[str, Path]:
         root, spk, name = Path(self.root), spec.speaker.id, spec.id.split("_", 1)[1]
+        if spec.babble:  # audio only
+            return {"audio": root / "babble" / spk / f"{name}.wav"}
         return {
             "audio": root / "audio" / spk / f"{name}.wav",
             "video": root / "video" / spk / f"{name}.mp4",
@@ -134,20 +192,28 @@ class SyntheticCorpus:
         root = Path(self.root)
         stored = self._stored_settings()
         if stored is not None and stored != self.settings():
-            raise ValueError(
-                f"{root} holds a synthetic corpus generated with other settings "
-                f"({root / 'synth_config.json'}); choose another data.root or delete that folder"
-            )
+            wanted = self.settings()
+            differ = [f"{k}: {stored.get(k, '(absent)')} there, {wanted.get(k, '(absent)')} asked"
+                      for k in sorted(set(stored) | set(wanted)) if stored.get(k) != wanted.get(k)]
+            raise CorpusError(f"{root} holds a synthetic corpus generated with other settings "
+                              f"({root / 'synth_config.json'}: {'; '.join(differ[:4])}); choose another "
+                              "data.root or delete that folder")
         root.mkdir(parents=True, exist_ok=True)
         write_text_atomic(root / "synth_config.json", json.dumps(self.settings(), indent=2))
         specs = self.specs()
         todo = [s for s in specs if not all(p.is_file() for p in self.paths(s).values())]
         if len(todo) < len(specs):
             log.info("resuming: %d of %d utterances already on disk", len(specs) - len(todo), len(specs))
+        babble = self.babble_specs()
+        todo += [s for s in babble if not self.paths(s)["audio"].is_file()]
         parallel_map(self._write_utterance, todo, n_jobs=self.n_jobs, desc="synthesising", progress=progress)
         splits = self._split_speakers(specs)
         utterances = [Utterance(s.id, s.speaker.id, splits[s.speaker.id], text=s.text, **self.paths(s)) for s in specs]
-        write_manifest(Corpus(utterances, root=root), self.manifest_path)
+        pool = [Utterance(s.id, s.speaker.id, BABBLE, video=None, alignment=None, text=s.text, **self.paths(s))
+                for s in babble]
+        corpus = Corpus(utterances, root=root, babble=pool)
+        check_test_texts_unseen(corpus)
+        write_manifest(corpus, self.manifest_path)
         return self.manifest_path
 
     def _split_speakers(self, specs: list[UtteranceSpec]) -> dict[str, str]:
@@ -170,30 +236,46 @@ class SyntheticCorpus:
 
         rng = np.random.default_rng(spec.seed)
         speech = synthesize_audio(spec, self.sample_rate, self.pad_range_s, self.room_snr_db, rng, self.tts)
-        duration = len(speech.audio) / self.sample_rate
-        frames = self._render_video(spec, speech.phones, duration, rng)
         paths = self.paths(spec)
+        if spec.babble:
+            with atomic_path(paths["audio"]) as tmp:
+                soundfile.write(tmp, speech.audio, self.sample_rate, subtype="PCM_16")
+            return
+        duration = len(speech.audio) / self.sample_rate
+        folded = normalise_phones(speech.phones, source=spec.id)
+        seen, heard = vocal_tract.token_articulation(len(folded), rng, self.coupling)
+        audio = speech.audio if self.formant_sd == 0 else \
+            np.clip(vocal_tract.reshape_formants(speech.audio, self.sample_rate, folded, heard, self.formant_sd), -1, 1)
+        frames = self._render_video(spec, folded, self.articulation_sd * seen, duration, rng)
         with atomic_path(paths["alignment"]) as tmp:
             write_textgrid(tmp, {"words": speech.words, "phones": speech.phones}, duration)
         write_video(paths["video"], frames, self.fps)
         with atomic_path(paths["audio"]) as tmp:
-            soundfile.write(tmp, speech.audio, self.sample_rate, subtype="PCM_16")
+            soundfile.write(tmp, audio, self.sample_rate, subtype="PCM_16")
 
-    def _render_video(self, spec: UtteranceSpec, phones: list[Segment], duration: float,
+    def _render_video(self, spec: UtteranceSpec, folded: list[Segment], token: np.ndarray, duration: float,
                       rng: np.random.Generator) -> np.ndarray:
-        folded = normalise_phones(phones, source=spec.id)
+        """Frames of the mouth articulating the folded phones with the token deviations `token` (S, 3)."""
         n_frames = int(round(duration * self.fps))
         times = np.arange(n_frames) / self.fps
-        traj = articulation.trajectory(folded, times, articulation.targets_for(folded, rng))
+        targets = articulation.targets_for(folded, rng, token=token)
+        onset = rng.uniform(*self.onset_lead_ms) / 1000.0
+        seen = articulation.visual_segments(folded, self.av_lead_s(spec.speaker), self.av_jitter_ms / 1000.0, onset,
+                                            duration, rng)
+        traj = articulation.trajectory(seen, times, targets)
         look = spec.speaker.mouth
         nuisance = dict(motion=self.video_motion, lighting=self.video_lighting, noise_std=self.video_noise_std)
+        transient = rng.random() < self.nuisance_share  # drawn for every utterance: the share moves no other draw
         if self.video_mode == "roi":
-            return mouth.render_sequence(traj, look, self.roi_size, self.fps, rng, **nuisance)
+            roi = mouth.render_sequence(traj, look, self.roi_size, self.fps, rng, **nuisance)
+            return mouth.transient_nuisances(roi, self.fps, rng, skin_bgr=look.skin_bgr)[0] if transient else roi
         from avfusion.synth import face
 
         plate = face.face_plates()[spec.speaker.face % len(face.face_plates())]
         skin = np.median([face.local_skin(plate, k) for k in range(len(plate.frames))], axis=0)
         roi = mouth.render_sequence(traj, look, self.roi_size, self.fps, rng, skin=skin, **nuisance)
+        if transient:
+            roi = mouth.transient_nuisances(roi, self.fps, rng, skin_bgr=tuple(skin.reshape(-1, 3).mean(axis=0)))[0]
         start = int(rng.integers(0, len(plate.frames)))
         return np.stack([face.composite(plate, start + k, roi[k]) for k in range(n_frames)])
 
@@ -242,7 +324,8 @@ def timed_labels(syn: Synthesis, text: str) -> tuple[list[Segment], list[Segment
     """Phone and word intervals in seconds from espeak's phoneme events.
 
     A phoneme lasts until the next one starts (the last until the synthesised audio ends); a
-    mnemonic that maps to several ARPAbet phones has its interval split evenly; time before the
+    mnemonic that maps to several ARPAbet phones has its interval split by their typical durations
+    (`arpabet.split_interval`: the schwa of a syllabic l is shorter than the l); time before the
     first phoneme is silence, so the phones tile the synthesised audio exactly.
     """
     sr = syn.sample_rate
@@ -266,7 +349,7 @@ def timed_labels(syn: Synthesis, text: str) -> tuple[list[Segment], list[Segment
             if phones:
                 phones[-1] = Segment(phones[-1].label, phones[-1].start, t1)
             continue
-        edges = np.linspace(t0, t1, len(arpa) + 1)
+        edges = split_interval(arpa, t0, t1)
         for label, a, b in zip(arpa, edges[:-1], edges[1:]):
             add(SIL if label == PAUSE else label, float(a), float(b))
         if arpa != (PAUSE,) and ph.word >= 0:

@@ -122,3 +122,44 @@ def render_sequence(trajectory: np.ndarray, look: MouthAppearance, size: int, fp
         img += rng.normal(0.0, noise_std, img.shape).astype(np.float32)
         frames[i] = np.clip(img, 0, 255).astype(np.uint8)
     return frames
+
+
+NUISANCES = ("occlusion", "blur", "dropped")
+
+
+def transient_nuisances(frames: np.ndarray, fps: float, rng: np.random.Generator, kinds: tuple[str, ...] = NUISANCES,
+                        skin_bgr=(120.0, 150.0, 200.0)) -> tuple[np.ndarray, list[tuple[str, int, int]]]:
+    """One transient event of a kind drawn from `kinds`, in place on (T, S, S, 3) uint8 frames: what makes a
+    real video unreliable for a while, so that a fusion weighing the streams frame by frame has something to
+    use. occlusion: a skin-toned blob (a hand, a microphone) over part of the mouth for 0.3-1.0 s; blur: motion
+    blur along a random direction for 0.2-0.6 s; dropped: 1-4 frames the camera did not deliver, the last good
+    one held. Returns the frames and the events as (kind, first frame, end frame)."""
+    n, size = len(frames), frames.shape[1]
+    kind = str(rng.choice(list(kinds)))
+    span = {"occlusion": (0.3, 1.0), "blur": (0.2, 0.6)}.get(kind)
+    length = max(1, int(round(rng.uniform(*span) * fps))) if span else int(rng.integers(1, 5))
+    length = min(length, n - 1) if n > 1 else 0
+    if length <= 0:
+        return frames, []
+    first = int(rng.integers(1, n - length + 1))
+    end = first + length
+    if kind == "dropped":
+        frames[first:end] = frames[first - 1]
+    elif kind == "blur":
+        k = int(rng.integers(5, 12)) | 1
+        kernel = np.zeros((k, k), np.float32)
+        angle = rng.uniform(0, np.pi)
+        for t in np.linspace(-(k // 2), k // 2, 2 * k):
+            kernel[int(round(k // 2 + t * np.sin(angle))), int(round(k // 2 + t * np.cos(angle)))] = 1.0
+        kernel /= kernel.sum()
+        for i in range(first, end):
+            frames[i] = cv2.filter2D(frames[i], -1, kernel)
+    else:
+        centre = np.array([rng.uniform(0.2, 0.8), rng.uniform(0.55, 0.9)]) * size
+        axes = (int(size * rng.uniform(0.18, 0.3)), int(size * rng.uniform(0.25, 0.4)))
+        drift = rng.normal(0, size * 0.01, (length, 2)).cumsum(axis=0)
+        colour = np.clip(np.array(skin_bgr) * rng.uniform(0.85, 1.1), 0, 255).tolist()
+        for j, i in enumerate(range(first, end)):
+            c = tuple(int(v) for v in centre + drift[j])
+            cv2.ellipse(frames[i], c, axes, float(rng.uniform(-20, 20)), 0, 360, colour, -1, cv2.LINE_AA)
+    return frames, [(kind, first, end)]
