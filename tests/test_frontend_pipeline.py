@@ -101,6 +101,8 @@ def test_frame_matrices_shapes_and_alignment(prepared):
         assert data.offsets[u + 1] - data.offsets[u] == num_frames(n / 16000) == 1 + n // 160
 
 
+# slow: builds the whole default corpus and its front-end (about 2.5 minutes); make test-slow runs it
+@pytest.mark.slow
 def test_paper_dimensions_360_and_540(default_corpus, tmp_path_factory):
     _, corpus = default_corpus
     from hydra.utils import instantiate

@@ -161,6 +161,8 @@ def test_rendered_mouth_carries_the_viseme(tmp_path):
     assert mean["V1"] > 3 * mean["E"]
 
 
+# slow: builds the whole default corpus (shared with test_paper_dimensions_360_and_540)
+@pytest.mark.slow
 def test_default_corpus_covers_every_phone_in_every_split(default_corpus):
     builder, corpus = default_corpus
     assert len(corpus.speakers()) == 24
