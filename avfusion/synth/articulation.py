@@ -62,8 +62,9 @@ def targets_for(phones: Sequence[Segment], rng: np.random.Generator | None = Non
     (s.d.) on every parameter, or, given `token` (S, 3) deviations of (open, width, round) already scaled
     (`avfusion.synth.vocal_tract`: the sound shares them), those on the first three and `jitter` on the rest."""
     t = np.array([PHONE_TARGETS.get(s.label, TARGETS[PHONE_TO_VISEME[s.label]]) for s in phones], dtype=np.float64)
+    first = 0 if token is None else 3  # the parameters the jitter varies
     if rng is not None and jitter > 0:
-        t[:, 3 if token is not None else 0:] += rng.normal(0.0, jitter, (len(t), len(PARAMETERS) - (3 if token is not None else 0)))
+        t[:, first:] += rng.normal(0.0, jitter, (len(t), len(PARAMETERS) - first))
     if token is not None:
         t[:, :3] += token
     return np.clip(t, 0.0, 1.0)
