@@ -87,6 +87,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     settings = TrainSettings(run_dir=run_dir, trainer=instantiate(cfg.trainer),
                              callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
                              seed=cfg.seed, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
                              resume=cfg.resume, progress=_progress(), batching=cfg.batching,
                              chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch,
                              shaping=stage_shaping(cfg))
@@ -107,7 +108,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
 
 def stage_shaping(cfg: DictConfig) -> dict:
     """The settings that shape a training stage's weights (resume reuses a stage only when they match)."""
-    keys = ("data", "frontend", "label_scheme", "encoder", "fusion", "seed", "lr", "weight_decay", "batch_size",
+    keys = ("data", "frontend", "label_scheme", "encoder", "fusion", "seed", "lr", "weight_decay", "optimizer", "batch_size",
             "batching", "chunk_frames", "sequences_per_batch") + (("cd_min_frames",) if cfg.label_scheme == "cd_state" else ())
     shaping = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
     for group, where_and_how_fast in (("data", ("n_jobs",)), ("frontend", NOT_IN_KEY)):

@@ -47,7 +47,7 @@ def test_sharing_costs_groups_times_rank():
     # classes of one group get the same bilinear term
     h = {"audio": torch.randn(2, D1), "video": torch.randn(2, D2)}
     scheme = get_scheme("phone")
-    no_linear = FactoredBilinearSoftmax(rank=7, linear_terms=False).build({"audio": D1, "video": D2}, scheme)
+    no_linear = FactoredBilinearSoftmax(rank=7, linear_terms=False, init="random").build({"audio": D1, "video": D2}, scheme)
     s = no_linear(h)
     p, b = scheme.classes.index("p"), scheme.classes.index("b")
     torch.testing.assert_close(s[:, p], s[:, b])
@@ -57,7 +57,7 @@ def test_joint_training_sends_gradients_through_both_encoders():
     torch.manual_seed(0)
     encoders = {"audio": MlpEncoder(6, [5, D1], batch_norm=False), "video": MlpEncoder(8, [5, D2], batch_norm=False)}
     encoders["audio"].inputs, encoders["video"].inputs = ["audio"], ["video"]
-    bil = FactoredBilinearSoftmax(rank=5, linear_terms=False).build({"audio": D1, "video": D2}, get_scheme("phone"))
+    bil = FactoredBilinearSoftmax(rank=5, linear_terms=False, init="random").build({"audio": D1, "video": D2}, get_scheme("phone"))
     model = FusionModule(encoders, bil)
     x = {"audio": torch.randn(16, 6), "video": torch.randn(16, 8)}
     y = torch.randint(0, 39, (16,))
@@ -71,6 +71,107 @@ def test_joint_training_sends_gradients_through_both_encoders():
 
     # the audio network's gradient depends on the video input: it is trained through the other network
     assert not torch.allclose(audio_grad(x["video"]), audio_grad(x["video"] * 2 + 1))
+
+
+def unimodal_models(scheme):
+    """Two pre-trained-like encoders (batch norm with non-trivial statistics) and their own softmax heads."""
+    from avfusion.models.fusion.single import SingleEncoderSoftmax
+
+    torch.manual_seed(1)
+    encoders = {"audio": MlpEncoder(6, [5, D1], inputs=["audio"]), "video": MlpEncoder(8, [5, D2], inputs=["video"])}
+    for enc in encoders.values():
+        for bn in (m for m in enc.modules() if isinstance(m, torch.nn.BatchNorm1d)):
+            bn.running_mean.normal_()
+            bn.running_var.uniform_(0.5, 2)
+    solo = {name: SingleEncoderSoftmax(name).build({name: enc.output_dim}, scheme) for name, enc in encoders.items()}
+    for h in solo.values():
+        torch.nn.init.normal_(h.out.bias)
+    return encoders, solo
+
+
+@pytest.mark.parametrize("fusion", ["bilinear", "bilinear_full", "concat"])
+def test_warm_start_on_frozen_encoders_equals_the_sum_of_the_unimodal_heads(fusion):
+    from avfusion.models.fusion.concat import ConcatFusion
+
+    scheme = get_scheme("phone")
+    encoders, solo = unimodal_models(scheme)
+    if fusion == "concat":
+        fused = ConcatFusion(init="warm")
+    else:
+        fused = FactoredBilinearSoftmax(rank=None if fusion == "bilinear_full" else 7, freeze_encoders=True)
+    fused.build({"audio": D1, "video": D2}, scheme).warm_start(solo)
+    model = FusionModule(encoders, fused).eval()
+    x = {"audio": torch.randn(32, 6), "video": torch.randn(32, 8)}
+    with torch.no_grad():
+        separate = {name: solo[name](model.hidden(x)) for name in solo}
+        torch.testing.assert_close(model(x), separate["audio"] + separate["video"])
+        # the sum of logits is the normalised product of the two models' posteriors
+        product = torch.softmax(separate["audio"], 1) * torch.softmax(separate["video"], 1)
+        torch.testing.assert_close(torch.softmax(model(x), 1), product / product.sum(1, keepdim=True))
+    if fusion != "concat":  # from zero, the interaction still gets a gradient: training can move it
+        torch.nn.functional.cross_entropy(model(x), torch.randint(0, 39, (32,))).backward()
+        assert (fused.weight if fusion == "bilinear_full" else fused.v).grad.abs().sum() > 0
+
+
+def test_a_random_start_is_not_the_sum_of_the_unimodal_heads():
+    scheme = get_scheme("phone")
+    encoders, solo = unimodal_models(scheme)
+    cold = FactoredBilinearSoftmax(rank=7, init="random").build({"audio": D1, "video": D2}, scheme)
+    cold.warm_start(solo)  # init=random: keeps its random weights
+    assert not torch.equal(cold.linear1.weight, solo["audio"].out.weight) and cold.v.abs().sum() > 0
+
+
+def test_warm_start_needs_the_linear_terms_and_a_shallow_concat():
+    from avfusion.errors import ConfigError
+    from avfusion.models.fusion.concat import ConcatFusion
+
+    with pytest.raises(ConfigError, match="linear_terms"):
+        FactoredBilinearSoftmax(linear_terms=False)
+    with pytest.raises(ConfigError, match="shallow"):
+        ConcatFusion(widths=[50], init="warm")
+    with pytest.raises(ConfigError, match="fusion.init='hot'"):
+        FactoredBilinearSoftmax(init="hot")
+
+
+def fit_epochs(model, epochs: int):
+    import pytorch_lightning as pl
+
+    torch.manual_seed(0)
+    data = torch.utils.data.TensorDataset(torch.randn(64, 6), torch.randn(64, 8), torch.randint(0, 39, (64,)))
+    loader = torch.utils.data.DataLoader(data, batch_size=16, collate_fn=lambda rows: (
+        {"audio": torch.stack([r[0] for r in rows]), "video": torch.stack([r[1] for r in rows])},
+        torch.stack([r[2] for r in rows])))
+    pl.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+               enable_model_summary=False).fit(model, loader)
+
+
+@pytest.mark.parametrize("epochs", [1, 2])
+def test_warm_up_epochs_train_the_head_alone_then_the_encoders_join(epochs):
+    scheme = get_scheme("phone")
+    encoders, solo = unimodal_models(scheme)
+    before = {k: v.clone() for k, v in torch.nn.ModuleDict(encoders).state_dict().items()}
+    fused = FactoredBilinearSoftmax(rank=7, warmup_epochs=1).build({"audio": D1, "video": D2}, scheme)
+    fused.warm_start(solo)
+    v_before = fused.v.detach().clone()
+    model = FusionModule(encoders, fused)
+    fit_epochs(model, epochs)
+    after = model.encoders.state_dict()
+    assert not torch.equal(fused.v, v_before)  # the head learns from the first epoch
+    unchanged = all(torch.equal(before[k], after[k]) for k in before)  # weights and batch-norm statistics
+    assert unchanged == (epochs == 1)
+
+
+def test_the_encoders_learning_rate_is_scaled_and_the_optimiser_is_the_configured_one():
+    import functools
+
+    encoders, _ = unimodal_models(get_scheme("phone"))
+    fused = FactoredBilinearSoftmax(rank=7, encoder_lr_scale=0.1).build({"audio": D1, "video": D2}, get_scheme("phone"))
+    sgd = functools.partial(torch.optim.SGD, momentum=0.9)
+    optimiser = FusionModule(encoders, fused, lr=0.5, optimizer=sgd).configure_optimizers()
+    assert isinstance(optimiser, torch.optim.SGD)
+    head_group, encoder_group = optimiser.param_groups
+    assert head_group["lr"] == 0.5 and encoder_group["lr"] == pytest.approx(0.05)
+    assert {id(p) for p in encoder_group["params"]} == {id(p) for e in encoders.values() for p in e.parameters()}
 
 
 def test_two_encoders_exactly():
@@ -90,7 +191,6 @@ def test_posterior_average_weights():
     np.testing.assert_allclose(equal({"a": a, "b": b}), (a + b) / 2)
     tuned = PosteriorAverage.tuned({"a": a, "b": b}, labels)
     assert np.mean(tuned({"a": a, "b": b}).argmax(1) == labels) == 1.0  # neither model alone reaches this
-    assert sum(tuned.weights.values()) == pytest.approx(1.0)
     with pytest.raises(ValueError):
         PosteriorAverage({"a": -1.0, "b": 1.0})
 

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from avfusion.cli import CONFIG_DIR
 
-GROUPS = ["data", "detector", "encoder", "fusion", "trainer", "evaluation", "frontend"]
+GROUPS = ["data", "detector", "encoder", "fusion", "optimizer", "trainer", "evaluation", "frontend"]
 
 
 def compose_train(*overrides, hydra_cfg=False):
@@ -25,8 +25,8 @@ def test_group_config_instantiates_its_class(group, name):
         if OmegaConf.is_missing(node, key):
             node[key] = "/corpora/somewhere"
     cls = get_class(node._target_)
-    if group == "trainer":  # a partial Trainer, completed per stage with callbacks and loggers
-        assert callable(instantiate(node, _convert_="all"))
+    if node.get("_partial_"):  # a partial Trainer or optimiser, completed per stage (callbacks, parameters)
+        assert instantiate(node, _convert_="all").func is cls
     else:
         assert isinstance(instantiate(node, _convert_="all"), cls)
 
@@ -39,11 +39,26 @@ def test_experiments_compose(experiment):
 
 
 def test_paper_architectures():
-    widths = {e: compose_train(f"experiment={e}") for e in ("paper_500_f200", "paper_600_f100")}
-    assert widths["paper_500_f200"].encoder.widths.audio == [500, 500, 200]
-    assert widths["paper_500_f200"].fusion.rank == 200
-    assert widths["paper_600_f100"].encoder.widths.video == [600, 600, 400, 100]
-    assert widths["paper_600_f100"].fusion.rank == 100
+    """Mroueh et al. 2015, section 4: [360,500,500,200 | 540,500,500,200] F=200, [360,600,600,400,100 | ...]
+    F=100, [360,500,500,500,500,500,200 | ...] F=200."""
+    arch = {e: compose_train(f"experiment={e}") for e in ("paper_500_f200", "paper_600_f100", "paper_500x5_f200")}
+    assert arch["paper_500_f200"].encoder.widths.audio == [500, 500, 200]
+    assert arch["paper_500_f200"].fusion.rank == 200
+    assert arch["paper_600_f100"].encoder.widths.video == [600, 600, 400, 100]
+    assert arch["paper_600_f100"].fusion.rank == 100
+    assert arch["paper_500x5_f200"].encoder.widths.audio == [500] * 5 + [200]
+    assert arch["paper_500x5_f200"].fusion.rank == 200
+    recipe = compose_train("experiment=[paper_600_f100,paper_recipe]")
+    assert recipe.encoder.activation == "sigmoid" and not recipe.encoder.batch_norm
+    assert recipe.optimizer._target_ == "torch.optim.SGD" and recipe.encoder.widths.audio == [600, 600, 400, 100]
+
+
+def test_the_joint_concat_control_is_trained_as_bilinear_is():
+    """concat_joint isolates the head: same warm start, warm-up and encoder learning rate as bilinear."""
+    concat, bilinear = compose_train("fusion=concat_joint").fusion, compose_train("fusion=bilinear").fusion
+    for key in ("init", "freeze_encoders", "warmup_epochs", "encoder_lr_scale"):
+        assert concat[key] == bilinear[key], key
+    assert compose_train("fusion=bilinear_frozen").fusion.freeze_encoders
 
 
 def test_slurm_launcher_config():

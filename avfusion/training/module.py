@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -22,12 +25,15 @@ class FusionModule(pl.LightningModule):
     {modality: (B, T, D)} and a mask (B, T) -> (B, T, C) for sequence batches.
 
     Frozen encoders (`head.freeze_encoders`) are kept in eval mode, so their batch-norm statistics and
-    dropout stay as pre-training left them; only the head learns. Per-frame encoders (MLPs) see only
+    dropout stay as pre-training left them; only the head learns. Jointly trained encoders are frozen
+    the same way for the head's first `warmup_epochs` epochs, then learn at `encoder_lr_scale` times the
+    learning rate. `optimizer`: a partial optimiser class taking parameter groups (conf/optimizer/;
+    default Adam with `weight_decay`). Per-frame encoders (MLPs) see only
     the real frames of a sequence batch; their outputs are put back in place for the head.
     """
 
     def __init__(self, encoders: dict[str, nn.Module], head: FusionHead, lr: float = 1e-3,
-                 weight_decay: float = 1e-5) -> None:
+                 weight_decay: float = 1e-5, optimizer: Callable | None = None) -> None:
         super().__init__()
         if not isinstance(head, FusionHead):
             raise TypeError(f"{type(head).__name__} is not a FusionHead (avfusion.models.fusion.base)")
@@ -35,9 +41,15 @@ class FusionModule(pl.LightningModule):
         self.head = head
         self.lr = lr
         self.weight_decay = weight_decay
+        self.optimizer = optimizer or functools.partial(torch.optim.Adam, weight_decay=weight_decay)
         self.frozen = head.freeze_encoders
         if self.frozen:
             self.encoders.requires_grad_(False)
+
+    @property
+    def encoders_resting(self) -> bool:
+        """Encoders take no step now: frozen, or in the head's warm-up epochs."""
+        return self.frozen or self.current_epoch < self.head.warmup_epochs
 
     @property
     def sequence_input(self) -> bool:
@@ -57,9 +69,13 @@ class FusionModule(pl.LightningModule):
         """The features the encoders read."""
         return list(dict.fromkeys(m for e in self.encoders.values() for m in e.inputs))
 
+    def on_train_epoch_start(self) -> None:
+        if not self.frozen:  # warm-up: the head alone; afterwards the encoders learn too
+            self.encoders.requires_grad_(not self.encoders_resting)
+
     def on_train_batch_start(self, batch, batch_idx) -> None:
         # Lightning switches every submodule to train mode around validation; frozen encoders stay in eval
-        if self.frozen:
+        if self.encoders_resting:
             self.encoders.eval()
 
     def hidden(self, features: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
@@ -106,8 +122,10 @@ class FusionModule(pl.LightningModule):
         self._step(batch, "val")
 
     def configure_optimizers(self):
-        params = [p for p in self.parameters() if p.requires_grad]
-        return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
+        groups = [{"params": [p for p in self.head.parameters() if p.requires_grad], "lr": self.lr}]
+        if not self.frozen:  # during a warm-up they have no gradient: the optimiser skips them
+            groups.append({"params": list(self.encoders.parameters()), "lr": self.lr * self.head.encoder_lr_scale})
+        return self.optimizer([g for g in groups if g["params"]])
 
     @torch.no_grad()
     def posteriors(self, data: FrameData, batch_size: int = 8192) -> np.ndarray:

@@ -48,6 +48,7 @@ class TrainSettings:
     batch_size: int = 256
     lr: float = 1e-3
     weight_decay: float = 1e-5
+    optimizer: Callable | None = None  # a partial from conf/optimizer/ (default: Adam with weight_decay)
     resume: bool = False
     progress: bool = True
     batching: str = "auto"  # auto: frames, or whole utterances when the model needs sequences | frames | utterances | chunks
@@ -183,6 +184,17 @@ def build_model(head: FusionHead, encoder_spec: EncoderSpec, input_dims: dict[st
     return FusionModule(encoders, head, lr=lr, weight_decay=weight_decay)
 
 
+def pretrain_encoders(encoders: dict[str, torch.nn.Module], data: dict[str, FrameData], scheme: LabelScheme,
+                      settings: TrainSettings) -> dict[str, SingleEncoderSoftmax]:
+    """Train each encoder alone with its own softmax (a stage each); return those softmax heads."""
+    optim = dict(lr=settings.lr, weight_decay=settings.weight_decay, optimizer=settings.optimizer)
+    heads = {}
+    for name, encoder in encoders.items():
+        heads[name] = SingleEncoderSoftmax(name).build({name: encoder.output_dim}, scheme)
+        run_stage(f"pretrain_{name}", FusionModule({name: encoder}, heads[name], **optim), data, settings)
+    return heads
+
+
 def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, FrameData], scheme: LabelScheme,
                 settings: TrainSettings) -> FusionModule:
     """Build the encoders the head needs, pre-train them alone if the head asks for it, train the head."""
@@ -192,12 +204,10 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     input_dims = {m: x.shape[1] for m, x in data["train"].features.items()}
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     encoders = {name: encoder_spec.build(name, input_dims) for name in head.encoders}
-    optim = dict(lr=settings.lr, weight_decay=settings.weight_decay)
-    if head.pretrain_encoders:
-        for name, encoder in encoders.items():
-            solo_head = SingleEncoderSoftmax(name).build({name: encoder.output_dim}, scheme)
-            run_stage(f"pretrain_{name}", FusionModule({name: encoder}, solo_head, **optim), data, settings)
+    optim = dict(lr=settings.lr, weight_decay=settings.weight_decay, optimizer=settings.optimizer)
+    unimodal = pretrain_encoders(encoders, data, scheme, settings) if head.pretrain_encoders else {}
     head.build({name: enc.output_dim for name, enc in encoders.items()}, scheme)
+    head.warm_start(unimodal)
     precompute = head.freeze_encoders and head.sequence_input  # frozen outputs never change: computed once
     hidden = {}
     if head.needs_initialisation:  # e.g. a GMM on the training frames' hidden vectors: train split only

@@ -8,7 +8,10 @@ A fusion head maps the last hidden layers of one or more encoders to class logit
   (`audio`, `video`, or `audio_video` for one encoder over both inputs).
 - `pretrain_encoders`: each encoder is first trained alone with its own softmax (a stage of its own).
 - `freeze_encoders`: the encoders stay as pre-training left them (no gradient, eval mode) while the head
-  trains; otherwise they are trained jointly with it.
+  trains; otherwise they are trained jointly with it, after `warmup_epochs` epochs of the head alone on
+  frozen encoders, at `encoder_lr_scale` times the head's learning rate.
+- `warm_start(unimodal)`: called after `build` with each pre-trained encoder's own softmax head
+  (`SingleEncoderSoftmax`, by encoder name), for heads that start from them (see `bilinear.py`).
 - `sequence_input`: False (frame heads): `forward({name: (N, H)})` -> (N, C), one frame at a time, and
   training draws random frames. True (sequence heads, e.g. pooling over a window): `forward({name:
   (B, T, H)}, mask)` -> (B, T, C) with `mask` (B, T) True on real frames; training draws chunks of
@@ -34,6 +37,10 @@ import torch
 from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
+from avfusion.errors import ConfigError
+
+
+INITS = ("warm", "random")  # heads with a warm start: from the uni-modal softmaxes, or not
 
 
 class FusionHead(nn.Module, abc.ABC):
@@ -47,13 +54,19 @@ class FusionHead(nn.Module, abc.ABC):
         sequence) unless a sequence head says less. Lets inference cut a long recording into pieces."""
         return None if self.sequence_input else 0
 
-    def __init__(self, encoders, pretrain_encoders: bool, freeze_encoders: bool) -> None:
+    def __init__(self, encoders, pretrain_encoders: bool, freeze_encoders: bool, warmup_epochs: int = 0,
+                 encoder_lr_scale: float = 1.0) -> None:
         super().__init__()
         self.encoders = list(encoders)
         if not self.encoders:
             raise ValueError(f"{type(self).__name__}: fusion.encoders must name at least one encoder")
+        if warmup_epochs < 0 or encoder_lr_scale < 0:
+            raise ConfigError(f"fusion.warmup_epochs={warmup_epochs}, fusion.encoder_lr_scale={encoder_lr_scale}: "
+                              "both must be >= 0")
         self.pretrain_encoders = bool(pretrain_encoders)
         self.freeze_encoders = bool(freeze_encoders)
+        self.warmup_epochs = int(warmup_epochs)  # joint training: epochs of the head alone first
+        self.encoder_lr_scale = float(encoder_lr_scale)  # joint training: encoder lr = scale x head lr
         self.built = False
 
     def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "FusionHead":
@@ -68,6 +81,10 @@ class FusionHead(nn.Module, abc.ABC):
     def check_scheme(self, scheme: LabelScheme) -> None:
         """Raise before any training if the head cannot serve this label scheme (e.g. a sharing level it
         lacks); `build` is only reached after the encoders' pre-training."""
+
+    def warm_start(self, unimodal: dict[str, nn.Module]) -> None:
+        """Start from the pre-trained encoders' own softmax heads (by encoder name); default: keep the
+        random initialisation."""
 
     def initialise(self, hidden: dict[str, np.ndarray]) -> None:
         """Fit what the head estimates from the training frames' hidden vectors (see `needs_initialisation`)."""

@@ -9,7 +9,10 @@ bilinear weights cost G x F instead of C x F. `rank: null` is the full, unfactor
 h1^T W_g(y) h2 with one d1 x d2 matrix per group (small hidden layers only).
 
 Trained jointly by default: the bilinear term's gradient reaches both encoders, so each network is
-trained through the other.
+trained through the other. `init: warm` starts from the pre-trained uni-modal softmaxes: w1, w2 are
+theirs, b the sum of their biases and the bilinear vectors (or matrices) zero, so at step 0 the head
+scores exactly the sum of the two uni-modal models' logits (a product of their posteriors) and training
+only adds the interaction; `init: random` is the cold start for comparison.
 """
 
 from __future__ import annotations
@@ -20,18 +23,27 @@ import torch
 from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
-from avfusion.models.fusion.base import FusionHead
+from avfusion.errors import ConfigError
+from avfusion.models.fusion.base import INITS, FusionHead
 
 
 class FactoredBilinearSoftmax(FusionHead):
     def __init__(self, encoders: list[str] = ("audio", "video"), rank: int | None = 200, sharing: str | None = "auto",
-                 linear_terms: bool = True, freeze_encoders: bool = False) -> None:
+                 linear_terms: bool = True, freeze_encoders: bool = False, init: str = "warm", warmup_epochs: int = 0,
+                 encoder_lr_scale: float = 1.0) -> None:
         if len(encoders) != 2:
             raise ValueError(f"the bilinear softmax fuses exactly two encoders, got {list(encoders)}")
-        super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders)
+        if init not in INITS:
+            raise ConfigError(f"fusion.init={init!r}: choose from {list(INITS)}")
+        if init == "warm" and not linear_terms:
+            raise ConfigError("fusion.init=warm starts the linear terms from the uni-modal softmaxes: it needs "
+                              "fusion.linear_terms=true (or use fusion.init=random)")
+        super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders,
+                         warmup_epochs=warmup_epochs, encoder_lr_scale=encoder_lr_scale)
         self.rank = rank
         self.sharing = sharing
         self.linear_terms = linear_terms
+        self.init = init
 
     def check_scheme(self, scheme: LabelScheme) -> None:
         scheme.sharing_level(self.sharing)
@@ -56,6 +68,16 @@ class FactoredBilinearSoftmax(FusionHead):
             self.u1 = nn.Linear(d1, self.rank, bias=False)
             self.u2 = nn.Linear(d2, self.rank, bias=False)
             self.v = nn.Parameter(torch.randn(n_groups, self.rank) / math.sqrt(self.rank))
+
+    @torch.no_grad()
+    def warm_start(self, unimodal: dict[str, nn.Module]) -> None:
+        if self.init != "warm":
+            return
+        first, second = (unimodal[e].out for e in self.encoders)  # SingleEncoderSoftmax: logits = out(h)
+        self.linear1.weight.copy_(first.weight)
+        self.linear2.weight.copy_(second.weight)
+        self.bias.copy_(first.bias + second.bias)
+        (self.weight if self.rank is None else self.v).zero_()
 
     def bilinear_group_scores(self, h1: torch.Tensor, h2: torch.Tensor) -> torch.Tensor:
         """(B, G): the bilinear term of each group."""

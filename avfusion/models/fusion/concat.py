@@ -6,18 +6,29 @@ import torch
 from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
+from avfusion.errors import ConfigError
 from avfusion.models.encoders import MlpEncoder
-from avfusion.models.fusion.base import FusionHead
+from avfusion.models.fusion.base import INITS, FusionHead
 
 
 class ConcatFusion(FusionHead):
-    """Encoders pre-trained alone; frozen (paper) or fine-tuned jointly with the head."""
+    """Encoders pre-trained alone; frozen (paper) or fine-tuned jointly with the head. `init: warm` (shallow
+    only) starts the softmax from the uni-modal ones, [W_1 W_2] and b_1 + b_2: the sum of their logits, as
+    the bilinear head's warm start does, so the two can be compared from the same starting point."""
 
     def __init__(self, encoders: list[str] = ("audio", "video"), widths: list[int] = (), dropout: float = 0.1,
-                 freeze_encoders: bool = True) -> None:
-        super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders)
+                 freeze_encoders: bool = True, init: str = "random", warmup_epochs: int = 0,
+                 encoder_lr_scale: float = 1.0) -> None:
+        super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders,
+                         warmup_epochs=warmup_epochs, encoder_lr_scale=encoder_lr_scale)
+        if init not in INITS:
+            raise ConfigError(f"fusion.init={init!r}: choose from {list(INITS)}")
+        if init == "warm" and widths:
+            raise ConfigError(f"fusion.init=warm: only the shallow concat (fusion.widths=[]) starts from the "
+                              f"uni-modal softmaxes, not widths={list(widths)}")
         self.widths = list(widths)
         self.dropout = dropout
+        self.init = init
 
     def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
         num_classes = scheme.num_classes
@@ -27,6 +38,14 @@ class ConcatFusion(FusionHead):
             self.net = nn.Sequential(hidden, nn.Linear(hidden.output_dim, num_classes))
         else:  # shallow: a softmax on the concatenation
             self.net = nn.Linear(width, num_classes)
+
+    @torch.no_grad()
+    def warm_start(self, unimodal: dict[str, nn.Module]) -> None:
+        if self.init != "warm":
+            return
+        layers = [unimodal[e].out for e in self.encoders]
+        self.net.weight.copy_(torch.cat([layer.weight for layer in layers], dim=1))
+        self.net.bias.copy_(sum(layer.bias for layer in layers))
 
     def forward(self, hidden: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.net(torch.cat([hidden[e] for e in self.encoders], dim=-1))
