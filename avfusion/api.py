@@ -132,16 +132,16 @@ def _same_setup(a: Run, b: Run) -> bool:
     return all(OmegaConf.select(a.config, k) == OmegaConf.select(b.config, k) for k in ("frontend", "data", "label_scheme"))
 
 
-def combination(weights, names: list[str], dev_posteriors, dev_labels) -> PosteriorAverage:
-    """`equal`, `dev` (tuned on the dev split, never on test) or a list. `dev_posteriors()` gives each
-    run's dev posteriors by name (computed on first use)."""
+def combination(weights, names: list[str], dev_posteriors, dev_labels, rule: str = "mean") -> PosteriorAverage:
+    """`equal`, `dev` (tuned on the dev split, never on test) or a list; `rule`: mean or product of the
+    posteriors. `dev_posteriors()` gives each run's dev posteriors by name (computed on first use)."""
     if weights == "equal":
-        return PosteriorAverage.equal(names)
+        return PosteriorAverage.equal(names, rule)
     if weights == "dev":
-        average = PosteriorAverage.tuned(dev_posteriors(), dev_labels())
-        log.info("dev-tuned posterior weights: %s", average.weights)
+        average = PosteriorAverage.tuned(dev_posteriors(), dev_labels(), rule=rule)
+        log.info("dev-tuned posterior weights (%s): %s", rule, average.weights)
         return average
-    return PosteriorAverage(dict(zip(names, weights)))
+    return PosteriorAverage(dict(zip(names, weights)), rule)
 
 
 def evaluate(cfg: DictConfig) -> dict:
@@ -166,9 +166,11 @@ def evaluate(cfg: DictConfig) -> dict:
     dev_posteriors = functools.cache(lambda: {n: posteriors(r.model, dev()) for n, r in runs.items()})
     combine, out_dir, name = None, first.directory, next(iter(runs))
     if len(loaded) > 1:
-        combine = combination(cfg.weights, list(runs), dev_posteriors, lambda: dev().labels)
-        name = "average(" + "+".join(runs) + ")"
-        out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / ("average_" + "_".join(runs))
+        rule = cfg.get("rule", "mean")
+        combine = combination(cfg.weights, list(runs), dev_posteriors, lambda: dev().labels, rule)
+        kind = {"mean": "average", "product": "product"}[rule]
+        name = cfg.get("name") or f"{kind}(" + "+".join(runs) + ")"
+        out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / (f"{kind}_" + "_".join(runs))
     decoders = {}
     if evaluator.decoder == "viterbi":
         fitted = functools.cache(lambda: first.decoder if evaluator.reuses(first.decoder) else evaluator.fit_decoder(

@@ -19,6 +19,8 @@ from avfusion.decoding.hybrid import DECODERS
 from avfusion.decoding.lm import KINDS as LM_KINDS
 from avfusion.errors import ConfigError
 from avfusion.evaluation.noise import KINDS as NOISE_KINDS
+from avfusion.models.ensemble import RULES as COMBINATION_RULES
+from avfusion.models.fusion.base import INITS
 from avfusion.training.datamodule import BATCHING
 
 LABEL_SCHEMES = ("auto", "states", "phone", "phone_state", "cd_state", "word", "word_state")
@@ -85,6 +87,9 @@ RULES: dict[str, Rule] = {
     "chunk_frames": integer(1),
     "sequences_per_batch": integer(1),
     "trainer.max_epochs": integer(1),
+    "fusion.init": choice(INITS),
+    "fusion.warmup_epochs": integer(0),
+    "fusion.encoder_lr_scale": number(0),
     "frontend.n_jobs": integer(1),  # before the keys interpolated from it
     "max_duration_mismatch_s": number(0),
     "validation_jobs": integer(1),
@@ -114,6 +119,7 @@ RULES: dict[str, Rule] = {
     "evaluation.viterbi.acoustic_scales": each(number(above=0), non_empty=True),
     "evaluation.viterbi.lm_weights": each(number(0), non_empty=True),
     "evaluation.viterbi.insertion_penalties": each(number(), non_empty=True),
+    "rule": choice(COMBINATION_RULES),  # avfusion-evaluate
     "chunk_seconds": optional(number(above=0)),  # avfusion-predict
     "rois": integer(0),
     "figure_start_s": number(0),

@@ -195,6 +195,27 @@ def test_posterior_average_weights():
         PosteriorAverage({"a": -1.0, "b": 1.0})
 
 
+def test_product_of_posteriors_is_the_renormalised_weighted_geometric_mean():
+    import numpy as np
+    from scipy.stats import gmean
+
+    from avfusion.models.ensemble import PosteriorAverage
+
+    a = np.array([[0.9, 0.1], [0.5, 0.5], [1.0, 0.0]])
+    b = np.array([[0.4, 0.6], [0.2, 0.8], [0.3, 0.7]])
+    product = PosteriorAverage.equal(["a", "b"], rule="product")({"a": a, "b": b})
+    reference = gmean(np.stack([a, b]), axis=0)  # scipy's geometric mean, then renormalised
+    reference /= reference.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(product[:2], reference[:2])
+    np.testing.assert_allclose(product[0], [0.6 / (0.6 + 0.06 ** 0.5), 0.06 ** 0.5 / (0.6 + 0.06 ** 0.5)])
+    assert product[2, 0] == pytest.approx(1.0)  # a zero posterior vetoes its class (floored, no nan)
+    weighted = PosteriorAverage({"a": 3, "b": 1}, rule="product")({"a": a, "b": b})
+    expected = a[1] ** 0.75 * b[1] ** 0.25
+    np.testing.assert_allclose(weighted[1], expected / expected.sum())
+    with pytest.raises(Exception, match="rule='sum'"):
+        PosteriorAverage.equal(["a"], rule="sum")
+
+
 def test_auto_sharing_picks_the_level_the_scheme_has():
     from avfusion.corpus.labels import word_scheme
 

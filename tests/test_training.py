@@ -254,5 +254,11 @@ def test_bilinear_run_and_posterior_averaging(tiny_root, concat_run):
     assert averaged["name"] == "average(concat+bilinear)"
     assert set(averaged["all"]) == {"concat", "bilinear", "combined"}
     assert set(averaged["weights"]) == {"concat", "bilinear"}  # their values: test_test_split_untouched.py
+    product_dir = tiny_root / "product"
+    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{concat},{bilinear}]", "rule=product",
+                    f"output_dir={product_dir}", "evaluation.noises=[]", "evaluation.decoder=framewise"],
+                   check=True, capture_output=True, cwd=tiny_root)
+    product = json.loads((product_dir / "report.json").read_text())
+    assert product["name"] == "product(concat+bilinear)" and product["weights"] == {"concat": 0.5, "bilinear": 0.5}
     # each single model, evaluated inside the average, scores as in its own report
     assert averaged["all"]["concat"] == json.loads((concat / "report.json").read_text())["test"]
