@@ -34,7 +34,7 @@ from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.errors import ConfigError, UserError
 from avfusion.evaluation.evaluate import posteriors
 from avfusion.evaluation.run import report_run
-from avfusion.frames.cache import NOT_IN_KEY, prepared_frames
+from avfusion.frames.cache import NOT_IN_KEY, frames_directory, frames_key, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
@@ -42,6 +42,8 @@ from avfusion.inference.outputs import write_prediction
 from avfusion.inference.predict import Prediction, predict
 from avfusion.models.ensemble import PosteriorAverage
 from avfusion.runs import Run, RunFolderError, load_run, save_run
+from avfusion.training.multicondition import MultiCondition
+from avfusion.training.stage_cache import StageCache
 from avfusion.training.stages import TrainSettings, train_model
 
 log = logging.getLogger(__name__)
@@ -81,18 +83,21 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     evaluator = instantiate(cfg.evaluation, _convert_="all")
     corpus, validation = load_corpus(cfg)
     evaluator.check(corpus)
+    train_noise = instantiate(cfg.train_noise, _convert_="all") if cfg.get("train_noise") else MultiCondition()
+    train_noise.check(corpus)
     frontend, frames, scheme = prepare(cfg, corpus)
     if evaluator.decoder == "viterbi":
         evaluator.viterbi.check(len(scheme.units))
+    frames_dir = frames_directory(OmegaConf.to_container(cfg.frontend, resolve=True), scheme, corpus)
     settings = TrainSettings(run_dir=run_dir, trainer=instantiate(cfg.trainer),
                              callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
                              seed=cfg.seed, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
                              optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
                              resume=cfg.resume, progress=_progress(), batching=cfg.batching,
                              chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch,
-                             shaping=stage_shaping(cfg))
+                             shaping=stage_shaping(cfg), stage_cache=stage_cache(cfg, corpus, scheme))
     model = train_model(instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all"),
-                        frames, scheme, settings)
+                        train_noise.apply(frontend, frames, corpus, frames_dir), scheme, settings)
     input_dims = {m: int(x.shape[1]) for m, x in frames["train"].features.items()}
     decoders = {}
     if evaluator.decoder == "viterbi":  # fitted on train, tuned on dev for this model; test decoded once
@@ -108,12 +113,24 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
 
 def stage_shaping(cfg: DictConfig) -> dict:
     """The settings that shape a training stage's weights (resume reuses a stage only when they match)."""
-    keys = ("data", "frontend", "label_scheme", "encoder", "fusion", "seed", "lr", "weight_decay", "optimizer", "batch_size",
+    keys = ("data", "frontend", "label_scheme", "encoder", "fusion", "seed", "lr", "weight_decay", "optimizer",
+            "train_noise", "batch_size",
             "batching", "chunk_frames", "sequences_per_batch") + (("cd_min_frames",) if cfg.label_scheme == "cd_state" else ())
     shaping = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
     for group, where_and_how_fast in (("data", ("n_jobs",)), ("frontend", NOT_IN_KEY)):
         shaping[group] = {k: v for k, v in shaping[group].items() if k not in where_and_how_fast}
     return _dotted(shaping)
+
+
+def stage_cache(cfg: DictConfig, corpus: Corpus, scheme: LabelScheme) -> StageCache | None:
+    """Where finished single-encoder stages are shared (`encoder_cache_dir`; null: nowhere), keyed by what
+    shapes them: the stage settings but the head's, the trainer and callbacks, and the prepared frames."""
+    if not cfg.get("encoder_cache_dir"):
+        return None
+    settings = {k: v for k, v in stage_shaping(cfg).items() if not k.startswith("fusion.")}
+    settings.update(_dotted({group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("trainer", "callbacks")}),
+                    frames=frames_key(OmegaConf.to_container(cfg.frontend, resolve=True), scheme, corpus))
+    return StageCache(cfg.encoder_cache_dir, settings)
 
 
 def _dotted(tree: dict, prefix: str = "") -> dict:

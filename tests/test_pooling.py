@@ -209,8 +209,10 @@ def test_pooling_models_are_fitted_on_training_frames_only(monkeypatch, tmp_path
     assert model.posteriors(data["dev"]).shape == (200, 39)
 
 
-@pytest.mark.parametrize("fusion, pooling, extra", [("fisher", "window", []), ("netvlad", "segment", []),
-                                                     ("fisher_learnable", "window", ["fusion.freeze_encoders=false"])])
+@pytest.mark.parametrize("fusion, pooling, extra", [
+    ("fisher", "window", []),
+    pytest.param("netvlad", "segment", [], marks=pytest.mark.slow),  # about 30 s each: the default run stays < 10 min
+    pytest.param("fisher_learnable", "window", ["fusion.freeze_encoders=false"], marks=pytest.mark.slow)])
 def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling, extra):
     import json
     import subprocess

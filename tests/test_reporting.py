@@ -73,3 +73,82 @@ def test_sweep_table_rows_per_model_and_seed_spread():
     assert lines[0] == "| per | seeds | clean | babble 0 dB |"
     assert lines[2] == "| concat | 2 | 0.250 ± 0.071 | 0.450 ± 0.071 |"  # sample std: 0.05 * sqrt(2)
     assert lines[3] == "| audio_only | 1 | 0.250 | 0.700 |"
+
+
+def _sweep_report(name, seed, errors_by_split, reference, speakers, noise_rows=True):
+    """A report.json as avfusion-train writes it: dev and test rows with per-utterance counts."""
+    out = {"name": name, "seed": seed, "label_scheme": "phone"}
+    for split, errors in errors_by_split.items():
+        rows = []
+        for condition, shift in (("clean", 0), ("white 10 dB", 1), ("white 0 dB", 2)) if noise_rows else (("clean", 0),):
+            e = np.minimum(np.asarray(errors) + shift, reference)
+            detail = {"id": [f"{split}{i}" for i in range(len(e))], "speaker": speakers, "errors": e.tolist(),
+                      "reference": list(reference), "frame_errors": e.tolist(), "frames": list(reference)}
+            confusion = {"labels": ["A", "B"], "counts": [[int(reference.sum() - e.sum()), int(e.sum())], [0, 5]]}
+            rows.append({"condition": condition, "per": e.sum() / reference.sum(),
+                         "frame_error": e.sum() / reference.sum(), "frame_error_phone": e.sum() / reference.sum(),
+                         "by_utterance": detail, "viseme_confusion": confusion})
+        out[split] = rows
+    return out
+
+
+def test_the_report_of_a_sweep_gives_dev_and_test_tables_with_intervals_a_direct_computation_agrees_with(tmp_path):
+    """One utterance per speaker: the two-level bootstrap is the ordinary paired bootstrap of a ratio, which
+    scipy computes independently; seeds are averaged inside each resample."""
+    import csv
+    import json
+
+    from scipy import stats
+
+    from avfusion.cli import report as report_cli
+
+    rng = np.random.default_rng(5)
+    n = 40
+    reference = rng.integers(15, 40, n)
+    speakers = [f"s{i}" for i in range(n)]
+    errors = {}
+    for model, rate in (("audio_only", 0.35), ("concat", 0.25)):
+        for seed in range(3):
+            errors[model, seed] = {s: rng.binomial(reference, rate) for s in ("dev", "test")}
+            run = tmp_path / f"{model}_{seed}"
+            run.mkdir()
+            (run / "report.json").write_text(json.dumps(_sweep_report(model, seed, errors[model, seed], reference,
+                                                                      speakers), default=int))
+    report_cli.main([str(tmp_path), "--baseline", "audio_only"])
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.index("## dev") < summary.index("## test")
+    with open(tmp_path / "summary.csv") as f:
+        rows = {(r["split"], r["model"], r["condition"], r["metric"]): r for r in csv.DictReader(f)}
+    for split in ("dev", "test"):
+        per_seed = [errors["concat", s][split].sum() / reference.sum() for s in range(3)]
+        row = rows[split, "concat", "clean", "per"]
+        assert float(row["mean"]) == pytest.approx(np.mean(per_seed))
+        assert float(row["std"]) == pytest.approx(np.std(per_seed, ddof=1))
+
+        def seeds_mean(*arrays):  # 3 seeds' errors then the reference, resampled together (paired)
+            *e, r = arrays
+            return np.mean([x.sum() / r.sum() for x in e])
+
+        direct = stats.bootstrap((*[errors["concat", s][split] for s in range(3)], reference), seeds_mean,
+                                 paired=True, vectorized=False, n_resamples=2000, method="percentile",
+                                 random_state=3).confidence_interval
+        assert float(row["low"]) == pytest.approx(direct.low, abs=0.01)
+        assert float(row["high"]) == pytest.approx(direct.high, abs=0.01)
+    assert "| per - per(audio_only), 95% interval |" in summary
+    for name in ("per_vs_snr_dev.png", "per_vs_snr_test.png", "viseme_confusion_white_0dB_dev.png",
+                 "viseme_confusion_white_0dB_test.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+
+
+def test_a_report_without_dev_rows_has_a_test_section_only(tmp_path):
+    import json
+
+    from avfusion.cli import report as report_cli
+
+    reference = np.full(4, 10)
+    rep = _sweep_report("audio_only", 0, {"test": np.array([1, 2, 3, 4])}, reference, ["a", "a", "b", "b"],
+                        noise_rows=False)
+    (tmp_path / "report.json").write_text(json.dumps(rep, default=int))
+    report_cli.main([str(tmp_path), "--no-plots"])
+    summary = (tmp_path / "summary.md").read_text()
+    assert summary.startswith("## test") and "## dev" not in summary and not list(tmp_path.glob("*.png"))

@@ -57,7 +57,7 @@ def spied_runs(tiny_root, splits):
         for fusion in ("concat", "bilinear"):
             runs[fusion] = tiny_root / f"spied_{fusion}"
             cfg = compose_config("train", tiny_overrides(tiny_root) + [f"fusion={fusion}", "fusion.rank=8"
-                                                                       if fusion == "bilinear" else "seed=0"])
+                                                                       if fusion == "bilinear" else "evaluation.report_dev=true"])
             api.train(cfg, runs[fusion], name=fusion)
     finally:
         patch.undo()
@@ -79,9 +79,9 @@ def test_dev_tuned_averaging_weights_come_from_dev_posteriors_only(spied_runs, s
     asked = []
     tuned = PosteriorAverage.tuned.__func__
 
-    def spy(cls, posteriors, labels, step=0.1):
+    def spy(cls, posteriors, labels, step=0.1, rule="mean"):
         asked.append(len(labels))
-        return tuned(cls, posteriors, labels, step)
+        return tuned(cls, posteriors, labels, step, rule)
 
     scored = []
     real_posteriors = api.posteriors
@@ -108,3 +108,20 @@ def test_dev_tuned_averaging_weights_come_from_dev_posteriors_only(spied_runs, s
     dev = frames_of(loaded["concat"].frontend, corpus.split("dev"), FrameLabeller(loaded["concat"].scheme))
     expected = tuned(PosteriorAverage, {n: real_posteriors(r.model, dev) for n, r in loaded.items()}, dev.labels)
     assert report["weights"] == pytest.approx(expected.weights)
+
+
+def test_dev_is_scored_in_every_condition_beside_test(spied_runs, splits):
+    import json
+
+    runs, _ = spied_runs
+    report = json.loads((runs["concat"] / "report.json").read_text())
+    assert [r["condition"] for r in report["dev"]] == [r["condition"] for r in report["test"]]
+    for split in ("dev", "test"):
+        for row in report[split]:
+            assert set(row["by_utterance"]["id"]) == splits[split]
+            confusion = row["viseme_confusion"]  # frames by (reference viseme, predicted viseme)
+            assert len(confusion["labels"]) == 13 and sum(map(sum, confusion["counts"])) == row["frames"]
+            correct = sum(confusion["counts"][i][i] for i in range(13))
+            assert 1 - correct / row["frames"] <= row["frame_error"] + 1e-9  # a wrong phone may be the right viseme
+    bilinear = json.loads((runs["bilinear"] / "report.json").read_text())
+    assert bilinear["dev"] is None  # evaluation.report_dev=false

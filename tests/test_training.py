@@ -198,7 +198,8 @@ def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):
               multirun=True)
     out = subprocess.run([sys.executable, "-m", "avfusion.cli.report", str(sweep)], capture_output=True, text=True,
                          check=True)
-    table = out.stdout.split("\n\n")[0].splitlines()
+    assert out.stdout.startswith("## test")  # report_dev=false: no dev rows, no dev section
+    table = out.stdout.split("\n\n")[1].splitlines()
     assert table[0].startswith("| per | seeds | clean |")
     assert sorted(line.split("|")[1].strip() for line in table[2:]) == ["audio_only", "video_only"]
     assert (sweep / "summary.md").is_file()

@@ -1,7 +1,9 @@
-"""`avfusion-report DIR [--metric per] [--baseline NAME]`: tables (model x condition) from every report.json
-under DIR: each metric's mean (± std over seeds), then the sequence error rate with 95% intervals (a
-paired bootstrap over test speakers and their utterances), and with --baseline, each model's paired
-difference from that model with its interval."""
+"""`avfusion-report DIR [--metric per] [--baseline NAME] [--no-plots]`: tables (model x condition) from every
+report.json under DIR, for the dev split (where conclusions are drawn) and the test split (reported once):
+each metric's mean (± sample std over seeds), the sequence error rate with 95% intervals (a paired
+bootstrap over speakers and their utterances), and with --baseline, each model's paired difference from
+that model with its interval. Writes summary.md, summary.csv and PNG plots (error rate against SNR with
+interval bands; viseme confusions of audio-only and of the fusion best on dev at 0 dB)."""
 
 from __future__ import annotations
 
@@ -13,8 +15,13 @@ from pathlib import Path
 
 from avfusion.cli.boundary import user_errors
 from avfusion.reporting.intervals import interval_table, intervals
-from avfusion.reporting.report import METRICS, find_reports, sweep_rows, sweep_table
+from avfusion.reporting.plots import noise_curves, plot_confusions, plot_error_vs_snr
+from avfusion.reporting.report import METRICS, SPLITS, find_reports, split_rows, sweep_rows, sweep_table
 from avfusion.utils.atomic import write_text_atomic
+
+HEADINGS = {"dev": "## dev: conclusions are drawn here (decoders and averaging weights were tuned on dev)",
+            "test": "## test: held-out speakers, reported once"}
+UNIMODAL = ("audio_only", "video_only")
 
 
 @user_errors("report")
@@ -23,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("directory", type=Path, help="a run or multirun folder")
     parser.add_argument("--metric", choices=METRICS, default=None, help="first table (default: per, or wer)")
     parser.add_argument("--baseline", default=None, help="a model name: paired differences from it, with intervals")
+    parser.add_argument("--no-plots", action="store_true", help="tables only")
     args = parser.parse_args(argv)
     reports = find_reports(args.directory)
     if not reports:
@@ -33,37 +41,75 @@ def main(argv: list[str] | None = None) -> None:
     first = args.metric or present[0]
     if first not in present:
         sys.exit(f"--metric {first}: not in the reports under {args.directory} (they have {present})")
-    tables = "\n\n".join(sweep_table(reports, m) for m in [first] + [m for m in present if m != first])
+    metrics = [first] + [m for m in present if m != first]
     sequence = present[0]  # per or wer
-    conditions = list(dict.fromkeys(row["condition"] for r in reports for row in r["test"]))
-    ranges = {c: intervals(reports, c, sequence) for c in conditions}  # empty for reports without by_utterance
-    if any(ranges.values()):
-        tables += "\n\n" + interval_table(ranges, sequence)
-        if args.baseline:
-            differences = {c: intervals(reports, c, sequence, args.baseline) for c in conditions}
-            tables += "\n\n" + interval_table(differences, sequence, args.baseline)
-    elif args.baseline:
-        sys.exit(f"--baseline: the reports under {args.directory} have no per-utterance results (made by an "
-                 "earlier avfusion: evaluate them again with avfusion-evaluate)")
-    write_text_atomic(args.directory / "summary.md", tables + "\n")
-    write_text_atomic(args.directory / "summary.csv", summary_csv(reports, [first] + [m for m in present if m != first],
-                                                                  sequence, ranges))
-    print(tables)
-    print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'} and summary.csv)")
+    splits = [s for s in SPLITS if any(split_rows(r, s) for r in reports)]
+    sections, records, ranges = [], [], {}
+    for split in splits:
+        tables, ranges[split] = split_tables(reports, split, metrics, sequence, args.baseline, args.directory)
+        sections.append(f"{HEADINGS[split]}\n\n{tables}")
+        records += csv_records(reports, split, metrics, sequence, ranges[split])
+    text = "\n\n".join(sections)
+    write_text_atomic(args.directory / "summary.md", text + "\n")
+    write_text_atomic(args.directory / "summary.csv", to_csv(records))
+    figures = [] if args.no_plots else plots(reports, ranges, sequence, args.directory)
+    print(text)
+    print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'}, summary.csv"
+          + "".join(f", {p.name}" for p in figures) + ")")
 
 
-def summary_csv(reports: list[dict], metrics: list[str], sequence: str, ranges: dict[str, dict]) -> str:
+def split_tables(reports: list[dict], split: str, metrics: list[str], sequence: str, baseline: str | None,
+                 directory: Path) -> tuple[str, dict]:
+    """The Markdown tables of one split, and its intervals by condition ({} without per-utterance counts)."""
+    tables = "\n\n".join(sweep_table(reports, m, split) for m in metrics)
+    conditions = list(dict.fromkeys(row["condition"] for r in reports for row in split_rows(r, split)))
+    ranges = {c: intervals(reports, c, sequence, split=split) for c in conditions}
+    if not any(ranges.values()):
+        if baseline:
+            sys.exit(f"--baseline: the reports under {directory} have no per-utterance results (made by an "
+                     "earlier avfusion: evaluate them again with avfusion-evaluate)")
+        return tables, {}
+    tables += "\n\n" + interval_table(ranges, sequence)
+    if baseline:
+        differences = {c: intervals(reports, c, sequence, baseline, split=split) for c in conditions}
+        tables += "\n\n" + interval_table(differences, sequence, baseline)
+    return tables, ranges
+
+
+def csv_records(reports: list[dict], split: str, metrics: list[str], sequence: str, ranges: dict) -> list[dict]:
     """One record per model, condition and metric: mean, sample std over seeds, and for the sequence error
     rate its 95% interval (`ranges`: {condition: intervals}; empty without per-utterance counts)."""
-    rows = sweep_rows(reports, metrics)
+    out = []
+    for row in sweep_rows(reports, metrics, split):
+        iv = ranges.get(row["condition"], {}).get(row["model"]) if row["metric"] == sequence else None
+        out.append({**row, "low": iv.low if iv else "", "high": iv.high if iv else "",
+                    "std": "" if row["std"] is None else row["std"]})
+    return out
+
+
+def to_csv(records: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, ["model", "seeds", "condition", "metric", "mean", "std", "low", "high"])
+    writer = csv.DictWriter(out, ["split", "model", "seeds", "condition", "metric", "mean", "std", "low", "high"])
     writer.writeheader()
-    for row in rows:
-        iv = ranges[row["condition"]].get(row["model"]) if row["metric"] == sequence else None
-        writer.writerow({**row, "low": iv.low if iv else "", "high": iv.high if iv else "",
-                         "std": "" if row["std"] is None else row["std"]})
+    writer.writerows(records)
     return out.getvalue()
+
+
+def plots(reports: list[dict], ranges: dict[str, dict], sequence: str, directory: Path) -> list[Path]:
+    """PER against SNR per split; viseme confusions at 0 dB of audio-only and the fusion best on dev."""
+    figures = [plot_error_vs_snr(r, sequence, directory / f"{sequence}_vs_snr_{split}.png",
+                                 f"{sequence} on {split} ({directory.name})") for split, r in ranges.items() if r]
+    chooser = ranges.get("dev") or ranges.get("test") or {}  # the best fusion is chosen on dev where there is one
+    for kind in sorted(noise_curves(chooser)):
+        condition = f"{kind} 0 dB"
+        fusions = {m: iv.value for m, iv in chooser.get(condition, {}).items() if m not in UNIMODAL}
+        if not fusions:
+            continue
+        best = min(fusions, key=fusions.get)
+        for split in ranges:
+            figures.append(plot_confusions(reports, ["audio_only", best], condition, split,
+                                           directory / f"viseme_confusion_{kind}_0dB_{split}.png"))
+    return [f for f in figures if f is not None]
 
 
 if __name__ == "__main__":

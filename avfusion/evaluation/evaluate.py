@@ -24,7 +24,7 @@ from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
 from avfusion.decoding.framewise import FramewiseDecoder
 from avfusion.decoding.hybrid import DECODERS, HybridDecoder, ViterbiSettings, scored
-from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, babble_pool, conditions
+from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, babble_pool, check_babble_talkers, conditions
 from avfusion.frames.data import FrameData, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
@@ -86,7 +86,17 @@ def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], 
     }
     if framewise is not None:
         row[f"{metric}_framewise"] = sequence_errors(posteriors, data, references, scheme, framewise).rate
+    if "viseme" in scheme.groups:
+        row["viseme_confusion"] = group_confusion(scheme, "viseme", np.asarray(data.labels), predicted)
     return row
+
+
+def group_confusion(scheme: LabelScheme, level: str, truth: np.ndarray, predicted: np.ndarray) -> dict:
+    """Frame counts by (reference group, predicted group) at `level` (e.g. visemes), as lists for JSON."""
+    group = scheme.group_index(level)
+    n = len(scheme.group_names[level])
+    counts = np.bincount(group[truth] * n + group[predicted], minlength=n * n).reshape(n, n)
+    return {"labels": list(scheme.group_names[level]), "counts": counts.tolist()}
 
 
 def split_references(labeller: FrameLabeller, utterances: list[Utterance], data: FrameData) -> list[Reference]:
@@ -112,6 +122,7 @@ class Evaluator:
     min_frames: int = 2  # framewise decoding: runs shorter than this are dropped
     viterbi: ViterbiSettings = field(default_factory=ViterbiSettings)
     batch_size: int = 8192
+    report_dev: bool = True  # also score dev in every condition: the table conclusions are drawn from
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
@@ -147,14 +158,10 @@ class Evaluator:
     def check(self, corpus) -> None:
         """Fail before training, not after, when the corpus cannot give every condition."""
         self.conditions()  # validates noise names
-        if self.babble_talkers < 1:
-            raise ConfigError(f"evaluation.babble_talkers={self.babble_talkers}: must be at least 1")
         if "babble" in self.noises:
-            talkers = {u.speaker for u in babble_pool(corpus)}
-            if len(talkers) < self.babble_talkers:
-                raise ConfigError(f"evaluation.babble_talkers={self.babble_talkers}: the babble pool has only "
-                                  f"{len(talkers)} talkers (babble.jsonl, or the training speakers without one): "
-                                  "lower it, or drop babble from evaluation.noises")
+            check_babble_talkers(corpus, self.babble_talkers, "evaluation.babble_talkers")
+        elif self.babble_talkers < 1:
+            raise ConfigError(f"evaluation.babble_talkers={self.babble_talkers}: must be at least 1")
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
                  scheme: LabelScheme, combine=None, decoders: dict[str, HybridDecoder] | None = None,

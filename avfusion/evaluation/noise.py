@@ -113,6 +113,16 @@ def babble_pool(corpus) -> list[Utterance]:
     return corpus.split("train")
 
 
+def check_babble_talkers(corpus, talkers: int, key: str) -> None:
+    """Refuse, before any work, babble of more talkers than the corpus's babble pool has (`key`: the setting)."""
+    if talkers < 1:
+        raise ConfigError(f"{key}={talkers}: must be at least 1")
+    available = {u.speaker for u in babble_pool(corpus)}
+    if len(available) < talkers:
+        raise ConfigError(f"{key}={talkers}: the babble pool has only {len(available)} talkers (babble.jsonl, or "
+                          "the training speakers without one): lower it, or leave babble out")
+
+
 class NoiseMaker:
     """Makes the noisy version of a test utterance. `babble_pool`: recordings of talkers who are not the
     test speakers (the corpus's babble pool, or its training split)."""

@@ -15,11 +15,15 @@ from avfusion.reporting.report import write_report
 def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, evaluator: Evaluator, models: dict,
                frontend, corpus: Corpus, combine=None, skipped: list[str] | None = None,
                decoders: dict | None = None) -> str:
-    """Scores on the test split, clean and in noise; report.json/report.md in run_dir; returns the Markdown.
-    `decoders`: the dev-tuned viterbi decoder of each model (and of "combined")."""
-    test = corpus.split("test")
-    results = evaluator.evaluate(models, frontend, test, scheme, combine=combine, decoders=decoders,
-                                 babble=babble_pool(corpus))
+    """Scores on the test split, clean and in noise (and on dev in the same conditions, with
+    `evaluator.report_dev`); report.json/report.md in run_dir; returns the Markdown. `decoders`: the
+    dev-tuned viterbi decoder of each model (and of "combined")."""
+    def scores(split: str) -> dict[str, list[dict]]:
+        return evaluator.evaluate(models, frontend, corpus.split(split), scheme, combine=combine, decoders=decoders,
+                                  babble=babble_pool(corpus))
+
+    dev = scores("dev") if evaluator.report_dev else None  # tuned on dev: its numbers are for choosing, not claims
+    results = scores("test")
     key = "combined" if combine is not None else next(iter(models))
     decoding = {"decoder": evaluator.decoder, "min_frames": evaluator.min_frames}
     if evaluator.decoder == "viterbi":
@@ -29,8 +33,9 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
         "test_speakers": len(corpus.speakers("test")),
         "skipped_utterances": list(skipped or []),  # invalid, left out with on_error=skip (all splits)
         "models": list(models), "test": results[key],
+        "dev": dev[key] if dev else None, "dev_speakers": len(corpus.speakers("dev")),
         "weights": getattr(combine, "weights", None),
-        "all": results,
+        "all": results, "all_dev": dev,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
                        "babble_talkers": evaluator.babble_talkers,
                        "babble_source": "babble pool" if corpus.babble else "train split",

@@ -70,10 +70,15 @@ def fit_on_train(frontend, corpus: Corpus, alignments: Alignments | None = None)
     return frontend.fit(train, labeller.labels)
 
 
+def frames_directory(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> Path:
+    """Where the prepared frames of these settings live."""
+    return Path(frontend_config["cache_dir"]) / f"frames-{frames_key(frontend_config, scheme, corpus)}"
+
+
 def prepared_frames(frontend, frontend_config: dict, corpus: Corpus, scheme: LabelScheme,
                     progress: bool = True) -> tuple[object, dict[str, FrameData]]:
     """The front-end fitted on train, and train/dev FrameData (memory-mapped), built once."""
-    directory = Path(frontend.cache_dir) / f"frames-{frames_key(frontend_config, scheme, corpus)}"
+    directory = frames_directory(frontend_config, scheme, corpus)
     done = directory / "complete"
     if done.is_file():
         log.info("using prepared frames in %s", directory)

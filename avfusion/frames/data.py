@@ -83,6 +83,15 @@ def frames_of(frontend, utterances: list[Utterance], labeller: FrameLabeller,
     )
 
 
+def concatenated(parts: list[FrameData]) -> FrameData:
+    """One FrameData holding the utterances of `parts` in order (in memory)."""
+    lengths = np.concatenate([p.lengths for p in parts])
+    return FrameData(features={m: np.concatenate([np.asarray(p.features[m]) for p in parts]) for m in parts[0].features},
+                     labels=np.concatenate([np.asarray(p.labels) for p in parts]),
+                     offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                     ids=[i for p in parts for i in p.ids], speakers=[s for p in parts for s in p.speakers])
+
+
 def with_audio(frontend, data: FrameData, utterances: list[Utterance],
                audio_waveform: WaveformTransform) -> FrameData:
     """`data` (the FrameData of `utterances`) with only the audio recomputed from transformed waveforms,

@@ -34,28 +34,41 @@ class Interval:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
 
-def resamples(speakers: list[str], n_resamples: int = 2000, seed: int = 0) -> list[np.ndarray]:
-    """Utterance indices of each two-level resample (speakers, then utterances within each)."""
+def resample_counts(speakers: list[str], n_resamples: int = 2000, seed: int = 0) -> np.ndarray:
+    """(n_resamples, N): how often each utterance is drawn in each two-level resample (speakers with
+    replacement, then within each drawn speaker as many of its utterances, with replacement)."""
     rng = np.random.default_rng(seed)
     by_speaker = defaultdict(list)
     for i, s in enumerate(speakers):
         by_speaker[s].append(i)
-    groups = [np.array(v) for v in by_speaker.values()]
-    out = []
-    for _ in range(n_resamples):
-        chosen = rng.integers(0, len(groups), len(groups))
-        out.append(np.concatenate([g[rng.integers(0, len(g), len(g))] for g in (groups[c] for c in chosen)]))
-    return out
+    sizes = np.array([len(v) for v in by_speaker.values()])
+    members = np.full((len(sizes), sizes.max()), -1)  # speaker -> its utterances, padded
+    for g, v in enumerate(by_speaker.values()):
+        members[g, :len(v)] = v
+    chosen = rng.integers(0, len(sizes), (n_resamples, len(sizes)))  # (R, S) drawn speakers
+    n_drawn = sizes[chosen][..., None]  # each brings as many utterances as it has
+    picks = np.floor(rng.random((*chosen.shape, sizes.max())) * n_drawn).astype(np.int64)
+    valid = np.arange(sizes.max()) < n_drawn
+    utterances = members[chosen[..., None], picks]
+    rows = np.broadcast_to(np.arange(n_resamples)[:, None, None], utterances.shape)
+    n = len(speakers)
+    return np.bincount(rows[valid] * n + utterances[valid], minlength=n_resamples * n).reshape(n_resamples, n)
 
 
-def _rows(reports: list[dict], condition: str, metric: str) -> dict[str, list[dict]]:
+def resamples(speakers: list[str], n_resamples: int = 2000, seed: int = 0) -> list[np.ndarray]:
+    """Utterance indices of each two-level resample (see `resample_counts`)."""
+    counts = resample_counts(speakers, n_resamples, seed)
+    return [np.repeat(np.arange(counts.shape[1]), c) for c in counts]
+
+
+def _rows(reports: list[dict], condition: str, metric: str, split: str = "test") -> dict[str, list[dict]]:
     """Each model's per-utterance data of `condition` (one entry per seed), checked to share a test set."""
     if metric not in RATIOS:
         raise UserError(f"confidence intervals are computed for {sorted(RATIOS)}, not {metric!r}")
     by_model: dict[str, list[dict]] = defaultdict(list)
     ids = None
     for rep in reports:
-        row = next((r for r in rep["test"] if r["condition"] == condition), None)
+        row = next((r for r in rep.get(split) or [] if r["condition"] == condition), None)
         if row is None or "by_utterance" not in row:
             continue
         detail = row["by_utterance"]
@@ -68,29 +81,24 @@ def _rows(reports: list[dict], condition: str, metric: str) -> dict[str, list[di
     return by_model
 
 
-def _rate(details: list[dict], metric: str, index: np.ndarray | None) -> float:
+def _rates(details: list[dict], metric: str, counts: np.ndarray) -> np.ndarray:
+    """The rate on each resample (rows of `counts`) as a ratio of sums, seeds averaged."""
     top, bottom = RATIOS[metric]
-    rates = []
-    for d in details:
-        num, den = d[top], d[bottom]
-        if index is not None:
-            num, den = num[index], den[index]
-        rates.append(num.sum() / den.sum())
-    return float(np.mean(rates))  # seeds averaged
+    return np.mean([(counts @ d[top]) / (counts @ d[bottom]) for d in details], axis=0)
 
 
 def intervals(reports: list[dict], condition: str, metric: str = "per", baseline: str | None = None,
-              n_resamples: int = 2000, seed: int = 0) -> dict[str, Interval]:
+              n_resamples: int = 2000, seed: int = 0, split: str = "test") -> dict[str, Interval]:
     """Per model: its error rate with a 95% interval, or, with `baseline`, its rate minus the baseline's
-    (negative: better) with the interval of that paired difference."""
-    by_model = _rows(reports, condition, metric)
+    (negative: better) with the interval of that paired difference. `split`: the reports' dev or test rows."""
+    by_model = _rows(reports, condition, metric, split)
     if not by_model:
         return {}
     if baseline is not None and baseline not in by_model:
         raise UserError(f"baseline {baseline!r}: no such model in the reports (models: {sorted(by_model)})")
     speakers = next(iter(by_model.values()))[0]["speaker"]
-    draws = [None] + resamples(speakers, n_resamples, seed)  # the test set as it is, then the resamples
-    rates = {name: np.array([_rate(details, metric, d) for d in draws]) for name, details in by_model.items()}
+    counts = np.vstack([np.ones(len(speakers)), resample_counts(speakers, n_resamples, seed)])  # the set as it is first
+    rates = {name: _rates(details, metric, counts) for name, details in by_model.items()}
     out = {}
     for name, values in rates.items():
         if name == baseline:

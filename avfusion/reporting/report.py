@@ -68,13 +68,21 @@ def find_reports(directory: str | Path) -> list[dict]:
     return reports
 
 
-def seed_values(reports: list[dict], metric: str) -> tuple[dict[str, dict[str, list[float]]], dict[str, set], list[str]]:
+SPLITS = ("dev", "test")  # dev: where conclusions are drawn; test: reported once
+
+
+def split_rows(report: dict, split: str = "test") -> list[dict]:
+    """A report's rows of one split (reports made before dev was scored have test rows only)."""
+    return report.get(split) or []
+
+
+def seed_values(reports: list[dict], metric: str, split: str = "test") -> tuple[dict[str, dict[str, list[float]]], dict[str, set], list[str]]:
     """{model: {condition: [value per run]}}, the seeds of each model, and the conditions in order."""
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     seeds: dict[str, set] = defaultdict(set)
     conditions: list[str] = []
     for rep in reports:
-        for row in rep["test"]:
+        for row in split_rows(rep, split):
             values[rep["name"]][row["condition"]].append(row[metric])
             if row["condition"] not in conditions:
                 conditions.append(row["condition"])
@@ -87,11 +95,11 @@ def spread(values: list[float]) -> float | None:
     return float(np.std(values, ddof=1)) if len(values) > 1 else None
 
 
-def sweep_table(reports: list[dict], metric: str = "per") -> str:
+def sweep_table(reports: list[dict], metric: str = "per", split: str = "test") -> str:
     """One row per model name, one column per condition; mean (+- sample std over seeds when several)."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; choose from {METRICS}")
-    values, seeds, conditions = seed_values(reports, metric)
+    values, seeds, conditions = seed_values(reports, metric, split)
     header = f"| {metric} | seeds | " + " | ".join(conditions) + " |"
     lines = [header, "|---|---:|" + "---:|" * len(conditions)]
     for name in values:
@@ -103,15 +111,15 @@ def sweep_table(reports: list[dict], metric: str = "per") -> str:
     return "\n".join(lines)
 
 
-def sweep_rows(reports: list[dict], metrics: list[str]) -> list[dict]:
-    """The sweep tables as records (for CSV): model, seeds, condition, metric, mean, std (ddof 1)."""
+def sweep_rows(reports: list[dict], metrics: list[str], split: str = "test") -> list[dict]:
+    """The sweep tables as records (for CSV): split, model, seeds, condition, metric, mean, std (ddof 1)."""
     rows = []
     for metric in metrics:
-        values, seeds, conditions = seed_values(reports, metric)
+        values, seeds, conditions = seed_values(reports, metric, split)
         for name in values:
             for c in conditions:
                 v = values[name].get(c)
                 if v:
-                    rows.append({"model": name, "seeds": len(seeds[name]), "condition": c, "metric": metric,
-                                 "mean": float(np.mean(v)), "std": spread(v)})
+                    rows.append({"split": split, "model": name, "seeds": len(seeds[name]), "condition": c,
+                                 "metric": metric, "mean": float(np.mean(v)), "std": spread(v)})
     return rows

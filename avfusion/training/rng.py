@@ -9,6 +9,8 @@ checkpoints still load with `weights_only=True`.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import random
 
 import numpy as np
@@ -39,3 +41,21 @@ class RngStateCallback(pl.Callback):
 
     def load_state_dict(self, state_dict: dict) -> None:
         set_rng_state(state_dict)
+
+
+def derived_seed(seed: int, label: str) -> int:
+    """A seed of its own for (seed, label): stable across processes and machines."""
+    return int.from_bytes(hashlib.sha256(f"{seed}:{label}".encode()).digest()[:8], "little") >> 1
+
+
+@contextlib.contextmanager
+def seeded(seed: int, label: str):
+    """Torch draws inside depend on (seed, label) alone, and the global generator is left as it was.
+
+    Initial weights are drawn this way, per encoder and per softmax: the audio encoder (and its softmax)
+    starts from the same weights in every run with this seed, whatever head it is built for, so an
+    audio-only run is exactly the audio pre-training stage of a fusion run and a sweep shares it.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(derived_seed(seed, label))
+        yield

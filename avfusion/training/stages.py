@@ -32,7 +32,8 @@ from avfusion.models.fusion.base import FusionHead
 from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.datamodule import FrameDataModule
 from avfusion.training.module import FusionModule, block
-from avfusion.training.rng import RngStateCallback, rng_state, set_rng_state
+from avfusion.training.rng import RngStateCallback, rng_state, seeded, set_rng_state
+from avfusion.training.stage_cache import StageCache
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class TrainSettings:
     lr: float = 1e-3
     weight_decay: float = 1e-5
     optimizer: Callable | None = None  # a partial from conf/optimizer/ (default: Adam with weight_decay)
+    stage_cache: StageCache | None = None  # where finished single-encoder stages are shared (None: not)
     resume: bool = False
     progress: bool = True
     batching: str = "auto"  # auto: frames, or whole utterances when the model needs sequences | frames | utterances | chunks
@@ -94,9 +96,23 @@ def batching_of(module: FusionModule, settings: TrainSettings) -> str:
     return "utterances" if module.sequence_input else "frames"
 
 
-def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], settings: TrainSettings) -> FusionModule:
+def load_finished(name: str, module: FusionModule, stage_dir: Path) -> FusionModule:
+    """A finished stage's best weights into `module`, and the random state its fit ended with."""
+    log.info("stage %s already finished: loading %s", name, stage_dir / "best.pt")
+    module.load_state_dict(torch.load(stage_dir / "best.pt", map_location="cpu", weights_only=True))
+    rng_after = stage_dir / "rng.pt"
+    if rng_after.is_file():  # what comes next draws what it drew in the uninterrupted run
+        set_rng_state(torch.load(rng_after, weights_only=True))
+    else:
+        log.warning("%s: no rng.pt (made by an earlier avfusion): the stages after it start from another "
+                    "random state than an uninterrupted run would", stage_dir)
+    return module
+
+
+def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], settings: TrainSettings,
+              shared: bool = False) -> FusionModule:
     """Fit `module` on train with the configured callbacks (early stopping on dev); leave it holding the
-    best dev weights."""
+    best dev weights. `shared`: a single-encoder stage that `settings.stage_cache` may hold already."""
     stage_dir = settings.run_dir / "stages" / name
     best_weights = stage_dir / "best.pt"
     shaping = {k: v for k, v in settings.shaping.items() if k != "fusion" or name == "fusion"}
@@ -105,44 +121,41 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     else:
         stage_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(stage_dir / "settings.json", json.dumps(shaping, indent=1, sort_keys=True, default=str))
-    rng_after = stage_dir / "rng.pt"
     if settings.resume and best_weights.is_file():
-        log.info("stage %s already finished: loading %s", name, best_weights)
-        module.load_state_dict(torch.load(best_weights, map_location="cpu", weights_only=True))
-        if rng_after.is_file():  # what comes next draws what it drew in the uninterrupted run
-            set_rng_state(torch.load(rng_after, weights_only=True))
-        else:
-            log.warning("%s: no rng.pt (made by an earlier avfusion): the stages after it start from another "
-                        "random state than an uninterrupted run would", stage_dir)
-        return module
+        return load_finished(name, module, stage_dir)
+    batching = batching_of(module, settings)
+    cache_key = settings.stage_cache.key(module, batching) if shared and settings.stage_cache else None
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     modalities = sorted({m for enc in module.encoders.values() for m in enc.inputs})
-    datamodule = FrameDataModule(data, modalities, settings.batch_size, seed=settings.seed,
-                                 batching=batching_of(module, settings), chunk_frames=settings.chunk_frames,
-                                 sequences_per_batch=settings.sequences_per_batch)
+    datamodule = FrameDataModule(data, modalities, settings.batch_size, seed=settings.seed, batching=batching,
+                                 chunk_frames=settings.chunk_frames, sequences_per_batch=settings.sequences_per_batch)
     callbacks = [complete(make, dirpath=stage_dir / "checkpoints") for make in settings.callbacks.values()]
     callbacks.append(RngStateCallback())  # a resumed fit draws what the uninterrupted one would have
-    loggers = [complete(make, save_dir=settings.run_dir, version=name, name=name, run_name=name)
-               for make in settings.loggers.values()]
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     if checkpoint is None:
         raise ValueError("the callbacks config has no ModelCheckpoint: a stage needs one to keep its best weights")
-    trainer = settings.trainer(callbacks=callbacks, logger=loggers or False, default_root_dir=stage_dir,
-                               enable_progress_bar=settings.progress)
     last = Path(checkpoint.dirpath) / "last.ckpt"
     resume_from = str(last) if settings.resume and last.is_file() else None
+    if cache_key and not resume_from and settings.stage_cache.fetch(cache_key, stage_dir):
+        return load_finished(name, module, stage_dir)  # trained by an earlier run with the same settings
+    loggers = [complete(make, save_dir=settings.run_dir, version=name, name=name, run_name=name)
+               for make in settings.loggers.values()]
+    trainer = settings.trainer(callbacks=callbacks, logger=loggers or False, default_root_dir=stage_dir,
+                               enable_progress_bar=settings.progress)
     if resume_from:
         log.info("stage %s: resuming from %s", name, last)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
     ended = rng_state()
     best = checkpoint.best_model_path or str(last)
     module.load_state_dict(torch.load(best, map_location="cpu", weights_only=True)["state_dict"])
-    with atomic_path(rng_after) as tmp:
+    with atomic_path(stage_dir / "rng.pt") as tmp:
         torch.save(ended, tmp)
     with atomic_path(best_weights) as tmp:  # last: its presence marks the stage finished
         torch.save(module.state_dict(), tmp)
     log.info("stage %s: best %s %.4f (%s)", name, checkpoint.monitor,
              float(checkpoint.best_model_score or float("nan")), best)
+    if cache_key:
+        settings.stage_cache.store(cache_key, stage_dir)
     return module
 
 
@@ -190,9 +203,18 @@ def pretrain_encoders(encoders: dict[str, torch.nn.Module], data: dict[str, Fram
     optim = dict(lr=settings.lr, weight_decay=settings.weight_decay, optimizer=settings.optimizer)
     heads = {}
     for name, encoder in encoders.items():
-        heads[name] = SingleEncoderSoftmax(name).build({name: encoder.output_dim}, scheme)
-        run_stage(f"pretrain_{name}", FusionModule({name: encoder}, heads[name], **optim), data, settings)
+        heads[name] = build_head(SingleEncoderSoftmax(name), {name: encoder.output_dim}, scheme, settings.seed)
+        run_stage(f"pretrain_{name}", FusionModule({name: encoder}, heads[name], **optim), data, settings,
+                  shared=True)
     return heads
+
+
+def build_head(head: FusionHead, hidden_dims: dict[str, int], scheme: LabelScheme, seed: int) -> FusionHead:
+    """Build `head` with initial weights of its own: a single-encoder softmax draws the same ones wherever it
+    is built (an audio-only run's head = the audio pre-training's softmax)."""
+    label = f"softmax:{head.encoders[0]}" if isinstance(head, SingleEncoderSoftmax) else "fusion head"
+    with seeded(seed, label):
+        return head.build(hidden_dims, scheme)
 
 
 def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, FrameData], scheme: LabelScheme,
@@ -203,10 +225,13 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     head.check_scheme(scheme)
     input_dims = {m: x.shape[1] for m, x in data["train"].features.items()}
     pl.seed_everything(settings.seed, workers=True, verbose=False)
-    encoders = {name: encoder_spec.build(name, input_dims) for name in head.encoders}
+    encoders = {}
+    for name in head.encoders:  # initial weights per encoder: the same whichever head it is built for
+        with seeded(settings.seed, f"encoder:{name}"):
+            encoders[name] = encoder_spec.build(name, input_dims)
     optim = dict(lr=settings.lr, weight_decay=settings.weight_decay, optimizer=settings.optimizer)
     unimodal = pretrain_encoders(encoders, data, scheme, settings) if head.pretrain_encoders else {}
-    head.build({name: enc.output_dim for name, enc in encoders.items()}, scheme)
+    build_head(head, {name: enc.output_dim for name, enc in encoders.items()}, scheme, settings.seed)
     head.warm_start(unimodal)
     precompute = head.freeze_encoders and head.sequence_input  # frozen outputs never change: computed once
     hidden = {}
@@ -214,7 +239,8 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
         hidden["train"] = hidden_frames(encoders, data["train"])
         head.initialise(hidden["train"].features)
     if not precompute:
-        return run_stage("fusion", FusionModule(encoders, head, **optim), data, settings)
+        return run_stage("fusion", FusionModule(encoders, head, **optim), data, settings,
+                         shared=isinstance(head, SingleEncoderSoftmax))
     hidden.update({split: hidden_frames(encoders, frames) for split, frames in data.items() if split not in hidden})
     stand_ins = {name: PrecomputedEncoder(name, enc.output_dim) for name, enc in encoders.items()}
     trained = run_stage("fusion", FusionModule(stand_ins, head, **optim), hidden, settings)

@@ -1,0 +1,97 @@
+"""Multi-condition training data (avfusion.training.multicondition): noisy copies of train and dev."""
+
+import numpy as np
+import pytest
+
+from avfusion.corpus.labels import get_scheme
+from avfusion.errors import ConfigError
+from avfusion.evaluation.noise import NoiseMaker, babble_pool
+from avfusion.frames.cache import fit_on_train
+from avfusion.frames.data import frames_of
+from avfusion.frames.labelling import FrameLabeller
+from avfusion.training.multicondition import MultiCondition
+
+from conftest import small_frontend
+
+
+@pytest.fixture(scope="module")
+def prepared(small_corpus, tmp_path_factory):
+    _, corpus = small_corpus
+    frontend = small_frontend(tmp_path_factory.mktemp("mc_features"))
+    frontend.prepare(list(corpus), progress=False)
+    fit_on_train(frontend, corpus)
+    labeller = FrameLabeller(get_scheme("phone"))
+    frames = {s: frames_of(frontend, corpus.split(s), labeller) for s in ("train", "dev")}
+    return corpus, frontend, frames
+
+
+def test_noisy_copies_change_only_the_audio_and_sit_beside_the_clean_frames(prepared, tmp_path):
+    corpus, frontend, frames = prepared
+    multi = MultiCondition(copies=2, noises=["white", "babble"], snr_db=[0, 10], babble_talkers=2)
+    out = multi.apply(frontend, frames, corpus, tmp_path)
+    for split, clean in frames.items():
+        n = len(clean)
+        assert len(out[split]) == 3 * n and out[split].ids[:len(clean.ids)] == clean.ids
+        assert out[split].ids[len(clean.ids):] == [f"{i}#noisy{c}" for c in range(2) for i in clean.ids]
+        np.testing.assert_array_equal(out[split].labels, np.tile(clean.labels, 3))
+        np.testing.assert_array_equal(out[split].features["video"], np.tile(clean.features["video"], (3, 1)))
+        np.testing.assert_array_equal(out[split].features["audio"][:n], clean.features["audio"])
+        for c in (1, 2):
+            copy = out[split].features["audio"][c * n:(c + 1) * n]
+            assert not np.allclose(copy, clean.features["audio"])
+        assert not np.allclose(out[split].features["audio"][n:2 * n], out[split].features["audio"][2 * n:])
+
+
+def test_each_copy_is_the_drawn_condition_mixed_as_evaluation_mixes_it(prepared, tmp_path):
+    """Independent reference: the copy's audio features equal the front-end on the waveform NoiseMaker
+    gives for the drawn (kind, SNR) with the copy's seed."""
+    corpus, frontend, frames = prepared
+    multi = MultiCondition(copies=1, noises=["white", "pink", "babble"], snr_db=[-5, 20], babble_talkers=2,
+                           splits=["train"], keep_clean=False)
+    out = multi.apply(frontend, frames, corpus, tmp_path)
+    train = corpus.split("train")
+    drawn = [multi.draw(u, 0) for u in train]
+    assert all(-5 <= d.snr_db <= 20 and d.kind in multi.noises for d in drawn)
+    assert multi.draw(train[0], 0) == drawn[0] and multi.draw(train[0], 1) != drawn[0]  # seeded per (utt, copy)
+    noise = NoiseMaker(babble_pool(corpus), frontend.audio.extractor.sample_rate, 2, seed=multi.seed * 1000)
+    expected = frontend.transform(train[:1], lambda u, w: noise(u, w, drawn[0]), modalities=["audio"])["audio"][0]
+    np.testing.assert_allclose(out["train"].features["audio"][:len(expected)], expected, rtol=1e-5, atol=1e-5)
+    assert out["dev"] is frames["dev"]  # splits=[train]: dev stays clean
+
+
+def test_copies_are_built_once_and_clean_training_is_untouched(prepared, tmp_path, monkeypatch):
+    corpus, frontend, frames = prepared
+    multi = MultiCondition(copies=1, noises=["white"], snr_db=[5, 5])
+    first = multi.apply(frontend, frames, corpus, tmp_path)
+    monkeypatch.setattr(type(frontend), "transform", lambda *a, **k: pytest.fail("noisy copies built again"))
+    again = multi.apply(frontend, frames, corpus, tmp_path)
+    np.testing.assert_array_equal(first["train"].features["audio"], again["train"].features["audio"])
+    assert MultiCondition().apply(frontend, frames, corpus, tmp_path) is frames  # copies: 0
+
+
+def test_bad_settings_name_the_key():
+    with pytest.raises(ConfigError, match="train_noise.noises"):
+        MultiCondition(copies=1, noises=["brown"])
+    with pytest.raises(ConfigError, match="train_noise.snr_db"):
+        MultiCondition(copies=1, snr_db=[10, 0])
+    with pytest.raises(ConfigError, match="train_noise.splits"):
+        MultiCondition(copies=1, splits=["test"])
+
+
+def test_a_run_trains_on_the_noisy_copies(tiny_root):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import tiny_overrides
+
+    run = tiny_root / "run_multicondition"
+    out = subprocess.run([sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(tiny_root), "fusion=audio_only",
+                          "train_noise=multi", "train_noise.babble_talkers=2", "trainer.max_epochs=1",
+                          "evaluation.noises=[]", "evaluation.decoder=framewise", f"hydra.run.dir={run}"],
+                         capture_output=True, text=True, cwd=tiny_root)
+    assert out.returncode == 0, out.stderr[-3000:]
+    settings = json.loads((run / "stages" / "fusion" / "settings.json").read_text())
+    assert settings["train_noise.copies"] == 1  # a noise-trained stage is never mistaken for a clean one
+    built = list((tiny_root / "features").glob("frames-*/noisy-*/train-0/complete"))
+    assert built  # the copies, beside the prepared frames
