@@ -60,7 +60,7 @@ def model_and_optimizer():
     encoders = {m: spec.build(m, {"audio": 360, "video": 540}) for m in ("audio", "video")}
     head = ConcatFusion(freeze_encoders=False).build({m: e.output_dim for m, e in encoders.items()}, get_scheme("phone"))
     model = FusionModule(encoders, head)
-    return model, torch.optim.Adam(model.parameters(), lr=1e-3)
+    return model, model.configure_optimizers()  # what training uses: Adam, fused
 
 
 def throughput(loader, n_batches: int, train: bool) -> float:

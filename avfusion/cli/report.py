@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("directory", type=Path, help="a run or multirun folder")
     parser.add_argument("--metric", choices=METRICS, default=None, help="first table (default: per, or wer)")
-    parser.add_argument("--baseline", default=None, help="a model name: paired differences from it, with intervals")
+    parser.add_argument("--baseline", action="append", default=[],
+                        help="a model name: paired differences from it, with intervals (may be given again)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     args = parser.parse_args(argv)
     reports = find_reports(args.directory)
@@ -58,19 +59,19 @@ def main(argv: list[str] | None = None) -> None:
           + "".join(f", {p.name}" for p in figures) + ")")
 
 
-def split_tables(reports: list[dict], split: str, metrics: list[str], sequence: str, baseline: str | None,
+def split_tables(reports: list[dict], split: str, metrics: list[str], sequence: str, baselines: list[str],
                  directory: Path) -> tuple[str, dict]:
     """The Markdown tables of one split, and its intervals by condition ({} without per-utterance counts)."""
     tables = "\n\n".join(sweep_table(reports, m, split) for m in metrics)
     conditions = list(dict.fromkeys(row["condition"] for r in reports for row in split_rows(r, split)))
     ranges = {c: intervals(reports, c, sequence, split=split) for c in conditions}
     if not any(ranges.values()):
-        if baseline:
+        if baselines:
             sys.exit(f"--baseline: the reports under {directory} have no per-utterance results (made by an "
                      "earlier avfusion: evaluate them again with avfusion-evaluate)")
         return tables, {}
     tables += "\n\n" + interval_table(ranges, sequence)
-    if baseline:
+    for baseline in baselines:
         differences = {c: intervals(reports, c, sequence, baseline, split=split) for c in conditions}
         tables += "\n\n" + interval_table(differences, sequence, baseline)
     return tables, ranges

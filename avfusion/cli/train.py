@@ -23,7 +23,10 @@ from avfusion.cli.boundary import user_errors
 @user_errors("train")
 def main(cfg: DictConfig) -> None:
     hydra_cfg = HydraConfig.get()
-    api.train(cfg, Path(hydra_cfg.runtime.output_dir), name=cfg.name or hydra_cfg.runtime.choices.get("fusion"))
+    choices = hydra_cfg.runtime.choices
+    noise = choices.get("train_noise", "clean")  # a noise-trained model is named apart from its clean twin
+    default = choices.get("fusion") + ("" if noise in (None, "clean") else f"+{noise}")
+    api.train(cfg, Path(hydra_cfg.runtime.output_dir), name=cfg.name or default)
 
 
 if __name__ == "__main__":

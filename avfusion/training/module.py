@@ -28,7 +28,7 @@ class FusionModule(pl.LightningModule):
     dropout stay as pre-training left them; only the head learns. Jointly trained encoders are frozen
     the same way for the head's first `warmup_epochs` epochs, then learn at `encoder_lr_scale` times the
     learning rate. `optimizer`: a partial optimiser class taking parameter groups (conf/optimizer/;
-    default Adam with `weight_decay`). Per-frame encoders (MLPs) see only
+    default Adam with `weight_decay`, fused). Per-frame encoders (MLPs) see only
     the real frames of a sequence batch; their outputs are put back in place for the head.
     """
 
@@ -41,7 +41,7 @@ class FusionModule(pl.LightningModule):
         self.head = head
         self.lr = lr
         self.weight_decay = weight_decay
-        self.optimizer = optimizer or functools.partial(torch.optim.Adam, weight_decay=weight_decay)
+        self.optimizer = optimizer or functools.partial(torch.optim.Adam, weight_decay=weight_decay, fused=True)
         self.frozen = head.freeze_encoders
         if self.frozen:
             self.encoders.requires_grad_(False)
