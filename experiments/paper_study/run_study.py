@@ -1,8 +1,9 @@
 """The paper study: every fusion head with its controls, several seeds, clean and in noise, then the
 averages and their ensemble controls, then one report (dev and test tables, intervals, plots).
 
-    python experiments/paper_study/run_study.py            # the full study -> outputs/paper_study
-    python experiments/paper_study/run_study.py --quick    # the quick variant -> outputs/paper_study_quick
+    python experiments/paper_study/run_study.py            # the full study (data=synthetic_study) -> outputs/paper_study
+    python experiments/paper_study/run_study.py --quick    # the quick variant (default corpus) -> outputs/paper_study_quick
+    python experiments/paper_study/run_study.py --quick --seeds 0 1 --output outputs/mine data.root=...  # overrides
 
 Each grid is an `avfusion-train -m` sweep into the same folder (resume=true: rerunning continues where a
 killed study stopped); pre-trained encoders are shared through the stage cache, so each encoder is
@@ -39,9 +40,11 @@ STUDIES = {
             ("average", ["bilinear", "bilinear_600_f100", "bilinear_500x5_f200"]),  # the three architectures
         ],
     },
-    "quick": {
+    "quick": {  # the default corpus (4 test speakers), 2 SNRs, a coarser decoder grid: under 30 minutes
         "output": "outputs/paper_study_quick",
-        "common": ["data=synthetic_study", "evaluation.noises=[white,babble]", "evaluation.snrs_db=[10,0]"],
+        "common": ["data=synthetic", "evaluation.noises=[white,babble]", "evaluation.snrs_db=[10,0]",
+                   "evaluation.viterbi.acoustic_scales=[0.3,0.5,1.0]", "evaluation.viterbi.lm_weights=[1.0,2.0,4.0]",
+                   "evaluation.viterbi.insertion_penalties=[-4.0,0.0,4.0]"],
         "grids": [
             ["fusion=audio_only,video_only,concat,concat_joint,bilinear"],
             ["fusion=audio_only", "train_noise=multi"],
@@ -53,6 +56,9 @@ STUDIES = {
         ],
     },
 }
+
+
+RULES = {"average": "mean", "product": "product"}  # combination -> avfusion-evaluate rule
 
 
 def folder(fusion: str, seed: int, noise: str = "clean", encoder: str = "paper_500") -> str:
@@ -78,25 +84,31 @@ def run_dir(output: Path, name: str, seed: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the quick variant (under 30 minutes on 2 cores)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help=f"default: {SEEDS}")
+    parser.add_argument("--output", type=Path, default=None, help="the sweep folder (default: the study's)")
+    parser.add_argument("--combine-only", action="store_true", help="the runs are trained: combinations and report")
+    parser.add_argument("overrides", nargs="*", help="avfusion-train overrides added to every run (e.g. data=...)")
     args = parser.parse_args()
     study = STUDIES["quick" if args.quick else "full"]
-    output = Path(study["output"])
+    output = args.output or Path(study["output"])
     started = time.time()
-    seeds = "seed=" + ",".join(map(str, SEEDS))
-    for grid in study["grids"]:
-        run([sys.executable, "-m", "avfusion.cli.train", "-m", *study["common"], *grid, seeds, "resume=true",
-             f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"])
+    seeds = "seed=" + ",".join(map(str, args.seeds))
+    evaluation = [o for o in study["common"] + args.overrides if o.startswith("evaluation.")]
+    for grid in [] if args.combine_only else study["grids"]:
+        run([sys.executable, "-m", "avfusion.cli.train", "-m", *study["common"], *args.overrides, *grid, seeds,
+             "resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"])
     for rule, members in study["combinations"]:
-        for i, seed in enumerate(SEEDS):
-            dirs = [run_dir(output, m.removesuffix("@next"), SEEDS[(i + 1) % len(SEEDS)] if m.endswith("@next") else seed)
-                    for m in members]
+        for i, seed in enumerate(args.seeds):
+            if len(args.seeds) < 2 and any(m.endswith("@next") for m in members):
+                continue  # a seed ensemble needs two seeds
+            dirs = [run_dir(output, m.removesuffix("@next"),
+                            args.seeds[(i + 1) % len(args.seeds)] if m.endswith("@next") else seed) for m in members]
             name = f"{rule}({'+'.join(m.replace('@next', ' next seed') for m in members)})"
             out = output / "combinations" / f"{rule}-{'-'.join(m.replace('@next', '_next') for m in members)}-s{seed}"
             if (out / "report.json").is_file():
                 continue
             run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{','.join(map(str, dirs))}]",
-                 "weights=equal", f"rule={rule}", f"name='{name}'", f"output_dir={out}",
-                 *[o for o in study["common"] if o.startswith("evaluation.")]])
+                 "weights=equal", f"rule={RULES[rule]}", f"name='{name}'", f"output_dir={out}", *evaluation])
     run([sys.executable, "-m", "avfusion.cli.report", str(output), "--baseline", "audio_only", "--baseline", "concat"])
     print(f"study finished in {(time.time() - started) / 60:.1f} min ({output})")
 

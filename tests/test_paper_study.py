@@ -1,0 +1,34 @@
+"""experiments/paper_study/run_study.py end to end on the tiny corpus: every grid, combination and the report."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import tiny_overrides
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "paper_study" / "run_study.py"
+
+
+@pytest.mark.slow
+def test_the_quick_study_runs_every_grid_and_combination_and_reports_them(tiny_root):
+    out = tiny_root / "paper_study"
+    overrides = [o for o in tiny_overrides(tiny_root) if not o.startswith("encoder_cache_dir=")]
+    overrides += [f"encoder_cache_dir={tiny_root}/study_cache", "trainer.max_epochs=1", "++train_noise.babble_talkers=3"]
+    done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "0", "1", "--output", str(out), *overrides],
+                          capture_output=True, text=True, cwd=tiny_root)
+    assert done.returncode == 0, done.stderr[-3000:]
+    reports = [json.loads(p.read_text()) for p in out.rglob("report.json")]
+    seeds = {}
+    for rep in reports:
+        seeds.setdefault(rep["name"], set()).add(rep["seed"])
+    assert seeds == {name: {0, 1} for name in (
+        "audio_only", "video_only", "concat", "concat_joint", "bilinear", "audio_only+multi",
+        "average(concat+bilinear)", "product(concat+bilinear)", "average(concat+concat next seed)")}
+    summary = (out / "summary.md").read_text()
+    assert "| per - per(concat), 95% interval |" in summary and "| average(concat+bilinear) |" in summary
+    assert list(out.glob("per_vs_snr_*.png"))
+    # each encoder pre-trained once per seed and condition: audio, video, and the noise-trained audio
+    assert len(list((tiny_root / "study_cache").glob("*/complete"))) == 3 * 2
