@@ -34,7 +34,7 @@ from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.errors import ConfigError, UserError
 from avfusion.evaluation.evaluate import posteriors
 from avfusion.evaluation.run import report_run
-from avfusion.frames.cache import NOT_IN_KEY, frames_directory, frames_key, prepared_frames
+from avfusion.frames.cache import NOT_IN_KEY, frames_directory, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
@@ -95,7 +95,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                              optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
                              resume=cfg.resume, progress=_progress(), batching=cfg.batching,
                              chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch,
-                             shaping=stage_shaping(cfg), stage_cache=stage_cache(cfg, corpus, scheme))
+                             shaping=stage_shaping(cfg), stage_cache=stage_cache(cfg, frames_dir))
     model = train_model(instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all"),
                         train_noise.apply(frontend, frames, corpus, frames_dir), scheme, settings)
     input_dims = {m: int(x.shape[1]) for m, x in frames["train"].features.items()}
@@ -122,14 +122,15 @@ def stage_shaping(cfg: DictConfig) -> dict:
     return _dotted(shaping)
 
 
-def stage_cache(cfg: DictConfig, corpus: Corpus, scheme: LabelScheme) -> StageCache | None:
+def stage_cache(cfg: DictConfig, frames_dir: Path) -> StageCache | None:
     """Where finished single-encoder stages are shared (`encoder_cache_dir`; null: nowhere), keyed by what
-    shapes them: the stage settings but the head's, the trainer and callbacks, and the prepared frames."""
+    shapes them: the stage settings but the head's, the trainer and callbacks, and the prepared frames
+    (`frames_dir`, named by their content key)."""
     if not cfg.get("encoder_cache_dir"):
         return None
     settings = {k: v for k, v in stage_shaping(cfg).items() if not k.startswith("fusion.")}
     settings.update(_dotted({group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("trainer", "callbacks")}),
-                    frames=frames_key(OmegaConf.to_container(cfg.frontend, resolve=True), scheme, corpus))
+                    frames=frames_dir.name)
     return StageCache(cfg.encoder_cache_dir, settings)
 
 
