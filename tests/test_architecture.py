@@ -128,6 +128,7 @@ def run_cli(module, args, cwd, env=None):
     return out
 
 
+@pytest.mark.slow  # ~45 s; the default run keeps test_evaluate_cli_reproduces_the_report (a fresh process too)
 def test_a_finished_run_is_rebuilt_from_its_folder_in_a_fresh_process(tiny_root):
     run = tiny_root / "run_api_reload"
     run_cli("avfusion.cli.train", [*tiny_overrides(tiny_root), "fusion=concat", "trainer.max_epochs=1",

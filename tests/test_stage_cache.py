@@ -61,6 +61,7 @@ def test_cached_stages_give_the_numbers_of_trained_ones(sweep, tiny_root):
     assert report[runs["concat"]] == report[uncached]
 
 
+@pytest.mark.slow  # ~30 s; the cache hit and its numbers stay in the default run
 def test_other_settings_or_an_unfinished_entry_are_trained_again(sweep, tiny_root):
     cache, runs = sweep
     other_seed = train(tiny_root, cache, tiny_root / "cached_audio_seed1", "fusion=audio_only", "seed=1")

@@ -87,6 +87,7 @@ def test_evaluate_cli_reproduces_the_report(concat_run):
     assert json.loads((run / "report.json").read_text())["test"] == before  # seeded noise: same numbers
 
 
+@pytest.mark.slow  # ~30 s; determinism stays in the default run via the killed-and-resumed tests below
 def test_same_seed_same_numbers_other_seed_differs(tiny_root, concat_run):
     run, _ = concat_run
     again = tiny_root / "run_concat_again"
@@ -99,6 +100,7 @@ def test_same_seed_same_numbers_other_seed_differs(tiny_root, concat_run):
     assert json.loads((other / "report.json").read_text())["test"] != a
 
 
+@pytest.mark.slow  # ~50 s (four runs); the default run keeps test_a_run_killed_and_resumed_gives_the_uninterrupted_numbers
 def test_resume_continues_a_stage_instead_of_restarting(tiny_root):
     run = tiny_root / "run_resume"
     train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=1", "patience=10", f"hydra.run.dir={run}")
