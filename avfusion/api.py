@@ -106,7 +106,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                                                 corpus.split("dev"))
     save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders.get(name))
     print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus,
-                     skipped=validation.bad_utterances, decoders=decoders))
+                     skipped=validation.bad_utterances, decoders=decoders, frames_dir=frames_dir))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
 
@@ -198,8 +198,10 @@ def evaluate(cfg: DictConfig) -> dict:
                 evaluator.tune_decoder(fitted(), dev_posteriors()[n], dev(), corpus.split("dev"))
         if combine is not None:
             decoders["combined"] = evaluator.tune_decoder(fitted(), combine(dev_posteriors()), dev(), corpus.split("dev"))
+    frames_dir = frames_directory(OmegaConf.to_container(first.config.frontend, resolve=True), first.scheme, corpus)
     print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},
-                     first.frontend, corpus, combine=combine, skipped=validation.bad_utterances, decoders=decoders))
+                     first.frontend, corpus, combine=combine, skipped=validation.bad_utterances, decoders=decoders,
+                     frames_dir=frames_dir))
     return json.loads((out_dir / "report.json").read_text())
 
 

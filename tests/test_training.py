@@ -78,9 +78,11 @@ def test_frozen_encoders_keep_their_pretrained_weights(concat_run):
     assert enc and all(torch.equal(v, fused[k]) for k, v in enc.items())
 
 
-def test_evaluate_cli_reproduces_the_report(concat_run):
+def test_evaluate_cli_reproduces_the_report(tiny_root, concat_run):
     run, _ = concat_run
     before = json.loads((run / "report.json").read_text())["test"]
+    # training kept its noisy conditions beside the prepared frames; the evaluation below reads them
+    assert list((tiny_root / "features").glob("frames-*/conditions/babble-0dB-*.npy"))
     subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]",
                     "evaluation.babble_talkers=3"],
                    check=True, capture_output=True, cwd=run)

@@ -13,8 +13,12 @@ classification error given the boundaries.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -28,6 +32,7 @@ from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, babble_pool, c
 from avfusion.frames.data import FrameData, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
+from avfusion.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,34 @@ log = logging.getLogger(__name__)
 def posteriors(model, data: FrameData, batch_size: int = 8192) -> np.ndarray:
     """(N, C) class posteriors of a trained model (a FusionModule) on every frame of `data`."""
     return model.posteriors(data, batch_size)
+
+
+def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condition: NoiseCondition,
+                 noise: NoiseMaker, cache_dir: Path | None) -> FrameData:
+    """`clean` with the audio features of `condition`. Kept in `cache_dir/conditions/` (the prepared frames'
+    folder, whose name keys the fitted front-end and the corpus's files) under a key of the condition, the
+    noise settings and the utterances, so the runs and combinations of a sweep mix and extract each
+    condition once: the features are the same arrays, so the numbers do not move."""
+    def computed() -> FrameData:
+        return with_audio(frontend, clean, utterances, lambda u, w: noise(u, w, condition))
+
+    if cache_dir is None:
+        return computed()
+    key = hashlib.sha1(json.dumps({"condition": [condition.kind, condition.snr_db], "noise": noise.identity(),
+                                   "utterances": list(clean.ids)}, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir / "conditions" / f"{condition.kind}-{condition.snr_db:g}dB-{key}.npy"
+    if path.is_file():
+        try:
+            audio = np.load(path, mmap_mode="r")
+            if audio.shape[0] != len(clean):
+                raise ValueError(f"{audio.shape[0]} rows for {len(clean)} frames")
+            return dataclasses.replace(clean, features={**clean.features, "audio": audio})
+        except (ValueError, OSError) as e:  # written atomically, so only a foreign or damaged file lands here
+            log.warning("%s: unreadable (%s); computing the condition again", path, e)
+    data = computed()
+    with atomic_path(path) as tmp:
+        np.save(tmp, data.features["audio"])
+    return data
 
 
 def utterance_edits(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
@@ -123,6 +156,7 @@ class Evaluator:
     viterbi: ViterbiSettings = field(default_factory=ViterbiSettings)
     batch_size: int = 8192
     report_dev: bool = True  # also score dev in every condition: the table conclusions are drawn from
+    cache_conditions: bool = True  # keep each noisy condition's audio features beside the prepared frames
 
     def __post_init__(self) -> None:
         if self.decoder not in DECODERS:
@@ -165,10 +199,11 @@ class Evaluator:
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
                  scheme: LabelScheme, combine=None, decoders: dict[str, HybridDecoder] | None = None,
-                 babble: list[Utterance] | None = None) -> dict[str, list[dict]]:
+                 babble: list[Utterance] | None = None, cache_dir: str | Path | None = None) -> dict[str, list[dict]]:
         """Scores of each model (and of `combine(posteriors by model)` if given, as "combined") per
         condition, through the fitted `frontend`. With the viterbi decoder, `decoders` holds each one's
-        tuned decoder by the same names."""
+        tuned decoder by the same names. `cache_dir`: the prepared frames' folder of this front-end, where
+        each condition's noisy audio features are kept (see `noisy_frames`); None computes them here."""
         framewise = self.framewise(scheme)
         if self.decoder == "viterbi":
             names = list(models) + (["combined"] if combine is not None else [])
@@ -190,7 +225,8 @@ class Evaluator:
         for condition in self.conditions():
             log.info("evaluating %d utterances: %s", len(utterances), condition.name)
             data = clean if condition.kind == "clean" else \
-                with_audio(frontend, clean, utterances, lambda u, w, c=condition: noise(u, w, c))
+                noisy_frames(frontend, clean, utterances, condition, noise,
+                                                    Path(cache_dir) if cache_dir and self.cache_conditions else None)
             post = {name: posteriors(m, data, self.batch_size) for name, m in models.items()}
             if combine is not None:
                 post["combined"] = combine(post)

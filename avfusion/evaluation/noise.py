@@ -25,6 +25,7 @@ from avfusion.corpus.phones import SIL
 from avfusion.corpus.types import Segment, Utterance
 from avfusion.errors import ConfigError
 from avfusion.media import load_audio
+from avfusion.utils.stamp import file_stamp
 
 log = logging.getLogger(__name__)
 
@@ -133,6 +134,12 @@ class NoiseMaker:
         self.sample_rate = sample_rate
         self.babble_talkers = babble_talkers
         self.seed = seed
+
+    def identity(self) -> dict:
+        """Everything the noise of an utterance depends on besides the utterance (for cache keys); the
+        pool's files by their stamps, so a regenerated pool is another pool."""
+        return {"seed": self.seed, "sample_rate": self.sample_rate, "babble_talkers": self.babble_talkers,
+                "pool": [f"{u.id}|{u.speaker}|{u.text}|{file_stamp(u.audio)}" for u in self.pool]}
 
     def _rng(self, kind: str, utt: Utterance) -> np.random.Generator:
         digest = hashlib.sha1(f"{self.seed}|{kind}|{utt.id}".encode()).digest()

@@ -14,13 +14,14 @@ from avfusion.reporting.report import write_report
 
 def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, evaluator: Evaluator, models: dict,
                frontend, corpus: Corpus, combine=None, skipped: list[str] | None = None,
-               decoders: dict | None = None) -> str:
+               decoders: dict | None = None, frames_dir: Path | None = None) -> str:
     """Scores on the test split, clean and in noise (and on dev in the same conditions, with
     `evaluator.report_dev`); report.json/report.md in run_dir; returns the Markdown. `decoders`: the
-    dev-tuned viterbi decoder of each model (and of "combined")."""
+    dev-tuned viterbi decoder of each model (and of "combined"); `frames_dir`: the front-end's prepared
+    frames, where the noisy conditions' features are kept for the next run."""
     def scores(split: str) -> dict[str, list[dict]]:
         return evaluator.evaluate(models, frontend, corpus.split(split), scheme, combine=combine, decoders=decoders,
-                                  babble=babble_pool(corpus))
+                                  babble=babble_pool(corpus), cache_dir=frames_dir)
 
     dev = scores("dev") if evaluator.report_dev else None  # tuned on dev: its numbers are for choosing, not claims
     results = scores("test")

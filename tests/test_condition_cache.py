@@ -1,0 +1,70 @@
+"""The evaluation's noisy-condition cache (avfusion.evaluation.evaluate.noisy_frames): each condition's
+audio features are mixed and extracted once per prepared frames, and are the arrays computed directly."""
+
+import numpy as np
+import pytest
+
+from avfusion.corpus.labels import get_scheme
+from avfusion.evaluation.evaluate import noisy_frames
+from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, babble_pool
+from avfusion.frames.cache import fit_on_train
+from avfusion.frames.data import frames_of
+from avfusion.frames.labelling import FrameLabeller
+
+from conftest import small_frontend
+
+
+@pytest.fixture(scope="module")
+def test_split(small_corpus, tmp_path_factory):
+    _, corpus = small_corpus
+    frontend = small_frontend(tmp_path_factory.mktemp("cc_features"))
+    frontend.prepare(list(corpus), progress=False)
+    fit_on_train(frontend, corpus)
+    utterances = corpus.split("test")
+    noise = NoiseMaker(babble_pool(corpus), frontend.audio.extractor.sample_rate, 2, seed=7)
+    return frontend, utterances, frames_of(frontend, utterances, FrameLabeller(get_scheme("phone"))), noise
+
+
+def reference_audio(frontend, utterances, noise, condition):
+    """Independent of the cache: the front-end on the noisy waveforms, utterance by utterance."""
+    return np.concatenate(frontend.transform(utterances, lambda u, w: noise(u, w, condition), modalities=["audio"])["audio"])
+
+
+def test_a_cached_condition_is_the_computed_one_and_is_computed_once(test_split, tmp_path, monkeypatch):
+    frontend, utterances, clean, noise = test_split
+    condition = NoiseCondition("babble", 0.0)
+    first = noisy_frames(frontend, clean, utterances, condition, noise, tmp_path)
+    expected = reference_audio(frontend, utterances, noise, condition)
+    np.testing.assert_array_equal(first.features["audio"], expected)
+    np.testing.assert_array_equal(first.features["video"], clean.features["video"])  # only the audio is noisy
+    assert len(list((tmp_path / "conditions").glob("*.npy"))) == 1
+    monkeypatch.setattr(type(frontend), "transform", lambda *a, **k: pytest.fail("condition computed again"))
+    again = noisy_frames(frontend, clean, utterances, condition, noise, tmp_path)
+    np.testing.assert_array_equal(again.features["audio"], expected)
+    np.testing.assert_array_equal(again.labels, clean.labels)
+
+
+def test_another_snr_noise_seed_or_utterance_set_is_another_entry(test_split, tmp_path):
+    frontend, utterances, clean, noise = test_split
+    white = NoiseCondition("white", 10.0)
+    a = noisy_frames(frontend, clean, utterances, white, noise, tmp_path).features["audio"]
+    b = noisy_frames(frontend, clean, utterances, NoiseCondition("white", 0.0), noise, tmp_path).features["audio"]
+    other_seed = NoiseMaker(noise.pool, noise.sample_rate, noise.babble_talkers, seed=8)
+    c = noisy_frames(frontend, clean, utterances, white, other_seed, tmp_path).features["audio"]
+    assert not np.allclose(a, b) and not np.allclose(a, c)
+    one = frames_of(frontend, utterances[:1], FrameLabeller(get_scheme("phone")))
+    d = noisy_frames(frontend, one, utterances[:1], white, noise, tmp_path).features["audio"]
+    np.testing.assert_array_equal(d, a[:len(d)])  # the same noise per utterance, whatever the set
+    assert len(list((tmp_path / "conditions").glob("*.npy"))) == 4
+
+
+def test_a_damaged_entry_is_computed_again_not_used(test_split, tmp_path, caplog):
+    frontend, utterances, clean, noise = test_split
+    condition = NoiseCondition("white", 5.0)
+    noisy_frames(frontend, clean, utterances, condition, noise, tmp_path)
+    entry, = (tmp_path / "conditions").glob("*.npy")
+    np.save(entry, np.zeros((3, 2), np.float32))  # a file of the wrong shape under the entry's name
+    out = noisy_frames(frontend, clean, utterances, condition, noise, tmp_path)
+    np.testing.assert_array_equal(out.features["audio"], reference_audio(frontend, utterances, noise, condition))
+    assert "computing the condition again" in caplog.text
+    assert np.load(entry).shape == out.features["audio"].shape  # and the entry is mended
