@@ -55,6 +55,15 @@ def small_frontend(cache_dir, *overrides):
     return instantiate(cfg.frontend, _convert_="all")
 
 
+def fitted_small_frontend(corpus, cache_dir):
+    """`small_frontend` with the corpus's features extracted and fitted on its training split."""
+    from avfusion.frames.cache import fit_on_train
+
+    frontend = small_frontend(cache_dir)
+    frontend.prepare(list(corpus), progress=False)
+    return fit_on_train(frontend, corpus)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -7,19 +7,16 @@ import pytest
 from avfusion.corpus.labels import get_scheme
 from avfusion.evaluation.evaluate import noisy_frames
 from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, babble_pool
-from avfusion.frames.cache import fit_on_train
 from avfusion.frames.data import frames_of
 from avfusion.frames.labelling import FrameLabeller
 
-from conftest import small_frontend
+from conftest import fitted_small_frontend
 
 
 @pytest.fixture(scope="module")
 def test_split(small_corpus, tmp_path_factory):
     _, corpus = small_corpus
-    frontend = small_frontend(tmp_path_factory.mktemp("cc_features"))
-    frontend.prepare(list(corpus), progress=False)
-    fit_on_train(frontend, corpus)
+    frontend = fitted_small_frontend(corpus, tmp_path_factory.mktemp("cc_features"))
     utterances = corpus.split("test")
     noise = NoiseMaker(babble_pool(corpus), frontend.audio.extractor.sample_rate, 2, seed=7)
     return frontend, utterances, frames_of(frontend, utterances, FrameLabeller(get_scheme("phone"))), noise

@@ -6,20 +6,17 @@ import pytest
 from avfusion.corpus.labels import get_scheme
 from avfusion.errors import ConfigError
 from avfusion.evaluation.noise import NoiseMaker, babble_pool
-from avfusion.frames.cache import fit_on_train
 from avfusion.frames.data import frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.training.multicondition import MultiCondition
 
-from conftest import small_frontend
+from conftest import fitted_small_frontend
 
 
 @pytest.fixture(scope="module")
 def prepared(small_corpus, tmp_path_factory):
     _, corpus = small_corpus
-    frontend = small_frontend(tmp_path_factory.mktemp("mc_features"))
-    frontend.prepare(list(corpus), progress=False)
-    fit_on_train(frontend, corpus)
+    frontend = fitted_small_frontend(corpus, tmp_path_factory.mktemp("mc_features"))
     labeller = FrameLabeller(get_scheme("phone"))
     frames = {s: frames_of(frontend, corpus.split(s), labeller) for s in ("train", "dev")}
     return corpus, frontend, frames
