@@ -53,9 +53,8 @@ STUDIES = {
             ["fusion=audio_only,video_only,concat,concat_joint,bilinear"],
             ["fusion=audio_only", "train_noise=multi"],
         ],
-        "combinations": [
+        "combinations": [  # product of posteriors: in the full variant
             ("average", ["concat", "bilinear"]),
-            ("product", ["concat", "bilinear"]),
             ("average", ["concat", "concat@next"]),
         ],
     },
