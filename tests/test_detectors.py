@@ -6,7 +6,8 @@ import pytest
 
 from avfusion.synth.face import carphone_path
 from avfusion.frontends.detectors import HaarMouthDetector, MediapipeMouthDetector, PrecroppedDetector
-from avfusion.frontends.video import MouthDctExtractor
+from avfusion.frontends.store import FeatureStore
+from avfusion.frontends.video import MouthDctExtractor, MouthRoiExtractor, dct_features
 from avfusion.media import read_video
 
 
@@ -54,6 +55,27 @@ def test_roi_extraction_on_carphone_counts_and_shapes(carphone):
     rois, boxes, missed = MouthDctExtractor(MediapipeMouthDetector()).rois(frames[:30])
     assert rois.shape == (30, 64, 64) and boxes.shape == (30, 4)
     assert missed <= 2
+
+
+def test_the_roi_store_holds_the_crops_the_dct_path_cuts(carphone, tmp_path):
+    """The pixels a convolutional front-end learns from are the DCT front-end's crops, kept as bytes at
+    the video rate (29.97 fps here), and their DCT is the DCT front-end's features."""
+    from avfusion.corpus.types import Utterance
+
+    frames, _ = carphone
+    utt = Utterance("carphone", "s", "train", None, carphone_path(), None)
+    store = FeatureStore(tmp_path, MouthRoiExtractor(MediapipeMouthDetector(), roi_size=44))
+    report = store.build([utt], progress=False)
+    assert report.extracted == ["carphone"] and not report.failed
+    rois, meta = store.read(utt)
+    assert rois.dtype == np.uint8 and rois.shape == (120, 44, 44)
+    assert meta["fps"] == pytest.approx(29.97, abs=0.01) and meta["n_frames"] == 120
+    dct = MouthDctExtractor(MediapipeMouthDetector(), roi_size=44, n_coefficients=50)
+    np.testing.assert_array_equal(rois, dct.rois(frames, "carphone")[0])
+    features, dct_meta = dct.extract(utt)
+    np.testing.assert_array_equal(dct_features(np.asarray(rois), 50), features)
+    assert dct_meta == meta
+    assert store.build([utt], progress=False).cached == ["carphone"]  # built once
 
 
 def test_haar_finds_a_mouth_on_the_astronaut():

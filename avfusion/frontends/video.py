@@ -91,17 +91,11 @@ class AtFrameRate:
 
 
 @dataclass(frozen=True)
-class MouthDctExtractor:
-    """Per video frame: mouth ROI (grey, roi_size^2) -> top `n_coefficients` zig-zag DCT coefficients."""
+class MouthCropper:
+    """Per video frame: the mouth box (a pluggable detector, misses interpolated) and its grey ROI."""
 
     detector: object = PrecroppedDetector()
     roi_size: int = 64
-    n_coefficients: int = 100
-    name: str = "mouth_dct"
-
-    def config(self) -> dict:
-        return {"name": self.name, "roi_size": self.roi_size, "n_coefficients": self.n_coefficients,
-                "detector": self.detector.config()}
 
     def source(self, utt: Utterance) -> Path:
         if utt.video is None:
@@ -130,6 +124,36 @@ class MouthDctExtractor:
         """ROIs (T, S, S), the boxes used (T, 4) and the number of frames without a detection."""
         filled, missed = self.boxes(frames, source)
         return np.stack(list(self.crops(frames, filled))), filled, missed
+
+
+@dataclass(frozen=True)
+class MouthRoiExtractor(MouthCropper):
+    """Per video frame: the grey mouth ROI itself, (T, roi_size, roi_size) uint8 at the video rate, for
+    front-ends that learn from pixels (`VideoCnnEncoder`). The same boxes and crops as `MouthDctExtractor`."""
+
+    name: str = "mouth_roi"
+    dtype = np.uint8  # what the feature store keeps (4x smaller than float32, and the pixels are bytes)
+
+    def config(self) -> dict:
+        return {"name": self.name, "roi_size": self.roi_size, "detector": self.detector.config()}
+
+    def extract(self, utt: Utterance) -> tuple[np.ndarray, dict]:
+        path = self.source(utt)
+        boxes, missed = self.boxes(iter_video(path), path)  # decoded twice, as for the DCT: never held whole
+        rois = np.stack(list(self.crops(iter_video(path), boxes)))
+        return rois, {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed}
+
+
+@dataclass(frozen=True)
+class MouthDctExtractor(MouthCropper):
+    """Per video frame: mouth ROI (grey, roi_size^2) -> top `n_coefficients` zig-zag DCT coefficients."""
+
+    n_coefficients: int = 100
+    name: str = "mouth_dct"
+
+    def config(self) -> dict:
+        return {"name": self.name, "roi_size": self.roi_size, "n_coefficients": self.n_coefficients,
+                "detector": self.detector.config()}
 
     def read(self, path: str | Path, keep_rois: int = 0, progress: bool = False, sink=None
              ) -> tuple[np.ndarray, dict, np.ndarray, np.ndarray]:
