@@ -27,3 +27,13 @@ def frame_span(start: float, end: float, n_frames: int) -> tuple[int, int]:
         return first, stop
     nearest = min(int(round((start + end) / 2 * FRAME_RATE)), n_frames - 1)
     return nearest, nearest + 1
+
+
+def video_positions(fps: float, n_video: int, start: int, stop: int, rate: float = FRAME_RATE) -> tuple[int, np.ndarray]:
+    """Where label frames start:stop fall in a video of `n_video` frames at `fps` (video frame k at k / fps):
+    the first video frame they need and each one's fractional position counted from it, held at the last
+    video frame past the end. Linear interpolation at these positions is the rate conversion of every
+    video stream (DCT features before their LDA, a CNN's hidden sequence inside the model)."""
+    pos = np.minimum(np.arange(start, stop) * (fps / rate), max(n_video - 1, 0))
+    first = int(np.floor(pos[0])) if len(pos) else 0
+    return first, pos - first

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avfusion.frames.clock import FRAME_RATE
+from avfusion.frames.clock import FRAME_RATE, video_positions
 from avfusion.corpus.types import Utterance
 from avfusion.frontends.detectors import MouthBox, PrecroppedDetector
 from avfusion.media import VideoError, iter_video, video_rate
@@ -65,13 +65,12 @@ def to_frame_rate(x, fps: float, n_frames: int, rate: float = FRAME_RATE, lo: in
     (frame i at i / rate); times past the last video frame hold it. Rows lo:hi only, read from `x`
     (an array, or anything that gives `len` and contiguous rows `x[a:b]`) where they need it."""
     hi = n_frames if hi is None else hi
-    pos = np.arange(lo, hi) * (fps / rate)
-    k0 = np.clip(np.floor(pos).astype(np.int64), 0, len(x) - 1)
-    k1 = np.minimum(k0 + 1, len(x) - 1)
-    w = np.clip(pos - k0, 0.0, 1.0)[:, None].astype(np.float32)
-    first = int(k0[0]) if len(k0) else 0
-    rows = x[first:int(k1[-1]) + 1] if len(k0) else x[0:0]
-    return (1 - w) * rows[k0 - first] + w * rows[k1 - first]
+    first, pos = video_positions(fps, len(x), lo, hi, rate)
+    k0 = np.floor(pos).astype(np.int64)
+    k1 = np.minimum(k0 + 1, len(x) - 1 - first)
+    w = (pos - k0)[:, None].astype(np.float32)
+    rows = x[first:first + int(k1[-1]) + 1] if len(pos) else x[0:0]
+    return (1 - w) * rows[k0] + w * rows[k1]
 
 
 @dataclass(frozen=True)
