@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from avfusion.corpus.types import Utterance
+from avfusion.frames.clock import video_positions
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.utils.atomic import atomic_path
 
@@ -29,14 +30,44 @@ class UttFrames:
 
 
 @dataclass
+class VideoStream:
+    """A modality kept at its own rate over a split (mouth ROIs for a CNN): utterance u's frames are
+    frames[offsets[u]:offsets[u + 1]], at fps[u] frames per second; the model converts them to the
+    label frames itself."""
+
+    frames: np.ndarray  # (Nv, ...) e.g. (Nv, S, S) uint8
+    offsets: np.ndarray  # (U + 1,)
+    fps: np.ndarray  # (U,)
+
+    def utterance(self, u: int) -> slice:
+        return slice(int(self.offsets[u]), int(self.offsets[u + 1]))
+
+    def window(self, u: int, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """For label frames start:stop of utterance u (counted from its first frame): the video frames
+        they need and each label frame's fractional position in them (`video_positions`)."""
+        rows = self.utterance(u)
+        first, positions = video_positions(float(self.fps[u]), rows.stop - rows.start, start, stop)
+        last = first + (int(np.floor(positions[-1])) + 2 if len(positions) else 1)  # the frame after, interpolated to
+        return self.frames[rows.start + first:min(rows.start + last, rows.stop)], positions.astype(np.float32)
+
+    @staticmethod
+    def concatenated(parts: list["VideoStream"]) -> "VideoStream":
+        lengths = np.concatenate([np.diff(p.offsets) for p in parts])
+        return VideoStream(np.concatenate([np.asarray(p.frames) for p in parts]),
+                           np.concatenate([[0], np.cumsum(lengths)]), np.concatenate([p.fps for p in parts]))
+
+
+@dataclass
 class FrameData:
-    """Frame matrices of one split: row r of every matrix is the same 10 ms frame."""
+    """Frame matrices of one split: row r of every matrix is the same 10 ms frame. `streams`: modalities
+    kept at their own rate (`VideoStream`), utterance for utterance with the matrices."""
 
     features: dict[str, np.ndarray]
     labels: np.ndarray
     offsets: np.ndarray  # utterance u has rows offsets[u]:offsets[u + 1]
     ids: list[str]
     speakers: list[str]
+    streams: dict[str, VideoStream] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -51,8 +82,10 @@ class FrameData:
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
+        streams = {f"{kind}_{m}": x for m, v in self.streams.items()
+                   for kind, x in (("v", v.frames), ("voffsets", v.offsets), ("vfps", v.fps))}
         for name, x in {**{f"x_{m}": x for m, x in self.features.items()}, "labels": self.labels,
-                        "offsets": self.offsets}.items():
+                        "offsets": self.offsets, **streams}.items():
             with atomic_path(directory / f"{name}.npy") as tmp:
                 np.save(tmp, x)
         with atomic_path(directory / "utterances.tsv") as tmp:
@@ -63,9 +96,12 @@ class FrameData:
         directory = Path(directory)
         mode = "r" if mmap else None
         features = {p.stem[2:]: np.load(p, mmap_mode=mode) for p in sorted(directory.glob("x_*.npy"))}
+        streams = {p.stem[2:]: VideoStream(np.load(p, mmap_mode=mode), np.load(directory / f"voffsets_{p.stem[2:]}.npy"),
+                                           np.load(directory / f"vfps_{p.stem[2:]}.npy"))
+                   for p in sorted(directory.glob("v_*.npy"))}
         rows = [line.split("\t") for line in (directory / "utterances.tsv").read_text().splitlines()]
         return cls(features, np.load(directory / "labels.npy", mmap_mode=mode),
-                   np.load(directory / "offsets.npy"), [r[0] for r in rows], [r[1] for r in rows])
+                   np.load(directory / "offsets.npy"), [r[0] for r in rows], [r[1] for r in rows], streams)
 
 
 def frames_of(frontend, utterances: list[Utterance], labeller: FrameLabeller,
@@ -89,7 +125,8 @@ def concatenated(parts: list[FrameData]) -> FrameData:
     return FrameData(features={m: np.concatenate([np.asarray(p.features[m]) for p in parts]) for m in parts[0].features},
                      labels=np.concatenate([np.asarray(p.labels) for p in parts]),
                      offsets=np.concatenate([[0], np.cumsum(lengths)]),
-                     ids=[i for p in parts for i in p.ids], speakers=[s for p in parts for s in p.speakers])
+                     ids=[i for p in parts for i in p.ids], speakers=[s for p in parts for s in p.speakers],
+                     streams={m: VideoStream.concatenated([p.streams[m] for p in parts]) for m in parts[0].streams})
 
 
 def with_audio(frontend, data: FrameData, utterances: list[Utterance],
