@@ -216,6 +216,7 @@ class Evaluator:
         if babble is None and "babble" in self.noises:
             raise ValueError("babble noise needs its recordings: pass babble=babble_pool(corpus)")
         noise = NoiseMaker(babble or [], frontend.audio.extractor.sample_rate, self.babble_talkers, self.seed)
+        kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
             results["combined"] = []
@@ -225,8 +226,7 @@ class Evaluator:
         for condition in self.conditions():
             log.info("evaluating %d utterances: %s", len(utterances), condition.name)
             data = clean if condition.kind == "clean" else \
-                noisy_frames(frontend, clean, utterances, condition, noise,
-                                                    Path(cache_dir) if cache_dir and self.cache_conditions else None)
+                noisy_frames(frontend, clean, utterances, condition, noise, kept_in)
             post = {name: posteriors(m, data, self.batch_size) for name, m in models.items()}
             if combine is not None:
                 post["combined"] = combine(post)

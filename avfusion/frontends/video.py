@@ -119,6 +119,11 @@ class MouthCropper:
         for frame, box in zip(frames, boxes):
             yield crop_roi(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), box, self.roi_size)
 
+    @staticmethod
+    def meta(path: str | Path, boxes: np.ndarray, missed: int) -> dict:
+        """What the feature store keeps beside a video's per-frame array."""
+        return {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed}
+
     def rois(self, frames: np.ndarray, source: object = "video") -> tuple[np.ndarray, np.ndarray, int]:
         """ROIs (T, S, S), the boxes used (T, 4) and the number of frames without a detection."""
         filled, missed = self.boxes(frames, source)
@@ -140,7 +145,7 @@ class MouthRoiExtractor(MouthCropper):
         path = self.source(utt)
         boxes, missed = self.boxes(iter_video(path), path)  # decoded twice, as for the DCT: never held whole
         rois = np.stack(list(self.crops(iter_video(path), boxes)))
-        return rois, {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed}
+        return rois, self.meta(path, boxes, missed)
 
 
 @dataclass(frozen=True)
@@ -178,7 +183,7 @@ class MouthDctExtractor(MouthCropper):
             if len(batch) == 256 or i == len(boxes) - 1:
                 batches.append(dct_features(np.stack(batch), self.n_coefficients))
                 batch = []
-        meta = {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed}
+        meta = self.meta(path, boxes, missed)
         rois = np.stack(kept) if kept else np.zeros((0, self.roi_size, self.roi_size), np.uint8)
         return (np.concatenate(batches) if sink is None else sink), meta, keep, rois
 
