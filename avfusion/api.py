@@ -80,6 +80,9 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     check_config(cfg)
     run_dir = Path(run_dir)
     name = name or cfg.name or cfg.fusion._target_.rsplit(".", 1)[-1]
+    head, encoder_spec = instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all")
+    for encoder in head.encoders:  # before any work: the front-end gives what each encoder reads
+        encoder_spec.inputs_of(encoder, frontend_outputs(cfg.frontend))
     evaluator = instantiate(cfg.evaluation, _convert_="all")
     corpus, validation = load_corpus(cfg)
     evaluator.check(corpus)
@@ -96,9 +99,8 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                              resume=cfg.resume, progress=_progress(), batching=cfg.batching,
                              chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch,
                              shaping=stage_shaping(cfg), stage_cache=stage_cache(cfg, frames_dir))
-    model = train_model(instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all"),
-                        train_noise.apply(frontend, frames, corpus, frames_dir), scheme, settings)
-    input_dims = {m: int(x.shape[1]) for m, x in frames["train"].features.items()}
+    model = train_model(head, encoder_spec, train_noise.apply(frontend, frames, corpus, frames_dir), scheme, settings)
+    input_dims = frames["train"].input_dims
     decoders = {}
     if evaluator.decoder == "viterbi":  # fitted on train, tuned on dev for this model; test decoded once
         fitted = evaluator.fit_decoder(scheme, corpus.split("train"), frames["train"])
@@ -109,6 +111,11 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                      skipped=validation.bad_utterances, decoders=decoders, frames_dir=frames_dir))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
+
+
+def frontend_outputs(frontend: DictConfig) -> list[str]:
+    """What a front-end config gives the encoders: its modalities and its streams."""
+    return [m for m in ("audio", "video") if frontend.get(m)] + [s.name for s in frontend.get("streams") or []]
 
 
 def stage_shaping(cfg: DictConfig) -> dict:

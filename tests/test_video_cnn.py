@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 import torch
 
+from avfusion.errors import ConfigError
 from avfusion.frames.clock import num_frames, video_positions
+from avfusion.frames.data import VideoBatch
 from avfusion.frontends.video import to_frame_rate
 from avfusion.models.video_cnn import RoiAugment, VideoCnnEncoder, interpolate_at
 
 
 def small(**kw):
     torch.manual_seed(0)
-    return VideoCnnEncoder(roi_size=24, crop=20, stem_channels=4, widths=[8, 16], temporal_size=8,
+    return VideoCnnEncoder(input_dim=24, crop=20, stem_channels=4, widths=[8, 16], temporal_size=8,
                            output_dim=6, **kw)
 
 
@@ -25,12 +27,19 @@ def item(fps: float, seconds: float, size: int = 24, seed: int = 0):
     return rois, torch.from_numpy(pos).float(), n_labels
 
 
+def run(encoder, rois, positions, mask, lengths=None):
+    """The encoder on (B, Tv, S, S) ROIs; `lengths` default: every item has all Tv frames."""
+    if lengths is None:
+        lengths = torch.full((rois.shape[0],), rois.shape[1])
+    return encoder(VideoBatch(rois, positions, lengths), mask)
+
+
 @pytest.mark.parametrize("fps", [25.0, 29.97])
 def test_one_output_per_label_frame_at_25_and_29_97_fps(fps):
     rois, pos, n_labels = item(fps, 1.3)
     encoder = small(temporal="tcn").eval()
     mask = torch.ones(1, n_labels, dtype=torch.bool)
-    out = encoder(rois[None], pos[None], mask)
+    out = run(encoder, rois[None], pos[None], mask)
     assert out.shape == (1, n_labels, 6)  # frames in (video rate) -> labels out (100 Hz)
     # the interpolation inside the model is the DCT path's rate conversion (to_frame_rate)
     h = torch.randn(len(rois), 5)
@@ -51,7 +60,7 @@ def test_augmentation_is_random_in_training_and_off_in_eval():
     mask = torch.ones(1, n_labels, dtype=torch.bool)
     encoder = small()
     encoder.eval()
-    a, b = encoder(rois[None], pos[None], mask), encoder(rois[None], pos[None], mask)
+    a, b = run(encoder, rois[None], pos[None], mask), run(encoder, rois[None], pos[None], mask)
     torch.testing.assert_close(a, b)  # deterministic: centre crop, no flip, no masking, no dropout
     augment = RoiAugment(crop=20, flip=True, time_masks=2, max_mask_frames=4)
     x = rois[None].float()
@@ -69,23 +78,23 @@ def test_an_item_padded_in_a_batch_gets_the_outputs_it_gets_alone(temporal):
     encoder = small(temporal=temporal).eval()
     short, pos_s, n_s = item(25.0, 0.8, seed=1)
     long, pos_l, n_l = item(29.97, 1.4, seed=2)
-    alone = encoder(short[None], pos_s[None], torch.ones(1, n_s, dtype=torch.bool))
+    alone = run(encoder, short[None], pos_s[None], torch.ones(1, n_s, dtype=torch.bool))
     rois = torch.zeros(2, len(long), 24, 24, dtype=torch.uint8)
     rois[0, :len(short)], rois[1] = short, long
     pos = torch.zeros(2, n_l)
     pos[0, :n_s], pos[1] = pos_s, pos_l
     mask = torch.arange(n_l)[None, :] < torch.tensor([[n_s], [n_l]])
-    batched = encoder(rois, pos, mask, lengths=torch.tensor([len(short), len(long)]))
+    batched = run(encoder, rois, pos, mask, lengths=torch.tensor([len(short), len(long)]))
     torch.testing.assert_close(batched[0, :n_s], alone[0], rtol=1e-4, atol=1e-5)
     assert torch.all(batched[0, n_s:] == 0)  # padded label frames are zero
 
 
 def test_resnet18_widths_build_and_train_one_step():
     torch.manual_seed(0)
-    encoder = VideoCnnEncoder(roi_size=48, crop=44, stem_channels=64, widths=[64, 128, 256, 512], blocks=[2, 2, 2, 2],
+    encoder = VideoCnnEncoder(input_dim=48, crop=44, stem_channels=64, widths=[64, 128, 256, 512], blocks=[2, 2, 2, 2],
                               temporal="gru", temporal_size=32, output_dim=10)
     rois, pos, n_labels = item(25.0, 0.5, size=48)
-    out = encoder(rois[None], pos[None], torch.ones(1, n_labels, dtype=torch.bool))
+    out = run(encoder, rois[None], pos[None], torch.ones(1, n_labels, dtype=torch.bool))
     out.sum().backward()
     assert out.shape == (1, n_labels, 10)
     assert encoder.stem[0].weight.grad is not None and encoder.stem[0].weight.grad.abs().sum() > 0
@@ -98,9 +107,12 @@ def test_a_saved_state_dict_is_loaded_and_bad_settings_are_named(tmp_path):
     again = small(state_dict_path=str(path))
     for k, v in encoder.state_dict().items():
         torch.testing.assert_close(again.state_dict()[k], v)
-    with pytest.raises(ValueError, match="temporal='lstm'"):
+    with pytest.raises(ConfigError, match="temporal='lstm'"):
         small(temporal="lstm")
-    with pytest.raises(ValueError, match="one entry per ResNet stage"):
-        VideoCnnEncoder(widths=[8, 16], blocks=[1])
+    with pytest.raises(ConfigError, match="one entry per ResNet stage"):
+        VideoCnnEncoder(24, widths=[8, 16], blocks=[1])
+    with pytest.raises(ConfigError, match="crop=30 must be within the 24x24 ROIs"):
+        VideoCnnEncoder(24, crop=30)
     with pytest.raises(ValueError, match="expects 24x24 ROIs"):
-        small().eval()(torch.zeros(1, 3, 20, 20, dtype=torch.uint8), torch.zeros(1, 5), torch.ones(1, 5, dtype=torch.bool))
+        run(small().eval(), torch.zeros(1, 3, 20, 20, dtype=torch.uint8), torch.zeros(1, 5),
+            torch.ones(1, 5, dtype=torch.bool))

@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -57,6 +58,14 @@ class VideoStream:
                            np.concatenate([[0], np.cumsum(lengths)]), np.concatenate([p.fps for p in parts]))
 
 
+class VideoBatch(NamedTuple):
+    """A batch of `VideoStream` windows, as a stream encoder takes them (tensors; Lightning moves them)."""
+
+    frames: object  # (B, Tv, ...) video frames, zero past each item's length
+    positions: object  # (B, T) each label frame's fractional index into its item's frames (0 on padding)
+    lengths: object  # (B,) real video frames per item
+
+
 @dataclass
 class FrameData:
     """Frame matrices of one split: row r of every matrix is the same 10 ms frame. `streams`: modalities
@@ -75,6 +84,12 @@ class FrameData:
     @property
     def lengths(self) -> np.ndarray:
         return np.diff(self.offsets)
+
+    @property
+    def input_dims(self) -> dict[str, int]:
+        """What an encoder of each modality is built for: feature dimensions, and a stream's frame side."""
+        return {**{m: int(x.shape[1]) for m, x in self.features.items()},
+                **{m: int(v.frames.shape[1]) for m, v in self.streams.items()}}
 
     def utterance(self, u: int) -> slice:
         return slice(int(self.offsets[u]), int(self.offsets[u + 1]))
@@ -116,6 +131,7 @@ def frames_of(frontend, utterances: list[Utterance], labeller: FrameLabeller,
         labels=np.concatenate([labeller.labels(u, len(x)) for u, x in zip(utterances, first)]),
         offsets=np.concatenate([[0], np.cumsum(lengths)]),
         ids=[u.id for u in utterances], speakers=[u.speaker for u in utterances],
+        streams=frontend.streams_of(utterances, lengths),
     )
 
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from avfusion.errors import UserError
+from avfusion.errors import ConfigError, UserError
 from avfusion.corpus.types import Utterance
 from avfusion.frames.clock import FRAME_RATE
-from avfusion.frames.data import UttFrames, WaveformTransform
+from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
 from avfusion.frontends.store import FeatureError, FeatureStore
 from avfusion.frontends.video import to_frame_rate
 from avfusion.media import load_audio
@@ -65,6 +65,16 @@ class ModalityFrontEnd:
                                  "saved with another configuration") from None
 
 
+@dataclass
+class StreamFrontEnd:
+    """A modality kept at its own rate (mouth ROIs for `VideoCnnEncoder`): an extractor and no fitted
+    steps; the model brings it to the label frames itself (`avfusion.frames.data.VideoStream`)."""
+
+    name: str
+    extractor: object
+    source: str = "video"  # the recording it is extracted from
+
+
 class AvMismatchError(UserError):
     pass
 
@@ -79,26 +89,38 @@ class FrontEnd:
     fit_labels: str = "states"  # labels the LDAs are fitted with (more classes than LDA dims): phone_state/word_state
     max_av_mismatch_s: float = 0.12  # beyond this, audio and video durations are an error
     n_jobs: int = 2
+    streams: list[StreamFrontEnd] = field(default_factory=list)  # modalities kept at their own rate
     fitted_: bool = field(default=False, repr=False)
+
+    def __post_init__(self) -> None:
+        clash = sorted({s.name for s in self.streams} & set(self.modalities))
+        if clash:
+            raise ConfigError(f"frontend.streams: {clash} is already a modality of the front-end; name it otherwise")
 
     @property
     def modalities(self) -> dict[str, ModalityFrontEnd]:
         return {m.name: m for m in (self.audio, self.video) if m is not None}
 
-    def store(self, modality: ModalityFrontEnd) -> FeatureStore:
+    @property
+    def extracted(self) -> dict[str, tuple[str, object]]:
+        """Every modality and stream with its cached extractor: {name: (recording it reads, extractor)}."""
+        return {**{name: (name, m.extractor) for name, m in self.modalities.items()},
+                **{s.name: (s.source, s.extractor) for s in self.streams}}
+
+    def store(self, modality: ModalityFrontEnd | StreamFrontEnd) -> FeatureStore:
         return FeatureStore(self.cache_dir, modality.extractor)
 
     def prepare(self, utterances: list[Utterance], progress: bool = True) -> dict:
-        """Extract and cache raw features of every modality; raise with every failure listed."""
-        for name in self.modalities:
-            lacking = [u.id for u in utterances if getattr(u, name) is None]
+        """Extract and cache raw features of every modality and stream; raise with every failure listed."""
+        for name, (source, _) in self.extracted.items():
+            lacking = [u.id for u in utterances if getattr(u, source) is None]
             if lacking:
-                hint = " (an audio-only corpus: frontend=audio_only fusion=audio_only)" if name == "video" else ""
-                raise ValueError(f"{len(lacking)} of {len(utterances)} utterances have no {name} (e.g. "
+                hint = " (an audio-only corpus: frontend=audio_only fusion=audio_only)" if source == "video" else ""
+                raise ValueError(f"{len(lacking)} of {len(utterances)} utterances have no {source} (e.g. "
                                  f"{lacking[:3]}), but the front-end has a {name} modality{hint}")
         reports = {}
-        for name, modality in self.modalities.items():
-            report = self.store(modality).build(utterances, n_jobs=self.n_jobs, progress=progress)
+        for name, (_, extractor) in self.extracted.items():
+            report = FeatureStore(self.cache_dir, extractor).build(utterances, n_jobs=self.n_jobs, progress=progress)
             log.info("%s features: %d extracted, %d cached, %d failed", name, len(report.extracted),
                      len(report.cached), len(report.failed))
             reports[name] = report
@@ -148,6 +170,23 @@ class FrontEnd:
                 f"{video}: video lasts {video_s:.3f} s but its audio {audio_s:.3f} s "
                 f"(tolerance {self.max_av_mismatch_s} s, frontend.max_av_mismatch_s)"
             )
+
+    def streams_of(self, utterances: list[Utterance], n_frames: np.ndarray) -> dict[str, VideoStream]:
+        """Each stream's cached frames of `utterances` (whose label frames number `n_frames`), at their rate."""
+        out = {}
+        for stream in self.streams:
+            store = self.store(stream)
+            frames, fps = [], []
+            for utt, n in zip(utterances, n_frames):
+                x, meta = store.read(utt)
+                self.check_durations(getattr(utt, stream.source), meta, int(n))
+                frames.append(np.asarray(x))
+                fps.append(float(meta["fps"]))
+            offsets = np.concatenate([[0], np.cumsum([len(x) for x in frames])]).astype(np.int64)
+            shape = frames[0].shape[1:] if frames else (0,)
+            out[stream.name] = VideoStream(np.concatenate(frames) if frames else np.zeros((0, *shape), np.uint8),
+                                           offsets, np.array(fps))
+        return out
 
     def fit(self, utterances: list[Utterance], labels_of: LabelsOf) -> "FrontEnd":
         """Fit every modality's steps on `utterances` (the training split: never dev or test) whose frame

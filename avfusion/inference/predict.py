@@ -29,7 +29,7 @@ from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder
 from avfusion.decoding.hybrid import scored
 from avfusion.errors import UserError
 from avfusion.frames.clock import FRAME_RATE, num_frames
-from avfusion.frames.data import FrameData
+from avfusion.frames.data import FrameData, VideoStream
 from avfusion.frames.labelling import reference
 from avfusion.frontends.video import AtFrameRate
 from avfusion.inference.chunks import for_clip, piece, spans, steps_context
@@ -141,7 +141,7 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
         raise UserError(f"video={video}: no such file")
     if audio is not None and not Path(audio).is_file():
         raise UserError(f"audio={audio}: no such file")
-    if "video" in needs and video is None:
+    if video is None and ("video" in needs or any(s.name in needs for s in run.frontend.streams)):
         raise UserError(f"{run.directory}: the model reads video ({', '.join(needs)}): give video=<clip>")
     if scratch_dir is not None and not Path(scratch_dir).is_dir():
         raise UserError(f"scratch_dir={scratch_dir}: no such folder (give an existing one, or null for the "
@@ -185,10 +185,13 @@ def _run(run: Run, video: Path | None, audio, needs: list[str], detector, chunk_
     duration = len(waveform) / extractor.sample_rate if waveform is not None else \
         video_part["video_frames"] / video_part["fps"]
 
+    streams = _streams(frontend, video, needs, detector)
     decoder = run.decoder or FramewiseDecoder(run.scheme, int(run.config.evaluation.get("min_frames", 2)))
     decoding = decoder.stream(spill=scratch.path / "backpointers.bin")
     post = scratch.rows("posteriors", (run.scheme.num_classes,))
-    for block in posterior_blocks(run, {m: raw[m] for m in needs}, chunk_seconds, progress):
+    n_frames = len(raw["audio"]) if "audio" in raw else num_frames(video_part["video_frames"] / video_part["fps"])
+    for block in posterior_blocks(run, {m: raw[m] for m in needs if m in raw}, chunk_seconds, progress,
+                                  streams, n_frames):
         post.append(block)
         decoding.push(block)
     decoded = decoding.finish()
@@ -230,14 +233,28 @@ def _audio(frontend, video: Path | None, audio, needs: list[str], run_dir: Path,
     return source, waveform, {"audio": mfcc}
 
 
-def posterior_blocks(run: Run, raw: dict, chunk_seconds: float | None, progress: bool = False) -> Iterator[np.ndarray]:
+def _streams(frontend, video: Path | None, needs: list[str], detector) -> dict[str, VideoStream]:
+    """The recording's frames of each front-end stream the model reads (mouth ROIs at the video rate)."""
+    out = {}
+    for stream in frontend.streams:
+        if stream.name in needs:
+            extractor = stream.extractor if detector is None else dataclasses.replace(stream.extractor, detector=detector)
+            frames, meta = extractor.extract(Utterance(video.stem, "clip", "test", None, video, None))
+            out[stream.name] = VideoStream(frames, np.array([0, len(frames)]), np.array([float(meta["fps"])]))
+    return out
+
+
+def posterior_blocks(run: Run, raw: dict, chunk_seconds: float | None, progress: bool = False,
+                     streams: dict[str, VideoStream] | None = None, n_frames: int | None = None) -> Iterator[np.ndarray]:
     """(t, C) posteriors of the run's model, consecutive blocks of the recording, from raw features at 100
     frames/s (T, D) per modality (arrays or files of rows), through the run's fitted front-end steps, in
-    pieces of `chunk_seconds` with the context they need."""
+    pieces of `chunk_seconds` with the context they need. `streams`: modalities at their own rate, which
+    the model (a CNN over the whole sequence) reads in one piece; `n_frames`: the recording's label frames
+    (default: the raw features' length)."""
     steps = {m: run.frontend.modalities[m].steps for m in raw}
     contexts = {m: steps_context(s) for m, s in steps.items()}
     model_context = run.model.frame_context
-    n_frames = len(next(iter(raw.values())))
+    n_frames = len(next(iter(raw.values()))) if n_frames is None else n_frames
     chunk = None if chunk_seconds is None else max(1, int(round(chunk_seconds * FRAME_RATE)))
     if None in contexts.values() or model_context is None:
         if chunk is not None and chunk < n_frames:
@@ -253,7 +270,7 @@ def posterior_blocks(run: Run, raw: dict, chunk_seconds: float | None, progress:
     for lo, hi in pieces:
         a, b = (0, n_frames) if model_context is None else (max(0, lo - model_context), min(n_frames, hi + model_context))
         features = {m: piece(resolved[m], raw[m], a, b, contexts[m]) for m in raw}
-        data = FrameData(features, np.zeros(b - a, np.int64), np.array([0, b - a]), ["clip"], ["clip"])
+        data = FrameData(features, np.zeros(b - a, np.int64), np.array([0, b - a]), ["clip"], ["clip"], streams or {})
         yield run.model.posteriors(data)[lo - a:hi - a]
 
 

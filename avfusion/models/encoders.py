@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
+
+from avfusion.errors import ConfigError
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
 
@@ -45,10 +48,13 @@ class MlpEncoder(nn.Module):
 
 @dataclass
 class EncoderSpec:
-    """Architecture of the encoders (`conf/encoder/`): widths per encoder name.
+    """Architecture of the encoders (`conf/encoder/`): MLP widths per encoder name, or for an encoder
+    named in `modules`, a partial of another encoder class (`VideoCnnEncoder`) called with the input size
+    and the modalities it reads.
 
     An encoder reads the modality of its name ("audio", "video") unless `inputs` lists others for it:
-    `audio_video: [audio, video]` is one encoder over the concatenated inputs (feature fusion).
+    `audio_video: [audio, video]` is one encoder over the concatenated inputs (feature fusion), and
+    `video: [video_roi]` a CNN over the mouth pixels of a front-end stream.
     """
 
     widths: dict[str, list[int]] = field(default_factory=lambda: {"audio": [500, 500, 200], "video": [500, 500, 200]})
@@ -56,16 +62,28 @@ class EncoderSpec:
     activation: str = "relu"
     dropout: float = 0.1
     batch_norm: bool = True
+    modules: dict[str, Callable[..., nn.Module]] = field(default_factory=dict)
 
-    def build(self, name: str, input_dims: dict[str, int]) -> MlpEncoder:
+    def inputs_of(self, name: str, available) -> list[str]:
+        """The modalities encoder `name` reads; a ConfigError when `available` (the front-end's) lacks one."""
         modalities = list(self.inputs.get(name, [name]))
-        missing = [m for m in modalities if m not in input_dims]
+        missing = [m for m in modalities if m not in available]
         if missing:
-            raise ValueError(f"encoder {name!r} needs features {missing}; the data has {sorted(input_dims)}")
+            hint = " (the mouth pixels come with frontend=mouth_roi, or experiment=video_cnn)" \
+                if "video_roi" in missing else ""
+            raise ConfigError(f"encoder {name!r} needs features {missing}; the front-end gives {sorted(available)}{hint}")
+        return modalities
+
+    def build(self, name: str, input_dims: dict[str, int]) -> nn.Module:
+        modalities = self.inputs_of(name, input_dims)
+        input_dim = sum(input_dims[m] for m in modalities)
+        if name in self.modules:
+            return self.modules[name](input_dim=input_dim, inputs=modalities)
         if name not in self.widths:
-            raise ValueError(f"no widths for encoder {name!r} in the encoder config (has {sorted(self.widths)})")
-        return MlpEncoder(sum(input_dims[m] for m in modalities), list(self.widths[name]), self.activation,
-                          self.dropout, self.batch_norm, inputs=modalities)
+            raise ConfigError(f"no widths for encoder {name!r} in the encoder config (has "
+                              f"{sorted(self.widths) + sorted(self.modules)})")
+        return MlpEncoder(input_dim, list(self.widths[name]), self.activation, self.dropout, self.batch_norm,
+                          inputs=modalities)
 
 
 def encoder_inputs(encoder: MlpEncoder, features: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -4,9 +4,10 @@ it (Stafylakis & Tzimiropoulos 2017; Martinez et al. 2020; Ma et al. 2023): a 3-
 sequence, and linear interpolation to the 100 Hz label frames inside the model, so one label frame gets
 one output whatever the video rate (25, 29.97, 30 fps).
 
-Input: grey uint8 ROIs (B, Tv, S, S) at the video rate, `positions` (B, T): each label frame's
-fractional video-frame index counted from the item's first video frame (`avfusion.frames.clock.
-video_positions`), and the label-frame mask (B, T). Output: (B, T, output_dim), the last hidden layer
+Input: a `VideoBatch` of grey uint8 ROIs (B, Tv, S, S) at the video rate, `positions` (B, T) (each label
+frame's fractional video-frame index counted from the item's first video frame, `avfusion.frames.clock.
+video_positions`) and the items' real video frames (B,), as `SequenceBatches` cuts them from a
+`VideoStream`; and the label-frame mask (B, T). Output: (B, T, output_dim), the last hidden layer
 the fusion heads consume. Widths and depth come from the config; ResNet-18 is `widths=[64,128,256,512]`,
 `blocks=[2,2,2,2]`, the CPU default is much smaller. A user's state dict can be loaded (no downloads).
 """
@@ -16,6 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from avfusion.errors import ConfigError
+from avfusion.frames.data import VideoBatch
 
 TEMPORAL = ("gru", "tcn")
 
@@ -31,8 +35,6 @@ class RoiAugment(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         size = x.shape[-1]
-        if self.crop > size:
-            raise ValueError(f"crop {self.crop} is larger than the {size}x{size} ROIs")
         if not self.training:
             top = (size - self.crop) // 2
             return x[..., top:top + self.crop, top:top + self.crop]
@@ -91,7 +93,7 @@ class VideoCnnEncoder(nn.Module):
     sequence_input = True
     frame_context = None  # the temporal model sees the whole item
 
-    def __init__(self, roi_size: int = 44, crop: int = 40, stem_channels: int = 16, widths: list[int] | None = None,
+    def __init__(self, input_dim: int, crop: int = 40, stem_channels: int = 16, widths: list[int] | None = None,
                  blocks: list[int] | None = None, temporal: str = "gru", temporal_size: int = 128,
                  temporal_layers: int = 1, output_dim: int = 200, dropout: float = 0.1, flip: bool = True,
                  time_masks: int = 1, max_mask_frames: int = 5, inputs: list[str] | None = None,
@@ -100,11 +102,14 @@ class VideoCnnEncoder(nn.Module):
         widths = list(widths or [32, 64, 128])
         blocks = list(blocks or [1] * len(widths))
         if len(blocks) != len(widths):
-            raise ValueError(f"blocks {blocks} and widths {widths} must have one entry per ResNet stage")
+            raise ConfigError(f"encoder: blocks {blocks} and widths {widths} must have one entry per ResNet stage")
         if temporal not in TEMPORAL:
-            raise ValueError(f"temporal={temporal!r}: choose from {list(TEMPORAL)}")
+            raise ConfigError(f"encoder: temporal={temporal!r}: choose from {list(TEMPORAL)}")
+        if not 0 < crop <= input_dim:
+            raise ConfigError(f"encoder: crop={crop} must be within the {input_dim}x{input_dim} ROIs of the front-end "
+                              "(frontend.streams[...].extractor.roi_size)")
         self.inputs = list(inputs or ["video_roi"])
-        self.roi_size, self.output_dim = roi_size, output_dim
+        self.roi_size, self.output_dim = input_dim, output_dim  # input_dim: the ROIs' side
         self.augment = RoiAugment(crop, flip, time_masks, max_mask_frames)
         self.stem = nn.Sequential(  # (time 5, 7x7) as in the lip-reading front-ends; space halved twice
             nn.Conv3d(1, stem_channels, (5, 7, 7), (1, 2, 2), (2, 3, 3), bias=False), nn.BatchNorm3d(stem_channels),
@@ -145,13 +150,10 @@ class VideoCnnEncoder(nn.Module):
         x = self.trunk(x).view(b, tv, -1)
         return x * real[..., None]
 
-    def forward(self, rois: torch.Tensor, positions: torch.Tensor, mask: torch.Tensor,
-                lengths: torch.Tensor | None = None) -> torch.Tensor:
-        """`lengths` (B,): real video frames per item (default: all Tv)."""
+    def forward(self, video: VideoBatch, mask: torch.Tensor) -> torch.Tensor:
+        rois, positions, lengths = video
         if rois.shape[-1] != self.roi_size or rois.shape[-2] != self.roi_size:
             raise ValueError(f"the encoder expects {self.roi_size}x{self.roi_size} ROIs, got {tuple(rois.shape[-2:])}")
-        if lengths is None:
-            lengths = torch.full((rois.shape[0],), rois.shape[1], dtype=torch.long)
         h = self.frames(rois, lengths)
         if self.temporal_kind == "gru":
             packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp(min=1).cpu(), batch_first=True,

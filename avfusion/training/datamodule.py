@@ -7,7 +7,9 @@ fancy-indexing gather per modality, no Python object per frame.
 Sequence batches (for heads and encoders that need temporal context): each item is a stretch of one
 utterance, either the whole utterance or a chunk of at most `chunk_frames` frames; a batch pads its
 items to the longest and carries a mask (True on real frames) and labels (-100 on padding, which
-cross-entropy ignores). Chunks never cross an utterance boundary.
+cross-entropy ignores). Chunks never cross an utterance boundary. A modality kept at its own rate (a
+`VideoStream` of mouth ROIs) comes as a `VideoBatch`: the video frames each item's label frames need,
+padded, their count, and each label frame's position in them.
 
 Samplers are BatchSamplers over a RandomSampler, so Lightning's distributed training splits them across
 processes as it does any sampler.
@@ -20,7 +22,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
 
-from avfusion.frames.data import FrameData
+from avfusion.frames.data import FrameData, VideoBatch
 
 IGNORE = -100  # label of padded frames (torch's cross-entropy default ignore_index)
 BATCHING = ("frames", "utterances", "chunks")
@@ -54,12 +56,20 @@ def sequence_spans(data: FrameData, chunk_frames: int | None) -> np.ndarray:
 
 
 class SequenceBatches(Dataset):
-    """Items are stretches of one utterance; a batch is ({modality: (B, T, D)}, labels (B, T), mask (B, T))."""
+    """Items are stretches of one utterance; a batch is ({modality: (B, T, D) or a VideoBatch}, labels (B, T),
+    mask (B, T)). With `chunk_frames` None, item u is utterance u."""
 
     def __init__(self, data: FrameData, modalities: list[str], chunk_frames: int | None = None) -> None:
-        self.features = {m: data.features[m] for m in modalities}
+        unknown = [m for m in modalities if m not in data.features and m not in data.streams]
+        if unknown:
+            raise ValueError(f"no features or stream {unknown} in the data (it has "
+                             f"{sorted(data.features) + sorted(data.streams)})")
+        self.features = {m: data.features[m] for m in modalities if m in data.features}
+        self.streams = {m: data.streams[m] for m in modalities if m in data.streams}
         self.labels = data.labels
+        self.offsets = data.offsets
         self.spans = sequence_spans(data, chunk_frames)
+        self.utterances = np.searchsorted(data.offsets, self.spans[:, 0], side="right") - 1  # each item's
 
     def __len__(self) -> int:
         return len(self.spans)
@@ -72,10 +82,24 @@ class SequenceBatches(Dataset):
         labels = torch.full((len(spans), length), IGNORE, dtype=torch.int64)
         features = {m: torch.zeros(len(spans), length, x.shape[1]) for m, x in self.features.items()}
         for i, (start, stop) in enumerate(spans):
-            labels[i, :stop - start] = torch.from_numpy(np.asarray(self.labels[start:stop], dtype=np.int64))
+            labels[i, :stop - start] = torch.from_numpy(np.array(self.labels[start:stop], dtype=np.int64))
             for m, x in self.features.items():
                 features[m][i, :stop - start] = torch.from_numpy(np.ascontiguousarray(x[start:stop]))
+        for m, stream in self.streams.items():
+            features[m] = self._video(stream, np.asarray(indices), spans, length)
         return features, labels, mask
+
+    def _video(self, stream, items: np.ndarray, spans: np.ndarray, length: int) -> VideoBatch:
+        windows = [stream.window(int(u), int(a - self.offsets[u]), int(b - self.offsets[u]))
+                   for u, (a, b) in zip(self.utterances[items], spans)]
+        counts = [len(frames) for frames, _ in windows]
+        frames = torch.zeros(len(spans), max(counts), *stream.frames.shape[1:],
+                             dtype=torch.from_numpy(np.zeros(0, stream.frames.dtype)).dtype)
+        positions = torch.zeros(len(spans), length)
+        for i, (x, p) in enumerate(windows):
+            frames[i, :len(x)] = torch.from_numpy(np.array(x))
+            positions[i, :len(p)] = torch.from_numpy(p)
+        return VideoBatch(frames, positions, torch.tensor(counts))
 
     def __getitem__(self, index: int):
         return self.__getitems__([index])

@@ -12,6 +12,7 @@ from torch import nn
 
 from avfusion.frames.data import FrameData
 from avfusion.models.encoders import encoder_inputs
+from avfusion.training.datamodule import SequenceBatches
 from avfusion.models.fusion.base import FusionHead
 
 
@@ -134,11 +135,9 @@ class FusionModule(pl.LightningModule):
         self.eval()
         out = []
         if self.sequence_input:
-            for u in range(len(data.ids)):
-                rows = data.utterance(u)
-                batch = {m: block(x, rows)[None] for m, x in data.features.items()}
-                mask = torch.ones(1, rows.stop - rows.start, dtype=torch.bool)
-                labels = torch.from_numpy(np.asarray(data.labels[rows], dtype=np.int64))[None]
+            utterances = SequenceBatches(data, self.modalities)
+            for u in range(len(utterances)):
+                batch, labels, mask = utterances[u]
                 out.append(torch.softmax(self(batch, mask, labels)[0], dim=-1).numpy())
         else:
             for start in range(0, len(data), batch_size):

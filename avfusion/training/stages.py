@@ -30,7 +30,7 @@ from avfusion.frames.data import FrameData
 from avfusion.models.encoders import EncoderSpec, encoder_inputs
 from avfusion.models.fusion.base import FusionHead
 from avfusion.models.fusion.single import SingleEncoderSoftmax
-from avfusion.training.datamodule import FrameDataModule
+from avfusion.training.datamodule import FrameDataModule, SequenceBatches
 from avfusion.training.module import FusionModule, block
 from avfusion.training.rng import RngStateCallback, rng_state, seeded, set_rng_state
 from avfusion.training.stage_cache import StageCache
@@ -180,13 +180,16 @@ def hidden_frames(encoders: dict[str, torch.nn.Module], data: FrameData, batch_s
     for name, enc in encoders.items():
         enc.eval()
         if enc.sequence_input:  # a whole utterance at a time
-            blocks = [enc(encoder_inputs(enc, {m: block(x, data.utterance(u))[None] for m, x in data.features.items()}),
-                          torch.ones(1, data.lengths[u], dtype=torch.bool))[0] for u in range(len(data.ids))]
+            utterances = SequenceBatches(data, enc.inputs)
+            blocks = []
+            for u in range(len(utterances)):
+                batch, _, mask = utterances[u]
+                blocks.append(enc(encoder_inputs(enc, batch), mask)[0])
         else:
             blocks = [enc(encoder_inputs(enc, {m: block(x, slice(i, i + batch_size)) for m, x in data.features.items()}))
                       for i in range(0, len(data), batch_size)]
         features[name] = torch.cat(blocks).numpy()
-    return dataclasses.replace(data, features=features)
+    return dataclasses.replace(data, features=features, streams={})
 
 
 def build_model(head: FusionHead, encoder_spec: EncoderSpec, input_dims: dict[str, int], scheme: LabelScheme,
@@ -223,7 +226,7 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     if not isinstance(head, FusionHead):
         raise TypeError(f"{type(head).__name__} is not a FusionHead (avfusion.models.fusion.base)")
     head.check_scheme(scheme)
-    input_dims = {m: x.shape[1] for m, x in data["train"].features.items()}
+    input_dims = data["train"].input_dims
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     encoders = {}
     for name in head.encoders:  # initial weights per encoder: the same whichever head it is built for
@@ -233,7 +236,9 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     unimodal = pretrain_encoders(encoders, data, scheme, settings) if head.pretrain_encoders else {}
     build_head(head, {name: enc.output_dim for name, enc in encoders.items()}, scheme, settings.seed)
     head.warm_start(unimodal)
-    precompute = head.freeze_encoders and head.sequence_input  # frozen outputs never change: computed once
+    # frozen outputs never change: computed once, where computing them per batch is costly (sequence heads,
+    # sequence encoders); the head then trains on them (frame heads on random frames)
+    precompute = head.freeze_encoders and (head.sequence_input or any(e.sequence_input for e in encoders.values()))
     hidden = {}
     if head.needs_initialisation:  # e.g. a GMM on the training frames' hidden vectors: train split only
         hidden["train"] = hidden_frames(encoders, data["train"])
