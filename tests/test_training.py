@@ -73,9 +73,28 @@ def test_a_trained_model_beats_always_guessing_the_commonest_training_class(tiny
 def test_frozen_encoders_keep_their_pretrained_weights(concat_run):
     run, _ = concat_run
     pretrained = torch.load(run / "stages" / "pretrain_audio" / "best.pt")
-    fused = torch.load(run / "stages" / "fusion" / "best.pt")
+    fused = torch.load(run / "model.pt")
     enc = {k: v for k, v in pretrained.items() if k.startswith("encoders.")}
     assert enc and all(torch.equal(v, fused[k]) for k, v in enc.items())
+
+
+def test_a_frozen_head_on_hidden_outputs_computed_once_learns_what_it_learns_on_encoders_run_per_batch(
+        tiny_root, concat_run, monkeypatch):
+    """The shortcut for frozen encoders (their outputs computed once per split) moves no number: the same head
+    trained with the encoders run on every batch ends with the same weights and the same report."""
+    from avfusion import api
+    from avfusion.training import stages
+
+    run, _ = concat_run
+    monkeypatch.setattr(stages, "trains_on_hidden_computed_once", lambda head: False)
+    per_batch = tiny_root / "run_concat_per_batch"
+    api.train(api.load_run(run).config, per_batch)
+    once, again = torch.load(run / "model.pt"), torch.load(per_batch / "model.pt")
+    assert once.keys() == again.keys()
+    for key in once:  # the matrix products see other batch shapes: equal up to float rounding
+        torch.testing.assert_close(once[key], again[key], rtol=1e-4, atol=1e-5, msg=key)
+    report = json.loads((run / "report.json").read_text())["test"]
+    assert json.loads((per_batch / "report.json").read_text())["test"] == report
 
 
 def test_evaluate_cli_reproduces_the_report(tiny_root, concat_run):

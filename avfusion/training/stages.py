@@ -192,6 +192,12 @@ def hidden_frames(encoders: dict[str, torch.nn.Module], data: FrameData, batch_s
     return dataclasses.replace(data, features=features, streams={})
 
 
+def trains_on_hidden_computed_once(head: FusionHead) -> bool:
+    """Frozen encoders (eval mode, no gradient) give the same outputs every epoch: they are computed once and
+    the head trains on them (frame heads on random frames), instead of running the encoders on every batch."""
+    return head.freeze_encoders
+
+
 def build_model(head: FusionHead, encoder_spec: EncoderSpec, input_dims: dict[str, int], scheme: LabelScheme,
                 lr: float = 1e-3, weight_decay: float = 1e-5) -> FusionModule:
     """The untrained model a head asks for: its encoders from `encoder_spec`, the head built on them."""
@@ -236,9 +242,7 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     unimodal = pretrain_encoders(encoders, data, scheme, settings) if head.pretrain_encoders else {}
     build_head(head, {name: enc.output_dim for name, enc in encoders.items()}, scheme, settings.seed)
     head.warm_start(unimodal)
-    # frozen outputs never change: computed once, where computing them per batch is costly (sequence heads,
-    # sequence encoders); the head then trains on them (frame heads on random frames)
-    precompute = head.freeze_encoders and (head.sequence_input or any(e.sequence_input for e in encoders.values()))
+    precompute = trains_on_hidden_computed_once(head)
     hidden = {}
     if head.needs_initialisation:  # e.g. a GMM on the training frames' hidden vectors: train split only
         hidden["train"] = hidden_frames(encoders, data["train"])
