@@ -42,7 +42,7 @@ class RoiAugment(nn.Module):
         tops = torch.randint(0, size - self.crop + 1, (b, 2)).tolist()
         x = torch.stack([x[i, :, t:t + self.crop, l:l + self.crop] for i, (t, l) in enumerate(tops)])
         if self.flip:
-            flip = torch.rand(b) < 0.5
+            flip = torch.rand(b, device=x.device) < 0.5  # on the ROIs' device (a GPU run); the same draws on a CPU
             x = torch.where(flip[:, None, None, None], x.flip(-1), x)
         if self.time_masks and self.max_mask_frames:
             x = x.clone()
