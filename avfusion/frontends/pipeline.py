@@ -7,7 +7,9 @@ Each modality is a `ModalityFrontEnd` (an extractor and its steps, all from `con
 the frame labels it is handed, and transforms any utterances into unlabelled features. Steps share one
 interface: `fit(utterances)` and `transform(utterances)` over lists of `UttFrames`, and
 `state_dict()` / `load_state_dict(arrays)` for what fitting learned (plain arrays, saved as .npz).
-Labelling and assembling the frames of a split is `avfusion.frames`' job.
+Labelling and assembling the frames of a split is `avfusion.frames`' job. A `StreamFrontEnd` is a modality
+kept at its own rate with no fitted steps (the mouth pixels for a CNN encoder): `streams_of` gives its
+cached frames per utterance as a `VideoStream`.
 """
 
 from __future__ import annotations
