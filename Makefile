@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python benchmarks/training_speed.py
 	$(BIN)/python benchmarks/fisher_pooling.py $(if $(wildcard outputs/default_study/concat/run.json),--run outputs/default_study/concat)
 	$(BIN)/python benchmarks/viterbi_decoding.py $(if $(wildcard outputs/default_study/concat/run.json),--run outputs/default_study/concat)
+	$(BIN)/python benchmarks/video_cnn_training.py
 
 test: install
 	$(BIN)/python -m pytest
