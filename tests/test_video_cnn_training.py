@@ -116,3 +116,22 @@ def test_the_cnn_without_the_roi_stream_is_refused_before_any_work(tiny_root):
     cfg = compose_train(tiny_root, "fusion=video_only", "encoder=video_cnn", "data.root=/nonexistent", cnn=[])
     with pytest.raises(ConfigError, match=r"encoder 'video' needs features \['video_roi'\].*frontend=mouth_roi"):
         api.train(cfg, tiny_root / "never")
+
+
+@pytest.mark.parametrize("fusion", ["concat_joint", "fisher", "netvlad"])
+def test_the_other_heads_train_on_the_cnn(tiny_root, bilinear_run, fusion):
+    """Every head takes the CNN as its video encoder: joint fine-tuning through it (concat_joint), and the
+    pooled heads on its outputs (fisher with a GMM fitted on them, netvlad); the pre-training is the cached one."""
+    small = {"concat_joint": [], "fisher": ["fusion.pca_dim=8", "fusion.n_components=2"],
+             "netvlad": ["fusion.pca_dim=8", "fusion.n_clusters=2"]}[fusion]
+    cfg = compose_train(tiny_root, f"fusion={fusion}", *small)
+    run_dir = tiny_root / f"cnn_{fusion}"
+    report = api.train(cfg, run_dir)
+    assert (run_dir / "stages" / "pretrain_video" / "from_cache.txt").is_file()
+    run = api.load_run(run_dir)
+    assert type(run.model.encoders["video"]).__name__ == "VideoCnnEncoder"
+    corpus, _ = api.load_corpus(cfg)
+    test = frames_of(run.frontend, corpus.split("test"), FrameLabeller(run.scheme))
+    post = run.model.posteriors(test)
+    np.testing.assert_allclose(post.sum(1), 1.0, atol=1e-5)
+    assert np.mean(post.argmax(1) != test.labels) == pytest.approx(report["test"][0]["frame_error"], abs=1e-9)
