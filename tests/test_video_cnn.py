@@ -116,3 +116,21 @@ def test_a_saved_state_dict_is_loaded_and_bad_settings_are_named(tmp_path):
     with pytest.raises(ValueError, match="expects 24x24 ROIs"):
         run(small().eval(), torch.zeros(1, 3, 20, 20, dtype=torch.uint8), torch.zeros(1, 5),
             torch.ones(1, 5, dtype=torch.bool))
+
+
+def test_the_resnet18_config_builds_the_lip_reading_trunk():
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    from avfusion.cli import CONFIG_DIR
+    from avfusion.models.video_cnn import BasicBlock
+
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="train", overrides=["experiment=video_cnn", "encoder=video_cnn_resnet18"])
+    encoder = instantiate(cfg.encoder, _convert_="all").build("video", {"audio": 360, "video": 540, "video_roi": 44})
+    blocks = [m for m in encoder.trunk if isinstance(m, BasicBlock)]
+    assert [b.conv1.out_channels for b in blocks] == [64, 64, 128, 128, 256, 256, 512, 512]
+    assert encoder.stem[0].out_channels == 64 and encoder.output_dim == 200
+    trunk = sum(p.numel() for b in blocks for p in b.parameters())
+    # torchvision's resnet18: 11,689,512 parameters, less conv1 (9,408), bn1 (128) and fc (513,000)
+    assert trunk == 11_689_512 - 9_408 - 128 - 513_000
