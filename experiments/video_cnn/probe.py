@@ -2,7 +2,7 @@
 and the 200-dim last hidden layer of the video encoder of finished video-only runs (an MLP on DCT+LDA, the CNN on
 the pixels). The probe and its settings are `avfusion-prepare`'s (logistic regression on 20,000 train frames).
 
-    python experiments/video_cnn/probe.py outputs/video_cnn_study/video_only-paper_500-clean-s0 \\
+    python experiments/video_cnn/probe.py outputs/paper_study_quick/video_only-paper_500-clean-s0 \\
         outputs/video_cnn_study/cnn_video_only-s0
 """
 
@@ -12,6 +12,7 @@ import argparse
 from pathlib import Path
 
 from avfusion import api
+from avfusion.errors import UserError
 from avfusion.frontends.probe import linear_probe
 from avfusion.training.stages import hidden_frames
 
@@ -31,7 +32,10 @@ def main() -> None:
     parser.add_argument("runs", type=Path, nargs="+", help="finished video-only run folders")
     args = parser.parse_args()
     for i, directory in enumerate(args.runs):
-        run = api.load_run(directory)
+        try:
+            run = api.load_run(directory)
+        except UserError as e:  # not a finished run folder
+            raise SystemExit(f"error: {e}")
         _, frames, scheme = api.prepare(run.config)
         if i == 0 and "video" in frames["train"].features:
             probe("DCT+LDA features (540)", frames["train"], frames["dev"], "video", scheme)

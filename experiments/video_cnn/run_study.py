@@ -13,20 +13,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_study"))
-from run_study import STUDIES, folder  # noqa: E402  the quick study's settings and run folders
+from run_study import STUDIES, folder, run  # noqa: E402  the quick study's settings, run folders and runner
 
 FUSIONS = ("video_only", "concat", "bilinear")
-
-
-def run(cmd: list[str]) -> None:
-    print("+", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True)
 
 
 def main() -> None:
