@@ -79,6 +79,8 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     """Train the configured model into `run_dir`, evaluate it on the test split, return the report."""
     check_config(cfg)
     run_dir = Path(run_dir)
+    if cfg.resume and (report := finished_report(cfg, run_dir)) is not None:
+        return report
     name = name or cfg.name or cfg.fusion._target_.rsplit(".", 1)[-1]
     head, encoder_spec = instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all")
     for encoder in head.encoders:  # before any work: the front-end gives what each encoder reads
@@ -111,6 +113,21 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                      skipped=validation.bad_utterances, decoders=decoders, frames_dir=frames_dir))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
+
+
+def finished_report(cfg: DictConfig, run_dir: Path) -> dict | None:
+    """The report of a run that finished with this very config (resume=true aside), else None: resuming a
+    sweep does not decode and evaluate its finished runs again."""
+    report, saved = run_dir / "report.json", run_dir / "config.yaml"
+    if not (report.is_file() and saved.is_file() and (run_dir / "run.json").is_file()):
+        return None
+    if report.stat().st_mtime < saved.stat().st_mtime:
+        return None  # trained again (config.yaml rewritten) and stopped before its report
+    now, then = (OmegaConf.to_container(c, resolve=True) for c in (cfg, OmegaConf.load(saved)))
+    if {k: v for k, v in now.items() if k != "resume"} != {k: v for k, v in then.items() if k != "resume"}:
+        return None
+    log.info("run already finished with this config: %s (delete it to train again)", report)
+    return json.loads(report.read_text())
 
 
 def frontend_outputs(frontend: DictConfig) -> list[str]:

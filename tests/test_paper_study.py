@@ -32,3 +32,11 @@ def test_the_quick_study_runs_every_grid_and_combination_and_reports_them(tiny_r
     assert list(out.glob("per_vs_snr_*.png"))
     # each encoder pre-trained once per seed and condition: audio, video, and the noise-trained audio
     assert len(list((tiny_root / "study_cache").glob("*/complete"))) == 3 * 2
+    # every step's wall time is logged; --export keeps the reports (what git holds of a study stopped part way)
+    steps = (out / "timing.tsv").read_text().splitlines()
+    assert len(steps) == 2 + 4 and all(float(line.split("\t")[1]) >= 0 for line in steps)
+    kept = tiny_root / "kept"
+    subprocess.run([sys.executable, str(SCRIPT), "--quick", "--output", str(out), "--export", str(kept)], check=True)
+    assert sorted(p.relative_to(kept) for p in kept.rglob("report.json")) == sorted(
+        p.relative_to(out) for p in out.rglob("report.json"))
+    assert (kept / "timing.tsv").read_text() == (out / "timing.tsv").read_text()

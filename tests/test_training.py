@@ -187,6 +187,30 @@ def test_a_run_killed_and_resumed_gives_the_uninterrupted_numbers(tiny_root, uni
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_resuming_a_finished_run_returns_its_report_without_training_or_evaluating_it(tiny_root, uninterrupted,
+                                                                                     monkeypatch):
+    """What lets a study stopped part way continue without decoding its finished runs again."""
+    import shutil
+
+    from avfusion import api
+
+    whole, expected = uninterrupted
+    run = tiny_root / "run_finished_copy"
+    shutil.copytree(whole, run)
+
+    def again(*args, **kwargs):
+        raise AssertionError("trained or evaluated again")
+
+    monkeypatch.setattr(api, "train_model", again)
+    monkeypatch.setattr(api, "report_run", again)
+    assert train_concat(tiny_root, run, "resume=true") == expected
+    with pytest.raises(AssertionError, match="again"):  # other evaluation settings: not this finished run
+        train_concat(tiny_root, run, "resume=true", "evaluation.snrs_db=[5]")
+    (run / "config.yaml").touch()  # trained again into the folder and stopped before its report
+    with pytest.raises(AssertionError, match="again"):
+        train_concat(tiny_root, run, "resume=true")
+
+
 @pytest.mark.slow
 def test_kill_9_at_a_random_step_of_each_stage_then_resume_equals_the_uninterrupted_run(tiny_root):
     """The real thing: the training process killed with SIGKILL once in each stage, at a random moment after

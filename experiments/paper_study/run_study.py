@@ -8,20 +8,28 @@ averages and their ensemble controls, then one report (dev and test tables, inte
 Each grid is an `avfusion-train -m` sweep into the same folder (resume=true: rerunning continues where a
 killed study stopped); pre-trained encoders are shared through the stage cache, so each encoder is
 pre-trained once per seed, architecture and training condition. Posterior combinations are
-`avfusion-evaluate` runs with equal weights (so their dev numbers are not tuned on dev).
+`avfusion-evaluate` runs with equal weights (so their dev numbers are not tuned on dev), each as soon as
+its runs are finished. Every step's wall time goes to <output>/timing.tsv.
+
+A study longer than one sitting: run the same command again (finished runs are neither trained nor
+evaluated again), and keep the finished reports with `--export experiments/paper_study/results/full`;
+`avfusion-report experiments/paper_study/results/full` reads them.
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 SEEDS = [0, 1, 2]
-HEADS = ("audio_only,video_only,feature_concat,concat,concat_deep,concat_joint,bilinear,bilinear_unshared,"
-         "bilinear_frozen,bilinear_random,fisher,fisher_learnable,vlad,netvlad")
+# the frame heads first, so that a study stopped part way has the paper's comparisons for every seed
+FRAME_HEADS = ("audio_only,video_only,concat,concat_deep,concat_joint,bilinear,bilinear_unshared,bilinear_frozen,"
+               "bilinear_random,feature_concat")
+POOLED_HEADS = "fisher,fisher_learnable,vlad,netvlad"
 STUDIES = {
     "full": {
         "output": "outputs/paper_study",
@@ -31,10 +39,11 @@ STUDIES = {
                    "evaluation.viterbi.lm_weights=[0.5,1.0,2.0,4.0]",
                    "evaluation.viterbi.insertion_penalties=[-4.0,-2.0,0.0,2.0]"],
         "grids": [
-            [f"fusion={HEADS}"],
-            ["fusion=audio_only,concat,bilinear", "train_noise=multi"],  # multi-condition training
+            [f"fusion={FRAME_HEADS}"],
             ["fusion=bilinear", "encoder=paper_600", "fusion.rank=100", "name=bilinear_600_f100"],  # the paper's
             ["fusion=bilinear", "encoder=paper_500x5", "name=bilinear_500x5_f200"],  # other two architectures
+            [f"fusion={POOLED_HEADS}"],
+            ["fusion=audio_only,concat,bilinear", "train_noise=multi"],  # multi-condition training
         ],
         "combinations": [
             ("average", ["concat", "bilinear"]),  # the paper's gain
@@ -73,9 +82,16 @@ def folder(fusion: str, seed: int, noise: str = "clean", encoder: str = "paper_5
 SUBDIR = "${hydra:runtime.choices.fusion}-${hydra:runtime.choices.encoder}-${hydra:runtime.choices.train_noise}-s${seed}"
 
 
-def run(cmd: list[str]) -> None:
+def run(cmd: list[str], log: Path | None = None) -> None:
+    """Run a step; with `log`, append its wall time (a study's time summed over the sessions it took)."""
     print("+", " ".join(cmd), flush=True)
+    started = time.time()
     subprocess.run(cmd, check=True)
+    if log is not None:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with log.open("a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}\t{time.time() - started:.0f}"
+                    f"\t{' '.join(cmd[2:])}\n")
 
 
 def run_dir(output: Path, name: str, seed: int) -> Path:
@@ -85,36 +101,60 @@ def run_dir(output: Path, name: str, seed: int) -> Path:
     return output / aliases.get(name, folder(name, seed))
 
 
+def combine(output: Path, combinations: list, seeds: list[int], evaluation: list[str], log: Path) -> None:
+    """Every combination whose member runs are finished and which is not evaluated yet."""
+    for rule, members in combinations:
+        for i, seed in enumerate(seeds):
+            if len(seeds) < 2 and any(m.endswith("@next") for m in members):
+                continue  # a seed ensemble needs two seeds
+            dirs = [run_dir(output, m.removesuffix("@next"),
+                            seeds[(i + 1) % len(seeds)] if m.endswith("@next") else seed) for m in members]
+            name = f"{rule}({'+'.join(m.replace('@next', ' next seed') for m in members)})"
+            out = output / "combinations" / f"{rule}-{'-'.join(m.replace('@next', '_next') for m in members)}-s{seed}"
+            if (out / "report.json").is_file() or not all((d / "report.json").is_file() for d in dirs):
+                continue
+            run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{','.join(map(str, dirs))}]",
+                 "weights=equal", f"rule={RULES[rule]}", f"name='{name}'", f"output_dir={out}", *evaluation], log)
+
+
+def export(output: Path, destination: Path) -> None:
+    """Copy every finished report (and the timing log) under `destination`, keeping the sweep's layout:
+    what a study stopped part way keeps in git, and what `avfusion-report` reads."""
+    for path in [*output.rglob("report.json"), output / TIMING]:
+        if path.is_file():
+            target = destination / path.relative_to(output)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
+    print(f"reports copied to {destination}")
+
+
+TIMING = "timing.tsv"  # one line per step: start, seconds, command
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="the quick variant (under 30 minutes on 2 cores)")
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help=f"default: {SEEDS}")
     parser.add_argument("--output", type=Path, default=None, help="the sweep folder (default: the study's)")
     parser.add_argument("--combine-only", action="store_true", help="the runs are trained: combinations and report")
+    parser.add_argument("--export", type=Path, default=None, metavar="DIR",
+                        help="only copy the finished runs' report.json files (and timing.tsv) to DIR")
     parser.add_argument("overrides", nargs="*", help="avfusion-train overrides added to every run (e.g. data=...)")
     args = parser.parse_args()
     study = STUDIES["quick" if args.quick else "full"]
     output = args.output or Path(study["output"])
-    started = time.time()
+    if args.export:
+        return export(output, args.export)
+    started, log = time.time(), output / TIMING
     seeds = "seed=" + ",".join(map(str, args.seeds))
     evaluation = [o for o in study["common"] + args.overrides if o.startswith("evaluation.")]
     for grid in [] if args.combine_only else study["grids"]:
         run([sys.executable, "-m", "avfusion.cli.train", "-m", *study["common"], *args.overrides, *grid, seeds,
-             "resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"])
-    for rule, members in study["combinations"]:
-        for i, seed in enumerate(args.seeds):
-            if len(args.seeds) < 2 and any(m.endswith("@next") for m in members):
-                continue  # a seed ensemble needs two seeds
-            dirs = [run_dir(output, m.removesuffix("@next"),
-                            args.seeds[(i + 1) % len(args.seeds)] if m.endswith("@next") else seed) for m in members]
-            name = f"{rule}({'+'.join(m.replace('@next', ' next seed') for m in members)})"
-            out = output / "combinations" / f"{rule}-{'-'.join(m.replace('@next', '_next') for m in members)}-s{seed}"
-            if (out / "report.json").is_file():
-                continue
-            run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{','.join(map(str, dirs))}]",
-                 "weights=equal", f"rule={RULES[rule]}", f"name='{name}'", f"output_dir={out}", *evaluation])
+             "resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"], log)
+        combine(output, study["combinations"], args.seeds, evaluation, log)  # as soon as their runs are there
+    combine(output, study["combinations"], args.seeds, evaluation, log)
     run([sys.executable, "-m", "avfusion.cli.report", str(output), "--baseline", "audio_only", "--baseline", "concat"])
-    print(f"study finished in {(time.time() - started) / 60:.1f} min ({output})")
+    print(f"study finished in {(time.time() - started) / 60:.1f} min ({output}; every step's time: {log})")
 
 
 if __name__ == "__main__":
