@@ -134,8 +134,9 @@ def test_resume_continues_a_stage_instead_of_restarting(tiny_root):
               f"hydra.run.dir={run}")
     # best.pt marks the stage as finished: resuming loads it and trains nothing more
     assert max(logged(run / "logs" / "fusion" / "metrics.csv", "step")) == steps_one_epoch
-    # an unfinished stage (killed: no best.pt) continues from last.ckpt at the next epoch
+    # an unfinished stage (killed: no best.pt, no report) continues from last.ckpt at the next epoch
     (run / "stages" / "fusion" / "best.pt").unlink()
+    (run / "report.json").unlink()
     train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=3", "patience=10", "resume=true",
               f"hydra.run.dir={run}")
     metrics = run / "logs" / "fusion" / "metrics.csv"  # the resumed fit's log: epoch 0 is not trained again
