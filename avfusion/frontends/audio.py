@@ -28,6 +28,7 @@ class MfccExtractor:
     fmin: float = 20.0
     fmax: float | None = None
     name: str = "mfcc"
+    dtype = np.float32  # what the feature store keeps (a class attribute, not part of the config)
 
     def config(self) -> dict:
         return asdict(self)

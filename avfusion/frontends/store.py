@@ -72,7 +72,7 @@ class FeatureStore:
         array_path, meta_path = self._paths(utt)
         write_text_atomic(meta_path, json.dumps(meta))
         with atomic_path(array_path) as tmp:
-            np.save(tmp, np.ascontiguousarray(x, dtype=getattr(self.extractor, "dtype", np.float32)))
+            np.save(tmp, np.ascontiguousarray(x, dtype=self.extractor.dtype))
 
     def read(self, utt: Utterance) -> tuple[np.ndarray, dict]:
         """Memory-mapped features and their metadata."""

@@ -95,6 +95,7 @@ class MouthCropper:
 
     detector: object = PrecroppedDetector()
     roi_size: int = 64
+    dtype = np.float32  # what the feature store keeps (a class attribute, not part of the config)
 
     def source(self, utt: Utterance) -> Path:
         if utt.video is None:
