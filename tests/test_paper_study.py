@@ -37,6 +37,7 @@ def test_the_quick_study_runs_every_grid_and_combination_and_reports_them(tiny_r
     assert len(steps) == 2 + 4 and all(float(line.split("\t")[1]) >= 0 for line in steps)
     kept = tiny_root / "kept"
     subprocess.run([sys.executable, str(SCRIPT), "--quick", "--output", str(out), "--export", str(kept)], check=True)
-    assert sorted(p.relative_to(kept) for p in kept.rglob("report.json")) == sorted(
-        p.relative_to(out) for p in out.rglob("report.json"))
+    exported = sorted(p.relative_to(kept) for p in kept.rglob("report.json"))
+    assert exported == sorted(p.relative_to(out) for p in out.rglob("report.json"))
+    assert all(json.loads((kept / p).read_text()) == json.loads((out / p).read_text()) for p in exported)
     assert (kept / "timing.tsv").read_text() == (out / "timing.tsv").read_text()
