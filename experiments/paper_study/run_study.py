@@ -55,6 +55,7 @@ STUDIES = {
             ("average", ["concat", "concat_deep"]),
             ("average", ["bilinear", "bilinear_600_f100", "bilinear_500x5_f200"]),  # the three architectures
         ],
+        "baselines": ["audio_only", "concat", "bilinear"],  # bilinear: sharing, architectures, their average
     },
     "quick": {  # the default corpus (4 test speakers), 2 SNRs, a coarser decoder grid: under 30 minutes
         "output": "outputs/paper_study_quick",
@@ -70,6 +71,7 @@ STUDIES = {
             ("average", ["concat", "bilinear"]),
             ("average", ["concat", "concat@next"]),
         ],
+        "baselines": ["audio_only", "concat"],
     },
 }
 
@@ -157,7 +159,7 @@ def main() -> None:
              "resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"], log)
         combine(output, study["combinations"], args.seeds, evaluation, log)  # as soon as their runs are there
     combine(output, study["combinations"], args.seeds, evaluation, log)
-    run([sys.executable, "-m", "avfusion.cli.report", str(output), "--baseline", "audio_only", "--baseline", "concat"])
+    run([sys.executable, "-m", "avfusion.cli.report", str(output), *(f"--baseline={b}" for b in study["baselines"])])
     print(f"study finished in {(time.time() - started) / 60:.1f} min ({output}; every step's time: {log})")
 
 
