@@ -50,9 +50,10 @@ def plot_error_vs_snr(ranges: dict[str, dict[str, Interval]], metric: str, path:
     fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.2), squeeze=False, sharey=True)
     for ax, (kind, by_model) in zip(axes[0], sorted(curves.items())):
         for i, (model, points) in enumerate(sorted(by_model.items())):
-            colour = f"C{i % 10}"
+            # ten colours, then the next style: a full study has more models than a palette has colours
+            colour, style = f"C{i % 10}", ("o-", "s--", "^:")[i // 10 % 3]
             snr = [p[0] for p in points]
-            ax.plot(snr, [p[1].value for p in points], "o-", color=colour, label=model, lw=1.5, ms=3)
+            ax.plot(snr, [p[1].value for p in points], style, color=colour, label=model, lw=1.5, ms=3)
             ax.fill_between(snr, [p[1].low for p in points], [p[1].high for p in points], color=colour, alpha=0.15)
             if model in clean:
                 ax.axhline(clean[model].value, color=colour, ls=":", lw=1)
