@@ -77,6 +77,7 @@ STUDIES = {
 
 
 RULES = {"average": "mean", "product": "product"}  # combination -> avfusion-evaluate rule
+TIMING = "timing.tsv"  # in the sweep folder, one line per step: start, seconds, command
 
 
 def folder(fusion: str, seed: int, noise: str = "clean", encoder: str = "paper_500") -> str:
@@ -126,15 +127,11 @@ def export(output: Path, destination: Path) -> None:
     """Copy every finished report (compact JSON: a third of the size) and the timing log under `destination`,
     keeping the sweep's layout: what a study stopped part way keeps in git, and what `avfusion-report` reads."""
     for path in output.rglob("report.json"):
-        target = destination / path.relative_to(output)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(target, json.dumps(json.loads(path.read_text()), separators=(",", ":")))
+        write_text_atomic(destination / path.relative_to(output),  # makes the folders
+                          json.dumps(json.loads(path.read_text()), separators=(",", ":")))
     if (output / TIMING).is_file():
         shutil.copyfile(output / TIMING, destination / TIMING)
     print(f"reports copied to {destination}")
-
-
-TIMING = "timing.tsv"  # one line per step: start, seconds, command
 
 
 def main() -> None:
@@ -158,7 +155,8 @@ def main() -> None:
         run([sys.executable, "-m", "avfusion.cli.train", "-m", *study["common"], *args.overrides, *grid, seeds,
              "resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"], log)
         combine(output, study["combinations"], args.seeds, evaluation, log)  # as soon as their runs are there
-    combine(output, study["combinations"], args.seeds, evaluation, log)
+    if args.combine_only:
+        combine(output, study["combinations"], args.seeds, evaluation, log)
     run([sys.executable, "-m", "avfusion.cli.report", str(output), *(f"--baseline={b}" for b in study["baselines"])])
     print(f"study finished in {(time.time() - started) / 60:.1f} min ({output}; every step's time: {log})")
 
