@@ -1,5 +1,6 @@
 """experiments/paper_study/run_study.py end to end on the tiny corpus: every grid, combination and the report."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -10,6 +11,43 @@ import pytest
 from conftest import tiny_overrides
 
 SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "paper_study" / "run_study.py"
+
+
+def load_study():
+    spec = importlib.util.spec_from_file_location("run_study", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_grids_runs_only_the_chosen_grids_and_names_the_valid_range(tmp_path, monkeypatch, capsys):
+    study = load_study()
+    commands = []
+    monkeypatch.setattr(study, "run", lambda cmd, log=None: commands.append(cmd))
+    monkeypatch.setattr(sys, "argv", ["run_study.py", "--output", str(tmp_path), "--grids", "5", "4"])
+    study.main()
+    trained = [c for c in commands if "avfusion.cli.train" in c]
+    full = study.STUDIES["full"]["grids"]
+    assert [c[-len(full[n]) - 4:-4] for c, n in zip(trained, (3, 4))] == [full[3], full[4]]  # in study order
+    assert "avfusion.cli.report" in commands[-1]
+    monkeypatch.setattr(sys, "argv", ["run_study.py", "--quick", "--output", str(tmp_path), "--grids", "3"])
+    with pytest.raises(SystemExit):
+        study.main()
+    assert "--grids: the quick study has grids 1 to 2" in capsys.readouterr().err
+
+
+def test_export_adds_to_the_timing_log_of_earlier_sessions(tmp_path):
+    study = load_study()
+    sweep, kept = tmp_path / "sweep", tmp_path / "kept"
+    (sweep / "concat-s0").mkdir(parents=True)
+    (sweep / "concat-s0" / "report.json").write_text(json.dumps({"name": "concat", "seed": 0}, indent=2))
+    (sweep / study.TIMING).write_text("t2\t60\tpart 3\n")
+    kept.mkdir()
+    (kept / study.TIMING).write_text("t0\t10\tpart 1\nt1\t20\tpart 2\n")
+    study.export(sweep, kept)
+    study.export(sweep, kept)  # exporting twice adds nothing
+    assert (kept / study.TIMING).read_text() == "t0\t10\tpart 1\nt1\t20\tpart 2\nt2\t60\tpart 3\n"
+    assert json.loads((kept / "concat-s0" / "report.json").read_text()) == {"name": "concat", "seed": 0}
 
 
 @pytest.mark.slow

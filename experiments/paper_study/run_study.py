@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -129,8 +128,10 @@ def export(output: Path, destination: Path) -> None:
     for path in output.rglob("report.json"):
         write_text_atomic(destination / path.relative_to(output),  # makes the folders
                           json.dumps(json.loads(path.read_text()), separators=(",", ":")))
-    if (output / TIMING).is_file():
-        shutil.copyfile(output / TIMING, destination / TIMING)
+    if (output / TIMING).is_file():  # appended: the destination may hold the steps of earlier sessions' sweeps
+        kept = (destination / TIMING).read_text().splitlines(keepends=True) if (destination / TIMING).is_file() else []
+        new = [line for line in (output / TIMING).read_text().splitlines(keepends=True) if line not in kept]
+        write_text_atomic(destination / TIMING, "".join(kept + new))
     print(f"reports copied to {destination}")
 
 
@@ -140,18 +141,26 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS, help=f"default: {SEEDS}")
     parser.add_argument("--output", type=Path, default=None, help="the sweep folder (default: the study's)")
     parser.add_argument("--combine-only", action="store_true", help="the runs are trained: combinations and report")
+    parser.add_argument("--grids", type=int, nargs="+", default=None, metavar="N",
+                        help="only these grids of the study, numbered from 1 (default: all), e.g. to run a study's "
+                             "last part in a workspace that lost the first parts' runs (their exported reports remain)")
     parser.add_argument("--export", type=Path, default=None, metavar="DIR",
                         help="only copy the finished runs' report.json files (and timing.tsv) to DIR")
     parser.add_argument("overrides", nargs="*", help="avfusion-train overrides added to every run (e.g. data=...)")
     args = parser.parse_args()
     study = STUDIES["quick" if args.quick else "full"]
     output = args.output or Path(study["output"])
+    grids = study["grids"]
+    if args.grids:
+        if not set(args.grids) <= set(range(1, len(grids) + 1)):
+            parser.error(f"--grids: the {'quick' if args.quick else 'full'} study has grids 1 to {len(grids)}")
+        grids = [grids[n - 1] for n in sorted(set(args.grids))]
     if args.export:
         return export(output, args.export)
     started, log = time.time(), output / TIMING
     seeds = "seed=" + ",".join(map(str, args.seeds))
     evaluation = [o for o in study["common"] + args.overrides if o.startswith("evaluation.")]
-    for grid in [] if args.combine_only else study["grids"]:
+    for grid in [] if args.combine_only else grids:
         run([sys.executable, "-m", "avfusion.cli.train", "-m", *study["common"], *args.overrides, *grid, seeds,
              "resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"], log)
         combine(output, study["combinations"], args.seeds, evaluation, log)  # as soon as their runs are there
