@@ -29,7 +29,11 @@ def test_grids_runs_only_the_chosen_grids_and_names_the_valid_range(tmp_path, mo
     trained = [c for c in commands if "avfusion.cli.train" in c]
     full = study.STUDIES["full"]["grids"]
     assert [c[-len(full[n]) - 4:-4] for c, n in zip(trained, (3, 4))] == [full[3], full[4]]  # in study order
-    assert "avfusion.cli.report" in commands[-1]
+    assert "avfusion.cli.report" in commands[-1] and not any("--baseline" in a for a in commands[-1])  # none there
+    (tmp_path / "concat-s0").mkdir()
+    (tmp_path / "concat-s0" / "report.json").write_text(json.dumps({"name": "concat"}))
+    study.main()
+    assert [a for a in commands[-1] if "--baseline" in a] == ["--baseline=concat"]  # only what the sweep holds
     monkeypatch.setattr(sys, "argv", ["run_study.py", "--quick", "--output", str(tmp_path), "--grids", "3"])
     with pytest.raises(SystemExit):
         study.main()

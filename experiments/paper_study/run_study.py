@@ -166,7 +166,9 @@ def main() -> None:
         combine(output, study["combinations"], args.seeds, evaluation, log)  # as soon as their runs are there
     if args.combine_only:
         combine(output, study["combinations"], args.seeds, evaluation, log)
-    run([sys.executable, "-m", "avfusion.cli.report", str(output), *(f"--baseline={b}" for b in study["baselines"])])
+    present = {json.loads(path.read_text())["name"] for path in output.rglob("report.json")}
+    baselines = [b for b in study["baselines"] if b in present]  # --grids may have left some out of this sweep
+    run([sys.executable, "-m", "avfusion.cli.report", str(output), *(f"--baseline={b}" for b in baselines)])
     print(f"study finished in {(time.time() - started) / 60:.1f} min ({output}; every step's time: {log})")
 
 
