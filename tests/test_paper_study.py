@@ -83,3 +83,15 @@ def test_the_quick_study_runs_every_grid_and_combination_and_reports_them(tiny_r
     assert exported == sorted(p.relative_to(out) for p in out.rglob("report.json"))
     assert all(json.loads((kept / p).read_text()) == json.loads((out / p).read_text()) for p in exported)
     assert (kept / "timing.tsv").read_text() == (out / "timing.tsv").read_text()
+
+
+def test_compare_machines_finds_no_difference_between_two_copies_of_the_same_runs(tmp_path):
+    """The same exported runs on both sides differ by exactly zero, interval included; a missing model is named."""
+    results = SCRIPT.parent / "results" / "full"
+    done = subprocess.run([sys.executable, str(SCRIPT.parent / "compare_machines.py"), str(results), str(results),
+                           "--label", "A", "--models", "concat"], capture_output=True, text=True, check=True)
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| concat (A machine) |")]
+    assert len(rows) == 1 and rows[0].count("0.000 [0.000, 0.000]") == 11, done.stdout
+    bad = subprocess.run([sys.executable, str(SCRIPT.parent / "compare_machines.py"), str(results), str(tmp_path),
+                          "--models", "concat"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "lacks reports of ['concat']" in bad.stderr
