@@ -223,13 +223,15 @@ def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling,
     run = tiny_root / f"run_{fusion}_{pooling}"
     train_cli(tiny_root, f"fusion={fusion}", f"fusion.pooling={pooling}", "fusion.pca_dim=16",
               "fusion.n_components=4" if fusion.startswith("fisher") else "fusion.n_clusters=4", "fusion.half_width=5",
-              "batching=chunks", "chunk_frames=60", "sequences_per_batch=4", "trainer.max_epochs=12", "patience=12",
+              "batching=chunks", "chunk_frames=60", "sequences_per_batch=4", "trainer.max_epochs=24", "patience=24",
               f"hydra.run.dir={run}", *extra)
     report = json.loads((run / "report.json").read_text())
     clean = report["test"][0]
     assert clean["frames"] > 1000 and clean["segments"] > 50
     if pooling == "window":
-        assert clean["frame_error"] < 0.8  # it learned (untrained: ~0.97)
+        # it learned (untrained: ~0.97). 24 epochs: after 12 the head was still falling and stopped at 0.80-0.84,
+        # on one side of the bar or the other depending on the machine
+        assert clean["frame_error"] < 0.8
     else:  # a segment's class from its pooled frames: always the commonest training phone errs on ~0.93
         assert clean["segment_error"] < 0.9
     if pooling == "segment":  # every frame of a reference segment has its segment's posteriors
