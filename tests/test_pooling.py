@@ -221,17 +221,18 @@ def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling,
     from test_training import train_cli
 
     run = tiny_root / f"run_{fusion}_{pooling}"
+    # window pooling: 24 epochs, as after 12 the head was still learning and its frame error sat at the bar below
+    # (0.80-0.84, on one side or the other by machine); segment pooling keeps 12 (its check below holds there)
+    epochs = 24 if pooling == "window" else 12
     train_cli(tiny_root, f"fusion={fusion}", f"fusion.pooling={pooling}", "fusion.pca_dim=16",
               "fusion.n_components=4" if fusion.startswith("fisher") else "fusion.n_clusters=4", "fusion.half_width=5",
-              "batching=chunks", "chunk_frames=60", "sequences_per_batch=4", "trainer.max_epochs=24", "patience=24",
+              "batching=chunks", "chunk_frames=60", "sequences_per_batch=4", f"trainer.max_epochs={epochs}", f"patience={epochs}",
               f"hydra.run.dir={run}", *extra)
     report = json.loads((run / "report.json").read_text())
     clean = report["test"][0]
     assert clean["frames"] > 1000 and clean["segments"] > 50
     if pooling == "window":
-        # it learned (untrained: ~0.97). 24 epochs: after 12 the head was still falling and stopped at 0.80-0.84,
-        # on one side of the bar or the other depending on the machine
-        assert clean["frame_error"] < 0.8
+        assert clean["frame_error"] < 0.8  # it learned (untrained: ~0.97)
     else:  # a segment's class from its pooled frames: always the commonest training phone errs on ~0.93
         assert clean["segment_error"] < 0.9
     if pooling == "segment":  # every frame of a reference segment has its segment's posteriors
