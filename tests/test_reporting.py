@@ -152,3 +152,31 @@ def test_a_report_without_dev_rows_has_a_test_section_only(tmp_path):
     report_cli.main([str(tmp_path), "--no-plots"])
     summary = (tmp_path / "summary.md").read_text()
     assert summary.startswith("## test") and "## dev" not in summary and not list(tmp_path.glob("*.png"))
+
+
+def test_the_summary_says_when_its_reports_come_from_machines_with_different_instruction_sets(tmp_path):
+    import json
+
+    from avfusion.cli import report as report_cli
+
+    reference = np.full(6, 20)
+    speakers = [f"s{i}" for i in range(6)]
+
+    def write(folder, name, seed, machine):
+        report = _sweep_report(name, seed, {"test": np.full(6, 4)}, reference, speakers, noise_rows=False)
+        if machine:
+            report["machine"] = {"cpu_capability": machine, "cpu": "x", "torch": "2.13.0"}
+        (folder / f"{name}_{seed}").mkdir(parents=True)
+        (folder / f"{name}_{seed}" / "report.json").write_text(json.dumps(report, default=int))
+
+    for seed in (0, 1):
+        write(tmp_path / "one", "concat", seed, "AVX512")
+    report_cli.main([str(tmp_path / "one"), "--no-plots"])
+    assert "instruction sets" not in (tmp_path / "one" / "summary.md").read_text()
+    write(tmp_path / "two", "concat", 0, "AVX512")
+    write(tmp_path / "two", "concat", 1, "AVX2")
+    write(tmp_path / "two", "concat", 2, None)  # written before reports recorded the machine
+    report_cli.main([str(tmp_path / "two"), "--no-plots"])
+    first = (tmp_path / "two" / "summary.md").read_text().splitlines()[0]
+    assert first.startswith("**Reports from machines with different CPU instruction sets** (AVX2: 1, AVX512: 1, "
+                            "not recorded: 1)")

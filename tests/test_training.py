@@ -49,6 +49,8 @@ def test_train_and_evaluate_writes_the_report(concat_run):
         assert (run / "logs" / stage / "metrics.csv").is_file()
     assert list((run / "tensorboard").rglob("events.out.tfevents.*"))
     assert all((run / f).is_file() for f in ("model.pt", "frontend.npz", "config.yaml", "run.json"))
+    # the instruction set the kernels ran on: the same run gives other numbers on another one
+    assert report["machine"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
 
 
 def test_a_trained_model_beats_always_guessing_the_commonest_training_class(tiny_root):

@@ -11,6 +11,7 @@ import argparse
 import csv
 import io
 import sys
+from collections import Counter
 from pathlib import Path
 
 from avfusion.cli.boundary import user_errors
@@ -18,6 +19,7 @@ from avfusion.reporting.intervals import interval_table, intervals
 from avfusion.reporting.plots import noise_curves, plot_confusions, plot_error_vs_snr
 from avfusion.reporting.report import METRICS, SPLITS, find_reports, split_rows, sweep_rows, sweep_table
 from avfusion.utils.atomic import write_text_atomic
+from avfusion.utils.machine import capability
 
 HEADINGS = {"dev": "## dev: conclusions are drawn here (decoders and averaging weights were tuned on dev)",
             "test": "## test: held-out speakers, reported once"}
@@ -50,13 +52,22 @@ def main(argv: list[str] | None = None) -> None:
         tables, ranges[split] = split_tables(reports, split, metrics, sequence, args.baseline, args.directory)
         sections.append(f"{HEADINGS[split]}\n\n{tables}")
         records += csv_records(reports, split, metrics, sequence, ranges[split])
-    text = "\n\n".join(sections)
+    note = [machines_note(reports)] if len({capability(r) for r in reports}) > 1 else []
+    text = "\n\n".join(note + sections)
     write_text_atomic(args.directory / "summary.md", text + "\n")
     write_text_atomic(args.directory / "summary.csv", to_csv(records))
     figures = [] if args.no_plots else plots(reports, ranges, sequence, args.directory)
     print(text)
     print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'}, summary.csv"
           + "".join(f", {p.name}" for p in figures) + ")")
+
+
+def machines_note(reports: list[dict]) -> str:
+    """Reports from CPUs with different instruction sets: the same config and seed give other numbers there."""
+    counts = Counter(capability(r) for r in reports)
+    return ("**Reports from machines with different CPU instruction sets** ("
+            + ", ".join(f"{c}: {n}" for c, n in sorted(counts.items()))
+            + "): the same config and seed give other numbers on each; compare runs made on one machine.")
 
 
 def split_tables(reports: list[dict], split: str, metrics: list[str], sequence: str, baselines: list[str],

@@ -10,6 +10,7 @@ from avfusion.corpus.types import Corpus
 from avfusion.evaluation.evaluate import Evaluator
 from avfusion.evaluation.noise import babble_pool
 from avfusion.reporting.report import write_report
+from avfusion.utils.machine import describe_machine
 
 
 def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, evaluator: Evaluator, models: dict,
@@ -41,5 +42,6 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
                        "babble_talkers": evaluator.babble_talkers,
                        "babble_source": "babble pool" if corpus.babble else "train split",
                        "babble_pool_talkers": len({u.speaker for u in babble_pool(corpus)}), **decoding},
+        "machine": describe_machine(),  # the numbers move with its instruction set
     }
     return write_report(run_dir, report)
