@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> None:
         tables, ranges[split] = split_tables(reports, split, metrics, sequence, args.baseline, args.directory)
         sections.append(f"{HEADINGS[split]}\n\n{tables}")
         records += csv_records(reports, split, metrics, sequence, ranges[split])
-    note = [machines_note(reports)] if len({capability(r) for r in reports}) > 1 else []
-    text = "\n\n".join(note + sections)
+    text = "\n\n".join(machines_note(reports) + sections)
     write_text_atomic(args.directory / "summary.md", text + "\n")
     write_text_atomic(args.directory / "summary.csv", to_csv(records))
     figures = [] if args.no_plots else plots(reports, ranges, sequence, args.directory)
@@ -62,12 +61,15 @@ def main(argv: list[str] | None = None) -> None:
           + "".join(f", {p.name}" for p in figures) + ")")
 
 
-def machines_note(reports: list[dict]) -> str:
-    """Reports from CPUs with different instruction sets: the same config and seed give other numbers there."""
+def machines_note(reports: list[dict]) -> list[str]:
+    """A line when the reports come from CPUs with different instruction sets (the same config and seed give
+    other numbers there); none when they share one."""
     counts = Counter(capability(r) for r in reports)
-    return ("**Reports from machines with different CPU instruction sets** ("
+    if len(counts) < 2:
+        return []
+    return ["**Reports from machines with different CPU instruction sets** ("
             + ", ".join(f"{c}: {n}" for c, n in sorted(counts.items()))
-            + "): the same config and seed give other numbers on each; compare runs made on one machine.")
+            + "): the same config and seed give other numbers on each; compare runs made on one machine."]
 
 
 def split_tables(reports: list[dict], split: str, metrics: list[str], sequence: str, baselines: list[str],

@@ -54,5 +54,6 @@ def main() -> None:
         elif baseline and line.startswith(f"| {baseline} ({args.label} machine) |"):
             print(line)
 
+
 if __name__ == "__main__":
     main()

@@ -130,7 +130,8 @@ def export(output: Path, destination: Path) -> None:
                           json.dumps(json.loads(path.read_text()), separators=(",", ":")))
     if (output / TIMING).is_file():  # appended: the destination may hold the steps of earlier sessions' sweeps
         kept = (destination / TIMING).read_text().splitlines(keepends=True) if (destination / TIMING).is_file() else []
-        new = [line for line in (output / TIMING).read_text().splitlines(keepends=True) if line not in kept]
+        known = set(kept)
+        new = [line for line in (output / TIMING).read_text().splitlines(keepends=True) if line not in known]
         write_text_atomic(destination / TIMING, "".join(kept + new))
     print(f"reports copied to {destination}")
 
