@@ -41,6 +41,7 @@ from avfusion.frames.tying import scheme_of
 from avfusion.inference.outputs import write_prediction
 from avfusion.inference.predict import Prediction, predict
 from avfusion.models.ensemble import PosteriorAverage
+from avfusion.noise import NoiseSource
 from avfusion.runs import Run, RunFolderError, load_run, save_run
 from avfusion.training.multicondition import MultiCondition
 from avfusion.training.stage_cache import StageCache
@@ -85,14 +86,16 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     head, encoder_spec = instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all")
     for encoder in head.encoders:  # before any work: the front-end gives what each encoder reads
         encoder_spec.inputs_of(encoder, frontend_outputs(cfg.frontend))
-    evaluator = instantiate(cfg.evaluation, _convert_="all")
-    corpus, validation = load_corpus(cfg)
-    evaluator.check(corpus)
+    evaluator, decoding = instantiate(cfg.evaluation, _convert_="all"), instantiate(cfg.decoding, _convert_="all")
     train_noise = instantiate(cfg.train_noise, _convert_="all") if cfg.get("train_noise") else MultiCondition()
-    train_noise.check(corpus)
+    sources = noise_sources(cfg)
+    evaluator.check(sources)
+    train_noise.check(sources)
+    corpus, validation = load_corpus(cfg)
+    evaluator.check(sources, corpus)
+    train_noise.check(sources, corpus)
     frontend, frames, scheme = prepare(cfg, corpus)
-    if evaluator.decoder == "viterbi":
-        evaluator.viterbi.check(len(scheme.units))
+    decoding.check(len(scheme.units))
     frames_dir = frames_directory(OmegaConf.to_container(cfg.frontend, resolve=True), scheme, corpus)
     settings = TrainSettings(run_dir=run_dir, trainer=instantiate(cfg.trainer),
                              callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
@@ -101,16 +104,15 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                              resume=cfg.resume, progress=_progress(), batching=cfg.batching,
                              chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch,
                              shaping=stage_shaping(cfg), stage_cache=stage_cache(cfg, frames_dir))
-    model = train_model(head, encoder_spec, train_noise.apply(frontend, frames, corpus, frames_dir), scheme, settings)
+    model = train_model(head, encoder_spec, train_noise.apply(frontend, frames, corpus, frames_dir, sources), scheme,
+                        settings)
     input_dims = frames["train"].input_dims
-    decoders = {}
-    if evaluator.decoder == "viterbi":  # fitted on train, tuned on dev for this model; test decoded once
-        fitted = evaluator.fit_decoder(scheme, corpus.split("train"), frames["train"])
-        decoders[name] = evaluator.tune_decoder(fitted, posteriors(model, frames["dev"]), frames["dev"],
-                                                corpus.split("dev"))
-    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders.get(name))
-    print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus,
-                     skipped=validation.bad_utterances, decoders=decoders, frames_dir=frames_dir))
+    # fitted on train, tuned on dev for this model; the test split is decoded once
+    fitted = decoding.fit(scheme, corpus.split("train"), frames["train"])
+    decoders = {name: decoding.tuned(fitted, lambda: posteriors(model, frames["dev"]), frames["dev"], corpus.split("dev"))}
+    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders[name])
+    print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus, sources, decoding,
+                     decoders, skipped=validation.bad_utterances, frames_dir=frames_dir))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
 
@@ -128,6 +130,11 @@ def finished_report(cfg: DictConfig, run_dir: Path) -> dict | None:
         return None
     log.info("run already finished with this config: %s (delete it to train again)", report)
     return json.loads(report.read_text())
+
+
+def noise_sources(cfg: DictConfig) -> dict[str, NoiseSource]:
+    """The noise sources a config defines (`noise`, composed from conf/noise/), by name."""
+    return {name: instantiate(node, _convert_="all") for name, node in (cfg.get("noise") or {}).items()}
 
 
 def frontend_outputs(frontend: DictConfig) -> list[str]:
@@ -201,9 +208,11 @@ def evaluate(cfg: DictConfig) -> dict:
     runs = {run.name: run for run in loaded}
     if len(runs) < len(loaded):
         runs = {f"{run.name}#{i}": run for i, run in enumerate(loaded)}
-    evaluator = instantiate(cfg.evaluation, _convert_="all")
+    evaluator, decoding = instantiate(cfg.evaluation, _convert_="all"), instantiate(cfg.decoding, _convert_="all")
+    sources = noise_sources(cfg)
+    evaluator.check(sources)
     corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy
-    evaluator.check(corpus)
+    evaluator.check(sources, corpus)
     dev = functools.cache(lambda: frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme)))
     dev_posteriors = functools.cache(lambda: {n: posteriors(r.model, dev()) for n, r in runs.items()})
     combine, out_dir, name = None, first.directory, next(iter(runs))
@@ -213,19 +222,16 @@ def evaluate(cfg: DictConfig) -> dict:
         kind = {"mean": "average", "product": "product"}[rule]
         name = cfg.get("name") or f"{kind}(" + "+".join(runs) + ")"
         out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / (f"{kind}_" + "_".join(runs))
-    decoders = {}
-    if evaluator.decoder == "viterbi":
-        fitted = functools.cache(lambda: first.decoder if evaluator.reuses(first.decoder) else evaluator.fit_decoder(
-            first.scheme, corpus.split("train"), prepare(first.config, corpus)[1]["train"]))
-        for n, run in runs.items():  # a run's own decoder when it was tuned with these settings
-            decoders[n] = run.decoder if evaluator.reuses(run.decoder) else \
-                evaluator.tune_decoder(fitted(), dev_posteriors()[n], dev(), corpus.split("dev"))
-        if combine is not None:
-            decoders["combined"] = evaluator.tune_decoder(fitted(), combine(dev_posteriors()), dev(), corpus.split("dev"))
+    fitted = functools.cache(lambda: first.decoder if decoding.reuses(first.decoder) else decoding.fit(
+        first.scheme, corpus.split("train"), prepare(first.config, corpus)[1]["train"]))
+    decoders = {n: run.decoder if decoding.reuses(run.decoder) else  # a run's own decoder when made with these settings
+                decoding.tuned(fitted(), lambda n=n: dev_posteriors()[n], dev(), corpus.split("dev")) for n, run in runs.items()}
+    if combine is not None:
+        decoders["combined"] = decoding.tuned(fitted(), lambda: combine(dev_posteriors()), dev(), corpus.split("dev"))
     frames_dir = frames_directory(OmegaConf.to_container(first.config.frontend, resolve=True), first.scheme, corpus)
     print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},
-                     first.frontend, corpus, combine=combine, skipped=validation.bad_utterances, decoders=decoders,
-                     frames_dir=frames_dir))
+                     first.frontend, corpus, sources, decoding, decoders, combine=combine,
+                     skipped=validation.bad_utterances, frames_dir=frames_dir))
     return json.loads((out_dir / "report.json").read_text())
 
 

@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from avfusion.corpus.validation import ON_ERROR
-from avfusion.decoding.hybrid import DECODERS
+from avfusion.decoding.base import TUNING_POLICIES
 from avfusion.decoding.lm import KINDS as LM_KINDS
 from avfusion.errors import ConfigError
-from avfusion.evaluation.noise import KINDS as NOISE_KINDS
 from avfusion.models.ensemble import RULES as COMBINATION_RULES
 from avfusion.models.fusion.base import INITS
 from avfusion.training.datamodule import BATCHING
@@ -106,19 +105,20 @@ RULES: dict[str, Rule] = {
     "data.formant_sd": number(0),
     "data.av_jitter_ms": number(0),
     "data.babble_utterances": integer(1),
-    "evaluation.noises": each(choice(NOISE_KINDS[1:]), example="[white,babble]"),
+    "evaluation.noises": each(lambda v: None if isinstance(v, str) else "a noise source's name", example="[white,babble]"),
+    "train_noise.noises": each(lambda v: None if isinstance(v, str) else "a noise source's name", example="[white,babble]"),
     "evaluation.snrs_db": each(number(), example="[20,10,0]"),
-    "evaluation.babble_talkers": integer(1),
+    "noise.babble.talkers": integer(1),
     "evaluation.seed": integer(),
-    "evaluation.decoder": choice(DECODERS),
-    "evaluation.min_frames": integer(1),
     "evaluation.batch_size": integer(1),
-    "evaluation.viterbi.lm": choice(LM_KINDS),
-    "evaluation.viterbi.prior_exponent": number(0),
-    "evaluation.viterbi.states_per_unit": integer(1),
-    "evaluation.viterbi.acoustic_scales": each(number(above=0), non_empty=True),
-    "evaluation.viterbi.lm_weights": each(number(0), non_empty=True),
-    "evaluation.viterbi.insertion_penalties": each(number(), non_empty=True),
+    "decoding.tune": choice(TUNING_POLICIES),
+    "decoding.min_frames": integer(1),
+    "decoding.lm": choice(LM_KINDS),
+    "decoding.prior_exponent": number(0),
+    "decoding.states_per_unit": integer(1),
+    "decoding.acoustic_scales": each(number(above=0), non_empty=True),
+    "decoding.lm_weights": each(number(0), non_empty=True),
+    "decoding.insertion_penalties": each(number(), non_empty=True),
     "rule": choice(COMBINATION_RULES),  # avfusion-evaluate
     "chunk_seconds": optional(number(above=0)),  # avfusion-predict
     "rois": integer(0),
@@ -127,6 +127,7 @@ RULES: dict[str, Rule] = {
 }
 
 _ABSENT = object()
+NOISE_NAMES = ("evaluation.noises", "train_noise.noises")
 
 
 def check_config(cfg: DictConfig) -> None:
@@ -141,6 +142,19 @@ def check_config(cfg: DictConfig) -> None:
         wanted = rule(value)
         if wanted:
             raise ConfigError(f"{key}={_shown(value)}: must be {wanted}")
+    check_noise_names(cfg)
+
+
+def check_noise_names(cfg: DictConfig) -> None:
+    """Conditions and multi-condition training name noise sources: each must be an entry of `noise`."""
+    library = OmegaConf.select(cfg, "noise", default=None)
+    known = list(library) if isinstance(library, DictConfig) else []
+    for key in NOISE_NAMES:
+        names = OmegaConf.select(cfg, key, default=None)
+        unknown = [n for n in names or [] if n not in known]
+        if unknown:
+            raise ConfigError(f"{key}={_shown(names)}: must be a list of noise sources, each one of {known} (not "
+                              f"{unknown[0]!r}); add your own with +noise=<name> (conf/noise/<name>.yaml)")
 
 
 def _is_missing(cfg: DictConfig, key: str) -> bool:

@@ -4,8 +4,9 @@
     <run>/run.json       format version, report name, seed, label scheme (classes, vocabulary), input dims
     <run>/model.pt       the model's state_dict (tensors only: loaded with torch.load(weights_only=True))
     <run>/frontend.npz   what the front-end learned on train (LDA scalings, CMVN statistics, ...)
-    <run>/decoder.npz    the viterbi decoder's priors, unit LM and durations (train), decoder.json: its
-                         settings and the acoustic scale, LM weight and penalty tuned on dev
+    <run>/decoder.json   the run's decoder (conf/decoding/): its kind and settings; for viterbi the acoustic
+                         scale, LM weight and penalty tuned on dev, and decoder.npz: its priors, unit LM and
+                         durations (train)
 
 Nothing is pickled: renaming or moving a class does not orphan a run, and loading someone else's run
 executes no code from it. Loading rebuilds the front-end, the encoders and the head from the config and
@@ -24,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from avfusion.errors import UserError
 from avfusion.corpus.labels import LabelScheme, get_scheme
-from avfusion.decoding.hybrid import HybridDecoder
+from avfusion.decoding.base import Decoder
+from avfusion.decoding.saved import load_decoder
 from avfusion.frames.cache import load_frontend, save_frontend
 from avfusion.training.module import FusionModule
 from avfusion.training.stages import build_model
@@ -46,15 +48,14 @@ class Run:
     scheme: LabelScheme
     model: FusionModule
     frontend: object
-    decoder: HybridDecoder | None = None  # None: trained with evaluation.decoder=framewise
+    decoder: Decoder | None = None  # None: a folder from before every run saved its decoder
 
 
 def save_run(directory: str | Path, config: DictConfig, name: str, model: FusionModule, frontend,
-             scheme: LabelScheme, input_dims: dict[str, int], decoder: HybridDecoder | None = None) -> None:
+             scheme: LabelScheme, input_dims: dict[str, int], decoder: Decoder) -> None:
     directory = Path(directory)
     save_frontend(frontend, directory / "frontend.npz")
-    if decoder is not None:
-        decoder.save(directory)
+    decoder.save(directory)
     with atomic_path(directory / "model.pt") as tmp:
         torch.save(model.state_dict(), tmp)
     write_text_atomic(directory / "config.yaml", OmegaConf.to_yaml(config, resolve=True))
@@ -99,5 +100,4 @@ def load_run(directory: str | Path) -> Run:
                              f"({str(err).splitlines()[0]})") from None
     model.eval()
     frontend = load_frontend(instantiate(config.frontend, _convert_="all"), directory / "frontend.npz")
-    decoder = HybridDecoder.load(directory, scheme) if (directory / "decoder.npz").is_file() else None
-    return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend, decoder)
+    return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend, load_decoder(directory, scheme))

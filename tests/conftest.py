@@ -73,7 +73,7 @@ TINY = ["data.n_speakers=5", "data.n_dev_speakers=1", "data.n_test_speakers=2", 
         "data.n_jobs=1", "data.seed=3", "frontend.n_jobs=1", "frontend.audio.steps.2.n_components=16",
         "frontend.video.steps.1.n_components=16", "trainer.max_epochs=2", "evaluation.snrs_db=[0]",
         "encoder.widths.audio=[64,32]", "encoder.widths.video=[64,32]", "encoder.widths.audio_video=[64,32]",
-        "data.n_babble_talkers=4", "data.babble_utterances=1", "evaluation.babble_talkers=3",
+        "data.n_babble_talkers=4", "data.babble_utterances=1", "noise.babble.talkers=3",
         "encoder_cache_dir=null",  # the stage cache has tests of its own (test_stage_cache.py)
         "evaluation.report_dev=false"]  # dev rows in reports: test_reporting.py
 
@@ -110,3 +110,29 @@ class KillAt(pl.Callback):
     def on_train_epoch_start(self, trainer, module):
         if Path(trainer.default_root_dir).name == self.stage and trainer.current_epoch == self.epoch:
             raise Killed(f"{self.stage} epoch {self.epoch}")
+
+
+def built_in_noises(corpus, talkers: int = 2) -> dict:
+    """The built-in noise sources, babble prepared from the corpus's pool with `talkers` talkers."""
+    from avfusion.noise import Babble, PinkNoise, WhiteNoise, babble_pool
+
+    return {"white": WhiteNoise(), "pink": PinkNoise(), "babble": Babble(talkers).use_pool(babble_pool(corpus))}
+
+
+def train_with_plugin(root, plugin_dir, module: str, source: str, group: str, config: dict[str, str], *overrides):
+    """avfusion-train in a fresh process with a plug-in outside the package: `module`.py holding `source`
+    and conf/`group`/<name>.yaml for each (name, YAML) of `config`, found through hydra.searchpath."""
+    import os
+    import subprocess
+    import sys
+
+    (plugin_dir / f"{module}.py").write_text(source)
+    (plugin_dir / "conf" / group).mkdir(parents=True, exist_ok=True)
+    for name, text in config.items():
+        (plugin_dir / "conf" / group / f"{name}.yaml").write_text(text)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(plugin_dir), os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run([sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(root),
+                          f"hydra.searchpath=[file://{plugin_dir / 'conf'}]", *overrides],
+                         capture_output=True, text=True, cwd=root, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return out

@@ -3,7 +3,6 @@ runs saved as data (config + weights + arrays) and heads added without touching 
 
 import ast
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,7 @@ from avfusion.frames.data import FrameData
 from avfusion.models.fusion.base import FusionHead
 from avfusion.training.datamodule import IGNORE, FrameDataModule, SequenceBatches
 
-from conftest import tiny_overrides
+from conftest import tiny_overrides, train_with_plugin
 from test_configs import compose_train
 
 PACKAGE = Path(__file__).resolve().parents[1] / "avfusion"
@@ -48,6 +47,8 @@ def test_layering_has_no_package_loops():
                                     ("frames", ("avfusion.frontends", "avfusion.training", "avfusion.evaluation")),
                                     ("decoding", ("avfusion.frontends", "avfusion.models", "avfusion.training",
                                                   "avfusion.evaluation")),
+                                    ("noise", ("avfusion.frontends", "avfusion.frames", "avfusion.models",
+                                               "avfusion.training", "avfusion.evaluation")),
                                     ("training", ("avfusion.frontends.pipeline",)),
                                     ("evaluation", ("avfusion.frontends.pipeline",)),
                                     ("inference", ("avfusion.api", "avfusion.cli", "avfusion.training.stages"))]:
@@ -139,14 +140,14 @@ def test_a_finished_run_is_rebuilt_from_its_folder_in_a_fresh_process(tiny_root)
     script = textwrap.dedent(f"""
         import json
         from avfusion.api import load_corpus, load_run
-        from avfusion.evaluation.noise import babble_pool
+        from avfusion.api import noise_sources
         from hydra.utils import instantiate
         run = load_run({str(run)!r})
         corpus, _ = load_corpus(run.config)
         evaluator = instantiate(run.config.evaluation, _convert_="all")
         scores = evaluator.evaluate({{run.name: run.model}}, run.frontend, corpus.split("test"), run.scheme,
                                     decoders={{run.name: run.decoder}},  # the dev-tuned decoder saved with it
-                                    babble=babble_pool(corpus))
+                                    noise=evaluator.mixer(noise_sources(run.config), corpus, 16000))
         print(json.dumps(scores[run.name]))
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tiny_root)
@@ -179,14 +180,11 @@ class TemporalConvHead(FusionHead):
 
 
 def test_a_new_head_trains_from_its_own_module_and_yaml(tiny_root, tmp_path):
-    (tmp_path / "my_heads.py").write_text(PLUGIN_HEAD)
-    (tmp_path / "conf" / "fusion").mkdir(parents=True)
-    (tmp_path / "conf" / "fusion" / "temporal_conv.yaml").write_text("_target_: my_heads.TemporalConvHead\nwidth: 5\n")
     run = tmp_path / "run"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
-    run_cli("avfusion.cli.train", [*tiny_overrides(tiny_root), f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
-                                   "fusion=temporal_conv", "trainer.max_epochs=3", "batching=chunks", "chunk_frames=50", "sequences_per_batch=4", f"hydra.run.dir={run}"],
-            tiny_root, env)
+    train_with_plugin(tiny_root, tmp_path, "my_heads", PLUGIN_HEAD, "fusion",
+                      {"temporal_conv": "_target_: my_heads.TemporalConvHead\nwidth: 5\n"},
+                      "fusion=temporal_conv", "trainer.max_epochs=3", "batching=chunks", "chunk_frames=50",
+                      "sequences_per_batch=4", f"hydra.run.dir={run}")
     report = json.loads((run / "report.json").read_text())
     assert report["name"] == "temporal_conv" and report["test"][0]["frames"] > 1000
     assert 0 <= report["test"][0]["frame_error"] < 0.8  # it learned (untrained: ~0.97)

@@ -6,11 +6,11 @@ import pytest
 
 from avfusion.corpus.labels import get_scheme
 from avfusion.evaluation.evaluate import noisy_frames
-from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, babble_pool
+from avfusion.noise import NoiseCondition, NoiseMixer
 from avfusion.frames.data import frames_of
 from avfusion.frames.labelling import FrameLabeller
 
-from conftest import fitted_small_frontend
+from conftest import built_in_noises, fitted_small_frontend
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def test_split(small_corpus, tmp_path_factory):
     _, corpus = small_corpus
     frontend = fitted_small_frontend(corpus, tmp_path_factory.mktemp("cc_features"))
     utterances = corpus.split("test")
-    noise = NoiseMaker(babble_pool(corpus), frontend.audio.extractor.sample_rate, 2, seed=7)
+    noise = NoiseMixer(built_in_noises(corpus), frontend.audio.extractor.sample_rate, seed=7)
     return frontend, utterances, frames_of(frontend, utterances, FrameLabeller(get_scheme("phone"))), noise
 
 
@@ -46,7 +46,7 @@ def test_another_snr_noise_seed_or_utterance_set_is_another_entry(test_split, tm
     white = NoiseCondition("white", 10.0)
     a = noisy_frames(frontend, clean, utterances, white, noise, tmp_path).features["audio"]
     b = noisy_frames(frontend, clean, utterances, NoiseCondition("white", 0.0), noise, tmp_path).features["audio"]
-    other_seed = NoiseMaker(noise.pool, noise.sample_rate, noise.babble_talkers, seed=8)
+    other_seed = NoiseMixer(noise.sources, noise.sample_rate, seed=8)
     c = noisy_frames(frontend, clean, utterances, white, other_seed, tmp_path).features["audio"]
     assert not np.allclose(a, b) and not np.allclose(a, c)
     one = frames_of(frontend, utterances[:1], FrameLabeller(get_scheme("phone")))

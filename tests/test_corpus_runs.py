@@ -11,7 +11,7 @@ from avfusion.corpus.alignments import utterance_labels
 from test_validation import copy_corpus, plant_unknown_phone
 
 SMALL = ["frontend.n_jobs=1", "frontend.audio.steps.2.n_components=16", "trainer.max_epochs=2",
-         "evaluation.snrs_db=[0]", "evaluation.noises=[babble]", "evaluation.babble_talkers=2", "encoder.widths.audio=[64,32]",
+         "evaluation.snrs_db=[0]", "evaluation.noises=[babble]", "noise.babble.talkers=2", "encoder.widths.audio=[64,32]",
          "encoder.widths.video=[64,32]", "encoder.widths.audio_video=[64,32]"]
 WITH_VIDEO = [*SMALL, "frontend.video.steps.1.n_components=16"]
 

@@ -2,6 +2,7 @@
 model, the unit language model, the hybrid decoder's topology, tuning and its saved state."""
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -207,7 +208,7 @@ def test_tuning_picks_the_grid_point_of_lowest_error_and_saves(tmp_path):
 
 
 def test_settings_errors_name_the_key():
-    with pytest.raises(ValueError, match="evaluation.viterbi.lm='trigram'"):
+    with pytest.raises(ValueError, match="decoding.lm='trigram'"):
         ViterbiSettings(lm="trigram")
     with pytest.raises(ValueError, match="insertion_penalties is empty"):
         ViterbiSettings(insertion_penalties=[])
@@ -236,28 +237,29 @@ def test_score_counts_edits_against_the_uncollapsed_reference():
 def decoder_run(tiny_root):
     """A tiny audio-only run trained with the fitting and tuning of its decoder spied on."""
     from avfusion import api
-    from avfusion.evaluation.evaluate import Evaluator
+    from avfusion.decoding.hybrid import ViterbiDecoding
 
     from conftest import tiny_overrides
     from test_configs import compose_train
 
     seen = {}
-    fit, tune = Evaluator.fit_decoder, Evaluator.tune_decoder
+    fit, tune = ViterbiDecoding.fit, ViterbiDecoding.tuned
 
     def spy_fit(self, scheme, utterances, train):
         seen["fit"] = ({u.split for u in utterances}, list(train.ids))
         return fit(self, scheme, utterances, train)
 
     def spy_tune(self, fitted, dev_posteriors, dev, utterances):
-        seen["tune"] = ({u.split for u in utterances}, list(dev.ids), len(dev_posteriors))
-        return tune(self, fitted, dev_posteriors, dev, utterances)
+        posteriors = dev_posteriors()
+        seen["tune"] = ({u.split for u in utterances}, list(dev.ids), len(posteriors))
+        return tune(self, fitted, lambda: posteriors, dev, utterances)
 
     cfg = compose_train(*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
                         "evaluation.noises=[white]")
     run_dir = tiny_root / "run_decoder_spy"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Evaluator, "fit_decoder", spy_fit)
-        patch.setattr(Evaluator, "tune_decoder", spy_tune)
+        patch.setattr(ViterbiDecoding, "fit", spy_fit)
+        patch.setattr(ViterbiDecoding, "tuned", spy_tune)
         report = api.train(cfg, run_dir=run_dir)
     return cfg, run_dir, report, seen
 
@@ -288,17 +290,17 @@ def test_evaluate_reuses_a_runs_decoder_and_retunes_on_dev_when_settings_change(
 
     from avfusion import api
     from avfusion.cli import CONFIG_DIR
-    from avfusion.evaluation.evaluate import Evaluator
+    from avfusion.decoding.hybrid import ViterbiDecoding
 
     _, run_dir, _, _ = decoder_run
     tuned = []
-    tune = Evaluator.tune_decoder
+    tune = ViterbiDecoding.tuned
 
     def spy_tune(self, fitted, dev_posteriors, dev, utterances):
         tuned.append({u.split for u in utterances})
         return tune(self, fitted, dev_posteriors, dev, utterances)
 
-    monkeypatch.setattr(Evaluator, "tune_decoder", spy_tune)
+    monkeypatch.setattr(ViterbiDecoding, "tuned", spy_tune)
 
     def evaluate(*overrides):
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -309,7 +311,50 @@ def test_evaluate_reuses_a_runs_decoder_and_retunes_on_dev_when_settings_change(
     saved = (run_dir / "decoder.json").read_text()
     report = evaluate()
     assert tuned == [] and report["evaluation"]["viterbi"]["lm"] == "bigram"  # the run's own decoder
-    report = evaluate("evaluation.viterbi.lm=none")
+    report = evaluate("decoding.lm=none")
     assert tuned == [{"dev"}] and report["evaluation"]["viterbi"]["lm"] == "none"
     assert report["evaluation"]["tuned"]["lm_weight"] == 1.0  # a flat loop has no weight to tune
     assert (run_dir / "decoder.json").read_text() == saved  # the run keeps the decoder it was trained with
+
+
+def test_every_run_saves_the_decoder_it_was_evaluated_with_framewise_too(tiny_root):
+    """decoding=framewise is a component like viterbi: saved in the run, reloaded, named in the report and
+    used by predict (not a silent default)."""
+    from avfusion import api
+    from avfusion.decoding.framewise import FramewiseDecoder
+
+    from conftest import tiny_overrides
+    from test_configs import compose_train
+
+    run_dir = tiny_root / "run_framewise_saved"
+    cfg = compose_train(*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
+                        "evaluation.noises=[]", "decoding=framewise", "decoding.min_frames=3")
+    report = api.train(cfg, run_dir=run_dir)
+    assert json.loads((run_dir / "decoder.json").read_text()) == {"decoder": "framewise", "min_frames": 3}
+    assert report["evaluation"]["decoder"] == "framewise" and report["evaluation"]["min_frames"] == 3
+    assert "Decoder: framewise (runs under 3 frames dropped)." in (run_dir / "report.md").read_text()
+    assert "per_framewise" not in report["test"][0]  # nothing beside it
+    run = api.load_run(run_dir)
+    assert isinstance(run.decoder, FramewiseDecoder) and run.decoder.min_frames == 3
+    corpus, _ = api.load_corpus(run.config)
+    utt = corpus.split("test")[0]
+    prediction = api.predict(run_dir, video=utt.video, audio=utt.audio)
+    assert prediction.decoder == "framewise"
+    assert prediction.decoded == FramewiseDecoder(run.scheme, 3).decode(prediction.posteriors)
+
+
+def test_a_viterbi_run_missing_its_arrays_is_named_not_decoded_framewise(decoder_run, tmp_path):
+    import shutil
+
+    from avfusion.errors import UserError
+    from avfusion.runs import load_run
+
+    _, run_dir, _, _ = decoder_run
+    broken = tmp_path / "run"
+    shutil.copytree(run_dir, broken)
+    (broken / "decoder.npz").unlink()
+    with pytest.raises(UserError, match=r"decoder.npz: missing, so the run's viterbi decoder .* is incomplete"):
+        load_run(broken)
+    (broken / "decoder.json").write_text('{"decoder": "beam"}')
+    with pytest.raises(UserError, match=r"decoder 'beam' is not one this avfusion reads \(\['framewise', 'viterbi'\]\)"):
+        load_run(broken)

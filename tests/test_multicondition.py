@@ -5,12 +5,12 @@ import pytest
 
 from avfusion.corpus.labels import get_scheme
 from avfusion.errors import ConfigError
-from avfusion.evaluation.noise import NoiseMaker, babble_pool
+from avfusion.noise import NoiseMixer
 from avfusion.frames.data import frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.training.multicondition import MultiCondition
 
-from conftest import fitted_small_frontend
+from conftest import built_in_noises, fitted_small_frontend
 
 
 @pytest.fixture(scope="module")
@@ -24,8 +24,8 @@ def prepared(small_corpus, tmp_path_factory):
 
 def test_noisy_copies_change_only_the_audio_and_sit_beside_the_clean_frames(prepared, tmp_path):
     corpus, frontend, frames = prepared
-    multi = MultiCondition(copies=2, noises=["white", "babble"], snr_db=[0, 10], babble_talkers=2)
-    out = multi.apply(frontend, frames, corpus, tmp_path)
+    multi = MultiCondition(copies=2, noises=["white", "babble"], snr_db=[0, 10])
+    out = multi.apply(frontend, frames, corpus, tmp_path, built_in_noises(corpus))
     for split, clean in frames.items():
         n = len(clean)
         assert len(out[split]) == 3 * n and out[split].ids[:len(clean.ids)] == clean.ids
@@ -40,17 +40,17 @@ def test_noisy_copies_change_only_the_audio_and_sit_beside_the_clean_frames(prep
 
 
 def test_each_copy_is_the_drawn_condition_mixed_as_evaluation_mixes_it(prepared, tmp_path):
-    """Independent reference: the copy's audio features equal the front-end on the waveform NoiseMaker
+    """Independent reference: the copy's audio features equal the front-end on the waveform NoiseMixer
     gives for the drawn (kind, SNR) with the copy's seed."""
     corpus, frontend, frames = prepared
-    multi = MultiCondition(copies=1, noises=["white", "pink", "babble"], snr_db=[-5, 20], babble_talkers=2,
+    multi = MultiCondition(copies=1, noises=["white", "pink", "babble"], snr_db=[-5, 20],
                            splits=["train"], keep_clean=False)
-    out = multi.apply(frontend, frames, corpus, tmp_path)
+    out = multi.apply(frontend, frames, corpus, tmp_path, built_in_noises(corpus))
     train = corpus.split("train")
     drawn = [multi.draw(u, 0) for u in train]
     assert all(-5 <= d.snr_db <= 20 and d.kind in multi.noises for d in drawn)
     assert multi.draw(train[0], 0) == drawn[0] and multi.draw(train[0], 1) != drawn[0]  # seeded per (utt, copy)
-    noise = NoiseMaker(babble_pool(corpus), frontend.audio.extractor.sample_rate, 2, seed=multi.seed * 1000)
+    noise = NoiseMixer(built_in_noises(corpus), frontend.audio.extractor.sample_rate, seed=multi.seed * 1000)
     expected = frontend.transform(train[:1], lambda u, w: noise(u, w, drawn[0]), modalities=["audio"])["audio"][0]
     np.testing.assert_allclose(out["train"].features["audio"][:len(expected)], expected, rtol=1e-5, atol=1e-5)
     assert out["dev"] is frames["dev"]  # splits=[train]: dev stays clean
@@ -59,16 +59,18 @@ def test_each_copy_is_the_drawn_condition_mixed_as_evaluation_mixes_it(prepared,
 def test_copies_are_built_once_and_clean_training_is_untouched(prepared, tmp_path, monkeypatch):
     corpus, frontend, frames = prepared
     multi = MultiCondition(copies=1, noises=["white"], snr_db=[5, 5])
-    first = multi.apply(frontend, frames, corpus, tmp_path)
+    sources = built_in_noises(corpus)
+    first = multi.apply(frontend, frames, corpus, tmp_path, sources)
     monkeypatch.setattr(type(frontend), "transform", lambda *a, **k: pytest.fail("noisy copies built again"))
-    again = multi.apply(frontend, frames, corpus, tmp_path)
+    again = multi.apply(frontend, frames, corpus, tmp_path, sources)
     np.testing.assert_array_equal(first["train"].features["audio"], again["train"].features["audio"])
-    assert MultiCondition().apply(frontend, frames, corpus, tmp_path) is frames  # copies: 0
+    assert MultiCondition().apply(frontend, frames, corpus, tmp_path, sources) is frames  # copies: 0
 
 
-def test_bad_settings_name_the_key():
-    with pytest.raises(ConfigError, match="train_noise.noises"):
-        MultiCondition(copies=1, noises=["brown"])
+def test_bad_settings_name_the_key(prepared):
+    corpus = prepared[0]
+    with pytest.raises(ConfigError, match=r"train_noise.noises: unknown noise 'brown'; the noise sources are \['babble'"):
+        MultiCondition(copies=1, noises=["brown"]).check(built_in_noises(corpus), corpus)
     with pytest.raises(ConfigError, match="train_noise.snr_db"):
         MultiCondition(copies=1, snr_db=[10, 0])
     with pytest.raises(ConfigError, match="train_noise.splits"):
@@ -84,8 +86,8 @@ def test_a_run_trains_on_the_noisy_copies(tiny_root):
 
     run = tiny_root / "run_multicondition"
     out = subprocess.run([sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(tiny_root), "fusion=audio_only",
-                          "train_noise=multi", "train_noise.babble_talkers=2", "trainer.max_epochs=1",
-                          "evaluation.noises=[]", "evaluation.decoder=framewise", f"hydra.run.dir={run}"],
+                          "train_noise=multi", "noise.babble.talkers=2", "trainer.max_epochs=1",
+                          "evaluation.noises=[]", "decoding=framewise", f"hydra.run.dir={run}"],
                          capture_output=True, text=True, cwd=tiny_root)
     assert out.returncode == 0, out.stderr[-3000:]
     settings = json.loads((run / "stages" / "fusion" / "settings.json").read_text())

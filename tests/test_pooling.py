@@ -243,6 +243,6 @@ def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling,
         assert not torch.equal(state["encoders.audio.net.0.weight"], pretrained["encoders.audio.net.0.weight"])
         assert "head.pool.means" in state
     subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]",
-                    "evaluation.babble_talkers=3"],
+                    "noise.babble.talkers=3"],
                    check=True, capture_output=True, cwd=run)
     assert json.loads((run / "report.json").read_text())["test"] == report["test"]

@@ -117,7 +117,8 @@ def test_textgrid_and_ctm_read_back_with_the_projects_readers(concat_run, test_u
 
 
 def test_the_error_rate_against_the_alignment_is_the_evaluation_metric(concat_run, test_utterance):
-    from avfusion.evaluation.evaluate import sequence_errors, split_references
+    from avfusion.evaluation.evaluate import sequence_errors
+    from avfusion.frames.labelling import split_references
 
     u = test_utterance
     prediction = api.predict(concat_run, u.video, u.audio, u.alignment)

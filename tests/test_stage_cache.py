@@ -9,7 +9,7 @@ import torch
 
 from conftest import tiny_overrides
 
-FAST = ["evaluation.noises=[]", "evaluation.decoder=framewise"]
+FAST = ["evaluation.noises=[]", "decoding=framewise"]
 
 
 def train(root, cache, run, *overrides):

@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 
 from avfusion import api
 from avfusion.cli import CONFIG_DIR
-from avfusion.evaluation.evaluate import Evaluator
+from avfusion.decoding.hybrid import ViterbiDecoding
 from avfusion.models.ensemble import PosteriorAverage
 from avfusion.training import stages
 
@@ -38,7 +38,7 @@ def spied_runs(tiny_root, splits):
             seen.append(("validate", set(self.splits["dev"].ids)))
             return super().val_dataloader()
 
-    fit, tune = Evaluator.fit_decoder, Evaluator.tune_decoder
+    fit, tune = ViterbiDecoding.fit, ViterbiDecoding.tuned
 
     def spied_fit(self, scheme, train_utterances, train):
         seen.append(("decoder fit", {u.id for u in train_utterances} | set(train.ids)))
@@ -50,8 +50,8 @@ def spied_runs(tiny_root, splits):
 
     patch = pytest.MonkeyPatch()
     patch.setattr(stages, "FrameDataModule", SpiedDataModule)
-    patch.setattr(Evaluator, "fit_decoder", spied_fit)
-    patch.setattr(Evaluator, "tune_decoder", spied_tune)
+    patch.setattr(ViterbiDecoding, "fit", spied_fit)
+    patch.setattr(ViterbiDecoding, "tuned", spied_tune)
     runs = {}
     try:
         for fusion in ("concat", "bilinear"):
@@ -95,7 +95,7 @@ def test_dev_tuned_averaging_weights_come_from_dev_posteriors_only(spied_runs, s
     out = tiny_root / "spied_average"
     report = api.evaluate(compose_config("evaluate", [f"run_dirs=[{runs['concat']},{runs['bilinear']}]", "weights=dev",
                                                       f"output_dir={out}", "evaluation.snrs_db=[0]",
-                                                      "evaluation.babble_talkers=3"]))
+                                                      "noise.babble.talkers=3"]))
     assert len(asked) == 1
     before_weights = [ids for tunings, ids in scored if tunings == 0]
     assert before_weights and all(ids == splits["dev"] for ids in before_weights)

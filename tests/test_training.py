@@ -62,7 +62,7 @@ def test_a_trained_model_beats_always_guessing_the_commonest_training_class(tiny
 
     run = tiny_root / "run_learns"
     train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=6", "batch_size=32", "patience=10",
-              "evaluation.noises=[]", "evaluation.decoder=framewise", f"hydra.run.dir={run}")
+              "evaluation.noises=[]", "decoding=framewise", f"hydra.run.dir={run}")
     loaded = api.load_run(run)
     corpus, _ = api.load_corpus(loaded.config)
     labeller = FrameLabeller(loaded.scheme)
@@ -109,7 +109,7 @@ def test_evaluate_cli_reproduces_the_report(tiny_root, concat_run):
     # training kept its noisy conditions beside the prepared frames; the evaluation below reads them
     assert list((tiny_root / "features").glob("frames-*/conditions/babble-0dB-*.npy"))
     subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]",
-                    "evaluation.babble_talkers=3"],
+                    "noise.babble.talkers=3"],
                    check=True, capture_output=True, cwd=run)
     assert json.loads((run / "report.json").read_text())["test"] == before  # seeded noise: same numbers
 
@@ -304,14 +304,14 @@ def test_bilinear_run_and_posterior_averaging(tiny_root, concat_run):
     assert report["name"] == "bilinear" and len(report["test"]) == 3
     out_dir = tiny_root / "average"
     subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{concat},{bilinear}]", "weights=dev",
-                    f"output_dir={out_dir}", "evaluation.snrs_db=[0]", "evaluation.babble_talkers=3"], check=True, capture_output=True, cwd=tiny_root)
+                    f"output_dir={out_dir}", "evaluation.snrs_db=[0]", "noise.babble.talkers=3"], check=True, capture_output=True, cwd=tiny_root)
     averaged = json.loads((out_dir / "report.json").read_text())
     assert averaged["name"] == "average(concat+bilinear)"
     assert set(averaged["all"]) == {"concat", "bilinear", "combined"}
     assert set(averaged["weights"]) == {"concat", "bilinear"}  # their values: test_test_split_untouched.py
     product_dir = tiny_root / "product"
     subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{concat},{bilinear}]", "rule=product",
-                    f"output_dir={product_dir}", "evaluation.noises=[]", "evaluation.decoder=framewise"],
+                    f"output_dir={product_dir}", "evaluation.noises=[]", "decoding=framewise"],
                    check=True, capture_output=True, cwd=tiny_root)
     product = json.loads((product_dir / "report.json").read_text())
     assert product["name"] == "product(concat+bilinear)" and product["weights"] == {"concat": 0.5, "bilinear": 0.5}

@@ -60,7 +60,10 @@ CONFIG_CASES = [
     ("train", ["label_scheme=phones"], "label_scheme='phones': must be one of ['auto', 'states', 'phone'"),
     ("train", ["evaluation.snrs_db=[loud]"], "evaluation.snrs_db=['loud']"),
     ("train", ["evaluation.snrs_db=loud"], "evaluation.snrs_db='loud': must be a list"),
-    ("train", ["evaluation.noises=[brown]"], "one of ['white', 'pink', 'babble'] (not 'brown')"),
+    ("train", ["evaluation.noises=[brown]"], "each one of ['white', 'pink', 'babble', 'recordings'] (not 'brown')"),
+    ("train", ["train_noise=multi", "train_noise.noises=[white,brown]"], "train_noise.noises=['white', 'brown']: must be"),
+    ("train", ["evaluation.noises=[recordings]"], "noise.recordings.folder is not set"),
+    ("train", ["evaluation.noises=[recordings]", "noise.recordings.folder=/nonexistent"], "noise.recordings.folder=/nonexistent: no such folder"),
     ("train", ["frontend.n_jobs=0"], "frontend.n_jobs=0"),
     ("train", ["data.n_speakers=0"], "data.n_speakers=0: must be a whole number >= 3"),
     ("train", ["trainer.max_epochs=0"], "trainer.max_epochs=0: must be a whole number >= 1"),
@@ -68,9 +71,10 @@ CONFIG_CASES = [
     ("train", ["patience=-1"], "patience=-1: must be a whole number >= 0"),
     ("train", ["batching=random"], "batching='random': must be one of ['auto', 'frames', 'utterances', 'chunks']"),
     ("train", ["cd_min_frames=0"], "cd_min_frames=0"),
-    ("train", ["evaluation.decoder=beam"], "evaluation.decoder='beam': must be one of ['framewise', 'viterbi']"),
-    ("train", ["evaluation.viterbi.lm=trigram"], "evaluation.viterbi.lm='trigram'"),
-    ("train", ["evaluation.viterbi.acoustic_scales=[]"], "evaluation.viterbi.acoustic_scales=[]: must be a non-empty list"),
+    ("train", ["decoding.tune=pooled"], "decoding.tune='pooled': must be one of ['clean']"),
+    ("train", ["decoding.min_frames=0"], "decoding.min_frames=0: must be a whole number >= 1"),
+    ("train", ["decoding.lm=trigram"], "decoding.lm='trigram'"),
+    ("train", ["decoding.acoustic_scales=[]"], "decoding.acoustic_scales=[]: must be a non-empty list"),
     ("train", ["data=grid"], "data.root has no value: give it on the command line (data.root=...)"),
     ("prepare", ["frontend.n_jobs=0"], "frontend.n_jobs=0"),
     ("synth", ["data.n_speakers=1"], "data.n_speakers=1"),
@@ -201,3 +205,4 @@ def test_the_console_scripts_print_one_line_and_exit_2(tmp_path):
     debug = subprocess.run([str(BIN / "avfusion-train"), "seed=abc"], capture_output=True, text=True, cwd=tmp_path,
                            env={**__import__("os").environ, "AVFUSION_DEBUG": "1"})
     assert debug.returncode != 0 and "Traceback" in debug.stderr  # the traceback, for who wants it
+

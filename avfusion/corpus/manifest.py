@@ -1,7 +1,7 @@
 """Manifest files: JSON lines, one utterance per line, paths relative to the manifest's folder.
 
 A `babble.jsonl` beside a manifest, in the same format with split `babble`, lists recordings of talkers
-who are in no split: the pool babble noise is mixed from (`avfusion.evaluation.noise`).
+who are in no split: the pool babble noise is mixed from (`avfusion.noise`).
 """
 
 from __future__ import annotations

@@ -3,13 +3,18 @@ dropped, repeats merged. No duration model and no language model: in noise it in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
 from avfusion.corpus.labels import LabelScheme
+from avfusion.decoding.base import Decoding
+from avfusion.errors import ConfigError
+from avfusion.utils.atomic import write_text_atomic
 
 
 class DecodedUnit(NamedTuple):
@@ -49,6 +54,7 @@ def collapse(frames: Sequence, min_frames: int = 1) -> list:
 class FramewiseDecoder:
     scheme: LabelScheme
     min_frames: int = 2
+    name = "framewise"
 
     def decode(self, posteriors: np.ndarray) -> list[DecodedUnit]:
         """(T, C) posteriors of one utterance -> its units."""
@@ -57,6 +63,20 @@ class FramewiseDecoder:
     def stream(self, spill=None) -> "FramewiseStream":
         """A decoding fed the posteriors a block at a time: the same units (it keeps one label a frame)."""
         return FramewiseStream(self)
+
+    def describe(self) -> dict:
+        return {"decoder": self.name, "min_frames": self.min_frames}
+
+    def summary(self) -> str:
+        return f"framewise (runs under {self.min_frames} frames dropped)"
+
+    def save(self, directory: str | Path) -> None:
+        write_text_atomic(Path(directory) / "decoder.json", json.dumps(self.describe(), indent=1))
+
+    @classmethod
+    def load(cls, directory: str | Path, scheme: LabelScheme) -> "FramewiseDecoder":
+        meta = json.loads((Path(directory) / "decoder.json").read_text())
+        return cls(scheme, int(meta["min_frames"]))
 
 
 @dataclass
@@ -69,3 +89,23 @@ class FramewiseStream:
 
     def finish(self) -> list[DecodedUnit]:
         return unit_runs(np.concatenate(self.labels) if self.labels else np.zeros(0, np.int32), self.decoder.min_frames)
+
+
+@dataclass
+class FramewiseDecoding(Decoding):
+    """`decoding=framewise`: nothing to fit or tune."""
+
+    min_frames: int = 2  # runs shorter than this many frames are dropped
+
+    def __post_init__(self) -> None:
+        if isinstance(self.min_frames, bool) or not isinstance(self.min_frames, int) or self.min_frames < 1:
+            raise ConfigError(f"decoding.min_frames={self.min_frames!r}: must be a whole number >= 1")
+
+    def fit(self, scheme: LabelScheme, train_utterances, train) -> FramewiseDecoder:
+        return FramewiseDecoder(scheme, self.min_frames)
+
+    def tuned(self, fitted: FramewiseDecoder, dev_posteriors: Callable[[], np.ndarray], dev, dev_utterances):
+        return fitted
+
+    def reuses(self, decoder) -> bool:
+        return isinstance(decoder, FramewiseDecoder) and decoder.min_frames == self.min_frames

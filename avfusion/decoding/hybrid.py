@@ -12,7 +12,8 @@
 - Unit language model (`avfusion.decoding.lm`) on the training alignments, an LM weight and an insertion
   penalty per unit entered.
 
-Acoustic scale, LM weight and penalty are chosen by a grid search on the dev split (`tune`), per model;
+`decoding=viterbi` (`ViterbiDecoding`) makes one: fitted on train, then per model acoustic scale, LM
+weight and penalty are chosen by a grid search on the dev split (`tune: clean`);
 what the decoder learned (priors, LM, durations) comes from the training split only, and is saved with
 the run (`decoder.npz`, `decoder.json`).
 """
@@ -23,16 +24,18 @@ import itertools
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 from scipy import sparse
 
-from avfusion.errors import ConfigError
+from avfusion.errors import ConfigError, UserError
 from avfusion.corpus.labels import STATES, LabelScheme
 from avfusion.corpus.phones import SIL
-from avfusion.decoding.framewise import DecodedUnit, unit_runs
+from avfusion.decoding.base import TUNING_POLICIES, Decoding
+from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder, unit_runs
+from avfusion.frames.labelling import FrameLabeller, split_references
 from avfusion.decoding.lm import KINDS, UnitLanguageModel
 from avfusion.decoding.viterbi import ViterbiSearch
 from avfusion.metrics.per import per
@@ -40,13 +43,12 @@ from avfusion.utils.atomic import atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-DECODERS = ("framewise", "viterbi")
 MAX_BIGRAM_UNITS = 1000
 
 
 @dataclass
 class ViterbiSettings:
-    """`evaluation.viterbi`: what the decoder is fitted with, and the dev grid it is tuned over."""
+    """What the decoder is fitted with, and the dev grid it is tuned over (`conf/decoding/viterbi.yaml`)."""
 
     lm: str = "bigram"  # bigram | unigram | none (a flat loop)
     discount: float = 0.5  # absolute discounting of the bigram
@@ -59,21 +61,21 @@ class ViterbiSettings:
 
     def __post_init__(self) -> None:
         if self.lm not in KINDS:
-            raise ConfigError(f"evaluation.viterbi.lm={self.lm!r}: choose from {list(KINDS)}")
+            raise ConfigError(f"decoding.lm={self.lm!r}: choose from {list(KINDS)}")
         if self.states_per_unit < 1:
-            raise ConfigError(f"evaluation.viterbi.states_per_unit={self.states_per_unit}: must be at least 1")
+            raise ConfigError(f"decoding.states_per_unit={self.states_per_unit}: must be at least 1")
         for name in ("acoustic_scales", "lm_weights", "insertion_penalties"):
             if not list(getattr(self, name)):
-                raise ConfigError(f"evaluation.viterbi.{name} is empty: give at least one value to tune over")
+                raise ConfigError(f"decoding.{name} is empty: give at least one value to tune over")
         if min(self.acoustic_scales) <= 0:
-            raise ConfigError(f"evaluation.viterbi.acoustic_scales={list(self.acoustic_scales)}: must be positive")
+            raise ConfigError(f"decoding.acoustic_scales={list(self.acoustic_scales)}: must be positive")
 
     def check(self, n_units: int) -> None:
         """A bigram loop costs n_units^2 a frame: refuse one over a large vocabulary before any training."""
         if self.lm == "bigram" and n_units > MAX_BIGRAM_UNITS:
-            raise ConfigError(f"evaluation.viterbi.lm=bigram over {n_units} units (more than {MAX_BIGRAM_UNITS}) costs "
-                             f"{n_units}^2 operations a frame: use evaluation.viterbi.lm=unigram (or none), or "
-                             "evaluation.decoder=framewise")
+            raise ConfigError(f"decoding.lm=bigram over {n_units} units (more than {MAX_BIGRAM_UNITS}) costs "
+                             f"{n_units}^2 operations a frame: use decoding.lm=unigram (or none), or "
+                             "decoding=framewise")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,8 @@ def emission_matrix(scheme: LabelScheme, states_per_unit: int) -> tuple[sparse.c
 
 
 class HybridDecoder:
+    name = "viterbi"
+
     def __init__(self, scheme: LabelScheme, settings: ViterbiSettings, log_prior: np.ndarray,
                  lm: UnitLanguageModel, self_loop: np.ndarray, params: DecoderParams | None = None) -> None:
         self.scheme, self.settings = scheme, settings
@@ -195,8 +199,17 @@ class HybridDecoder:
                                     ("insertion_penalty", self.settings.insertion_penalties))
                 if len(values) > 1 and getattr(self.params, k) in (min(values), max(values))]
         if edge:
-            log.warning("tuned decoder parameter(s) %s at the edge of the grid (evaluation.viterbi): widen it", edge)
+            log.warning("tuned decoder parameter(s) %s at the edge of the grid (conf/decoding/viterbi.yaml): widen it",
+                        edge)
         return self.params
+
+    def describe(self) -> dict:
+        return {"decoder": self.name, "viterbi": asdict(self.settings), "tuned": asdict(self.params)}
+
+    def summary(self) -> str:
+        lm, t = self.settings.lm, self.params
+        return (f"viterbi ({'a flat loop' if lm == 'none' else f'{lm} LM'}; tuned on dev: acoustic scale "
+                f"{t.acoustic_scale}, LM weight {t.lm_weight}, insertion penalty {t.insertion_penalty})")
 
     def scored_units(self, units: Sequence[DecodedUnit]) -> list[str]:
         return scored(self.scheme, units)
@@ -215,6 +228,9 @@ class HybridDecoder:
     def load(cls, directory: str | Path, scheme: LabelScheme) -> "HybridDecoder":
         directory = Path(directory)
         meta = json.loads((directory / "decoder.json").read_text())
+        if not (directory / "decoder.npz").is_file():
+            raise UserError(f"{directory / 'decoder.npz'}: missing, so the run's viterbi decoder (decoder.json) is "
+                            "incomplete; re-create the run, or evaluate it with decoding=framewise")
         with np.load(directory / "decoder.npz", allow_pickle=False) as a:
             lm = UnitLanguageModel(a["log_start"], a["log_next"], a["log_end"])
             decoder = cls(scheme, ViterbiSettings(**meta["settings"]), a["log_prior"], lm, a["self_loop"],
@@ -225,6 +241,48 @@ class HybridDecoder:
     def copy(self) -> "HybridDecoder":
         """The same fitted arrays, to be tuned for another model."""
         return HybridDecoder(self.scheme, self.settings, self.log_prior, self.lm, self.self_loop, self.params)
+
+
+@dataclass
+class ViterbiDecoding(ViterbiSettings, Decoding):
+    """`decoding=viterbi`: the hybrid decoder fitted on train and tuned on dev per model (`tune`: the policy;
+    `clean`: on the clean dev split), with the framewise decoder's error rate reported beside it."""
+
+    tune: str = "clean"
+    min_frames: int = 2  # the framewise decoding reported beside (per_framewise)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tune not in TUNING_POLICIES:
+            raise ConfigError(f"decoding.tune={self.tune!r}: choose from {list(TUNING_POLICIES)}")
+
+    @property
+    def settings(self) -> ViterbiSettings:
+        return ViterbiSettings(**{f.name: getattr(self, f.name) for f in fields(ViterbiSettings)})
+
+    def fit(self, scheme: LabelScheme, train_utterances, train) -> HybridDecoder:
+        """The hybrid decoder's priors, durations and LM, from the training split only."""
+        references = split_references(FrameLabeller(scheme), train_utterances, train)
+        sequences = [[scheme.unit_id(x) for x in ref.sequence] for ref in references]
+        return HybridDecoder.fit(self.settings, scheme, np.asarray(train.labels), train.offsets, sequences)
+
+    def tuned(self, fitted: HybridDecoder, dev_posteriors, dev, dev_utterances) -> HybridDecoder:
+        """A copy of `fitted` with acoustic scale, LM weight and penalty chosen on the dev split for the
+        model whose dev posteriors these are."""
+        references = split_references(FrameLabeller(fitted.scheme), dev_utterances, dev)
+        posteriors = dev_posteriors()
+        decoder = fitted.copy()
+        decoder.tune([posteriors[dev.utterance(u)] for u in range(len(dev.ids))], [r.units for r in references])
+        return decoder
+
+    def reuses(self, decoder) -> bool:
+        return isinstance(decoder, HybridDecoder) and decoder.settings == self.settings
+
+    def beside(self, scheme: LabelScheme) -> dict:
+        return {"framewise": FramewiseDecoder(scheme, self.min_frames)}
+
+    def describe(self) -> dict:
+        return {"tune": self.tune, "min_frames": self.min_frames}
 
 
 def scored(scheme: LabelScheme, units: Sequence[DecodedUnit]) -> list[str]:

@@ -32,9 +32,9 @@ class UnitLanguageModel:
     def fit(cls, sequences: Sequence[Sequence[int]], n_units: int, kind: str = "bigram",
             discount: float = 0.5) -> "UnitLanguageModel":
         if kind not in KINDS:
-            raise ConfigError(f"evaluation.viterbi.lm={kind!r}: choose from {list(KINDS)}")
+            raise ConfigError(f"decoding.lm={kind!r}: choose from {list(KINDS)}")
         if not 0 < discount < 1:
-            raise ConfigError(f"evaluation.viterbi.discount={discount}: must be between 0 and 1")
+            raise ConfigError(f"decoding.discount={discount}: must be between 0 and 1")
         end = n_units  # event index of </s>; history index n_units is <s>
         if kind == "none":
             probs = np.full((n_units + 1, n_units + 1), 1.0 / (n_units + 1))

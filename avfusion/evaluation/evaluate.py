@@ -1,11 +1,10 @@
 """Evaluation on held-out utterances, clean and in noise, through the train-fitted front-end.
 
 Per condition: `frame_error` (classes of the label scheme), `frame_error_phone` (classes mapped to
-the 39 phones), and `per`: frames decoded to phones by the configured decoder (`viterbi`: hybrid
-decoding with a phone bigram, tuned on dev; `framewise`: argmax, short runs dropped, repeats merged)
-and scored against the reference phone sequence as aligned, silence left out of both:
-(S + D + I) / N, with each kind of error as a count and a rate. With the viterbi decoder,
-`per_framewise` is given beside it. Word schemes (GRID, LRS3) give the same with words:
+the 39 phones), and `per`: frames decoded to phones by each model's decoder (`avfusion.decoding`) and
+scored against the reference phone sequence as aligned, silence left out of both: (S + D + I) / N,
+with each kind of error as a count and a rate; the decoders its decoding reports beside it add their
+own (`per_framewise` beside viterbi). Word schemes (GRID, LRS3) give the same with words:
 `frame_error_word`, `wer`. `segment_error`: each non-silence segment of the reference alignment
 classified as a whole (mean log posterior of its units over its frames), the phone (word)
 classification error given the boundaries.
@@ -23,15 +22,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avfusion.errors import ConfigError
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
-from avfusion.decoding.framewise import FramewiseDecoder
-from avfusion.decoding.hybrid import DECODERS, HybridDecoder, ViterbiSettings, scored
-from avfusion.evaluation.noise import NoiseCondition, NoiseMaker, babble_pool, check_babble_talkers, conditions
+from avfusion.decoding.base import Decoder
+from avfusion.decoding.hybrid import scored
 from avfusion.frames.data import FrameData, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
+from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources, conditions
 from avfusion.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ def posteriors(model, data: FrameData, batch_size: int = 8192) -> np.ndarray:
 
 
 def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condition: NoiseCondition,
-                 noise: NoiseMaker, cache_dir: Path | None) -> FrameData:
+                 noise: NoiseMixer, cache_dir: Path | None) -> FrameData:
     """`clean` with the audio features of `condition`. Kept in `cache_dir/conditions/` (the prepared frames'
     folder, whose name keys the fitted front-end and the corpus's files) under a key of the condition, the
     noise settings and the utterances, so the runs and combinations of a sweep mix and extract each
@@ -53,7 +51,7 @@ def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condit
 
     if cache_dir is None:
         return computed()
-    key = hashlib.sha1(json.dumps({"condition": [condition.kind, condition.snr_db], "noise": noise.identity(),
+    key = hashlib.sha1(json.dumps({"condition": [condition.kind, condition.snr_db], "noise": noise.identity(condition.kind),
                                    "utterances": list(clean.ids)}, sort_keys=True).encode()).hexdigest()[:16]
     path = cache_dir / "conditions" / f"{condition.kind}-{condition.snr_db:g}dB-{key}.npy"
     if path.is_file():
@@ -91,9 +89,9 @@ def edit_columns(edits: EditCounts, metric: str, unit: str) -> dict:
 
 
 def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
-          decoder, framewise: FramewiseDecoder | None = None) -> dict:
-    """Metrics of (N, C) class posteriors against the utterances' references; `framewise`, if given, adds
-    the frame-wise decoder's error rate beside the decoder's."""
+          decoder: Decoder, beside: dict[str, Decoder] | None = None) -> dict:
+    """Metrics of (N, C) class posteriors against the utterances' references; each decoder of `beside`
+    adds its error rate beside the decoder's (`per_<name>`)."""
     predicted = posteriors.argmax(axis=1)
     to_unit = scheme.unit_of_class
     log_units = np.log(np.maximum(scheme.unit_posteriors(posteriors), 1e-12))  # states summed into units
@@ -117,8 +115,8 @@ def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], 
                          "frame_errors": [int(wrong[data.utterance(u)].sum()) for u in range(len(data.ids))],
                          "frames": [int(n) for n in data.lengths]},
     }
-    if framewise is not None:
-        row[f"{metric}_framewise"] = sequence_errors(posteriors, data, references, scheme, framewise).rate
+    for other, other_decoder in (beside or {}).items():
+        row[f"{metric}_{other}"] = sequence_errors(posteriors, data, references, scheme, other_decoder).rate
     if "viseme" in scheme.groups:
         row["viseme_confusion"] = group_confusion(scheme, "viseme", np.asarray(data.labels), predicted)
     return row
@@ -132,12 +130,6 @@ def group_confusion(scheme: LabelScheme, level: str, truth: np.ndarray, predicte
     return {"labels": list(scheme.group_names[level]), "counts": counts.tolist()}
 
 
-def split_references(labeller: FrameLabeller, utterances: list[Utterance], data: FrameData) -> list[Reference]:
-    """The references of the utterances of `data` (a split's FrameData), in its order."""
-    by_id = {u.id: u for u in utterances}
-    return [labeller.reference(by_id[i], int(n)) for i, n in zip(data.ids, data.lengths)]
-
-
 def sequence_metric(scheme: LabelScheme) -> str:
     """`per` for phone schemes, `wer` for word schemes."""
     return {"phone": "per", "word": "wer"}[scheme.unit]
@@ -145,77 +137,40 @@ def sequence_metric(scheme: LabelScheme) -> str:
 
 @dataclass
 class Evaluator:
-    """Conditions and decoding settings (`conf/evaluation/`)."""
+    """The conditions a run is scored in (`conf/evaluation/`)."""
 
-    noises: list[str] = field(default_factory=lambda: ["white", "babble"])
+    noises: list[str] = field(default_factory=lambda: ["white", "babble"])  # names of noise sources (conf/noise/)
     snrs_db: list[float] = field(default_factory=lambda: [20, 10, 5, 0, -5])
-    babble_talkers: int = 6
     seed: int = 1234
-    decoder: str = "viterbi"  # viterbi (hybrid, tuned on dev) | framewise
-    min_frames: int = 2  # framewise decoding: runs shorter than this are dropped
-    viterbi: ViterbiSettings = field(default_factory=ViterbiSettings)
     batch_size: int = 8192
     report_dev: bool = True  # also score dev in every condition: the table conclusions are drawn from
     cache_conditions: bool = True  # keep each noisy condition's audio features beside the prepared frames
 
-    def __post_init__(self) -> None:
-        if self.decoder not in DECODERS:
-            raise ConfigError(f"evaluation.decoder={self.decoder!r}: choose from {list(DECODERS)}")
-        if isinstance(self.viterbi, dict):
-            self.viterbi = ViterbiSettings(**self.viterbi)
-
-    def framewise(self, scheme: LabelScheme) -> FramewiseDecoder:
-        return FramewiseDecoder(scheme, self.min_frames)
-
-    def fit_decoder(self, scheme: LabelScheme, train_utterances: list[Utterance], train: FrameData) -> HybridDecoder:
-        """The hybrid decoder's priors, durations and LM, from the training split only."""
-        references = split_references(FrameLabeller(scheme), train_utterances, train)
-        sequences = [[scheme.unit_id(x) for x in ref.sequence] for ref in references]
-        return HybridDecoder.fit(self.viterbi, scheme, np.asarray(train.labels), train.offsets, sequences)
-
-    def tune_decoder(self, fitted: HybridDecoder, dev_posteriors: np.ndarray, dev: FrameData,
-                     dev_utterances: list[Utterance]) -> HybridDecoder:
-        """A copy of `fitted` with acoustic scale, LM weight and penalty chosen on the dev split for the
-        model whose dev posteriors these are."""
-        references = split_references(FrameLabeller(fitted.scheme), dev_utterances, dev)
-        decoder = fitted.copy()
-        decoder.tune([dev_posteriors[dev.utterance(u)] for u in range(len(dev.ids))], [r.units for r in references])
-        return decoder
-
-    def reuses(self, decoder: HybridDecoder | None) -> bool:
-        """Whether a saved decoder was fitted and tuned with these settings."""
-        return decoder is not None and decoder.settings == self.viterbi
-
     def conditions(self) -> list[NoiseCondition]:
         return conditions(self.noises, self.snrs_db)
 
-    def check(self, corpus) -> None:
-        """Fail before training, not after, when the corpus cannot give every condition."""
-        self.conditions()  # validates noise names
-        if "babble" in self.noises:
-            check_babble_talkers(corpus, self.babble_talkers, "evaluation.babble_talkers")
-        elif self.babble_talkers < 1:
-            raise ConfigError(f"evaluation.babble_talkers={self.babble_talkers}: must be at least 1")
+    def check(self, sources: dict[str, NoiseSource], corpus=None) -> None:
+        """Fail before any work when a condition's noise is unknown or misconfigured, and before training
+        when the corpus cannot give it."""
+        check_sources(self.noises, sources, "evaluation.noises", corpus)
+
+    def mixer(self, sources: dict[str, NoiseSource], corpus, sample_rate: int) -> NoiseMixer:
+        """What mixes this evaluation's noises into the corpus's utterances (sources checked and prepared)."""
+        return NoiseMixer(check_sources(self.noises, sources, "evaluation.noises", corpus), sample_rate, self.seed)
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
-                 scheme: LabelScheme, combine=None, decoders: dict[str, HybridDecoder] | None = None,
-                 babble: list[Utterance] | None = None, cache_dir: str | Path | None = None) -> dict[str, list[dict]]:
+                 scheme: LabelScheme, decoders: dict[str, Decoder], combine=None, beside: dict[str, Decoder] | None = None,
+                 noise: NoiseMixer | None = None, cache_dir: str | Path | None = None) -> dict[str, list[dict]]:
         """Scores of each model (and of `combine(posteriors by model)` if given, as "combined") per
-        condition, through the fitted `frontend`. With the viterbi decoder, `decoders` holds each one's
-        tuned decoder by the same names. `cache_dir`: the prepared frames' folder of this front-end, where
+        condition, through the fitted `frontend`. `decoders` holds each one's tuned decoder by the same
+        names, `beside` the decoders reported beside them (`Decoding.beside`); `noise` mixes the noisy conditions' audio. `cache_dir`: the prepared frames' folder of this front-end, where
         each condition's noisy audio features are kept (see `noisy_frames`); None computes them here."""
-        framewise = self.framewise(scheme)
-        if self.decoder == "viterbi":
-            names = list(models) + (["combined"] if combine is not None else [])
-            missing = [n for n in names if n not in (decoders or {})]
-            if missing:
-                raise ValueError(f"viterbi decoding needs a tuned decoder for {missing}")
-            chosen = {n: decoders[n] for n in names}
-        else:
-            chosen = {n: framewise for n in list(models) + ["combined"]}
-        if babble is None and "babble" in self.noises:
-            raise ValueError("babble noise needs its recordings: pass babble=babble_pool(corpus)")
-        noise = NoiseMaker(babble or [], frontend.audio.extractor.sample_rate, self.babble_talkers, self.seed)
+        names = list(models) + (["combined"] if combine is not None else [])
+        missing = [n for n in names if n not in decoders]
+        if missing:
+            raise ValueError(f"no decoder for {missing}")
+        if noise is None and self.noises:
+            raise ValueError("noisy conditions need their noise: pass noise=evaluator.mixer(sources, corpus, rate)")
         kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
@@ -232,7 +187,6 @@ class Evaluator:
                 post["combined"] = combine(post)
             for name, p in post.items():
                 row = {"condition": condition.name, "noise": condition.kind, "snr_db": condition.snr_db}
-                row.update(score(p, data, references, scheme, chosen[name],
-                                 framewise if self.decoder == "viterbi" else None))
+                row.update(score(p, data, references, scheme, decoders[name], beside))
                 results[name].append(row)
         return results

@@ -2,34 +2,36 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
+from avfusion.decoding.base import Decoder, Decoding
 from avfusion.evaluation.evaluate import Evaluator
-from avfusion.evaluation.noise import babble_pool
+from avfusion.noise import NoiseSource, babble_pool
 from avfusion.reporting.report import write_report
 from avfusion.utils.machine import describe_machine
 
 
 def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, evaluator: Evaluator, models: dict,
-               frontend, corpus: Corpus, combine=None, skipped: list[str] | None = None,
-               decoders: dict | None = None, frames_dir: Path | None = None) -> str:
+               frontend, corpus: Corpus, sources: dict[str, NoiseSource], decoding: Decoding,
+               decoders: dict[str, Decoder], combine=None, skipped: list[str] | None = None,
+               frames_dir: Path | None = None) -> str:
     """Scores on the test split, clean and in noise (and on dev in the same conditions, with
     `evaluator.report_dev`); report.json/report.md in run_dir; returns the Markdown. `decoders`: the
-    dev-tuned viterbi decoder of each model (and of "combined"); `frames_dir`: the front-end's prepared
+    dev-tuned decoder of each model (and of "combined"), made by `decoding`; `sources`: the noise sources by name
+    (conf/noise/); `frames_dir`: the front-end's prepared
     frames, where the noisy conditions' features are kept for the next run."""
+    noise = evaluator.mixer(sources, corpus, frontend.audio.extractor.sample_rate)
+
     def scores(split: str) -> dict[str, list[dict]]:
-        return evaluator.evaluate(models, frontend, corpus.split(split), scheme, combine=combine, decoders=decoders,
-                                  babble=babble_pool(corpus), cache_dir=frames_dir)
+        return evaluator.evaluate(models, frontend, corpus.split(split), scheme, decoders, combine=combine,
+                                  beside=decoding.beside(scheme), noise=noise, cache_dir=frames_dir)
 
     dev = scores("dev") if evaluator.report_dev else None  # tuned on dev: its numbers are for choosing, not claims
     results = scores("test")
     key = "combined" if combine is not None else next(iter(models))
-    decoding = {"decoder": evaluator.decoder, "min_frames": evaluator.min_frames}
-    if evaluator.decoder == "viterbi":
-        decoding.update(viterbi=asdict(evaluator.viterbi), tuned=asdict(decoders[key].params))
+    decoder = decoders[key]
     report = {
         "name": name, "seed": seed, "label_scheme": scheme.name, "unit": scheme.unit,
         "test_speakers": len(corpus.speakers("test")),
@@ -39,9 +41,10 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
         "weights": getattr(combine, "weights", None),
         "all": results, "all_dev": dev,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
-                       "babble_talkers": evaluator.babble_talkers,
+                       "noise_sources": {name: source.describe() for name, source in noise.sources.items()},
                        "babble_source": "babble pool" if corpus.babble else "train split",
-                       "babble_pool_talkers": len({u.speaker for u in babble_pool(corpus)}), **decoding},
+                       "babble_pool_talkers": len({u.speaker for u in babble_pool(corpus)}),
+                       **decoding.describe(), **decoder.describe()},
         "machine": describe_machine(),  # the numbers move with its instruction set
     }
-    return write_report(run_dir, report)
+    return write_report(run_dir, report, decoder.summary())

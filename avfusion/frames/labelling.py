@@ -96,3 +96,9 @@ class FrameLabeller:
 
     def reference(self, utt: Utterance, n_frames: int) -> Reference:
         return reference(self.scheme, self.alignments(utt), n_frames)
+
+
+def split_references(labeller: FrameLabeller, utterances: Sequence[Utterance], data) -> list[Reference]:
+    """The references of the utterances of `data` (a split's FrameData: its ids and lengths), in its order."""
+    by_id = {u.id: u for u in utterances}
+    return [labeller.reference(by_id[i], int(n)) for i, n in zip(data.ids, data.lengths)]

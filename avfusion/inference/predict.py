@@ -186,7 +186,11 @@ def _run(run: Run, video: Path | None, audio, needs: list[str], detector, chunk_
         video_part["video_frames"] / video_part["fps"]
 
     streams = _streams(frontend, video, needs, detector)
-    decoder = run.decoder or FramewiseDecoder(run.scheme, int(run.config.evaluation.get("min_frames", 2)))
+    decoder = run.decoder
+    if decoder is None:
+        log.warning("%s has no saved decoder (decoder.json; runs made before every run saved one): decoding "
+                    "frame-wise, not with the decoder it was evaluated with", run.directory)
+        decoder = FramewiseDecoder(run.scheme)
     decoding = decoder.stream(spill=scratch.path / "backpointers.bin")
     post = scratch.rows("posteriors", (run.scheme.num_classes,))
     n_frames = len(raw["audio"]) if "audio" in raw else num_frames(video_part["video_frames"] / video_part["fps"])
@@ -197,7 +201,7 @@ def _run(run: Run, video: Path | None, audio, needs: list[str], detector, chunk_
     decoded = decoding.finish()
     units = timed_units(run.scheme, decoded, post, duration)
     return Prediction(run.directory, run.name, video, audio_source, run.scheme, post.array(), units,
-                      "viterbi" if run.decoder is not None else "framewise", duration, needs, decoded=decoded,
+                      decoder.name, duration, needs, decoded=decoded,
                       waveform=None if waveform is None else waveform.array(), sample_rate=extractor.sample_rate,
                       **video_part)
 

@@ -34,19 +34,14 @@ def run_table(rows: list[dict], unit: str = "phone") -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: str | Path, report: dict) -> str:
-    """Write report.json and report.md; return the Markdown."""
+def write_report(run_dir: str | Path, report: dict, decoder_summary: str = "") -> str:
+    """Write report.json and report.md (`decoder_summary`: a line on how the test split was decoded);
+    return the Markdown."""
     run_dir = Path(run_dir)
     write_text_atomic(run_dir / "report.json", json.dumps(report, indent=2))
     title = f"# {report['name']} (seed {report['seed']}, labels {report['label_scheme']})"
-    decoding = report.get("evaluation", {})
-    if decoding.get("decoder") == "viterbi":
-        t = decoding["tuned"]
-        lm = decoding["viterbi"]["lm"]
-        title += (f"\n\nDecoder: viterbi ({'a flat loop' if lm == 'none' else f'{lm} LM'}; tuned on dev: acoustic scale "
-                  f"{t['acoustic_scale']}, LM weight {t['lm_weight']}, insertion penalty {t['insertion_penalty']}).")
-    elif decoding.get("decoder") == "framewise":
-        title += f"\n\nDecoder: framewise (runs under {decoding['min_frames']} frames dropped)."
+    if decoder_summary:
+        title += f"\n\nDecoder: {decoder_summary}."
     skipped = report.get("skipped_utterances") or []
     note = f" {len(skipped)} invalid utterance(s) left out (on_error=skip; listed in report.json)." if skipped else ""
     md = f"{title}\n\nTest split: {report['test_speakers']} speakers.{note}\n\n" \

@@ -22,8 +22,8 @@ import numpy as np
 
 from avfusion.corpus.types import Corpus, Utterance
 from avfusion.errors import ConfigError
-from avfusion.evaluation.noise import KINDS, NoiseCondition, NoiseMaker, babble_pool, check_babble_talkers
 from avfusion.frames.data import FrameData, concatenated, with_audio
+from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources
 from avfusion.utils.atomic import write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -36,11 +36,10 @@ class MultiCondition:
     """`conf/train_noise/`: `clean` (copies: 0) or `multi`."""
 
     copies: int = 0  # noisy copies per utterance; 0: clean training
-    noises: list[str] = field(default_factory=lambda: ["white", "pink", "babble"])
+    noises: list[str] = field(default_factory=lambda: ["white", "pink", "babble"])  # noise sources (conf/noise/)
     snr_db: list[float] = field(default_factory=lambda: [-5.0, 20.0])  # [low, high], drawn uniformly
     splits: list[str] = field(default_factory=lambda: ["train", "dev"])  # dev too: early stopping in the same conditions
     keep_clean: bool = True  # the clean utterances stay beside their copies
-    babble_talkers: int = 6
     seed: int = 4321
 
     def __post_init__(self) -> None:
@@ -48,9 +47,6 @@ class MultiCondition:
             raise ConfigError(f"train_noise.copies={self.copies}: must be >= 0")
         if self.copies and not self.noises:
             raise ConfigError("train_noise.noises is empty: list the noises to train in, e.g. [white,babble]")
-        unknown = [k for k in self.noises if k not in KINDS[1:]]
-        if unknown:
-            raise ConfigError(f"train_noise.noises: unknown {unknown}; known: {list(KINDS[1:])}")
         if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:
             raise ConfigError(f"train_noise.snr_db={list(self.snr_db)}: give [low, high] in dB, low <= high")
         bad = [s for s in self.splits if s not in SPLITS]
@@ -62,9 +58,10 @@ class MultiCondition:
     def active(self) -> bool:
         return self.copies > 0
 
-    def check(self, corpus: Corpus) -> None:
-        if self.active and "babble" in self.noises:
-            check_babble_talkers(corpus, self.babble_talkers, "train_noise.babble_talkers")
+    def check(self, sources: dict[str, NoiseSource], corpus: Corpus | None = None) -> dict[str, NoiseSource]:
+        """The noise sources the copies are drawn from, validated (and with the corpus, checked against it
+        and prepared)."""
+        return check_sources(self.noises if self.active else [], sources, "train_noise.noises", corpus)
 
     def draw(self, utt: Utterance, copy: int) -> NoiseCondition:
         """The noise kind and SNR of one copy of an utterance (seeded: the same in every run)."""
@@ -73,28 +70,34 @@ class MultiCondition:
         kind = self.noises[int(rng.integers(len(self.noises)))]
         return NoiseCondition(kind, round(float(rng.uniform(*self.snr_db)), 2))
 
-    def key(self) -> str:
-        return hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+    def key(self, sources: dict[str, NoiseSource]) -> str:
+        """The copies' folder name: these settings and what each source draws from."""
+        identity = {**dataclasses.asdict(self), "sources": {n: s.identity() for n, s in sources.items()}}
+        return hashlib.sha1(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
 
-    def apply(self, frontend, frames: dict[str, FrameData], corpus: Corpus, frames_dir: Path) -> dict[str, FrameData]:
-        """`frames` with each listed split's noisy copies added (or in place of the clean ones)."""
+    def apply(self, frontend, frames: dict[str, FrameData], corpus: Corpus, frames_dir: Path,
+              sources: dict[str, NoiseSource]) -> dict[str, FrameData]:
+        """`frames` with each listed split's noisy copies added (or in place of the clean ones); `sources`:
+        the noise sources by name (conf/noise/)."""
         if not self.active:
             return frames
+        used = self.check(sources, corpus)
         out = dict(frames)
         for split in self.splits:
-            copies = [self._copy(frontend, frames[split], corpus, split, c, frames_dir) for c in range(self.copies)]
+            copies = [self._copy(frontend, frames[split], corpus, split, c, frames_dir, used) for c in range(self.copies)]
             out[split] = concatenated(([frames[split]] if self.keep_clean else []) + copies)
             log.info("multi-condition %s: %d utterances (%d noisy copies each%s)", split, len(out[split].ids),
                      self.copies, ", and the clean ones" if self.keep_clean else "")
         return out
 
-    def _copy(self, frontend, clean: FrameData, corpus: Corpus, split: str, copy: int, frames_dir: Path) -> FrameData:
-        directory = frames_dir / f"noisy-{self.key()}" / f"{split}-{copy}"
+    def _copy(self, frontend, clean: FrameData, corpus: Corpus, split: str, copy: int, frames_dir: Path,
+              sources: dict[str, NoiseSource]) -> FrameData:
+        directory = frames_dir / f"noisy-{self.key(sources)}" / f"{split}-{copy}"
         if (directory / "complete").is_file():
             return FrameData.load(directory)
         by_id = {u.id: u for u in corpus.split(split)}
         utterances = [by_id[i] for i in clean.ids]  # the prepared frames' order
-        noise = NoiseMaker(babble_pool(corpus), frontend.audio.extractor.sample_rate, self.babble_talkers,
+        noise = NoiseMixer(sources, frontend.audio.extractor.sample_rate,
                            seed=self.seed * 1000 + copy)  # another draw per copy, none shared with the test's
         log.info("multi-condition training: noisy copy %d of %d %s utterances", copy + 1, len(utterances), split)
         noisy = with_audio(frontend, clean, utterances, lambda u, w: noise(u, w, self.draw(u, copy)))

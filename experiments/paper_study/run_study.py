@@ -37,9 +37,9 @@ STUDIES = {
         "output": "outputs/paper_study",
         "common": ["data=synthetic_study", "evaluation.noises=[white,babble]", "evaluation.snrs_db=[20,10,5,0,-5]",
                    # 80 decoder points instead of the default 240: the dev tuning of 57 runs on 160 utterances
-                   "evaluation.viterbi.acoustic_scales=[0.3,0.5,0.75,1.0,1.5]",
-                   "evaluation.viterbi.lm_weights=[0.5,1.0,2.0,4.0]",
-                   "evaluation.viterbi.insertion_penalties=[-4.0,-2.0,0.0,2.0]"],
+                   "decoding.acoustic_scales=[0.3,0.5,0.75,1.0,1.5]",
+                   "decoding.lm_weights=[0.5,1.0,2.0,4.0]",
+                   "decoding.insertion_penalties=[-4.0,-2.0,0.0,2.0]"],
         "grids": [
             [f"fusion={FRAME_HEADS}"],
             ["fusion=bilinear", "encoder=paper_600", "fusion.rank=100", "name=bilinear_600_f100"],  # the paper's
@@ -60,8 +60,8 @@ STUDIES = {
         "output": "outputs/paper_study_quick",
         # early stopping 2 epochs past the best one instead of 3 (the fusion stages were mostly best at epoch 0-2)
         "common": ["data=synthetic", "patience=2", "evaluation.noises=[white,babble]", "evaluation.snrs_db=[10,0]",
-                   "evaluation.viterbi.acoustic_scales=[0.3,0.5,1.0]", "evaluation.viterbi.lm_weights=[1.0,2.0,4.0]",
-                   "evaluation.viterbi.insertion_penalties=[-4.0,0.0,4.0]"],
+                   "decoding.acoustic_scales=[0.3,0.5,1.0]", "decoding.lm_weights=[1.0,2.0,4.0]",
+                   "decoding.insertion_penalties=[-4.0,0.0,4.0]"],
         "grids": [
             ["fusion=audio_only,video_only,concat,concat_joint,bilinear"],
             ["fusion=audio_only", "train_noise=multi"],
@@ -160,7 +160,9 @@ def main() -> None:
         return export(output, args.export)
     started, log = time.time(), output / TIMING
     seeds = "seed=" + ",".join(map(str, args.seeds))
-    evaluation = [o for o in study["common"] + args.overrides if o.startswith("evaluation.")]
+    # what avfusion-evaluate needs to score a combination as its runs were scored
+    evaluation = [o for o in study["common"] + args.overrides
+                  if o.startswith(("evaluation.", "decoding.", "decoding=", "noise.", "+noise="))]
     for grid in [] if args.combine_only else grids:
         run([sys.executable, "-m", "avfusion.cli.train", "-m", *study["common"], *args.overrides, *grid, seeds,
              "resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"], log)

@@ -1,0 +1,87 @@
+"""Babble: several talkers at equal power, from a pool of recordings of talkers in no split.
+
+The pool is the corpus's babble pool (`babble.jsonl` beside the manifest; the synthetic corpus generates
+one), else its training split: never a test speaker, never the target's speaker or sentence.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from avfusion.corpus.types import Corpus, Utterance
+from avfusion.errors import ConfigError
+from avfusion.media import load_audio
+from avfusion.noise.source import NoiseSource, random_segment
+from avfusion.utils.stamp import file_stamp
+
+log = logging.getLogger(__name__)
+
+
+def babble_pool(corpus: Corpus) -> list[Utterance]:
+    """What babble is mixed from: the corpus's pool of talkers in no split, else its training split (never
+    a test speaker)."""
+    if corpus.babble:
+        return list(corpus.babble)
+    log.info("%s has no babble pool (babble.jsonl): babble is mixed from training speakers", corpus.name)
+    return corpus.split("train")
+
+
+@dataclass
+class Babble(NoiseSource):
+    """`talkers` recordings of different talkers from the pool, each scaled to unit power, summed."""
+
+    talkers: int = 6
+
+    def __post_init__(self) -> None:
+        if isinstance(self.talkers, bool) or not isinstance(self.talkers, int) or self.talkers < 1:
+            raise ConfigError(f"noise.babble.talkers={self.talkers!r}: must be a whole number >= 1")
+        self.pool: list[Utterance] = []
+
+    def prepare(self, corpus: Corpus) -> None:
+        self.use_pool(babble_pool(corpus))
+
+    def use_pool(self, pool: list[Utterance]) -> "Babble":
+        """Mix from these recordings (in id order, so the draws do not depend on the order given)."""
+        self.pool = sorted(pool, key=lambda u: u.id)
+        return self
+
+    def check(self, corpus: Corpus, key: str) -> None:
+        available = {u.speaker for u in babble_pool(corpus)}
+        if len(available) < self.talkers:
+            raise ConfigError(f"{key}.talkers={self.talkers}: the babble pool has only {len(available)} talkers "
+                              "(babble.jsonl, or the training speakers without one): lower it, or leave babble out")
+
+    def data_identity(self) -> dict:
+        # the pool's files by their stamps, so a regenerated pool is another pool
+        return {"pool": [f"{u.id}|{u.speaker}|{u.text}|{file_stamp(u.audio)}" for u in self.pool]}
+
+    def by_talker(self, utt: Utterance) -> dict[str, list[Utterance]]:
+        """The pool's recordings by talker, without the target's speaker or sentence."""
+        talkers: dict[str, list[Utterance]] = {}
+        for u in self.pool:
+            if u.speaker != utt.speaker and (not utt.text or u.text.strip().lower() != utt.text.strip().lower()):
+                talkers.setdefault(u.speaker, []).append(u)
+        return talkers
+
+    def mix(self, utt: Utterance, n: int, sample_rate: int, rng: np.random.Generator) -> tuple[np.ndarray, list[str]]:
+        """n samples of babble for `utt` and the recordings it mixes (one per talker)."""
+        by_talker = self.by_talker(utt)
+        if len(by_talker) < self.talkers:
+            raise ConfigError(f"babble for {utt.id} mixes noise.babble.talkers={self.talkers} talkers, but the babble "
+                              f"pool has {len(by_talker)} other than the target's speaker: lower noise.babble.talkers "
+                              "or add talkers to the pool (babble.jsonl)")
+        names = sorted(by_talker)
+        mix, used = np.zeros(n), []
+        for i in rng.choice(len(names), size=self.talkers, replace=False):
+            recordings = by_talker[names[i]]
+            source = recordings[int(rng.integers(len(recordings)))]
+            segment = random_segment(load_audio(source.audio, sample_rate).astype(np.float64), n, rng)
+            mix += segment / max(np.sqrt(np.mean(segment**2)), 1e-9)  # equal power per talker
+            used.append(source.id)
+        return mix, used
+
+    def draw(self, utt: Utterance, n: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+        return self.mix(utt, n, sample_rate, rng)[0]

@@ -1,0 +1,26 @@
+"""Evaluation conditions: clean, or a named noise source at an SNR."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CLEAN = "clean"
+
+
+@dataclass(frozen=True)
+class NoiseCondition:
+    kind: str = CLEAN  # the noise source's name (conf/noise/<name>.yaml), or clean
+    snr_db: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.kind == CLEAN) != (self.snr_db is None):
+            raise ValueError("clean takes no SNR; every noise needs one")
+
+    @property
+    def name(self) -> str:
+        return CLEAN if self.kind == CLEAN else f"{self.kind} {self.snr_db:g} dB"
+
+
+def conditions(kinds: list[str], snrs_db: list[float]) -> list[NoiseCondition]:
+    """clean first, then every noise at every SNR."""
+    return [NoiseCondition()] + [NoiseCondition(k, float(s)) for k in kinds for s in snrs_db]
