@@ -84,6 +84,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
         return report
     name = name or cfg.name or cfg.fusion._target_.rsplit(".", 1)[-1]
     head, encoder_spec = instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all")
+    warn_joint_training_never_starts(head, cfg)
     for encoder in head.encoders:  # before any work: the front-end gives what each encoder reads
         encoder_spec.inputs_of(encoder, frontend_outputs(cfg.frontend))
     evaluator, decoding = instantiate(cfg.evaluation, _convert_="all"), instantiate(cfg.decoding, _convert_="all")
@@ -115,6 +116,14 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                      decoders, skipped=validation.bad_utterances, frames_dir=frames_dir))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
+
+
+def warn_joint_training_never_starts(head, cfg: DictConfig) -> None:
+    """A head fine-tuned jointly after a warm-up that lasts as long as training is trained frozen."""
+    max_epochs = OmegaConf.select(cfg, "trainer.max_epochs", default=None)
+    if not head.freeze_encoders and head.warmup_epochs and max_epochs is not None and head.warmup_epochs >= max_epochs:
+        log.warning("fusion.warmup_epochs=%d >= trainer.max_epochs=%d: the encoders are never trained jointly with "
+                    "the head (lower fusion.warmup_epochs or raise trainer.max_epochs)", head.warmup_epochs, max_epochs)
 
 
 def finished_report(cfg: DictConfig, run_dir: Path) -> dict | None:

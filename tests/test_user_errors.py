@@ -71,6 +71,9 @@ CONFIG_CASES = [
     ("train", ["patience=-1"], "patience=-1: must be a whole number >= 0"),
     ("train", ["batching=random"], "batching='random': must be one of ['auto', 'frames', 'utterances', 'chunks']"),
     ("train", ["cd_min_frames=0"], "cd_min_frames=0"),
+    ("train", ["fusion=bilinear", "fusion.rank=-3"], "fusion.rank=-3: must be a whole number >= 1"),
+    ("train", ["fusion=concat_deep", "fusion.widths=[500,0]"], "fusion.widths=[500, 0]: every width must be a whole number >= 1"),
+    ("train", ["encoder.widths.audio=[500,-2]"], "encoder.widths.audio=[500, -2]: every width"),
     ("train", ["decoding.tune=pooled"], "decoding.tune='pooled': must be one of ['clean']"),
     ("train", ["decoding.min_frames=0"], "decoding.min_frames=0: must be a whole number >= 1"),
     ("train", ["decoding.lm=trigram"], "decoding.lm='trigram'"),
@@ -206,3 +209,18 @@ def test_the_console_scripts_print_one_line_and_exit_2(tmp_path):
                            env={**__import__("os").environ, "AVFUSION_DEBUG": "1"})
     assert debug.returncode != 0 and "Traceback" in debug.stderr  # the traceback, for who wants it
 
+
+def test_a_warmup_as_long_as_training_is_warned_about_before_any_work(tmp_path, capsys, caplog):
+    """Joint training that never starts is legal but almost surely not meant: a warning before the corpus
+    is read (here a missing manifest stops the run right after it)."""
+    missing = tmp_path / "nowhere.jsonl"
+    with caplog.at_level("WARNING", logger="avfusion.api"):
+        status = run_command("train", ["fusion=bilinear", "fusion.warmup_epochs=3", "trainer.max_epochs=3",
+                                       "data=manifest", f"data.manifest={missing}"], tmp_path)
+    assert status == 2 and "nowhere.jsonl" in capsys.readouterr().err
+    assert "fusion.warmup_epochs=3 >= trainer.max_epochs=3: the encoders are never trained jointly" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="avfusion.api"):
+        run_command("train", ["fusion=bilinear", "fusion.warmup_epochs=1", "trainer.max_epochs=3",
+                              "data=manifest", f"data.manifest={missing}"], tmp_path)
+    assert "never trained jointly" not in caplog.text

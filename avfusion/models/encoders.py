@@ -13,6 +13,13 @@ from avfusion.errors import ConfigError
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU}
 
 
+def check_widths(key: str, widths) -> None:
+    """Layer widths are whole numbers >= 1: refused when configured, not when torch meets them."""
+    bad = [w for w in widths if isinstance(w, bool) or not isinstance(w, int) or w < 1]
+    if bad:
+        raise ConfigError(f"{key}={list(widths)}: every width must be a whole number >= 1 (not {bad[0]!r})")
+
+
 class MlpEncoder(nn.Module):
     """input -> [Linear -> (BatchNorm) -> activation -> (Dropout)] per width; output = last hidden layer.
     Frame by frame: (N, D) -> (N, H)."""
@@ -63,6 +70,10 @@ class EncoderSpec:
     dropout: float = 0.1
     batch_norm: bool = True
     modules: dict[str, Callable[..., nn.Module]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name, widths in self.widths.items():
+            check_widths(f"encoder.widths.{name}", widths)
 
     def inputs_of(self, name: str, available) -> list[str]:
         """The modalities encoder `name` reads; a ConfigError when `available` (the front-end's) lacks one."""

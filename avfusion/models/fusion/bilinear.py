@@ -35,6 +35,9 @@ class FactoredBilinearSoftmax(FusionHead):
             raise ValueError(f"the bilinear softmax fuses exactly two encoders, got {list(encoders)}")
         if init not in INITS:
             raise ConfigError(f"fusion.init={init!r}: choose from {list(INITS)}")
+        if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
+            raise ConfigError(f"fusion.rank={rank!r}: must be a whole number >= 1 (the fusion dimension F), or null "
+                              "for the full bilinear form")
         if init == "warm" and not linear_terms:
             raise ConfigError("fusion.init=warm starts the linear terms from the uni-modal softmaxes: it needs "
                               "fusion.linear_terms=true (or use fusion.init=random)")

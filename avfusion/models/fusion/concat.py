@@ -7,7 +7,7 @@ from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.errors import ConfigError
-from avfusion.models.encoders import MlpEncoder
+from avfusion.models.encoders import MlpEncoder, check_widths
 from avfusion.models.fusion.base import INITS, FusionHead
 
 
@@ -26,6 +26,7 @@ class ConcatFusion(FusionHead):
         if init == "warm" and widths:
             raise ConfigError(f"fusion.init=warm: only the shallow concat (fusion.widths=[]) starts from the "
                               f"uni-modal softmaxes, not widths={list(widths)}")
+        check_widths("fusion.widths", widths)
         self.widths = list(widths)
         self.dropout = dropout
         self.init = init
