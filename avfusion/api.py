@@ -24,7 +24,7 @@ import logging
 import sys
 from pathlib import Path
 
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from avfusion.corpus.labels import LabelScheme
@@ -34,7 +34,7 @@ from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.errors import ConfigError, UserError
 from avfusion.evaluation.evaluate import posteriors
 from avfusion.evaluation.run import report_run
-from avfusion.frames.cache import NOT_IN_KEY, frames_directory, prepared_frames
+from avfusion.frames.cache import frames_directory, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
@@ -80,7 +80,8 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     """Train the configured model into `run_dir`, evaluate it on the test split, return the report."""
     check_config(cfg)
     run_dir = Path(run_dir)
-    if cfg.resume and (report := finished_report(cfg, run_dir)) is not None:
+    training = instantiate(cfg.training, _convert_="all")  # its checks, before any work
+    if training.resume and (report := finished_report(cfg, run_dir)) is not None:
         return report
     name = name or cfg.name or cfg.fusion._target_.rsplit(".", 1)[-1]
     head, encoder_spec = instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all")
@@ -98,13 +99,11 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     frontend, frames, scheme = prepare(cfg, corpus)
     decoding.check(len(scheme.units))
     frames_dir = frames_directory(OmegaConf.to_container(cfg.frontend, resolve=True), scheme, corpus)
-    settings = TrainSettings(run_dir=run_dir, trainer=instantiate(cfg.trainer),
+    shaping = stage_shaping(cfg, train_noise)
+    settings = TrainSettings(run_dir=run_dir, training=training, trainer=instantiate(cfg.trainer),
                              callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
-                             seed=cfg.seed, batch_size=cfg.batch_size, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                             optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
-                             resume=cfg.resume, progress=_progress(), batching=cfg.batching,
-                             chunk_frames=cfg.chunk_frames, sequences_per_batch=cfg.sequences_per_batch,
-                             shaping=stage_shaping(cfg), stage_cache=stage_cache(cfg, frames_dir))
+                             seed=cfg.seed, optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
+                             progress=_progress(), shaping=shaping, stage_cache=stage_cache(cfg, shaping, frames_dir))
     model = train_model(head, encoder_spec, train_noise.apply(frontend, frames, corpus, frames_dir, sources), scheme,
                         settings)
     input_dims = frames["train"].input_dims
@@ -127,15 +126,16 @@ def warn_joint_training_never_starts(head, cfg: DictConfig) -> None:
 
 
 def finished_report(cfg: DictConfig, run_dir: Path) -> dict | None:
-    """The report of a run that finished with this very config (resume=true aside), else None: resuming a
-    sweep does not decode and evaluate its finished runs again."""
+    """The report of a run that finished with this very config (training.resume aside), else None: resuming
+    a sweep does not decode and evaluate its finished runs again."""
     report, saved = run_dir / "report.json", run_dir / "config.yaml"
     if not (report.is_file() and saved.is_file() and (run_dir / "run.json").is_file()):
         return None
     if report.stat().st_mtime < saved.stat().st_mtime:
         return None  # trained again (config.yaml rewritten) and stopped before its report
-    now, then = (OmegaConf.to_container(c, resolve=True) for c in (cfg, OmegaConf.load(saved)))
-    if {k: v for k, v in now.items() if k != "resume"} != {k: v for k, v in then.items() if k != "resume"}:
+    now, then = ({k: v for k, v in _dotted(OmegaConf.to_container(c, resolve=True)).items() if k != "training.resume"}
+                 for c in (cfg, OmegaConf.load(saved)))
+    if now != then:
         return None
     log.info("run already finished with this config: %s (delete it to train again)", report)
     return json.loads(report.read_text())
@@ -151,27 +151,48 @@ def frontend_outputs(frontend: DictConfig) -> list[str]:
     return [m for m in ("audio", "video") if frontend.get(m)] + [s.name for s in frontend.get("streams") or []]
 
 
-def stage_shaping(cfg: DictConfig) -> dict:
-    """The settings that shape a training stage's weights (resume reuses a stage only when they match)."""
-    keys = ("data", "frontend", "label_scheme", "encoder", "fusion", "seed", "lr", "weight_decay", "optimizer",
-            "train_noise", "batch_size",
-            "batching", "chunk_frames", "sequences_per_batch") + (("cd_min_frames",) if cfg.label_scheme == "cd_state" else ())
-    shaping = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k] for k in keys}
-    for group, where_and_how_fast in (("data", ("n_jobs",)), ("frontend", NOT_IN_KEY)):
-        shaping[group] = {k: v for k, v in shaping[group].items() if k not in where_and_how_fast}
+# Settings that say how a run is named, checked, run, logged or scored, never what a stage learns. Every
+# other setting of a run's config shapes its stages' weights, but for what the class of a group declares
+# irrelevant in its NOT_SHAPING ("*": the whole group), so a new setting is safe by default.
+NOT_SHAPING = ("name", "on_error", "max_duration_mismatch_s", "validation_jobs", "trainer", "callbacks", "logger",
+               "noise", "hydra")
+
+
+def stage_shaping(cfg: DictConfig, train_noise: MultiCondition) -> dict:
+    """The settings that shape a training stage's weights (resume reuses a stage only when they match), by
+    dotted key: the resolved config less `NOT_SHAPING` and what each group's class declares, plus the noise
+    sources multi-condition training draws from."""
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    shaping = {}
+    for group, node in resolved.items():
+        if group in NOT_SHAPING:
+            continue
+        irrelevant = _declared_not_shaping(node)
+        if "*" in irrelevant:
+            continue
+        shaping[group] = {k: v for k, v in node.items() if k not in irrelevant} if isinstance(node, dict) else node
+    for name in train_noise.noises if train_noise.active else []:
+        shaping[f"noise.{name}"] = resolved["noise"][name]
     return _dotted(shaping)
 
 
-def stage_cache(cfg: DictConfig, frames_dir: Path) -> StageCache | None:
-    """Where finished single-encoder stages are shared (`encoder_cache_dir`; null: nowhere), keyed by what
-    shapes them: the stage settings but the head's, the trainer and callbacks, and the prepared frames
+def _declared_not_shaping(node) -> tuple[str, ...]:
+    """The keys a config group's class (its `_target_`) declares irrelevant to the weights."""
+    if not (isinstance(node, dict) and isinstance(node.get("_target_"), str)):
+        return ()
+    return getattr(get_class(node["_target_"]), "NOT_SHAPING", ())
+
+
+def stage_cache(cfg: DictConfig, shaping: dict, frames_dir: Path) -> StageCache | None:
+    """Where finished single-encoder stages are shared (`training.encoder_cache_dir`; null: nowhere), keyed by
+    what shapes them: the stage settings but the head's, the trainer and callbacks, and the prepared frames
     (`frames_dir`, named by their content key)."""
-    if not cfg.get("encoder_cache_dir"):
+    if not cfg.training.encoder_cache_dir:
         return None
-    settings = {k: v for k, v in stage_shaping(cfg).items() if not k.startswith("fusion.")}
+    settings = {k: v for k, v in shaping.items() if not k.startswith("fusion.")}
     settings.update(_dotted({group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("trainer", "callbacks")}),
                     frames=frames_dir.name)
-    return StageCache(cfg.encoder_cache_dir, settings)
+    return StageCache(cfg.training.encoder_cache_dir, settings)
 
 
 def _dotted(tree: dict, prefix: str = "") -> dict:

@@ -9,10 +9,7 @@ when they are built (e.g. `ViterbiSettings`, `FactoredBilinearSoftmax.check_sche
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Callable, Sequence
-
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from avfusion.corpus.validation import ON_ERROR
 from avfusion.decoding.base import TUNING_POLICIES
@@ -20,71 +17,15 @@ from avfusion.decoding.lm import KINDS as LM_KINDS
 from avfusion.errors import ConfigError
 from avfusion.models.ensemble import RULES as COMBINATION_RULES
 from avfusion.models.fusion.base import INITS
-from avfusion.training.datamodule import BATCHING
+from avfusion.utils.rules import Rule, choice, each, integer, number, optional, shown
 
 LABEL_SCHEMES = ("auto", "states", "phone", "phone_state", "cd_state", "word", "word_state")
 
-Rule = Callable[[object], str | None]  # None when the value is fine, else what it should be
-
-
-def integer(low: int | None = None) -> Rule:
-    def rule(value):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            return "a whole number" + (f" >= {low}" if low is not None else "")
-        if low is not None and value < low:
-            return f"a whole number >= {low}"
-        return None
-    return rule
-
-
-def number(low: float | None = None, above: float | None = None, high: float | None = None) -> Rule:
-    def rule(value):
-        wanted = "a number" + (f" >= {low}" if low is not None else "") + (f" > {above}" if above is not None else "") \
-            + (f" <= {high}" if high is not None else "")
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            return wanted
-        if (low is not None and value < low) or (above is not None and value <= above) or \
-                (high is not None and value > high):
-            return wanted
-        return None
-    return rule
-
-
-def optional(rule: Rule) -> Rule:
-    """`rule`, or null."""
-    return lambda value: None if value is None else (lambda wanted: wanted and f"{wanted} or null")(rule(value))
-
-
-def choice(options: Sequence[str]) -> Rule:
-    return lambda value: None if value in options else f"one of {list(options)}"
-
-
-def each(rule: Rule, non_empty: bool = False, example: str = "[a,b]") -> Rule:
-    def check(value):
-        if not isinstance(value, (list, tuple, ListConfig)):
-            return f"a list, e.g. {example}"
-        if non_empty and len(value) == 0:
-            return "a non-empty list"
-        for item in value:
-            wanted = rule(item)
-            if wanted:
-                return f"a list of items each {wanted} (not {item!r})"
-        return None
-    return check
-
-
 RULES: dict[str, Rule] = {
     "seed": integer(),
-    "batch_size": integer(1),
-    "lr": number(above=0),
-    "weight_decay": number(0),
-    "patience": integer(0),
     "on_error": choice(ON_ERROR),
     "label_scheme": choice(LABEL_SCHEMES),
     "cd_min_frames": integer(1),
-    "batching": choice(("auto",) + BATCHING),
-    "chunk_frames": integer(1),
-    "sequences_per_batch": integer(1),
     "trainer.max_epochs": integer(1),
     "fusion.init": choice(INITS),
     "fusion.warmup_epochs": integer(0),
@@ -141,7 +82,7 @@ def check_config(cfg: DictConfig) -> None:
             raise ConfigError(f"{key}: expected a value, got a group of settings")
         wanted = rule(value)
         if wanted:
-            raise ConfigError(f"{key}={_shown(value)}: must be {wanted}")
+            raise ConfigError(f"{key}={shown(value)}: must be {wanted}")
     check_noise_names(cfg)
 
 
@@ -153,7 +94,7 @@ def check_noise_names(cfg: DictConfig) -> None:
         names = OmegaConf.select(cfg, key, default=None)
         unknown = [n for n in names or [] if n not in known]
         if unknown:
-            raise ConfigError(f"{key}={_shown(names)}: must be a list of noise sources, each one of {known} (not "
+            raise ConfigError(f"{key}={shown(names)}: must be a list of noise sources, each one of {known} (not "
                               f"{unknown[0]!r}); add your own with +noise=<name> (conf/noise/<name>.yaml)")
 
 
@@ -161,9 +102,3 @@ def _is_missing(cfg: DictConfig, key: str) -> bool:
     parent, _, leaf = key.rpartition(".")
     node = OmegaConf.select(cfg, parent) if parent else cfg
     return isinstance(node, DictConfig) and OmegaConf.is_missing(node, leaf)
-
-
-def _shown(value) -> str:
-    if isinstance(value, ListConfig):
-        value = list(value)
-    return repr(value) if isinstance(value, str) else str(value)

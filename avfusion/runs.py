@@ -85,7 +85,7 @@ def load_run(directory: str | Path) -> Run:
     if list(scheme.classes) != meta["classes"]:
         raise RunFolderError(f"{meta_path}: its classes differ from label scheme {scheme.name!r} of this avfusion")
     model = build_model(instantiate(config.fusion, _convert_="all"), instantiate(config.encoder, _convert_="all"),
-                        meta["input_dims"], scheme, lr=config.lr, weight_decay=config.weight_decay)
+                        meta["input_dims"], scheme, **_optimiser_settings(config))
     weights = directory / "model.pt"
     try:
         state = torch.load(weights, map_location="cpu", weights_only=True)
@@ -101,3 +101,9 @@ def load_run(directory: str | Path) -> Run:
     model.eval()
     frontend = load_frontend(instantiate(config.frontend, _convert_="all"), directory / "frontend.npz")
     return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend, load_decoder(directory, scheme))
+
+
+def _optimiser_settings(config: DictConfig) -> dict:
+    """lr and weight decay of a run's config (under `training`; at the top in folders made before it)."""
+    node = config.training if "training" in config else config
+    return {"lr": node.lr, "weight_decay": node.weight_decay}

@@ -33,8 +33,8 @@ def throughput(cfg, frames, scheme, batching: str, n_batches: int) -> tuple[floa
                         frames["train"].input_dims, scheme)
     optimizer = model.configure_optimizers()
     model.train()
-    loader = FrameDataModule(frames, model.modalities, cfg.batch_size, seed=0, batching=batching,
-                             sequences_per_batch=cfg.sequences_per_batch).train_dataloader()
+    loader = FrameDataModule(frames, model.modalities, cfg.training.batch_size, seed=0, batching=batching,
+                             sequences_per_batch=cfg.training.sequences_per_batch).train_dataloader()
     it, done, start = iter(loader), 0, None
     for b in range(n_batches + 3):
         if b == 3:

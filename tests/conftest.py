@@ -74,7 +74,7 @@ TINY = ["data.n_speakers=5", "data.n_dev_speakers=1", "data.n_test_speakers=2", 
         "frontend.video.steps.1.n_components=16", "trainer.max_epochs=2", "evaluation.snrs_db=[0]",
         "encoder.widths.audio=[64,32]", "encoder.widths.video=[64,32]", "encoder.widths.audio_video=[64,32]",
         "data.n_babble_talkers=4", "data.babble_utterances=1", "noise.babble.talkers=3",
-        "encoder_cache_dir=null",  # the stage cache has tests of its own (test_stage_cache.py)
+        "training.encoder_cache_dir=null",  # the stage cache has tests of its own (test_stage_cache.py)
         "evaluation.report_dev=false"]  # dev rows in reports: test_reporting.py
 
 

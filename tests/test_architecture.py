@@ -183,8 +183,8 @@ def test_a_new_head_trains_from_its_own_module_and_yaml(tiny_root, tmp_path):
     run = tmp_path / "run"
     train_with_plugin(tiny_root, tmp_path, "my_heads", PLUGIN_HEAD, "fusion",
                       {"temporal_conv": "_target_: my_heads.TemporalConvHead\nwidth: 5\n"},
-                      "fusion=temporal_conv", "trainer.max_epochs=3", "batching=chunks", "chunk_frames=50",
-                      "sequences_per_batch=4", f"hydra.run.dir={run}")
+                      "fusion=temporal_conv", "trainer.max_epochs=3", "training.batching=chunks", "training.chunk_frames=50",
+                      "training.sequences_per_batch=4", f"hydra.run.dir={run}")
     report = json.loads((run / "report.json").read_text())
     assert report["name"] == "temporal_conv" and report["test"][0]["frames"] > 1000
     assert 0 <= report["test"][0]["frame_error"] < 0.8  # it learned (untrained: ~0.97)
@@ -211,4 +211,4 @@ def test_callback_and_logger_configs_instantiate_per_stage(group, tmp_path):
     default = compose_train()
     assert set(default.callbacks) == {"model_checkpoint", "early_stopping"}
     assert set(default.logger) == {"csv", "tensorboard"}
-    assert default.callbacks.early_stopping.patience == default.patience
+    assert default.callbacks.early_stopping.patience == default.training.patience

@@ -57,8 +57,8 @@ def test_export_adds_to_the_timing_log_of_earlier_sessions(tmp_path):
 @pytest.mark.slow
 def test_the_quick_study_runs_every_grid_and_combination_and_reports_them(tiny_root):
     out = tiny_root / "paper_study"
-    overrides = [o for o in tiny_overrides(tiny_root) if not o.startswith("encoder_cache_dir=")]
-    overrides += [f"encoder_cache_dir={tiny_root}/study_cache", "trainer.max_epochs=1"]
+    overrides = [o for o in tiny_overrides(tiny_root) if not o.startswith("training.encoder_cache_dir=")]
+    overrides += [f"training.encoder_cache_dir={tiny_root}/study_cache", "trainer.max_epochs=1"]
     done = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "0", "1", "--output", str(out), *overrides],
                           capture_output=True, text=True, cwd=tiny_root)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -184,6 +184,7 @@ def test_pooling_models_are_fitted_on_training_frames_only(monkeypatch, tmp_path
     from avfusion.frames.data import FrameData
     from avfusion.models.encoders import EncoderSpec
     from avfusion.models.fusion.fisher import FisherVectorFusion
+    from avfusion.training.settings import TrainingSettings
     from avfusion.training.stages import TrainSettings, train_model
 
     rng = np.random.default_rng(7)
@@ -200,8 +201,10 @@ def test_pooling_models_are_fitted_on_training_frames_only(monkeypatch, tmp_path
     head = FisherVectorFusion(n_components=2, pca_dim=4, half_width=2)
     spec = EncoderSpec(widths={"audio": [8], "video": [8]}, dropout=0.0)
     callbacks = {"ckpt": partial(pl.callbacks.ModelCheckpoint, monitor="val/frame_error", save_last=True)}
-    settings = TrainSettings(run_dir=tmp_path, trainer=partial(pl.Trainer, max_epochs=1, accelerator="cpu",
-                                                               enable_model_summary=False), callbacks=callbacks)
+    training = TrainingSettings(batch_size=256, lr=1e-3, weight_decay=1e-5, patience=3, resume=False,
+                                encoder_cache_dir=None, batching="auto", chunk_frames=200, sequences_per_batch=8)
+    settings = TrainSettings(run_dir=tmp_path, training=training, callbacks=callbacks,
+                             trainer=partial(pl.Trainer, max_epochs=1, accelerator="cpu", enable_model_summary=False))
     model = train_model(head, spec, data, get_scheme("phone"), settings)
     assert len(seen) == 1 and all(len(h) == 300 for h in seen[0].values())  # the 300 training frames
     train_hidden = np.concatenate([seen[0]["audio"], seen[0]["video"]], axis=1)
@@ -226,7 +229,7 @@ def test_pooled_fusion_trains_end_to_end_and_reloads(tiny_root, fusion, pooling,
     epochs = 24 if pooling == "window" else 12
     train_cli(tiny_root, f"fusion={fusion}", f"fusion.pooling={pooling}", "fusion.pca_dim=16",
               "fusion.n_components=4" if fusion.startswith("fisher") else "fusion.n_clusters=4", "fusion.half_width=5",
-              "batching=chunks", "chunk_frames=60", "sequences_per_batch=4", f"trainer.max_epochs={epochs}", f"patience={epochs}",
+              "training.batching=chunks", "training.chunk_frames=60", "training.sequences_per_batch=4", f"trainer.max_epochs={epochs}", f"training.patience={epochs}",
               f"hydra.run.dir={run}", *extra)
     report = json.loads((run / "report.json").read_text())
     clean = report["test"][0]

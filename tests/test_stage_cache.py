@@ -13,8 +13,8 @@ FAST = ["evaluation.noises=[]", "decoding=framewise"]
 
 
 def train(root, cache, run, *overrides):
-    settings = [o for o in tiny_overrides(root) if not o.startswith("encoder_cache_dir=")]
-    cmd = [sys.executable, "-m", "avfusion.cli.train", *settings, f"encoder_cache_dir={cache}", *FAST, *overrides,
+    settings = [o for o in tiny_overrides(root) if not o.startswith("training.encoder_cache_dir=")]
+    cmd = [sys.executable, "-m", "avfusion.cli.train", *settings, f"training.encoder_cache_dir={cache}", *FAST, *overrides,
            f"hydra.run.dir={run}"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=root)
     assert out.returncode == 0, out.stderr[-3000:]

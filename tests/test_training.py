@@ -61,7 +61,7 @@ def test_a_trained_model_beats_always_guessing_the_commonest_training_class(tiny
     from avfusion.frames.labelling import FrameLabeller
 
     run = tiny_root / "run_learns"
-    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=6", "batch_size=32", "patience=10",
+    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=6", "training.batch_size=32", "training.patience=10",
               "evaluation.noises=[]", "decoding=framewise", f"hydra.run.dir={run}")
     loaded = api.load_run(run)
     corpus, _ = api.load_corpus(loaded.config)
@@ -130,23 +130,23 @@ def test_same_seed_same_numbers_other_seed_differs(tiny_root, concat_run):
 @pytest.mark.slow  # ~50 s (four runs); the default run keeps test_a_run_killed_and_resumed_gives_the_uninterrupted_numbers
 def test_resume_continues_a_stage_instead_of_restarting(tiny_root):
     run = tiny_root / "run_resume"
-    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=1", "patience=10", f"hydra.run.dir={run}")
+    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=1", "training.patience=10", f"hydra.run.dir={run}")
     steps_one_epoch = max(logged(run / "logs" / "fusion" / "metrics.csv", "step"))
-    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=3", "patience=10", "resume=true",
+    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=3", "training.patience=10", "training.resume=true",
               f"hydra.run.dir={run}")
     # best.pt marks the stage as finished: resuming loads it and trains nothing more
     assert max(logged(run / "logs" / "fusion" / "metrics.csv", "step")) == steps_one_epoch
     # an unfinished stage (killed: no best.pt, no report) continues from last.ckpt at the next epoch
     (run / "stages" / "fusion" / "best.pt").unlink()
     (run / "report.json").unlink()
-    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=3", "patience=10", "resume=true",
+    train_cli(tiny_root, "fusion=audio_only", "trainer.max_epochs=3", "training.patience=10", "training.resume=true",
               f"hydra.run.dir={run}")
     metrics = run / "logs" / "fusion" / "metrics.csv"  # the resumed fit's log: epoch 0 is not trained again
     assert sorted({int(e) for e in logged(metrics, "epoch")}) == [1, 2]
     assert max(logged(metrics, "step")) > 2 * steps_one_epoch
     # a finished stage is not reused for other settings (it would report seed 5 with seed 0's weights)
     cmd = [sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(tiny_root), "fusion=audio_only",
-           "trainer.max_epochs=3", "patience=10", "resume=true", "seed=5", f"hydra.run.dir={run}"]
+           "trainer.max_epochs=3", "training.patience=10", "training.resume=true", "seed=5", f"hydra.run.dir={run}"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tiny_root)
     assert out.returncode != 0 and "trained with other settings (seed: 0 then, 5 now)" in out.stderr
     assert json.loads((run / "report.json").read_text())["seed"] == 0
@@ -165,7 +165,7 @@ def train_concat(tiny_root, run, *extra, epochs=3, patience=10):
     from avfusion.cli import CONFIG_DIR
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*tiny_overrides(tiny_root), "fusion=concat", f"patience={patience}",
+        cfg = compose(config_name="train", overrides=[*tiny_overrides(tiny_root), "fusion=concat", f"training.patience={patience}",
                                                       f"trainer.max_epochs={epochs}", "evaluation.noises=[]", *extra])
     return api.train(cfg, run)
 
@@ -184,7 +184,7 @@ def test_a_run_killed_and_resumed_gives_the_uninterrupted_numbers(tiny_root, uni
         train_concat(tiny_root, killed, *kill)
     assert (killed / "stages" / "pretrain_audio" / "best.pt").is_file()
     assert not (killed / "stages" / stage / "best.pt").is_file()
-    resumed = train_concat(tiny_root, killed, "resume=true")  # finished stages loaded, the rest trained
+    resumed = train_concat(tiny_root, killed, "training.resume=true")  # finished stages loaded, the rest trained
     assert resumed["test"] == expected["test"]
     a, b = (torch.load(r / "model.pt", weights_only=True) for r in (whole, killed))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -206,12 +206,12 @@ def test_resuming_a_finished_run_returns_its_report_without_training_or_evaluati
 
     monkeypatch.setattr(api, "train_model", again)
     monkeypatch.setattr(api, "report_run", again)
-    assert train_concat(tiny_root, run, "resume=true") == expected
+    assert train_concat(tiny_root, run, "training.resume=true") == expected
     with pytest.raises(AssertionError, match="again"):  # other evaluation settings: not this finished run
-        train_concat(tiny_root, run, "resume=true", "evaluation.snrs_db=[5]")
+        train_concat(tiny_root, run, "training.resume=true", "evaluation.snrs_db=[5]")
     (run / "config.yaml").touch()  # trained again into the folder and stopped before its report
     with pytest.raises(AssertionError, match="again"):
-        train_concat(tiny_root, run, "resume=true")
+        train_concat(tiny_root, run, "training.resume=true")
 
 
 @pytest.mark.slow
@@ -222,10 +222,10 @@ def test_kill_9_at_a_random_step_of_each_stage_then_resume_equals_the_uninterrup
     import signal
     import time
 
-    settings = ["fusion=concat", "patience=20", "trainer.max_epochs=12", "evaluation.noises=[]"]
+    settings = ["fusion=concat", "training.patience=20", "trainer.max_epochs=12", "evaluation.noises=[]"]
     whole, run = tiny_root / "run_12_epochs", tiny_root / "run_kill_9"
     expected = train_concat(tiny_root, whole, epochs=12, patience=20)
-    cmd = [sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(tiny_root), *settings, "resume=true",
+    cmd = [sys.executable, "-m", "avfusion.cli.train", *tiny_overrides(tiny_root), *settings, "training.resume=true",
            f"hydra.run.dir={run}"]
     delays, unfinished = random.Random(0), []
     for stage in ("pretrain_audio", "pretrain_video", "fusion"):
@@ -240,7 +240,7 @@ def test_kill_9_at_a_random_step_of_each_stage_then_resume_equals_the_uninterrup
         unfinished.append(not (run / "stages" / stage / "best.pt").is_file())
     print("killed inside the stage:", dict(zip(("pretrain_audio", "pretrain_video", "fusion"), unfinished)))
     assert all(unfinished), "a kill landed after its stage had finished: the stage outran it"
-    train_cli(tiny_root, *settings, "resume=true", f"hydra.run.dir={run}")
+    train_cli(tiny_root, *settings, "training.resume=true", f"hydra.run.dir={run}")
     assert json.loads((run / "report.json").read_text())["test"] == expected["test"]
     a, b = (torch.load(r / "model.pt", weights_only=True) for r in (whole, run))
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -53,9 +53,9 @@ THREE = [UTT.format(id=f"u{i}", spk=f"s{i}", split=s) for i, s in enumerate(("tr
 # (command, overrides, what the message must name); status 2 for all
 CONFIG_CASES = [
     ("train", ["seed=abc"], "seed='abc': must be a whole number"),
-    ("train", ["batch_size=0"], "batch_size=0: must be a whole number >= 1"),
-    ("train", ["lr=-0.001"], "lr=-0.001: must be a number > 0"),
-    ("train", ["weight_decay=-1"], "weight_decay=-1"),
+    ("train", ["training.batch_size=0"], "training.batch_size=0: must be a whole number >= 1"),
+    ("train", ["training.lr=-0.001"], "training.lr=-0.001: must be a number > 0"),
+    ("train", ["training.weight_decay=-1"], "training.weight_decay=-1"),
     ("train", ["on_error=ignore"], "on_error='ignore': must be one of ['raise', 'skip']"),
     ("train", ["label_scheme=phones"], "label_scheme='phones': must be one of ['auto', 'states', 'phone'"),
     ("train", ["evaluation.snrs_db=[loud]"], "evaluation.snrs_db=['loud']"),
@@ -68,8 +68,8 @@ CONFIG_CASES = [
     ("train", ["data.n_speakers=0"], "data.n_speakers=0: must be a whole number >= 3"),
     ("train", ["trainer.max_epochs=0"], "trainer.max_epochs=0: must be a whole number >= 1"),
     ("train", ["trainer.max_epochs=-1"], "trainer.max_epochs=-1"),
-    ("train", ["patience=-1"], "patience=-1: must be a whole number >= 0"),
-    ("train", ["batching=random"], "batching='random': must be one of ['auto', 'frames', 'utterances', 'chunks']"),
+    ("train", ["training.patience=-1"], "training.patience=-1: must be a whole number >= 0"),
+    ("train", ["training.batching=random"], "training.batching='random': must be one of ['auto', 'frames', 'utterances', 'chunks']"),
     ("train", ["cd_min_frames=0"], "cd_min_frames=0"),
     ("train", ["fusion=bilinear", "fusion.rank=-3"], "fusion.rank=-3: must be a whole number >= 1"),
     ("train", ["fusion=concat_deep", "fusion.widths=[500,0]"], "fusion.widths=[500, 0]: every width must be a whole number >= 1"),
@@ -172,13 +172,13 @@ def test_a_broken_run_folder_is_named(finished_run, how, named, tmp_path, capsys
 
 
 @pytest.mark.parametrize("changed, named", [(["encoder.widths.audio=[64,16]"], "encoder.widths.audio: [64, 32] then, [64, 16] now"),
-                                             (["lr=0.01"], "lr: 0.001 then, 0.01 now")])
+                                             (["training.lr=0.01"], "lr: 0.001 then, 0.01 now")])
 def test_resume_refuses_a_finished_run_trained_with_other_settings(finished_run, tiny_root, changed, named,
                                                                     tmp_path, capsys):
     run = tmp_path / "run_copy"
     shutil.copytree(finished_run, run)
     cfg = compose_cfg("train", [*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
-                                "evaluation.noises=[]", "resume=true", *changed])
+                                "evaluation.noises=[]", "training.resume=true", *changed])
     with pytest.raises(SystemExit) as exit_info:
         user_errors("train")(api.train)(cfg, run)
     err = capsys.readouterr().err
@@ -224,3 +224,35 @@ def test_a_warmup_as_long_as_training_is_warned_about_before_any_work(tmp_path, 
         run_command("train", ["fusion=bilinear", "fusion.warmup_epochs=1", "trainer.max_epochs=3",
                               "data=manifest", f"data.manifest={missing}"], tmp_path)
     assert "never trained jointly" not in caplog.text
+
+
+EXTENDED_TRAINING = '''
+from dataclasses import dataclass
+
+from avfusion.training.settings import TrainingSettings
+
+
+@dataclass
+class SmoothedTraining(TrainingSettings):
+    label_smoothing: float = 0.0
+'''
+
+
+def test_a_setting_added_to_the_training_config_is_refused_on_resume_without_editing_a_list(tiny_root, tmp_path,
+                                                                                            monkeypatch, capsys):
+    """What shapes a stage is the run's config less what its owners declare irrelevant, so a new training
+    setting guards resume the moment it exists."""
+    (tmp_path / "my_training.py").write_text(EXTENDED_TRAINING)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "run"
+    overrides = [*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1", "evaluation.noises=[]",
+                 "decoding=framewise", "training._target_=my_training.SmoothedTraining"]
+    api.train(compose_cfg("train", [*overrides, "+training.label_smoothing=0.0"]), run)
+    recorded = [json.loads(p.read_text()) for p in run.glob("stages/*/settings.json")]
+    assert recorded and all(r["training.label_smoothing"] == 0.0 and "training.resume" not in r for r in recorded)
+    (run / "report.json").unlink()  # as if killed before its report
+    cfg = compose_cfg("train", [*overrides, "+training.label_smoothing=0.1", "training.resume=true"])
+    with pytest.raises(SystemExit) as exit_info:
+        user_errors("train")(api.train)(cfg, run)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and "training.label_smoothing: 0.0 then, 0.1 now" in err, err

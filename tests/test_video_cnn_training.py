@@ -31,7 +31,7 @@ def compose_train(root: Path, *overrides, cnn=CNN):
 
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose(config_name="train", overrides=[*tiny_overrides(root), *cnn,
-                                                       f"encoder_cache_dir={root}/cnn_encoders", *overrides])
+                                                       f"training.encoder_cache_dir={root}/cnn_encoders", *overrides])
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 import numpy as np
 
@@ -38,6 +38,8 @@ class Decoder(Protocol):
 
 class Decoding(ABC):
     """How a run's decoder is made: fitted on train (`fit`), then tuned on dev for each model (`tuned`)."""
+
+    NOT_SHAPING: ClassVar[tuple[str, ...]] = ("*",)  # decoding comes after training
 
     def check(self, n_units: int) -> None:
         """Refuse, before training, settings this label scheme cannot afford."""

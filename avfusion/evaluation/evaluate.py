@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
+from typing import ClassVar
 from pathlib import Path
 
 import numpy as np
@@ -138,6 +139,8 @@ def sequence_metric(scheme: LabelScheme) -> str:
 @dataclass
 class Evaluator:
     """The conditions a run is scored in (`conf/evaluation/`)."""
+
+    NOT_SHAPING: ClassVar[tuple[str, ...]] = ("*",)  # scoring never changes what a stage learns
 
     noises: list[str] = field(default_factory=lambda: ["white", "babble"])  # names of noise sources (conf/noise/)
     snrs_db: list[float] = field(default_factory=lambda: [20, 10, 5, 0, -5])

@@ -18,11 +18,13 @@ import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
 from avfusion.errors import ConfigError, UserError
 from avfusion.corpus.types import Utterance
+from avfusion.frames.cache import NOT_IN_KEY
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
 from avfusion.frontends.store import FeatureError, FeatureStore
@@ -84,6 +86,8 @@ class AvMismatchError(UserError):
 @dataclass
 class FrontEnd:
     """Audio (and video) front-ends over a feature cache (`conf/frontend/default.yaml`)."""
+
+    NOT_SHAPING: ClassVar[tuple[str, ...]] = NOT_IN_KEY  # where the cache is and how fast it fills
 
     audio: ModalityFrontEnd
     video: ModalityFrontEnd | None = None

@@ -18,6 +18,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import cv2
 import numpy as np
@@ -72,6 +73,7 @@ class SynthesizedAudio:
 
 @dataclass
 class SyntheticCorpus:
+    NOT_SHAPING: ClassVar[tuple[str, ...]] = ("n_jobs",)  # how fast it is built, not what it holds
     """Config and builder of the embedded corpus (`conf/data/synthetic.yaml`)."""
 
     root: str = "data/synthetic/default"

@@ -33,6 +33,7 @@ from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.datamodule import FrameDataModule, SequenceBatches
 from avfusion.training.module import FusionModule, block
 from avfusion.training.rng import RngStateCallback, rng_state, seeded, set_rng_state
+from avfusion.training.settings import TrainingSettings
 from avfusion.training.stage_cache import StageCache
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 
@@ -41,23 +42,20 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TrainSettings:
+    """What one run's stages are trained with: the `training` settings and the objects built from the
+    rest of the config."""
+
     run_dir: Path
+    training: TrainingSettings  # conf/training/: batches, lr, patience, resume, stage cache
     trainer: Callable[..., pl.Trainer]  # a partial Trainer from conf/trainer/
     callbacks: dict[str, Callable] = field(default_factory=dict)  # partials from conf/callbacks/
     loggers: dict[str, Callable] = field(default_factory=dict)  # partials from conf/logger/
     seed: int = 0
-    batch_size: int = 256
-    lr: float = 1e-3
-    weight_decay: float = 1e-5
     optimizer: Callable | None = None  # a partial from conf/optimizer/ (default: Adam with weight_decay)
     stage_cache: StageCache | None = None  # where finished single-encoder stages are shared (None: not)
-    resume: bool = False
     progress: bool = True
-    batching: str = "auto"  # auto: frames, or whole utterances when the model needs sequences | frames | utterances | chunks
-    chunk_frames: int = 200
-    sequences_per_batch: int = 8
-    # what shapes a stage's weights (data, front-end, labels, encoders, seed, optimiser; under "fusion", the
-    # head): a stage is reused by resume only when these match. The trainer's epochs and patience may change.
+    # what shapes a stage's weights (every setting of the run's config that its owner does not declare
+    # irrelevant; under "fusion.", the head's): a stage is reused by resume only when these match
     shaping: dict = field(default_factory=dict)
 
 
@@ -91,8 +89,8 @@ def complete(factory: Callable, **offers):
 
 
 def batching_of(module: FusionModule, settings: TrainSettings) -> str:
-    if settings.batching != "auto":
-        return settings.batching
+    if settings.training.batching != "auto":
+        return settings.training.batching
     return "utterances" if module.sequence_input else "frames"
 
 
@@ -116,26 +114,27 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     stage_dir = settings.run_dir / "stages" / name
     best_weights = stage_dir / "best.pt"
     shaping = {k: v for k, v in settings.shaping.items() if k != "fusion" or name == "fusion"}
-    if settings.resume:
+    if settings.training.resume:
         check_stage_settings(stage_dir, shaping)
     else:
         stage_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(stage_dir / "settings.json", json.dumps(shaping, indent=1, sort_keys=True, default=str))
-    if settings.resume and best_weights.is_file():
+    if settings.training.resume and best_weights.is_file():
         return load_finished(name, module, stage_dir)
     batching = batching_of(module, settings)
     cache_key = settings.stage_cache.key(module, batching) if shared and settings.stage_cache else None
     pl.seed_everything(settings.seed, workers=True, verbose=False)
     modalities = sorted({m for enc in module.encoders.values() for m in enc.inputs})
-    datamodule = FrameDataModule(data, modalities, settings.batch_size, seed=settings.seed, batching=batching,
-                                 chunk_frames=settings.chunk_frames, sequences_per_batch=settings.sequences_per_batch)
+    training = settings.training
+    datamodule = FrameDataModule(data, modalities, training.batch_size, seed=settings.seed, batching=batching,
+                                 chunk_frames=training.chunk_frames, sequences_per_batch=training.sequences_per_batch)
     callbacks = [complete(make, dirpath=stage_dir / "checkpoints") for make in settings.callbacks.values()]
     callbacks.append(RngStateCallback())  # a resumed fit draws what the uninterrupted one would have
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     if checkpoint is None:
         raise ValueError("the callbacks config has no ModelCheckpoint: a stage needs one to keep its best weights")
     last = Path(checkpoint.dirpath) / "last.ckpt"
-    resume_from = str(last) if settings.resume and last.is_file() else None
+    resume_from = str(last) if settings.training.resume and last.is_file() else None
     if cache_key and not resume_from and settings.stage_cache.fetch(cache_key, stage_dir):
         return load_finished(name, module, stage_dir)  # trained by an earlier run with the same settings
     loggers = [complete(make, save_dir=settings.run_dir, version=name, name=name, run_name=name)
@@ -222,7 +221,7 @@ def build_model(head: FusionHead, encoder_spec: EncoderSpec, input_dims: dict[st
 def pretrain_encoders(encoders: dict[str, torch.nn.Module], data: dict[str, FrameData], scheme: LabelScheme,
                       settings: TrainSettings) -> dict[str, SingleEncoderSoftmax]:
     """Train each encoder alone with its own softmax (a stage each); return those softmax heads."""
-    optim = dict(lr=settings.lr, weight_decay=settings.weight_decay, optimizer=settings.optimizer)
+    optim = dict(lr=settings.training.lr, weight_decay=settings.training.weight_decay, optimizer=settings.optimizer)
     heads = {}
     for name, encoder in encoders.items():
         heads[name] = build_head(SingleEncoderSoftmax(name), {name: encoder.output_dim}, scheme, settings.seed)
@@ -251,7 +250,7 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     for name in head.encoders:  # initial weights per encoder: the same whichever head it is built for
         with seeded(settings.seed, f"encoder:{name}"):
             encoders[name] = encoder_spec.build(name, input_dims)
-    optim = dict(lr=settings.lr, weight_decay=settings.weight_decay, optimizer=settings.optimizer)
+    optim = dict(lr=settings.training.lr, weight_decay=settings.training.weight_decay, optimizer=settings.optimizer)
     unimodal = pretrain_encoders(encoders, data, scheme, settings) if head.pretrain_encoders else {}
     build_head(head, {name: enc.output_dim for name, enc in encoders.items()}, scheme, settings.seed)
     head.warm_start(unimodal)

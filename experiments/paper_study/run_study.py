@@ -5,7 +5,7 @@ averages and their ensemble controls, then one report (dev and test tables, inte
     python experiments/paper_study/run_study.py --quick    # the quick variant (default corpus) -> outputs/paper_study_quick
     python experiments/paper_study/run_study.py --quick --seeds 0 1 --output outputs/mine data.root=...  # overrides
 
-Each grid is an `avfusion-train -m` sweep into the same folder (resume=true: rerunning continues where a
+Each grid is an `avfusion-train -m` sweep into the same folder (training.resume=true: rerunning continues where a
 killed study stopped); pre-trained encoders are shared through the stage cache, so each encoder is
 pre-trained once per seed, architecture and training condition. Posterior combinations are
 `avfusion-evaluate` runs with equal weights (so their dev numbers are not tuned on dev), each as soon as
@@ -59,7 +59,7 @@ STUDIES = {
     "quick": {  # the default corpus (4 test speakers), 2 SNRs, a coarser decoder grid: under 30 minutes
         "output": "outputs/paper_study_quick",
         # early stopping 2 epochs past the best one instead of 3 (the fusion stages were mostly best at epoch 0-2)
-        "common": ["data=synthetic", "patience=2", "evaluation.noises=[white,babble]", "evaluation.snrs_db=[10,0]",
+        "common": ["data=synthetic", "training.patience=2", "evaluation.noises=[white,babble]", "evaluation.snrs_db=[10,0]",
                    "decoding.acoustic_scales=[0.3,0.5,1.0]", "decoding.lm_weights=[1.0,2.0,4.0]",
                    "decoding.insertion_penalties=[-4.0,0.0,4.0]"],
         "grids": [
@@ -165,7 +165,7 @@ def main() -> None:
                   if o.startswith(("evaluation.", "decoding.", "decoding=", "noise.", "+noise="))]
     for grid in [] if args.combine_only else grids:
         run([sys.executable, "-m", "avfusion.cli.train", "-m", *study["common"], *args.overrides, *grid, seeds,
-             "resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"], log)
+             "training.resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"], log)
         combine(output, study["combinations"], args.seeds, evaluation, log)  # as soon as their runs are there
     if args.combine_only:
         combine(output, study["combinations"], args.seeds, evaluation, log)

@@ -39,7 +39,7 @@ def main() -> None:
     seeds = "seed=" + ",".join(map(str, args.seeds))
     for fusion in FUSIONS:  # video_only first: its training is the others' video pre-training (stage cache)
         run([sys.executable, "-m", "avfusion.cli.train", "-m", *STUDIES["quick"]["common"], "experiment=video_cnn",
-             f"fusion={fusion}", f"name=cnn_{fusion}", seeds, "resume=true", f"hydra.sweep.dir={args.output}",
+             f"fusion={fusion}", f"name=cnn_{fusion}", seeds, "training.resume=true", f"hydra.sweep.dir={args.output}",
              "hydra.sweep.subdir=cnn_${hydra:runtime.choices.fusion}-s${seed}"])
     for fusion in FUSIONS:  # the DCT runs' reports (report-finding does not follow links)
         for seed in args.seeds:
