@@ -271,6 +271,7 @@ def predict_files(cfg: DictConfig) -> tuple[Prediction, dict[str, Path]]:
     check_config(cfg)
     detector = instantiate(cfg.detector) if cfg.get("detector") else None
     prediction = predict(cfg.run_dir, cfg.video, cfg.audio, cfg.alignment, alignment_key=cfg.alignment_key,
+                         reference_format=cfg.get("alignment_format"),
                          detector=detector, chunk_seconds=cfg.chunk_seconds, rois=cfg.rois, progress=_progress(),
                          scratch_dir=cfg.get("scratch_dir"))
     stem = Path(cfg.video or cfg.audio).stem

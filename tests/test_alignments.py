@@ -133,12 +133,37 @@ def test_lrs3_txt_word_timings(tmp_path):
     path = tmp_path / "00001.txt"
     path.write_text("Text:  SO I THINK\nConf:  4\n\nWORD START END ASDSCORE\nSO 0.53 0.66 2.1\nI 0.66 0.74 3.0\n"
                     "THINK 0.74 1.02 4.4\n")
-    assert [(s.label, s.start, s.end) for s in normalise_words(read_alignment(path, tier="words"))] == \
+    assert [(s.label, s.start, s.end) for s in normalise_words(read_alignment(path, tier="words", fmt="lrs3"))] == \
         [("so", 0.53, 0.66), ("i", 0.66, 0.74), ("think", 0.74, 1.02)]
     no_words = tmp_path / "00002.txt"
     no_words.write_text("Text:  SO I THINK\nConf:  4\n")
     with pytest.raises(AlignmentError, match="00002.txt: no 'WORD START END'"):
-        read_alignment(no_words, tier="words")
+        read_alignment(no_words, tier="words", fmt="lrs3")
+
+
+def test_the_declared_format_decides_and_a_txt_is_never_guessed(tmp_path):
+    """A .txt is a transcript as often as LRS3 timings: it is read only as declared; a declared format
+    reads a file whatever its suffix (a TextGrid saved as .txt), and a manifest line carries it."""
+    from avfusion.corpus.alignments import utterance_labels, write_textgrid
+    from avfusion.corpus.manifest import read_records, write_records
+    from avfusion.corpus.types import Utterance
+
+    transcript = tmp_path / "clip.txt"
+    transcript.write_text("bin blue at f two now\n")
+    with pytest.raises(AlignmentError, match=r"clip.txt: a .txt file is read as an alignment only when its format is "
+                                             r"declared \(alignment_format: lrs3"):
+        read_alignment(transcript, tier="words")
+    with pytest.raises(AlignmentError, match=r"unknown alignment_format 'praat'; known: \['textgrid', 'phn'"):
+        read_alignment(transcript, fmt="praat")
+    grid = tmp_path / "grid.TextGrid"
+    write_textgrid(grid, {"phones": [Segment("sil", 0.0, 0.2), Segment("b", 0.2, 0.3), Segment("aa", 0.3, 0.5)]}, 0.5)
+    saved_as_txt = tmp_path / "grid_export.txt"
+    saved_as_txt.write_text(grid.read_text())
+    assert read_alignment(saved_as_txt, fmt="textgrid") == read_alignment(grid)
+    utt = Utterance("u1", "s1", "train", None, None, saved_as_txt, alignment_format="textgrid")
+    write_records([utt], tmp_path / "manifest.jsonl")
+    (again,) = read_records(tmp_path / "manifest.jsonl")
+    assert again.alignment_format == "textgrid" and [s.label for s in utterance_labels(again)] == ["sil", "b", "aa"]
 
 
 def test_unknown_phones_are_listed_together(tmp_path):

@@ -212,3 +212,32 @@ def test_callback_and_logger_configs_instantiate_per_stage(group, tmp_path):
     assert set(default.callbacks) == {"model_checkpoint", "early_stopping"}
     assert set(default.logger) == {"csv", "tensorboard"}
     assert default.callbacks.early_stopping.patience == default.training.patience
+
+
+@pytest.mark.parametrize("name", [p.stem for p in sorted((Path(CONFIG_DIR) / "data").glob("*.yaml"))])
+def test_every_data_config_is_a_corpus_adapter(name):
+    from hydra.utils import get_class
+
+    from avfusion.corpus.adapters.base import CorpusAdapter
+
+    assert issubclass(get_class(compose_train(f"data={name}").data._target_), CorpusAdapter)
+
+
+def test_every_configured_step_is_a_front_end_step_and_a_stranger_is_named():
+    from avfusion.errors import ConfigError
+    from avfusion.frontends.pipeline import ModalityFrontEnd
+    from avfusion.frontends.step import FrontEndStep
+
+    for path in sorted((Path(CONFIG_DIR) / "frontend").glob("*.yaml")):
+        frontend = instantiate(compose_train(f"frontend={path.stem}").frontend, _convert_="all")
+        for modality in frontend.modalities.values():
+            assert all(isinstance(step, FrontEndStep) for step in getattr(modality, "steps", []))
+
+    class Doubler:  # has transform, but does not say what it is (frame context, state)
+        def transform(self, utterances):
+            return utterances
+
+    with pytest.raises(ConfigError, match=r"frontend.audio.steps.0: Doubler is not a front-end step; derive it from "
+                                          r"avfusion.frontends.step.FrontEndStep"):
+        ModalityFrontEnd("audio", extractor=None, steps=[Doubler()])
+    assert FrontEndStep().frame_context is None  # undeclared context: a long recording runs in one piece

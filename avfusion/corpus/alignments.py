@@ -3,6 +3,8 @@ TextGrid writer.
 
 Readers return the labels as written. Single-utterance formats map a path to segments; MLF and CTM hold
 many utterances and are read once per file (cached), an utterance's entry chosen by its `alignment_key`.
+The format is the one the utterance declares (a corpus adapter names its own; a manifest line may, with
+`alignment_format`), else its file suffix where that is unambiguous: a `.txt` is read only as declared.
 `utterance_labels` gives an utterance's normalised segments: phones folded to the 39-phone set (a
 deleted symbol such as TIMIT's q gives its interval to its left neighbour, so no time goes
 unlabelled), or words lower-cased with silence markers as `sil`.
@@ -227,17 +229,38 @@ def _without_empty(entries: dict[str, list[Segment]], source: Path) -> dict[str,
     return kept
 
 
-SINGLE_READERS: dict[str, Callable[[Path], list[Segment]]] = {
-    ".textgrid": read_textgrid,
-    ".phn": read_timit_phn,
-    ".align": read_grid_align,
-    ".txt": read_lrs3_txt,
+SINGLE_READERS: dict[str, Callable[[Path], list[Segment]]] = {  # by format name
+    "textgrid": read_textgrid,
+    "phn": read_timit_phn,
+    "grid": read_grid_align,
+    "lrs3": read_lrs3_txt,
 }
 MULTI_READERS: dict[str, Callable[[Path], dict[str, list[Segment]]]] = {
-    ".mlf": read_htk_mlf,
-    ".ctm": read_kaldi_ctm,
+    "mlf": read_htk_mlf,
+    "ctm": read_kaldi_ctm,
 }
-WORD_ONLY = {".align", ".txt"}  # formats that carry word timings only
+FORMATS = (*SINGLE_READERS, *MULTI_READERS)
+WORD_ONLY = {"grid", "lrs3"}  # formats that carry word timings only
+BY_SUFFIX = {".textgrid": "textgrid", ".phn": "phn", ".align": "grid", ".mlf": "mlf", ".ctm": "ctm"}
+DECLARED_ONLY = {".txt": "lrs3"}  # plain text is many things: read as an alignment only when declared
+
+
+def alignment_format(path: str | os.PathLike, declared: str | None = None) -> str:
+    """The format to read `path` with: the declared one, else the one its suffix names."""
+    path = Path(path)
+    if declared is not None:
+        if declared not in FORMATS:
+            raise AlignmentError(f"{path}: unknown alignment_format {declared!r}; known: {list(FORMATS)}")
+        return declared
+    suffix = path.suffix.lower()
+    if suffix in DECLARED_ONLY:
+        raise AlignmentError(f"{path}: a {path.suffix} file is read as an alignment only when its format is declared "
+                             f"(alignment_format: {DECLARED_ONLY[suffix]} for LRS3 word timings, in the manifest line "
+                             "or by the corpus adapter)")
+    if suffix not in BY_SUFFIX:
+        raise AlignmentError(f"{path}: no alignment reader for suffix {path.suffix!r} (known: {sorted(BY_SUFFIX)}; "
+                             f"or declare alignment_format, one of {list(FORMATS)})")
+    return BY_SUFFIX[suffix]
 
 
 class Entries:
@@ -272,32 +295,29 @@ def _in_order(needles: list[str], haystack: list[str]) -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _read_multi(path: str, mtime_ns: int, size: int) -> Entries:
-    return Entries(MULTI_READERS[Path(path).suffix.lower()](path), Path(path))
+def _read_multi(path: str, fmt: str, mtime_ns: int, size: int) -> Entries:
+    return Entries(MULTI_READERS[fmt](path), Path(path))
 
 
 def read_alignment(path: str | os.PathLike, key: str | None = None, tier: str = "phones", speaker: str | None = None,
-                   tier_name: str | None = None) -> list[Segment]:
-    """One utterance's segments as written, by file suffix (`key`: its entry in an MLF/CTM; `tier`: phones
-    or words, for formats that hold both; `speaker`, `tier_name`: which tier of a TextGrid with several
-    speakers' tiers), with the timing checked and zero-length intervals dropped."""
+                   tier_name: str | None = None, fmt: str | None = None) -> list[Segment]:
+    """One utterance's segments as written, in format `fmt` (default: by file suffix; `key`: its entry in
+    an MLF/CTM; `tier`: phones or words, for formats that hold both; `speaker`, `tier_name`: which tier of a
+    TextGrid with several speakers' tiers), with the timing checked and zero-length intervals dropped."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    known = sorted({*SINGLE_READERS, *MULTI_READERS})
-    if suffix not in known:
-        raise AlignmentError(f"{path}: no alignment reader for suffix {path.suffix!r} (known: {known})")
+    fmt = alignment_format(path, fmt)
     if not path.is_file():
         raise AlignmentError(f"{path}: alignment file does not exist")
-    if suffix in MULTI_READERS:
+    if fmt in MULTI_READERS:
         if key is None:
             raise AlignmentError(f"{path}: holds many utterances; the utterance needs an alignment_key")
         stat = path.stat()
-        segments = _read_multi(str(path), stat.st_mtime_ns, stat.st_size).find(key)
+        segments = _read_multi(str(path), fmt, stat.st_mtime_ns, stat.st_size).find(key)
     else:
-        if suffix in WORD_ONLY and tier != "words":
-            raise AlignmentError(f"{path}: {suffix} files hold word timings only; this utterance asks for "
+        if fmt in WORD_ONLY and tier != "words":
+            raise AlignmentError(f"{path}: {fmt} alignments hold word timings only; this utterance asks for "
                                  f"{tier} (set labels: words)")
-        raw = read_textgrid(path, tier, speaker, tier_name) if suffix == ".textgrid" else SINGLE_READERS[suffix](path)
+        raw = read_textgrid(path, tier, speaker, tier_name) if fmt == "textgrid" else SINGLE_READERS[fmt](path)
         segments = _without_empty({"": raw}, path)[""]
     check_monotonic(segments, f"{path}[{key}]" if key else path)
     return segments
@@ -365,7 +385,8 @@ def utterance_labels(utt: Utterance) -> list[Segment]:
     if utt.labels not in LABEL_KINDS:
         raise AlignmentError(f"utterance {utt.id}: labels must be one of {LABEL_KINDS}, not {utt.labels!r}")
     source = f"{utt.alignment}[{utt.alignment_key}]" if utt.alignment_key else utt.alignment
-    segments = read_alignment(utt.alignment, utt.alignment_key, utt.labels, utt.speaker, utt.alignment_tier)
+    segments = read_alignment(utt.alignment, utt.alignment_key, utt.labels, utt.speaker, utt.alignment_tier,
+                              utt.alignment_format)
     return NORMALISERS[utt.labels](segments, source=source)
 
 

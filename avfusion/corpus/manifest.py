@@ -11,13 +11,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from avfusion.corpus.adapters.base import CorpusAdapter
 from avfusion.corpus.types import LABEL_KINDS, Corpus, CorpusError, Utterance
 from avfusion.utils.atomic import write_text_atomic
 
 REQUIRED_FIELDS = ("id", "speaker", "split")
 BABBLE = "babble"  # the split name of a babble pool's records
 PATH_FIELDS = ("audio", "video", "alignment")
-OPTIONAL_FIELDS = ("text", "alignment_key", "labels", "alignment_tier")  # labels: phones (default) | words
+# labels: phones (default) | words; alignment_format: the reader, when the suffix does not say (LRS3's .txt)
+OPTIONAL_FIELDS = ("text", "alignment_key", "labels", "alignment_tier", "alignment_format")
 
 
 def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
@@ -85,12 +87,14 @@ def write_records(utterances: list[Utterance], path: str | os.PathLike) -> None:
             record["labels"] = u.labels
         if u.alignment_tier is not None:
             record["alignment_tier"] = u.alignment_tier
+        if u.alignment_format is not None:
+            record["alignment_format"] = u.alignment_format
         lines.append(json.dumps(record, ensure_ascii=False))
     write_text_atomic(path, "\n".join(lines) + "\n")
 
 
 @dataclass
-class ManifestCorpus:
+class ManifestCorpus(CorpusAdapter):
     """A corpus described by a manifest (`conf/data/manifest.yaml`)."""
 
     manifest: str

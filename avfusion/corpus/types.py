@@ -39,6 +39,7 @@ class Utterance:
     alignment_key: str | None = None  # the utterance's entry in a multi-utterance file (MLF, CTM)
     labels: str = "phones"  # phones | words: what the alignment's labels are
     alignment_tier: str | None = None  # a TextGrid's tier, when it holds several speakers' tiers
+    alignment_format: str | None = None  # the reader (alignments.FORMATS); None: by the file's suffix
 
 
 class CorpusError(UserError):

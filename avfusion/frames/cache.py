@@ -41,6 +41,7 @@ def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> st
     corpus_id = hashlib.sha1("\n".join(f"{u.id}|{u.speaker}|{u.split}|{u.audio}|{u.video}|{u.alignment}|"
                                        f"{u.alignment_key}|{u.labels}|{files(u)}"
                                        + (f"|{u.alignment_tier}" if u.alignment_tier else "")
+                                       + (f"|{u.alignment_format}" if u.alignment_format else "")
                                        for u in corpus).encode()).hexdigest()
     settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_KEY}
     labels = [scheme.name, *scheme.classes]  # a word scheme's classes are the corpus's vocabulary

@@ -8,11 +8,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from avfusion.frontends.step import FrontEndStep
+
 SCOPES = ("utterance", "speaker", "global")
 
 
 @dataclass
-class Cmvn:
+class Cmvn(FrontEndStep):
     """`utterance`: each utterance by its own statistics (Kaldi's default CMN; nothing is fitted).
     `speaker`: by the statistics of all that speaker's utterances being transformed together
     (unlabelled, the speaker's own audio, as Kaldi's spk2utt CMVN). `global`: by statistics

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avfusion.frontends.step import FrontEndStep
+
 
 def splice(x: np.ndarray, context: int) -> np.ndarray:
     """(T, D) -> (T, (2k+1) D), ordered from frame t-k to t+k."""
@@ -17,7 +19,7 @@ def splice(x: np.ndarray, context: int) -> np.ndarray:
 
 
 @dataclass
-class Splice:
+class Splice(FrontEndStep):
     """A pipeline step with nothing to fit."""
 
     context: int = 4

@@ -27,6 +27,7 @@ from avfusion.corpus.types import Utterance
 from avfusion.frames.cache import NOT_IN_KEY
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
+from avfusion.frontends.step import FrontEndStep
 from avfusion.frontends.store import FeatureError, FeatureStore
 from avfusion.frontends.video import to_frame_rate
 from avfusion.media import load_audio
@@ -42,7 +43,13 @@ class ModalityFrontEnd:
 
     name: str
     extractor: object
-    steps: list = field(default_factory=list)
+    steps: list[FrontEndStep] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        for i, step in enumerate(self.steps):
+            if not isinstance(step, FrontEndStep):
+                raise ConfigError(f"frontend.{self.name}.steps.{i}: {type(step).__name__} is not a front-end step; "
+                                  "derive it from avfusion.frontends.step.FrontEndStep")
 
     def fit(self, utterances: list[UttFrames]) -> "ModalityFrontEnd":
         for step in self.steps:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from avfusion.frontends.step import FrontEndStep
+
 log = logging.getLogger(__name__)
 
 
@@ -20,7 +22,7 @@ def _training_frames(utterances, max_frames: int | None, seed: int, with_labels:
     return x, y
 
 
-class _Projection:
+class _Projection(FrontEndStep):
     """A fitted linear map kept as plain arrays (the sklearn estimator is only used to fit it)."""
 
     _state: tuple[str, ...] = ()

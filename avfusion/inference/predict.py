@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from avfusion.corpus.alignments import MULTI_READERS, utterance_labels
+from avfusion.corpus.alignments import MULTI_READERS, alignment_format, utterance_labels
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Segment, Utterance
 from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder
@@ -114,14 +114,16 @@ class Prediction:
 
 
 def predict(run: Run | str | Path, video: str | Path | None = None, audio: str | Path | None = None,
-            alignment: str | Path | None = None, *, alignment_key: str | None = None, detector=None,
+            alignment: str | Path | None = None, *, alignment_key: str | None = None,
+            reference_format: str | None = None, detector=None,
             chunk_seconds: float | None = 30.0, rois: int = 240, progress: bool = False,
             scratch_dir: str | Path | None = None) -> Prediction:
     """Run a finished run (or its folder) on one recording.
 
     `video`: a video file; its audio track is used unless `audio` (a wav, flac, ... or another container)
     is given. `alignment`: a reference (TextGrid, CTM, MLF, .phn, ...; `alignment_key`: its entry in a
-    file of many, default the recording's file stem) to score the decoding against and to draw.
+    file of many, default the recording's file stem; `reference_format`: its reader when the suffix does not
+    say, e.g. lrs3 for a .txt) to score the decoding against and to draw.
     `detector`: a mouth detector to use instead of the run's (e.g. MediapipeMouthDetector() for a face
     video when the run was trained on mouth crops). `chunk_seconds`: the length of the pieces the
     front-ends and the model run over (None: one piece). `rois`: how many mouth crops to keep, evenly
@@ -156,9 +158,11 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
     decoded, n_frames = result.decoded, len(result.posteriors)
     if alignment is not None:
         stem, alignment = (video or Path(audio)).stem, Path(alignment)
-        key = (alignment_key or stem) if alignment.suffix.lower() in MULTI_READERS else None  # an entry of many
+        fmt = alignment_format(alignment, reference_format)
+        key = (alignment_key or stem) if fmt in MULTI_READERS else None  # an entry of many
         result.reference = utterance_labels(Utterance(stem, "clip", "test", result.audio, video, alignment,
-                                                      alignment_key=key, labels=run.scheme.unit_kind))
+                                                      alignment_key=key, labels=run.scheme.unit_kind,
+                                                      alignment_format=fmt))
         ref = reference(run.scheme, result.reference, n_frames)
         result.edits = edit_counts(ref.units, scored(run.scheme, decoded))
     return result

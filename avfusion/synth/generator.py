@@ -23,6 +23,7 @@ from typing import ClassVar
 import cv2
 import numpy as np
 
+from avfusion.corpus.adapters.base import CorpusAdapter
 from avfusion.corpus.alignments import normalise_phones, read_phones, write_textgrid
 from avfusion.corpus.manifest import BABBLE, read_manifest, write_manifest
 from avfusion.corpus.phones import SIL
@@ -72,7 +73,7 @@ class SynthesizedAudio:
 
 
 @dataclass
-class SyntheticCorpus:
+class SyntheticCorpus(CorpusAdapter):
     NOT_SHAPING: ClassVar[tuple[str, ...]] = ("n_jobs",)  # how fast it is built, not what it holds
     """Config and builder of the embedded corpus (`conf/data/synthetic.yaml`)."""
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from avfusion.corpus.adapters.base import CorpusAdapter
 from avfusion.corpus.adapters.layout import files_with_suffix, nothing_found, require_dir
 from avfusion.corpus.splits import listed_speaker_splits
 from avfusion.corpus.types import Corpus, Utterance
@@ -28,7 +29,7 @@ LAYOUT = "ROOT/s<N>/<utt>.mpg + ROOT/alignments/s<N>/<utt>.align"
 
 
 @dataclass
-class GridCorpus:
+class GridCorpus(CorpusAdapter):
     root: str
     test_speakers: list[str] = field(default_factory=lambda: list(TEST_SPEAKERS))
     dev_speakers: list[str] | None = None
@@ -48,7 +49,8 @@ class GridCorpus:
         utterances = [
             Utterance(id=f"{speaker}_{video.stem}", speaker=speaker, split=split[speaker],
                       audio=root / self.audio_dir / speaker / f"{video.stem}.wav" if self.audio_dir else video,
-                      video=video, alignment=root / "alignments" / speaker / f"{video.stem}.align", labels="words")
+                      video=video, alignment=root / "alignments" / speaker / f"{video.stem}.align", labels="words",
+                      alignment_format="grid")
             for speaker, video in found
         ]
         return Corpus(utterances, root=root, name=f"grid:{root}", vocabulary=VOCABULARY)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from avfusion.corpus.adapters.base import CorpusAdapter
 from avfusion.corpus.adapters.layout import files_with_suffix, nothing_found, require_dir
 from avfusion.corpus.splits import listed_speaker_splits
 from avfusion.corpus.types import Corpus, CorpusError, Utterance
@@ -20,7 +21,7 @@ LAYOUT = "ROOT/{pretrain,trainval,test}/<video id>/<n>.mp4 + <n>.txt"
 
 
 @dataclass
-class Lrs3Corpus:
+class Lrs3Corpus(CorpusAdapter):
     root: str
     train_sets: list[str] = field(default_factory=lambda: ["trainval"])  # add "pretrain" for 400 h more
     test_set: str = "test"
@@ -44,7 +45,8 @@ class Lrs3Corpus:
                                       source="LRS3")
         utterances = [
             Utterance(id=f"{subset}_{speaker}_{video.stem}", speaker=speaker, split=split[speaker], audio=video,
-                      video=video, alignment=video.with_suffix(".txt"), labels="words")
+                      video=video, alignment=video.with_suffix(".txt"), labels="words",
+                      alignment_format="lrs3")
             for subset, speaker, video in found
         ]
         return Corpus(utterances, root=root, name=f"lrs3:{root}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from avfusion.corpus.adapters.base import CorpusAdapter
 from avfusion.corpus.adapters.layout import files_with_suffix, nothing_found, require_dir, sibling
 from avfusion.corpus.splits import listed_speaker_splits
 from avfusion.corpus.types import Corpus, CorpusError, Utterance
@@ -35,7 +36,7 @@ LAYOUT = "ROOT/{volunteers,lipspeakers}/<speaker>/Clips/<camera>/<utt>.mp4 + <ut
 
 
 @dataclass
-class TcdTimitCorpus:
+class TcdTimitCorpus(CorpusAdapter):
     root: str
     groups: list[str] = field(default_factory=lambda: ["volunteers"])
     camera: str = "straightcam"  # straightcam | 30degcam
@@ -64,7 +65,7 @@ class TcdTimitCorpus:
         utterances = [
             Utterance(id=f"{speaker}_{video.stem}", speaker=speaker, split=split.get(speaker, "train"),
                       audio=_audio_of(video), video=video, alignment=root / GROUP_MLF[group],
-                      alignment_key=f"{speaker}/{video.stem}")
+                      alignment_key=f"{speaker}/{video.stem}", alignment_format="mlf")
             for group, speaker, video in found
         ]
         return Corpus(utterances, root=root, name=f"tcd_timit:{root}")

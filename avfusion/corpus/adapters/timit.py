@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from avfusion.corpus.adapters.base import CorpusAdapter
 from avfusion.corpus.adapters.layout import files_with_suffix, nothing_found, require_dir, sibling
 from avfusion.corpus.types import Corpus, Utterance
 
@@ -26,7 +27,7 @@ LAYOUT = "ROOT/{TRAIN,TEST}/DR<n>/<speaker>/<utt>.WAV + <utt>.PHN"
 
 
 @dataclass
-class TimitCorpus:
+class TimitCorpus(CorpusAdapter):
     root: str
     test_speakers: list[str] = field(default_factory=lambda: list(CORE_TEST))
     dev_speakers: list[str] = field(default_factory=lambda: list(DEV))
@@ -49,7 +50,8 @@ class TimitCorpus:
                     if split is None or (not self.include_sa and wav.stem.lower().startswith("sa")):
                         continue
                     utterances.append(Utterance(id=f"{speaker}_{wav.stem.lower()}", speaker=speaker, split=split,
-                                                audio=wav, video=None, alignment=sibling(wav, ".phn")))
+                                                audio=wav, video=None, alignment=sibling(wav, ".phn"),
+                                                alignment_format="phn"))
         if not utterances:
             raise nothing_found("TIMIT", root, LAYOUT)
         return Corpus(utterances, root=root, name=f"timit:{root}")
