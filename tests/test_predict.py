@@ -22,7 +22,8 @@ from avfusion.frontends.context import Splice
 from avfusion.frontends.video import AtFrameRate, to_frame_rate
 from avfusion.inference import chunks
 from avfusion.inference.outputs import write_prediction
-from avfusion.inference.predict import posteriors, timed_units
+from avfusion.inference.posteriors import posteriors
+from avfusion.inference.units import timed_units
 from avfusion.media import load_audio
 from avfusion.models.encoders import MlpEncoder
 from avfusion.models.fusion.vlad import VladFusion
@@ -133,7 +134,7 @@ def test_the_figure_is_written(concat_run, test_utterance, tmp_path):
 
     u = test_utterance
     prediction = api.predict(concat_run, u.video, u.audio, u.alignment)
-    assert len(prediction.rois) == len(np.unique(prediction.roi_frames)) > 10
+    assert len(prediction.media.rois) == len(np.unique(prediction.media.roi_frames)) > 10
     path = write_prediction(prediction, tmp_path, "clip", figure_seconds=1.0)["figure"]
     image = matplotlib.image.imread(path)
     assert image.shape[0] > 400 and image.shape[1] > 800
@@ -145,9 +146,9 @@ def test_a_video_only_model_runs_on_a_silent_clip_and_an_audio_model_says_what_i
     u = test_utterance  # the synthetic mp4 has no audio track
     video_only = api.load_run(_train(tiny_root, "video_only"))
     prediction = api.predict(video_only, u.video)
-    assert prediction.waveform is None and prediction.modalities == ["video"]
+    assert prediction.media.waveform is None and prediction.modalities == ["video"]
     # no audio to count frames on: the video's duration gives them (within a frame or two of the audio's)
-    assert len(prediction.posteriors) == num_frames(prediction.video_frames / prediction.fps)
+    assert len(prediction.posteriors) == num_frames(prediction.media.video_frames / prediction.media.fps)
     assert abs(len(prediction.posteriors) - len(api.predict(video_only, u.video, u.audio).posteriors)) <= 2
     with pytest.raises(UserError, match="reads audio.*no audio stream"):
         api.predict(concat_run, u.video)
@@ -179,12 +180,12 @@ def test_a_predictions_per_frame_arrays_live_on_disk_until_it_is_dropped(concat_
     u, scratch = test_utterance, tmp_path / "scratch"
     scratch.mkdir()
     prediction = api.predict(concat_run, u.video, u.audio, chunk_seconds=0.3, scratch_dir=scratch)
-    assert isinstance(prediction.posteriors, np.memmap) and isinstance(prediction.waveform, np.memmap)
+    assert isinstance(prediction.posteriors, np.memmap) and isinstance(prediction.media.waveform, np.memmap)
     assert not prediction.posteriors.flags.writeable
     (folder,) = scratch.iterdir()
     assert {"posteriors.bin", "waveform.bin", "audio_features.bin", "video_features.bin"} <= \
         {p.name for p in folder.iterdir()}
-    np.testing.assert_array_equal(prediction.waveform, load_audio(u.audio, 16000))
+    np.testing.assert_array_equal(prediction.media.waveform, load_audio(u.audio, 16000))
     del prediction
     gc.collect()
     assert not list(scratch.iterdir())

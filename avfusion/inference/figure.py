@@ -13,6 +13,7 @@ import numpy as np
 
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.inference.predict import Prediction
+from avfusion.inference.recording import ClipMedia
 from avfusion.utils.atomic import atomic_path
 
 
@@ -51,8 +52,8 @@ def draw(prediction: Prediction, path: str | Path, start_s: float = 0.0, seconds
     ax = dict(zip(rows, axes[:, 0]))
     fig.subplots_adjust(left=0.08, right=0.99, top=0.93, bottom=0.06, hspace=0.08)
 
-    _mouths(ax["mouth"], prediction, t0, t1, fig)
-    _spectrogram(ax["spectrogram"], prediction, t0, t1)
+    _mouths(ax["mouth"], prediction.media, t0, t1, fig)
+    _spectrogram(ax["spectrogram"], prediction.media, t0, t1)
     frames = slice(int(np.floor(t0 * FRAME_RATE)), int(np.ceil(t1 * FRAME_RATE)) + 1)
     unit_post = prediction.scheme.unit_posteriors(prediction.posteriors[frames])  # the window only
     ax["posteriors"].imshow(unit_post.T, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
@@ -82,35 +83,35 @@ def draw(prediction: Prediction, path: str | Path, start_s: float = 0.0, seconds
     plt.close(fig)
 
 
-def _mouths(ax, prediction: Prediction, t0: float, t1: float, fig) -> None:
+def _mouths(ax, media: ClipMedia, t0: float, t1: float, fig) -> None:
     """The kept ROI crops as square thumbnails centred at their times (as many as fit side by side)."""
     ax.set_yticks([])
     ax.set_ylabel("mouth", rotation=0, ha="right", va="center", fontsize=8)
     ax.set_ylim(0, 1)
-    if prediction.rois is None or not len(prediction.rois):
+    if media.rois is None or not len(media.rois):
         ax.text((t0 + t1) / 2, 0.5, "no video", ha="center", va="center", fontsize=8)
         return
     box = ax.get_position()
     w_in, h_in = box.width * fig.get_figwidth(), box.height * fig.get_figheight()
     side = h_in * (t1 - t0) / w_in  # seconds that span one square thumbnail
-    times = prediction.roi_times
+    times = media.roi_times
     for centre in t0 + side * (np.arange(int((t1 - t0) // side)) + 0.5):  # side by side, the nearest crop in each
         nearest = int(np.argmin(np.abs(times - centre)))
         if abs(times[nearest] - centre) <= side / 2:
-            ax.imshow(prediction.rois[nearest], cmap="gray", vmin=0, vmax=255, aspect="auto",
+            ax.imshow(media.rois[nearest], cmap="gray", vmin=0, vmax=255, aspect="auto",
                       extent=[centre - side / 2, centre + side / 2, 0, 1])
 
 
-def _spectrogram(ax, prediction: Prediction, t0: float, t1: float) -> None:
+def _spectrogram(ax, media: ClipMedia, t0: float, t1: float) -> None:
     ax.set_ylabel("log-mel", rotation=0, ha="right", va="center", fontsize=8)
-    if prediction.waveform is None:
+    if media.waveform is None:
         ax.set_yticks([])
         ax.text((t0 + t1) / 2, 0.5, "no audio", ha="center", va="center", fontsize=8, transform=ax.get_xaxis_transform())
         return
     import librosa
 
-    sr = prediction.sample_rate
-    samples = prediction.waveform[int(t0 * sr):int(t1 * sr) + 1]
+    sr = media.sample_rate
+    samples = media.waveform[int(t0 * sr):int(t1 * sr) + 1]
     mel = librosa.feature.melspectrogram(y=samples, sr=sr, n_fft=512, hop_length=sr // FRAME_RATE, n_mels=64)
     ax.imshow(np.log(mel + 1e-10), aspect="auto", origin="lower", cmap="magma",
               extent=[t0, t0 + mel.shape[1] / FRAME_RATE, 0, mel.shape[0]], interpolation="nearest")
