@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from avfusion.corpus.labels import SCHEME_NAMES
 from avfusion.corpus.validation import ON_ERROR
 from avfusion.decoding.base import TUNING_POLICIES
 from avfusion.decoding.lm import KINDS as LM_KINDS
@@ -19,12 +20,11 @@ from avfusion.models.ensemble import RULES as COMBINATION_RULES
 from avfusion.models.fusion.base import INITS
 from avfusion.utils.rules import Rule, choice, each, integer, number, optional, shown
 
-LABEL_SCHEMES = ("auto", "states", "phone", "phone_state", "cd_state", "word", "word_state")
 
 RULES: dict[str, Rule] = {
     "seed": integer(),
     "on_error": choice(ON_ERROR),
-    "label_scheme": choice(LABEL_SCHEMES),
+    "label_scheme": choice(SCHEME_NAMES),
     "cd_min_frames": integer(1),
     "trainer.max_epochs": integer(1),
     "fusion.init": choice(INITS),

@@ -106,3 +106,9 @@ def test_reference_is_scored_as_aligned_without_silence():
     assert ref.units == ["ah", "ah", "t"]  # adjacent identical phones kept, silence left out
     assert ref.sequence == ["sil", "ah", "ah", "t", "sil"]  # what the decoder's language model is fitted on
     assert ref.spans.tolist() == [[10, 20], [20, 30], [30, 35]]
+
+
+def test_the_label_scheme_names_a_config_takes_are_the_schemes_there_are():
+    from avfusion.corpus.labels import AUTO_SCHEMES, FITTED_SCHEMES, SCHEME_NAMES, SCHEMES
+
+    assert sorted(SCHEME_NAMES) == sorted({*AUTO_SCHEMES, *SCHEMES, *FITTED_SCHEMES})

@@ -235,6 +235,8 @@ def get_scheme(name: str, vocabulary=None, classes=None) -> LabelScheme:
 
 
 AUTO_SCHEMES = {"auto": "{unit}", "states": "{unit}_state"}
+# every name `label_scheme` takes, in the order a user reads them
+SCHEME_NAMES = (*AUTO_SCHEMES, "phone", "phone_state", "cd_state", "word", "word_state")
 
 
 def corpus_scheme(name: str, corpus) -> LabelScheme:
