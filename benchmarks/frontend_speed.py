@@ -76,6 +76,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from avfusion.synth.face import carphone_path
+    from avfusion.synth.face import FaceRenderer
     from avfusion.synth.generator import SyntheticCorpus
     from avfusion.frontends.detectors import HaarMouthDetector, MediapipeMouthDetector, PrecroppedDetector
 
@@ -83,7 +84,7 @@ def main() -> None:
         per_speaker = max(1, args.utterances // 4)
         common = dict(n_speakers=4, n_dev_speakers=1, n_test_speakers=1, utterances_per_speaker=per_speaker, n_jobs=2)
         roi = SyntheticCorpus(root=f"{tmp}/roi", **common).load(progress=False)
-        face = SyntheticCorpus(root=f"{tmp}/face", video_mode="face", **common).load(progress=False)
+        face = SyntheticCorpus(root=f"{tmp}/face", renderer=FaceRenderer(), **common).load(progress=False)
         bench_audio(roi.utterances)
         bench_video("synthetic roi", [u.video for u in roi.utterances], [PrecroppedDetector()])
         bench_video("synthetic face", [u.video for u in face.utterances][:8],

@@ -46,7 +46,7 @@ TCD_FPS = 30000 / 1001  # 29.97
 
 def write_at_rate(src: Path, dst: Path, fps: float) -> None:
     """The video re-timed to another frame rate (nearest earlier frame), as a camera at that rate gives."""
-    from avfusion.synth.generator import write_video
+    from avfusion.synth.builder import write_video
 
     frames, src_fps = read_video(src)
     n = int(round(len(frames) / src_fps * fps))

@@ -19,7 +19,7 @@ def test_avfusion_synth_builds_and_prints_statistics(tmp_path):
 
 
 def test_bad_override_is_reported(tmp_path):
-    cmd = [sys.executable, "-m", "avfusion.cli.synth", f"data.root={tmp_path}", "data.video_mode=movie"]
+    cmd = [sys.executable, "-m", "avfusion.cli.synth", f"data.root={tmp_path}", "data/renderer=movie"]
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode != 0
-    assert "video_mode must be one of" in out.stderr + out.stdout
+    assert "data/renderer" in out.stderr + out.stdout and "face" in out.stderr + out.stdout

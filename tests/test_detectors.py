@@ -104,7 +104,7 @@ def test_tasks_api_model_path_must_exist(carphone):
 
 
 def test_no_mouth_anywhere_is_an_error_naming_the_file(tmp_path):
-    from avfusion.synth.generator import write_video
+    from avfusion.synth.builder import write_video
     from avfusion.corpus.types import Utterance
     from avfusion.media import VideoError
 

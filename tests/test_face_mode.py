@@ -3,6 +3,7 @@
 import cv2
 
 from avfusion.media import read_video
+from avfusion.synth.face import FaceRenderer
 
 from conftest import small_synthetic
 
@@ -11,7 +12,7 @@ def test_mediapipe_finds_the_lips_on_face_mode_video(tmp_path):
     import mediapipe as mp
 
     builder = small_synthetic(tmp_path / "face", n_speakers=4, n_dev_speakers=1, n_test_speakers=1,
-                              utterances_per_speaker=2, video_mode="face")
+                              utterances_per_speaker=2, renderer=FaceRenderer())
     corpus = builder.load(progress=False)
     found = total = 0
     for utt in corpus:
@@ -29,7 +30,7 @@ def test_the_mouth_moves_on_the_still_portrait(tmp_path):
     """On the still astronaut plate, only the composited mouth changes over time."""
     from avfusion.synth.face import face_plates
 
-    builder = small_synthetic(tmp_path / "still", n_speakers=3, utterances_per_speaker=1, video_mode="face")
+    builder = small_synthetic(tmp_path / "still", n_speakers=3, utterances_per_speaker=1, renderer=FaceRenderer())
     corpus = builder.load(progress=False)
     plate = face_plates()[0]
     assert plate.name == "astronaut"

@@ -169,7 +169,7 @@ def test_saved_frontend_and_frames_round_trip(prepared, tmp_path):
 def test_av_duration_mismatch_is_an_error_naming_the_file(prepared, tmp_path):
     from dataclasses import replace
 
-    from avfusion.synth.generator import write_video
+    from avfusion.synth.builder import write_video
     from avfusion.media import read_video
 
     corpus, frontend = prepared

@@ -11,7 +11,7 @@ from avfusion.errors import ConfigError
 from avfusion.noise import (Babble, NoiseCondition, NoiseMixer, active_samples, babble_pool, conditions, p56_active,
                             pink_noise)
 from avfusion.media import load_audio
-from avfusion.synth.generator import check_test_texts_unseen
+from avfusion.synth.builder import check_test_texts_unseen
 
 from conftest import built_in_noises
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 import soundfile
 
+from avfusion.synth.festival import FestivalSpeech
+from avfusion.synth.settings import RealismSettings
 from avfusion.corpus.alignments import normalise_phones, read_phones, read_textgrid
 from avfusion.corpus.phones import PHONES, PHONE_TO_VISEME
 from avfusion.corpus.types import CorpusError
@@ -150,8 +152,8 @@ def frames_at_phone_centres(corpus, min_duration=0.06):
 def test_rendered_mouth_carries_the_viseme(tmp_path):
     # the lips in step with the labels and no transient nuisances: the rendering alone (the timing is
     # tested in test_synth_realism)
-    corpus = small_synthetic(tmp_path / "in_step", av_lead_ms=(0, 0), av_jitter_ms=0, onset_lead_ms=(0, 0),
-                             nuisance_share=0, n_babble_talkers=0).load(progress=False)
+    in_step = RealismSettings(av_lead_ms=(0, 0), av_jitter_ms=0, onset_lead_ms=(0, 0), nuisance_share=0)
+    corpus = small_synthetic(tmp_path / "in_step", realism=in_step, n_babble_talkers=0).load(progress=False)
     opening = collections.defaultdict(list)
     for phone, frame in frames_at_phone_centres(corpus):
         opening[PHONE_TO_VISEME[phone]].append(inner_mouth_height(frame))
@@ -200,7 +202,7 @@ def test_phone_times_match_the_acoustics(small_corpus):
 
 @pytest.mark.skipif(__import__("shutil").which("festival") is None, reason="festival not installed (optional backend)")
 def test_festival_backend_writes_the_same_layout(tmp_path):
-    builder = small_synthetic(tmp_path / "fest", utterances_per_speaker=2, tts="festival")
+    builder = small_synthetic(tmp_path / "fest", utterances_per_speaker=2, tts=FestivalSpeech())
     corpus = builder.load(progress=False)
     for u in corpus:
         info = soundfile.info(u.audio)
@@ -210,3 +212,21 @@ def test_festival_backend_writes_the_same_layout(tmp_path):
         assert {p.label for p in folded} <= set(PHONES) and len(folded) > 5
         words = [w.label for w in read_textgrid(u.alignment, "words") if w.label]
         assert words == [t.strip(".,").lower() for t in u.text.split()]
+
+
+def test_grouped_settings_keep_the_flat_names_older_corpora_carry(tmp_path):
+    """synth_config.json stays flat under the names a corpus made before the settings were grouped carries,
+    so such a corpus still loads without being generated again; from_settings reads it back."""
+    from avfusion.synth.face import FaceRenderer
+    from avfusion.synth.generator import SyntheticCorpus
+
+    corpus = small_synthetic(tmp_path / "x", renderer=FaceRenderer(), realism=RealismSettings(coupling=0.5))
+    flat = corpus.settings()
+    assert set(flat) == {"n_speakers", "n_dev_speakers", "n_test_speakers", "utterances_per_speaker", "video_mode",
+                         "tts", "roi_size", "fps", "sample_rate", "seed", "room_snr_db", "video_motion",
+                         "video_lighting", "video_noise_std", "pad_range_s", "av_lead_ms", "av_jitter_ms",
+                         "onset_lead_ms", "nuisance_share", "coupling", "articulation_sd", "formant_sd",
+                         "n_babble_talkers", "babble_utterances"}
+    assert flat["video_mode"] == "face" and flat["tts"] == "espeak" and flat["coupling"] == 0.5
+    again = SyntheticCorpus.from_settings(str(tmp_path / "x"), flat, n_jobs=1)
+    assert again.settings() == flat and isinstance(again.renderer, FaceRenderer)

@@ -66,6 +66,8 @@ CONFIG_CASES = [
     ("train", ["evaluation.noises=[recordings]", "noise.recordings.folder=/nonexistent"], "noise.recordings.folder=/nonexistent: no such folder"),
     ("train", ["frontend.n_jobs=0"], "frontend.n_jobs=0"),
     ("train", ["data.n_speakers=0"], "data.n_speakers=0: must be a whole number >= 3"),
+    ("train", ["data.realism.coupling=2"], "data.realism.coupling=2: must be a number >= 0"),
+    ("train", ["data.audio.pad_range_s=[0.3,0.1]"], "data.audio.pad_range_s=[0.3, 0.1]: give [low, high] with low <= high"),
     ("train", ["trainer.max_epochs=0"], "trainer.max_epochs=0: must be a whole number >= 1"),
     ("train", ["trainer.max_epochs=-1"], "trainer.max_epochs=-1"),
     ("train", ["training.patience=-1"], "training.patience=-1: must be a whole number >= 0"),

@@ -9,7 +9,7 @@ import pytest
 
 from avfusion.corpus.alignments import read_textgrid, write_textgrid
 from avfusion.corpus.manifest import read_manifest, write_manifest
-from avfusion.synth.generator import write_video
+from avfusion.synth.builder import write_video
 from avfusion.corpus.types import Segment
 from avfusion.corpus.validation import InvalidCorpusError, checked_corpus, validate_corpus
 from avfusion.media import read_video

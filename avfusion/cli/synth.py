@@ -2,7 +2,7 @@
 
     avfusion-synth                                  # the default corpus under data/synthetic/default
     avfusion-synth data.n_speakers=24 data.root=data/synthetic/big
-    avfusion-synth data.video_mode=face data.root=data/synthetic/face
+    avfusion-synth data/renderer=face data.root=data/synthetic/face
 """
 
 from __future__ import annotations

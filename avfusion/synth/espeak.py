@@ -16,6 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avfusion.corpus.phones import SIL
+from avfusion.corpus.types import Segment
+from avfusion.synth.arpabet import PAUSE, split_interval, to_arpabet
+
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_PHONEME_EVENTS = 0x0001
 _EVENT_LIST_TERMINATED, _EVENT_WORD, _EVENT_PHONEME = 0, 1, 7
@@ -147,3 +151,59 @@ class Espeak:
             elif kind == _EVENT_PHONEME and name:
                 phonemes.append(TimedPhoneme(name, sample, len(words) - 1))
         return Synthesis(audio.astype(np.int16), self.sample_rate, phonemes, words)
+
+
+@dataclass
+class EspeakSpeech:
+    """`data/tts=espeak` (the default): libespeak-ng, bundled; each speaker an espeak voice, rate and pitch."""
+
+    name = "espeak"
+
+    def speak(self, text: str, speaker) -> tuple[np.ndarray, int, list[Segment], list[Segment]]:
+        """Audio (float32), its rate, phones tiling it (pauses as sil) and words."""
+        syn = Espeak.get().synthesize(text, speaker.voice, speaker.rate_wpm, speaker.pitch, speaker.pitch_range)
+        phones, words = timed_labels(syn, text)
+        return syn.audio.astype(np.float32) / 32768.0, syn.sample_rate, phones, words
+
+
+def timed_labels(syn: Synthesis, text: str) -> tuple[list[Segment], list[Segment]]:
+    """Phone and word intervals in seconds from espeak's phoneme events.
+
+    A phoneme lasts until the next one starts (the last until the synthesised audio ends); a
+    mnemonic that maps to several ARPAbet phones has its interval split by their typical durations
+    (`arpabet.split_interval`: the schwa of a syllabic l is shorter than the l); time before the
+    first phoneme is silence, so the phones tile the synthesised audio exactly.
+    """
+    sr = syn.sample_rate
+    bounds = [p.start for p in syn.phonemes] + [len(syn.audio)]
+    phones: list[Segment] = []
+    word_spans: dict[int, list[float]] = {}
+
+    def add(label: str, start: float, end: float) -> None:
+        if end - start <= 1e-9:
+            return
+        if phones and label == SIL and phones[-1].label == SIL:
+            phones[-1] = Segment(SIL, phones[-1].start, end)
+        else:
+            phones.append(Segment(label, start, end))
+
+    add(SIL, 0.0, bounds[0] / sr)
+    for ph, b0, b1 in zip(syn.phonemes, bounds[:-1], bounds[1:]):
+        t0, t1 = b0 / sr, b1 / sr
+        arpa = to_arpabet(ph.symbol)
+        if not arpa:  # absorbed into the previous phone
+            if phones:
+                phones[-1] = Segment(phones[-1].label, phones[-1].start, t1)
+            continue
+        edges = split_interval(arpa, t0, t1)
+        for label, a, b in zip(arpa, edges[:-1], edges[1:]):
+            add(SIL if label == PAUSE else label, float(a), float(b))
+        if arpa != (PAUSE,) and ph.word >= 0:
+            span = word_spans.setdefault(ph.word, [t0, t1])
+            span[1] = t1
+    words = []
+    for w, (t0, t1) in sorted(word_spans.items()):
+        pos, _ = syn.words[w]
+        token = text[pos - 1:].split(maxsplit=1)[0]  # the whole written word ("Don't", not "Don")
+        words.append(Segment(token.strip(".,;:!?\"").lower(), t0, t1))
+    return phones, words

@@ -120,3 +120,23 @@ def local_skin(plate: FacePlate, k: int) -> np.ndarray:
     yy, xx = np.mgrid[y0:y1, x0:x1]
     ring = (np.abs(xx - cx) > 0.6 * w).ravel() | (np.abs(yy - cy) > 0.35 * w).ravel()
     return np.median(region[ring], axis=0)
+
+
+class FaceRenderer:
+    """`data/renderer=face`: the rendered mouth composited over a real talking face (a detector then has
+    to find it, as in a real corpus)."""
+
+    name = "face"
+
+    def frames(self, trajectory: np.ndarray, speaker, n_frames: int, transient: bool, video,
+               rng: np.random.Generator) -> np.ndarray:
+        from avfusion.synth import mouth
+
+        plate = face_plates()[speaker.face % len(face_plates())]
+        skin = np.median([local_skin(plate, k) for k in range(len(plate.frames))], axis=0)
+        roi = mouth.render_sequence(trajectory, speaker.mouth, video.roi_size, video.fps, rng, skin=skin,
+                                    motion=video.motion, lighting=video.lighting, noise_std=video.noise_std)
+        if transient:
+            roi = mouth.transient_nuisances(roi, video.fps, rng, skin_bgr=tuple(skin.reshape(-1, 3).mean(axis=0)))[0]
+        start = int(rng.integers(0, len(plate.frames)))
+        return np.stack([composite(plate, start + k, roi[k]) for k in range(n_frames)])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,13 @@ def festival_speak(text: str, rate_wpm: int) -> tuple[np.ndarray, int, list[Segm
         words.append(Segment(label.strip(".,;:!?\"").lower(), max([previous, *pauses]), end))
         previous = end
     return audio, rate, phones, words
+
+
+@dataclass
+class FestivalSpeech:
+    """`data/tts=festival`: Festival's diphone voice (optional; one voice, speakers differ by rate only)."""
+
+    name = "festival"
+
+    def speak(self, text: str, speaker) -> tuple[np.ndarray, int, list[Segment], list[Segment]]:
+        return festival_speak(text, speaker.rate_wpm)

@@ -163,3 +163,18 @@ def transient_nuisances(frames: np.ndarray, fps: float, rng: np.random.Generator
             c = tuple(int(v) for v in centre + drift[j])
             cv2.ellipse(frames[i], c, axes, float(rng.uniform(-20, 20)), 0, 360, colour, -1, cv2.LINE_AA)
     return frames, [(kind, first, end)]
+
+
+class RoiRenderer:
+    """`data/renderer=roi` (the default): the video is the mouth region itself, as a cropped corpus has it."""
+
+    name = "roi"
+
+    def frames(self, trajectory: np.ndarray, speaker, n_frames: int, transient: bool, video,
+               rng: np.random.Generator) -> np.ndarray:
+        """(n_frames, S, S, 3) BGR frames of `speaker`'s mouth following `trajectory`; `transient`: with one
+        transient nuisance (`video`: the VideoSettings)."""
+        look = speaker.mouth
+        roi = render_sequence(trajectory, look, video.roi_size, video.fps, rng, motion=video.motion,
+                              lighting=video.lighting, noise_std=video.noise_std)
+        return transient_nuisances(roi, video.fps, rng, skin_bgr=look.skin_bgr)[0] if transient else roi

@@ -3,8 +3,8 @@
     python experiments/corpus_realism/measure.py data/synthetic/default data/synthetic/in_step
 
 The first corpus is the default; the second the same speakers with the lips in step with the sound and
-no shared articulation (`data.av_lead_ms=[0,0] data.av_jitter_ms=0 data.onset_lead_ms=[0,0]
-data.coupling=0`), the control. Prints:
+no shared articulation (`data.realism.av_lead_ms=[0,0] data.realism.av_jitter_ms=0 data.realism.onset_lead_ms=[0,0]
+data.realism.coupling=0`), the control. Prints:
 
 - per speaker, the audio-visual lead measured by cross-correlating the rendered inner-mouth opening (dark
   cavity pixels of each frame, interpolated to 100 Hz) with the audio envelope (RMS, 100 Hz) over the
@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=8)
     args = parser.parse_args()
     settings = json.loads(Path(args.corpus, "synth_config.json").read_text())
-    builder = SyntheticCorpus(root=args.corpus, **settings)
+    builder = SyntheticCorpus.from_settings(args.corpus, settings)
     speakers = {spec.speaker.id: spec.speaker for spec in builder.specs()}
     corpus, leads, _ = measure(args.corpus, args.utterances)
     _, control_leads, _ = measure(args.control, args.utterances)

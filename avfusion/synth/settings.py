@@ -1,0 +1,65 @@
+"""The embedded corpus's settings in three groups (`conf/data/synthetic.yaml`: `audio`, `video`,
+`realism`), each checked when it is built; the speech backend and the video renderer are chosen apart
+(`data/tts`, `data/renderer`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from avfusion.errors import ConfigError
+from avfusion.utils.rules import check_fields, integer, number
+
+
+def _interval(owner: object, key: str) -> tuple[float, float]:
+    low, high = getattr(owner, key.rsplit(".", 1)[-1])
+    if low > high:
+        raise ConfigError(f"{key}=[{low}, {high}]: give [low, high] with low <= high")
+    return low, high
+
+
+@dataclass
+class AudioSettings:
+    """How the speech is recorded."""
+
+    sample_rate: int = 16000
+    room_snr_db: float = 40.0  # microphone/room noise floor of the "clean" recordings
+    pad_range_s: tuple[float, float] = (0.10, 0.30)  # silence before and after the speech
+
+    def __post_init__(self) -> None:
+        check_fields(self, "data.audio", {"sample_rate": integer(8000), "room_snr_db": number()})
+        self.pad_range_s = _interval(self, "data.audio.pad_range_s")
+
+
+@dataclass
+class VideoSettings:
+    """How the mouth is filmed."""
+
+    roi_size: int = 96
+    fps: float = 25.0
+    motion: float = 0.02  # head/ROI motion, fraction of the ROI
+    lighting: float = 0.05  # slow lighting drift amplitude
+    noise_std: float = 3.0  # sensor noise, grey levels
+
+    def __post_init__(self) -> None:
+        check_fields(self, "data.video", {"roi_size": integer(16), "fps": number(above=0), "motion": number(0),
+                                          "lighting": number(0), "noise_std": number(0)})
+
+
+@dataclass
+class RealismSettings:
+    """What ties the lips to the sound, and what spoils the video (measured in experiments/corpus_realism)."""
+
+    av_lead_ms: tuple[float, float] = (-20.0, 70.0)  # per speaker: the lips ahead of the sound (negative: behind)
+    av_jitter_ms: float = 15.0  # per boundary, s.d. of the lips' timing around that lead
+    onset_lead_ms: tuple[float, float] = (100.0, 250.0)  # at an utterance onset the lips part this much before voicing
+    coupling: float = 1.0  # correlation of a token's articulation seen on the lips and heard (0: independent)
+    articulation_sd: float = 0.12  # per token, s.d. of the lips' opening, width and rounding around the target
+    formant_sd: float = 1.0  # per token, s.d. of the matching formant and level change (vocal_tract units; 0: none)
+    nuisance_share: float = 0.25  # utterances whose video has a transient occlusion, motion blur or dropped frames
+
+    def __post_init__(self) -> None:
+        check_fields(self, "data.realism", {"av_jitter_ms": number(0), "coupling": number(0, high=1),
+                                            "articulation_sd": number(0), "formant_sd": number(0),
+                                            "nuisance_share": number(0, high=1)})
+        self.av_lead_ms = _interval(self, "data.realism.av_lead_ms")
+        self.onset_lead_ms = _interval(self, "data.realism.onset_lead_ms")
