@@ -2,9 +2,12 @@
 is a `ConfigError` naming the key, what it got and what it takes, before a corpus is read or a model
 trained (`seed=abc`, `trainer.max_epochs=0`, `evaluation.noises=[brown]` fail at once).
 
-Only the keys a composed config has are checked, so every command (train, prepare, evaluate,
-validate, synth) runs the same table over its own config. Classes check their own finer settings
-when they are built (e.g. `ViterbiSettings`, `FactoredBilinearSoftmax.check_scheme`).
+This table holds the values no class of ours owns: the top-level keys, the trainer's epochs (a
+Lightning class), the split sizes every corpus adapter takes and the front-end's jobs (checked before
+validation, which inherits them), and that the noise names a config uses exist. A class checks its own
+settings when it is built, before any work, with the same rules and wording (`avfusion.utils.rules`:
+`TrainingSettings`, `Evaluator`, the decodings, the noise sources, the fusion heads, the synthetic
+corpus). Only the keys a composed config has are checked, so every command runs the table over its own.
 """
 
 from __future__ import annotations
@@ -13,12 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from avfusion.corpus.labels import SCHEME_NAMES
 from avfusion.corpus.validation import ON_ERROR
-from avfusion.decoding.base import TUNING_POLICIES
-from avfusion.decoding.lm import KINDS as LM_KINDS
 from avfusion.errors import ConfigError
 from avfusion.models.ensemble import RULES as COMBINATION_RULES
-from avfusion.models.fusion.base import INITS
-from avfusion.utils.rules import Rule, choice, each, integer, number, optional, shown
+from avfusion.utils.rules import Rule, choice, integer, number, optional, shown
 
 
 RULES: dict[str, Rule] = {
@@ -27,29 +27,12 @@ RULES: dict[str, Rule] = {
     "label_scheme": choice(SCHEME_NAMES),
     "cd_min_frames": integer(1),
     "trainer.max_epochs": integer(1),
-    "fusion.init": choice(INITS),
-    "fusion.warmup_epochs": integer(0),
-    "fusion.encoder_lr_scale": number(0),
     "frontend.n_jobs": integer(1),  # before the keys interpolated from it
     "max_duration_mismatch_s": number(0),
     "validation_jobs": integer(1),
     "frontend.max_av_mismatch_s": number(0),
     "data.n_dev_speakers": integer(1),
     "data.n_test_speakers": integer(1),
-    "evaluation.noises": each(lambda v: None if isinstance(v, str) else "a noise source's name", example="[white,babble]"),
-    "train_noise.noises": each(lambda v: None if isinstance(v, str) else "a noise source's name", example="[white,babble]"),
-    "evaluation.snrs_db": each(number(), example="[20,10,0]"),
-    "noise.babble.talkers": integer(1),
-    "evaluation.seed": integer(),
-    "evaluation.batch_size": integer(1),
-    "decoding.tune": choice(TUNING_POLICIES),
-    "decoding.min_frames": integer(1),
-    "decoding.lm": choice(LM_KINDS),
-    "decoding.prior_exponent": number(0),
-    "decoding.states_per_unit": integer(1),
-    "decoding.acoustic_scales": each(number(above=0), non_empty=True),
-    "decoding.lm_weights": each(number(0), non_empty=True),
-    "decoding.insertion_penalties": each(number(), non_empty=True),
     "rule": choice(COMBINATION_RULES),  # avfusion-evaluate
     "chunk_seconds": optional(number(above=0)),  # avfusion-predict
     "rois": integer(0),

@@ -210,7 +210,7 @@ def test_tuning_picks_the_grid_point_of_lowest_error_and_saves(tmp_path):
 def test_settings_errors_name_the_key():
     with pytest.raises(ValueError, match="decoding.lm='trigram'"):
         ViterbiSettings(lm="trigram")
-    with pytest.raises(ValueError, match="insertion_penalties is empty"):
+    with pytest.raises(ValueError, match=r"decoding.insertion_penalties=\[\]: must be a non-empty list"):
         ViterbiSettings(insertion_penalties=[])
 
 

@@ -13,8 +13,8 @@ import numpy as np
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.decoding.base import Decoding
-from avfusion.errors import ConfigError
 from avfusion.utils.atomic import write_text_atomic
+from avfusion.utils.rules import check_fields, integer
 
 
 class DecodedUnit(NamedTuple):
@@ -98,8 +98,7 @@ class FramewiseDecoding(Decoding):
     min_frames: int = 2  # runs shorter than this many frames are dropped
 
     def __post_init__(self) -> None:
-        if isinstance(self.min_frames, bool) or not isinstance(self.min_frames, int) or self.min_frames < 1:
-            raise ConfigError(f"decoding.min_frames={self.min_frames!r}: must be a whole number >= 1")
+        check_fields(self, "decoding", {"min_frames": integer(1)})
 
     def fit(self, scheme: LabelScheme, train_utterances, train) -> FramewiseDecoder:
         return FramewiseDecoder(scheme, self.min_frames)

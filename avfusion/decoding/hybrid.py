@@ -40,6 +40,7 @@ from avfusion.decoding.lm import KINDS, UnitLanguageModel
 from avfusion.decoding.viterbi import ViterbiSearch
 from avfusion.metrics.per import per
 from avfusion.utils.atomic import atomic_path, write_text_atomic
+from avfusion.utils.rules import check_fields, choice, each, integer, number
 
 log = logging.getLogger(__name__)
 
@@ -60,15 +61,11 @@ class ViterbiSettings:
     insertion_penalties: list[float] = field(default_factory=lambda: [-6.0, -4.0, -2.0, 0.0, 2.0, 4.0])
 
     def __post_init__(self) -> None:
-        if self.lm not in KINDS:
-            raise ConfigError(f"decoding.lm={self.lm!r}: choose from {list(KINDS)}")
-        if self.states_per_unit < 1:
-            raise ConfigError(f"decoding.states_per_unit={self.states_per_unit}: must be at least 1")
-        for name in ("acoustic_scales", "lm_weights", "insertion_penalties"):
-            if not list(getattr(self, name)):
-                raise ConfigError(f"decoding.{name} is empty: give at least one value to tune over")
-        if min(self.acoustic_scales) <= 0:
-            raise ConfigError(f"decoding.acoustic_scales={list(self.acoustic_scales)}: must be positive")
+        check_fields(self, "decoding", {
+            "lm": choice(KINDS), "discount": number(0, high=1), "prior_exponent": number(0),
+            "states_per_unit": integer(1), "max_self_loop": number(above=0, high=1),
+            "acoustic_scales": each(number(above=0), non_empty=True), "lm_weights": each(number(0), non_empty=True),
+            "insertion_penalties": each(number(), non_empty=True)})
 
     def check(self, n_units: int) -> None:
         """A bigram loop costs n_units^2 a frame: refuse one over a large vocabulary before any training."""
@@ -253,8 +250,7 @@ class ViterbiDecoding(ViterbiSettings, Decoding):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.tune not in TUNING_POLICIES:
-            raise ConfigError(f"decoding.tune={self.tune!r}: choose from {list(TUNING_POLICIES)}")
+        check_fields(self, "decoding", {"tune": choice(TUNING_POLICIES), "min_frames": integer(1)})
 
     @property
     def settings(self) -> ViterbiSettings:

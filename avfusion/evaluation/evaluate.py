@@ -32,6 +32,7 @@ from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
 from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources, conditions
 from avfusion.utils.atomic import atomic_path
+from avfusion.utils.rules import check_fields, each, integer, number, text
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +149,11 @@ class Evaluator:
     batch_size: int = 8192
     report_dev: bool = True  # also score dev in every condition: the table conclusions are drawn from
     cache_conditions: bool = True  # keep each noisy condition's audio features beside the prepared frames
+
+    def __post_init__(self) -> None:
+        check_fields(self, "evaluation", {"noises": each(text, example="[white,babble]"),
+                                          "snrs_db": each(number(), example="[20,10,0]"), "seed": integer(),
+                                          "batch_size": integer(1)})
 
     def conditions(self) -> list[NoiseCondition]:
         return conditions(self.noises, self.snrs_db)

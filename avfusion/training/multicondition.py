@@ -25,6 +25,7 @@ from avfusion.errors import ConfigError
 from avfusion.frames.data import FrameData, concatenated, with_audio
 from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources
 from avfusion.utils.atomic import write_text_atomic
+from avfusion.utils.rules import check_fields, each, integer, text
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,7 @@ class MultiCondition:
     seed: int = 4321
 
     def __post_init__(self) -> None:
-        if self.copies < 0:
-            raise ConfigError(f"train_noise.copies={self.copies}: must be >= 0")
+        check_fields(self, "train_noise", {"noises": each(text, example="[white,babble]"), "copies": integer(0)})
         if self.copies and not self.noises:
             raise ConfigError("train_noise.noises is empty: list the noises to train in, e.g. [white,babble]")
         if len(self.snr_db) != 2 or self.snr_db[0] > self.snr_db[1]:

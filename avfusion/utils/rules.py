@@ -46,6 +46,10 @@ def choice(options: Sequence[str]) -> Rule:
     return lambda value: None if value in options else f"one of {list(options)}"
 
 
+def text(value) -> str | None:
+    return None if isinstance(value, str) else "a name"  # e.g. a noise source's
+
+
 def each(rule: Rule, non_empty: bool = False, example: str = "[a,b]") -> Rule:
     def check(value):
         if not isinstance(value, (list, tuple, ListConfig)):
@@ -68,8 +72,12 @@ def shown(value) -> str:
 
 def check_fields(owner: object, prefix: str, rules: Mapping[str, Rule]) -> None:
     """ConfigError for the first attribute of `owner` its rule refuses, named `<prefix>.<attribute>`."""
+    check_values(prefix, {name: getattr(owner, name) for name in rules}, rules)
+
+
+def check_values(prefix: str, values: Mapping[str, object], rules: Mapping[str, Rule]) -> None:
+    """ConfigError for the first of `values` its rule refuses, named `<prefix>.<name>`."""
     for name, rule in rules.items():
-        value = getattr(owner, name)
-        wanted = rule(value)
+        wanted = rule(values[name])
         if wanted:
-            raise ConfigError(f"{prefix}.{name}={shown(value)}: must be {wanted}")
+            raise ConfigError(f"{prefix}.{name}={shown(values[name])}: must be {wanted}")

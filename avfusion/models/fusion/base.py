@@ -37,10 +37,14 @@ import torch
 from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
-from avfusion.errors import ConfigError
+from avfusion.utils.rules import check_values, choice, integer, number
 
 
 INITS = ("warm", "random")  # heads with a warm start: from the uni-modal softmaxes, or not
+
+
+def check_init(init: str) -> None:
+    check_values("fusion", {"init": init}, {"init": choice(INITS)})
 
 
 class FusionHead(nn.Module, abc.ABC):
@@ -60,9 +64,8 @@ class FusionHead(nn.Module, abc.ABC):
         self.encoders = list(encoders)
         if not self.encoders:
             raise ValueError(f"{type(self).__name__}: fusion.encoders must name at least one encoder")
-        if warmup_epochs < 0 or encoder_lr_scale < 0:
-            raise ConfigError(f"fusion.warmup_epochs={warmup_epochs}, fusion.encoder_lr_scale={encoder_lr_scale}: "
-                              "both must be >= 0")
+        check_values("fusion", {"warmup_epochs": warmup_epochs, "encoder_lr_scale": encoder_lr_scale},
+                     {"warmup_epochs": integer(0), "encoder_lr_scale": number(0)})
         self.pretrain_encoders = bool(pretrain_encoders)
         self.freeze_encoders = bool(freeze_encoders)
         self.warmup_epochs = int(warmup_epochs)  # joint training: epochs of the head alone first

@@ -24,7 +24,7 @@ from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.errors import ConfigError
-from avfusion.models.fusion.base import INITS, FusionHead
+from avfusion.models.fusion.base import FusionHead, check_init
 
 
 class FactoredBilinearSoftmax(FusionHead):
@@ -33,8 +33,7 @@ class FactoredBilinearSoftmax(FusionHead):
                  encoder_lr_scale: float = 1.0) -> None:
         if len(encoders) != 2:
             raise ValueError(f"the bilinear softmax fuses exactly two encoders, got {list(encoders)}")
-        if init not in INITS:
-            raise ConfigError(f"fusion.init={init!r}: choose from {list(INITS)}")
+        check_init(init)
         if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):
             raise ConfigError(f"fusion.rank={rank!r}: must be a whole number >= 1 (the fusion dimension F), or null "
                               "for the full bilinear form")

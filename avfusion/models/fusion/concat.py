@@ -8,7 +8,7 @@ from torch import nn
 from avfusion.corpus.labels import LabelScheme
 from avfusion.errors import ConfigError
 from avfusion.models.encoders import MlpEncoder, check_widths
-from avfusion.models.fusion.base import INITS, FusionHead
+from avfusion.models.fusion.base import FusionHead, check_init
 
 
 class ConcatFusion(FusionHead):
@@ -21,8 +21,7 @@ class ConcatFusion(FusionHead):
                  encoder_lr_scale: float = 1.0) -> None:
         super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders,
                          warmup_epochs=warmup_epochs, encoder_lr_scale=encoder_lr_scale)
-        if init not in INITS:
-            raise ConfigError(f"fusion.init={init!r}: choose from {list(INITS)}")
+        check_init(init)
         if init == "warm" and widths:
             raise ConfigError(f"fusion.init=warm: only the shallow concat (fusion.widths=[]) starts from the "
                               f"uni-modal softmaxes, not widths={list(widths)}")
