@@ -24,6 +24,7 @@ import logging
 import sys
 from pathlib import Path
 
+import numpy as np
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
@@ -46,6 +47,7 @@ from avfusion.runs import Run, RunFolderError, load_run, save_run
 from avfusion.training.multicondition import MultiCondition
 from avfusion.training.stage_cache import StageCache
 from avfusion.training.stages import TrainSettings, train_model
+from avfusion.utils.atomic import ensure_writable
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ def _progress() -> bool:
 
 def load_corpus(cfg: DictConfig) -> tuple[Corpus, ValidationReport]:
     """Load `cfg.data` and validate it: refuse it, or leave out bad utterances (`cfg.on_error`)."""
+    check_config(cfg)  # validation's jobs and tolerance among them, before any file is read
     corpus = instantiate(cfg.data, _convert_="all").load()
     return checked_corpus(corpus, on_error=cfg.on_error, tolerance_s=cfg.max_duration_mismatch_s,
                           n_jobs=cfg.validation_jobs, progress=_progress(), cache_dir=cfg.frontend.cache_dir)
@@ -206,9 +209,17 @@ def _dotted(tree: dict, prefix: str = "") -> dict:
     return flat
 
 
-def _same_setup(a: Run, b: Run) -> bool:
-    """Posteriors can be averaged only over one test set, front-end and label scheme."""
-    return all(OmegaConf.select(a.config, k) == OmegaConf.select(b.config, k) for k in ("frontend", "data", "label_scheme"))
+def _setup_difference(a: Run, b: Run) -> str | None:
+    """What keeps two runs' posteriors from being averaged (None: nothing): another test set, label scheme
+    or front-end, judged by the config and by what each front-end actually fitted (the same config on an
+    edited corpus fits other LDA and CMVN arrays)."""
+    for key in ("data", "label_scheme", "frontend"):
+        if OmegaConf.select(a.config, key) != OmegaConf.select(b.config, key):
+            return f"its {key} config differs"
+    fitted_a, fitted_b = a.frontend.state_dict(), b.frontend.state_dict()
+    differ = sorted(k for k in fitted_a.keys() | fitted_b.keys()
+                    if k not in fitted_a or k not in fitted_b or not np.array_equal(fitted_a[k], fitted_b[k]))
+    return f"its fitted front-end differs ({', '.join(differ[:3])} in frontend.npz)" if differ else None
 
 
 def combination(weights, names: list[str], dev_posteriors, dev_labels, rule: str = "mean") -> PosteriorAverage:
@@ -232,9 +243,9 @@ def evaluate(cfg: DictConfig) -> dict:
     loaded = [load_run(d) for d in run_dirs]
     first = loaded[0]
     for run in loaded[1:]:
-        if not _same_setup(first, run):
-            raise UserError(f"{run.directory} uses other data, front-end or labels than {first.directory}: "
-                             "cannot average posteriors")
+        if (difference := _setup_difference(first, run)) is not None:
+            raise UserError(f"{run.directory} cannot be averaged with {first.directory}: {difference}; average "
+                            "runs trained on one prepared corpus")
     runs = {run.name: run for run in loaded}
     if len(runs) < len(loaded):
         runs = {f"{run.name}#{i}": run for i, run in enumerate(loaded)}
@@ -269,13 +280,15 @@ def predict_files(cfg: DictConfig) -> tuple[Prediction, dict[str, Path]]:
     """`avfusion-predict`: predict on `cfg.video` / `cfg.audio` with `cfg.run_dir` and write the files
     (conf/predict.yaml); return the prediction and the files by kind."""
     check_config(cfg)
+    stem = Path(cfg.video or cfg.audio).stem if (cfg.video or cfg.audio) else None
+    out_dir = Path(cfg.output_dir) if cfg.output_dir else Path("outputs/predict") / str(stem)
+    if stem is not None:  # the work is not thrown away for want of a place to put it
+        ensure_writable(out_dir, "output_dir")
     detector = instantiate(cfg.detector) if cfg.get("detector") else None
     prediction = predict(cfg.run_dir, cfg.video, cfg.audio, cfg.alignment, alignment_key=cfg.alignment_key,
                          reference_format=cfg.get("alignment_format"),
                          detector=detector, chunk_seconds=cfg.chunk_seconds, rois=cfg.rois, progress=_progress(),
                          scratch_dir=cfg.get("scratch_dir"))
-    stem = Path(cfg.video or cfg.audio).stem
-    out_dir = Path(cfg.output_dir) if cfg.output_dir else Path("outputs/predict") / stem
     paths = write_prediction(prediction, out_dir, stem, figure=cfg.figure, figure_start_s=cfg.figure_start_s,
                              figure_seconds=cfg.figure_seconds or None)
     return prediction, paths

@@ -16,6 +16,7 @@ loads the arrays into them.
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,7 +100,14 @@ def load_run(directory: str | Path) -> Run:
         raise RunFolderError(f"{weights}: does not hold the weights of the model its config.yaml describes "
                              f"({str(err).splitlines()[0]})") from None
     model.eval()
-    frontend = load_frontend(instantiate(config.frontend, _convert_="all"), directory / "frontend.npz")
+    arrays = directory / "frontend.npz"
+    try:
+        frontend = load_frontend(instantiate(config.frontend, _convert_="all"), arrays)
+    except FileNotFoundError:
+        raise RunFolderError(f"{arrays}: missing; the run did not finish (re-create it with avfusion-train)") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # truncated, foreign or partial
+        raise RunFolderError(f"{arrays}: cannot be read as the run's fitted front-end ({type(err).__name__}: "
+                             f"{err}); re-create the run with avfusion-train") from None
     return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend, load_decoder(directory, scheme))
 
 

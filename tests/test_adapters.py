@@ -111,3 +111,12 @@ def test_tcd_timit_without_wav_files_uses_the_videos_audio_track(layout_source, 
     report = validate_corpus(corpus, progress=False)
     assert len(report.problems) == len(corpus)
     assert all("has no audio stream" in p.what and p.file.endswith(".mp4") for p in report.problems)
+
+
+def test_tcd_timit_with_too_few_volunteers_for_the_split_lists_what_it_found(layout_source, tmp_path):
+    """A partial copy of TCD-TIMIT is a corpus fact, not a bug: one line naming the speakers found and the
+    setting to change."""
+    corpus_layouts.tcd_timit(layout_source, tmp_path)
+    with pytest.raises(CorpusError, match=r"the corpus has 5 speakers \(.*\), 2 of them listed for test; the 3 "
+                                          r"others cannot give data.n_dev_speakers=4 dev speakers .*lower it"):
+        TcdTimitCorpus(str(tmp_path), n_dev_speakers=4).load()

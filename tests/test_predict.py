@@ -257,3 +257,18 @@ def test_mfccs_of_a_long_waveform_in_blocks_equal_one_pass(rng):
     # streamed as a decoder hands it over, in blocks that do not line up with the frames
     streamed = np.concatenate(list(extractor.stream((audio[i:i + 1234] for i in range(0, len(audio), 1234)), 97)))
     np.testing.assert_allclose(streamed, whole, atol=1e-4)
+
+
+def test_a_reference_of_another_recording_is_refused_not_scored(concat_run):
+    """An error rate against a reference longer than the clip is a wrong number: refused, as the corpus
+    validator refuses an alignment that ends after its recording."""
+    from avfusion.corpus.alignments import utterance_labels
+    from avfusion.errors import UserError
+
+    corpus, _ = api.load_corpus(concat_run.config)
+    ends = {u: utterance_labels(u)[-1].end for u in corpus.split("test")}
+    short, long = min(ends, key=ends.get), max(ends, key=ends.get)
+    assert ends[long] - ends[short] > 0.3  # a reference that cannot be this clip's
+    with pytest.raises(UserError, match=r"alignment=.*: ends at [\d.]+ s, after the clip \([\d.]+ s; tolerance"):
+        api.predict(concat_run, short.video, short.audio, long.alignment)
+    assert api.predict(concat_run, short.video, short.audio, short.alignment).edits is not None

@@ -155,11 +155,14 @@ def spoil_model(run, how):
         torch.save({"weight": torch.zeros(3)}, target)
     elif how == "corrupt run.json":
         (run / "run.json").write_text("{ not json")
+    elif how == "truncated front-end":
+        (run / "frontend.npz").write_bytes((run / "frontend.npz").read_bytes()[:500])
 
 
 @pytest.mark.parametrize("how, named", [("truncated", "model.pt: cannot be read as saved weights"),
                                         ("not a model", "model.pt: does not hold the weights of the model"),
                                         ("corrupt run.json", "run.json: not valid JSON"),
+                                        ("truncated front-end", "frontend.npz: cannot be read as the run's fitted front-end"),
                                         ("empty folder", "no run.json: not a finished avfusion-train run")])
 def test_a_broken_run_folder_is_named(finished_run, how, named, tmp_path, capsys):
     run = tmp_path / "run_copy"
@@ -258,3 +261,47 @@ def test_a_setting_added_to_the_training_config_is_refused_on_resume_without_edi
         user_errors("train")(api.train)(cfg, run)
     err = capsys.readouterr().err
     assert exit_info.value.code == 2 and "training.label_smoothing: 0.0 then, 0.1 now" in err, err
+
+
+def test_averaging_refuses_runs_whose_fitted_front_ends_differ(finished_run, tmp_path, capsys):
+    """The same config on an edited corpus fits other LDA scalings: averaging must compare what each run
+    fitted, not only its config (it used to feed every run the first run's front-end)."""
+    import numpy as np
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(finished_run, a)
+    shutil.copytree(finished_run, b)
+    with np.load(b / "frontend.npz") as saved:
+        arrays = dict(saved)
+    key = next(k for k in arrays if arrays[k].dtype.kind == "f" and arrays[k].size > 1)
+    arrays[key] = arrays[key] * 1.5
+    with open(b / "frontend.npz", "wb") as f:
+        np.savez(f, **arrays)
+    assert run_command("evaluate", [f"run_dirs=[{a},{b}]", "evaluation.noises=[]"], tmp_path) == 2
+    err = capsys.readouterr().err
+    assert f"{b} cannot be averaged with {a}: its fitted front-end differs ({key}" in err, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_checks_its_output_folder_before_the_work(finished_run, tiny_root, tmp_path, capsys, monkeypatch):
+    """An output folder that cannot be written is refused before the prediction is computed, not after
+    (the work used to be thrown away). Root ignores permission bits, so the folder sits under a file."""
+    wav = next((tiny_root / "corpus").rglob("*.wav"))
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    monkeypatch.setattr(api, "predict", lambda *a, **k: pytest.fail("predicted before the output folder was checked"))
+    status = run_command("predict", [f"run_dir={finished_run}", f"audio={wav}", f"output_dir={blocked / 'out'}"],
+                         tmp_path)
+    err = capsys.readouterr().err
+    assert status == 2 and f"output_dir={blocked / 'out'}: cannot write there" in err, err
+
+
+def test_prepare_refuses_zero_jobs_before_validation_runs(tmp_path):
+    """avfusion-prepare validated the corpus (with validation_jobs inherited from frontend.n_jobs) before it
+    checked the config: joblib's traceback instead of a line."""
+    out = subprocess.run([sys.executable, "-m", "avfusion.cli.prepare", "frontend.n_jobs=0",
+                          f"data.root={tmp_path / 'corpus'}", f"frontend.cache_dir={tmp_path / 'features'}"],
+                         capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert out.stderr.strip() == "avfusion-prepare: error: frontend.n_jobs=0: must be a whole number >= 1"
+    assert not (tmp_path / "corpus").exists()  # refused before the corpus was generated

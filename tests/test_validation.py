@@ -163,3 +163,28 @@ def test_ffmpeg_prints_nothing_of_its_own_for_a_truncated_video(layout_source, t
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert "cannot open video" in out.stdout and str(video) in out.stdout
     assert "moov atom" not in out.stderr and out.stderr.strip() == "", out.stderr
+
+
+def plant_silence_only(utt):
+    tiers = {name: read_textgrid(utt.alignment, name) for name in ("words", "phones")}
+    end = tiers["phones"][-1].end
+    write_textgrid(utt.alignment, {"words": [Segment("sil", 0.0, end)], "phones": [Segment("sil", 0.0, end)]}, end)
+
+
+def test_a_split_with_nothing_to_score_is_refused_before_training(layout_source, tmp_path):
+    """Test references that are all silence used to pass validation and fail after training (an error rate
+    of an empty reference): each such utterance is a problem, and skipping them all is refused."""
+    corpus = copy_corpus(layout_source, tmp_path / "corpus")
+    test = corpus.split("test")
+    for utt in test:
+        plant_silence_only(utt)
+    report = validate_corpus(corpus, progress=False)
+    assert sorted(p.utterance for p in report.problems) == sorted(u.id for u in test)
+    assert all(p.what == "alignment holds only silence: nothing to score" for p in report.problems)
+    with pytest.raises(InvalidCorpusError, match=r"on_error=skip leaves nothing usable \(the test split has no "
+                                                 r"utterances\)"):
+        checked_corpus(corpus, "skip", progress=False)
+    corpus = copy_corpus(layout_source, tmp_path / "corpus2")  # one silent utterance among many: skipped, the rest kept
+    plant_silence_only(corpus.split("train")[0])
+    kept, report = checked_corpus(corpus, "skip", progress=False)
+    assert report.bad_utterances == [corpus.split("train")[0].id] and len(kept) == len(corpus) - 1

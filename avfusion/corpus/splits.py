@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from avfusion.corpus.types import CorpusError
+
 log = logging.getLogger(__name__)
 
 
@@ -15,9 +17,8 @@ def assign_speaker_splits(
 ) -> dict[str, str]:
     """Map each speaker to train/dev/test at random so that no speaker is in two splits."""
     if n_dev + n_test >= len(speakers):
-        raise ValueError(
-            f"{len(speakers)} speakers cannot give {n_dev} dev and {n_test} test speakers and still leave train speakers"
-        )
+        raise CorpusError(f"{len(speakers)} speakers cannot give {n_dev} dev and {n_test} test speakers and still "
+                          "leave train speakers: lower data.n_dev_speakers / data.n_test_speakers")
     order = rng.permutation(len(speakers))
     split = {}
     for rank, i in enumerate(order):
@@ -69,9 +70,11 @@ def listed_speaker_splits(speakers: Sequence[str], test_speakers: Sequence[str],
     if dev_speakers is not None:
         dev = [s for s in rest if s in set(dev_speakers)]
     else:
-        if n_dev >= len(rest):
-            raise ValueError(f"{source}: {len(rest)} non-test speakers cannot give {n_dev} dev speakers and "
-                             "still leave train speakers")
+        if n_dev >= len(rest):  # a corpus fact (a partial copy, too few volunteers): the user's to fix
+            raise CorpusError(f"{source}: the corpus has {len(present)} speakers ({', '.join(present[:12])}"
+                              f"{', ...' if len(present) > 12 else ''}), {len(split)} of them listed for test; the "
+                              f"{len(rest)} others cannot give data.n_dev_speakers={n_dev} dev speakers and still "
+                              "leave train speakers: lower it, or list data.dev_speakers")
         dev = [rest[i] for i in np.random.default_rng(seed).permutation(len(rest))[:n_dev]]
     split.update({s: "dev" for s in dev})
     split.update({s: "train" for s in rest if s not in split})

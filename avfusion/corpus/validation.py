@@ -31,7 +31,9 @@ ON_ERROR = ("raise", "skip")
 # a recording whose mean power is below this is silent (16-bit dither alone is about -101 dBFS; quiet speech
 # with long pauses stays above -50 dBFS): a bad export, a muted channel, a wrong track
 SILENT_DBFS = -60.0
-CHECKS = 2  # what validation checks (2: non-finite and silent audio): a remembered validation of other checks is redone
+# what validation checks (2: non-finite and silent audio; 3: alignments with nothing to score): a remembered
+# validation of other checks is redone
+CHECKS = 3
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ class UtteranceCheck:
             try:
                 segments = utterance_labels(utt)
                 durations["alignment"] = segments[-1].end
+                if all(s.label == SIL for s in segments):  # its error rate would divide by zero
+                    problem(utt.alignment, "alignment holds only silence: nothing to score")
                 if self.vocabulary is not None and utt.labels == "words":
                     unknown = sorted({s.label for s in segments} - set(self.vocabulary) - {SIL})
                     if unknown:
@@ -209,4 +213,7 @@ def checked_corpus(corpus: Corpus, on_error: str = "raise", tolerance_s: float =
     bad = set(report.bad_utterances)
     log.warning("leaving out %d invalid utterance(s) (on_error=skip):\n%s", len(bad), report.summary())
     kept = replace(corpus, utterances=[u for u in corpus if u.id not in bad])
+    emptied = [p.what for p in corpus_problems(kept) if p.what.endswith("has no utterances")]
+    if emptied:  # a run that trains and then has nothing to score loses its work
+        raise InvalidCorpusError(f"on_error=skip leaves nothing usable ({'; '.join(emptied)}):\n{report.summary()}")
     return kept, report

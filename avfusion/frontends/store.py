@@ -22,7 +22,7 @@ import numpy as np
 from avfusion.errors import UserError
 from avfusion.corpus.types import Utterance
 from avfusion.utils.stamp import file_stamp
-from avfusion.utils.atomic import atomic_path, write_text_atomic
+from avfusion.utils.atomic import atomic_path, remove_stale_temporaries, write_text_atomic
 from avfusion.utils.progress import parallel_map
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,7 @@ class FeatureStore:
     def build(self, utterances: list[Utterance], n_jobs: int = 1, progress: bool = True) -> BuildReport:
         """Extract what is not cached yet, in parallel; failures are collected with their reasons."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(self.dir)
         write_text_atomic(self.dir / "config.json", json.dumps(self.extractor.config(), indent=2))
         report = BuildReport()
         todo = []

@@ -141,6 +141,10 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
         result.reference = utterance_labels(Utterance(stem, "clip", "test", result.audio, video, alignment,
                                                       alignment_key=key, labels=run.scheme.unit_kind,
                                                       alignment_format=fmt))
+        tolerance = float(run.config.get("max_duration_mismatch_s", 0.12))
+        if result.reference[-1].end > result.duration + tolerance:  # as the corpus validator judges it
+            raise UserError(f"alignment={alignment}: ends at {result.reference[-1].end:.3f} s, after the clip "
+                            f"({result.duration:.3f} s; tolerance {tolerance} s): not this recording's reference")
         ref = reference(run.scheme, result.reference, n_frames)
         result.edits = edit_counts(ref.units, scored(run.scheme, decoded))
     return result
