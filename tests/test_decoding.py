@@ -358,3 +358,20 @@ def test_a_viterbi_run_missing_its_arrays_is_named_not_decoded_framewise(decoder
     (broken / "decoder.json").write_text('{"decoder": "beam"}')
     with pytest.raises(UserError, match=r"decoder 'beam' is not one this avfusion reads \(\['framewise', 'viterbi'\]\)"):
         load_run(broken)
+
+
+def test_predict_on_a_run_without_a_saved_decoder_says_it_decodes_framewise(decoder_run, tmp_path, caplog):
+    import shutil
+
+    from avfusion import api
+
+    cfg, run_dir, _, _ = decoder_run
+    bare = tmp_path / "run"
+    shutil.copytree(run_dir, bare)
+    for name in ("decoder.json", "decoder.npz"):
+        (bare / name).unlink()
+    corpus, _ = api.load_corpus(cfg)
+    utt = corpus.split("test")[0]
+    with caplog.at_level("WARNING", logger="avfusion.inference.predict"):
+        prediction = api.predict(bare, video=utt.video, audio=utt.audio)
+    assert prediction.decoder == "framewise" and "has no saved decoder (decoder.json" in caplog.text

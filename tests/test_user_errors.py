@@ -305,3 +305,15 @@ def test_prepare_refuses_zero_jobs_before_validation_runs(tmp_path):
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert out.stderr.strip() == "avfusion-prepare: error: frontend.n_jobs=0: must be a whole number >= 1"
     assert not (tmp_path / "corpus").exists()  # refused before the corpus was generated
+
+
+@pytest.mark.parametrize("mode", ["run", "sweep"])
+def test_an_unwritable_run_folder_is_one_line_before_hydra_makes_it(mode, tmp_path):
+    """Root ignores permission bits, so the folder sits under a file."""
+    blocked = tmp_path / "a_file"
+    blocked.write_text("")
+    args = [f"hydra.run.dir={blocked / 'run'}"] if mode == "run" else ["-m", "seed=1,2", f"hydra.sweep.dir={blocked / 'sweep'}"]
+    out = subprocess.run([sys.executable, "-m", "avfusion.cli.train", *args], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
+    assert out.stderr.strip() == (f"avfusion-train: error: hydra.{mode}.dir={blocked / mode}: cannot write there "
+                                  "(Not a directory); give a folder you can write to")

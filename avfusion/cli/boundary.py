@@ -17,6 +17,9 @@ import os
 import sys
 from collections.abc import Callable
 
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
 from avfusion.errors import ConfigError, UserError
 
 
@@ -54,3 +57,28 @@ def user_errors(command: str, exit_status: Callable[[UserError], int] = lambda e
                 sys.exit(exit_status(user))
         return run
     return wrap
+
+
+class WritableOutputs(Callback):
+    """`hydra.callbacks.writable_outputs`: the run (or sweep) folder is checked writable before Hydra makes
+    it, so an unwritable one is a line naming it, not Hydra's traceback."""
+
+    def __init__(self, command: str) -> None:
+        self.command = command
+
+    def on_run_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config.hydra.run.dir, "hydra.run.dir")
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        self._check(config.hydra.sweep.dir, "hydra.sweep.dir")
+
+    def _check(self, folder: str, key: str) -> None:
+        from avfusion.utils.atomic import ensure_writable
+
+        try:
+            ensure_writable(folder, key)
+        except UserError as err:
+            if debugging():
+                raise
+            print(f"avfusion-{self.command}: error: {err}", file=sys.stderr)
+            sys.exit(2)
