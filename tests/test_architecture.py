@@ -139,14 +139,15 @@ def test_a_finished_run_is_rebuilt_from_its_folder_in_a_fresh_process(tiny_root)
         torch.load(weights, map_location="cpu", weights_only=True)  # tensors and plain data only
     script = textwrap.dedent(f"""
         import json
-        from avfusion.api import load_corpus, load_run
-        from avfusion.api import noise_sources
+        from avfusion.api import load_corpus, load_run, noise_sources
         from hydra.utils import instantiate
         run = load_run({str(run)!r})
         corpus, _ = load_corpus(run.config)
         evaluator = instantiate(run.config.evaluation, _convert_="all")
+        beside = instantiate(run.config.decoding, _convert_="all").beside(run.scheme)  # per_framewise
         scores = evaluator.evaluate({{run.name: run.model}}, run.frontend, corpus.split("test"), run.scheme,
                                     decoders={{run.name: run.decoder}},  # the dev-tuned decoder saved with it
+                                    beside=beside,
                                     noise=evaluator.mixer(noise_sources(run.config), corpus, 16000))
         print(json.dumps(scores[run.name]))
     """)
