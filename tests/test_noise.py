@@ -132,3 +132,24 @@ def test_no_test_sentence_is_read_in_training(small_corpus):
                                                                      speaker="s99")])
     with pytest.raises(CorpusError, match="1 test utterance.*read a training sentence"):
         check_test_texts_unseen(leaked)
+
+
+def test_no_babble_pool_is_said_once_and_only_when_babble_is_used(tiny_root, tmp_path, caplog):
+    """A run without babble conditions says nothing about a babble pool; one with babble says it once."""
+    from avfusion import api
+
+    from conftest import tiny_overrides
+    from test_configs import compose_train
+
+    overrides = [o for o in tiny_overrides(tiny_root) if not o.startswith(("data.n_babble", "data.babble", "data.root"))]
+    overrides += [f"data.root={tmp_path / 'corpus'}", "data.n_babble_talkers=0", "fusion=audio_only",
+                  "trainer.max_epochs=1", "decoding=framewise", "noise.babble.talkers=2"]
+    said = "has no babble pool"
+    with caplog.at_level("INFO"):
+        report = api.train(compose_train(*overrides, "evaluation.noises=[white]"), tmp_path / "white")
+    assert said not in caplog.text and "babble_source" not in report["evaluation"]
+    assert "test utterances: clean" in caplog.text  # the progress line names the split it scores
+    caplog.clear()
+    with caplog.at_level("INFO", logger="avfusion.noise.babble"):
+        report = api.train(compose_train(*overrides, "evaluation.noises=[babble]"), tmp_path / "babble")
+    assert caplog.text.count(said) == 1 and report["evaluation"]["babble_source"] == "train split"

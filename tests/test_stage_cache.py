@@ -39,6 +39,8 @@ def test_an_audio_only_run_is_the_audio_pretraining_of_every_fusion_run(sweep):
     for fusion in ("concat", "bilinear"):
         stage = runs[fusion] / "stages" / "pretrain_audio"
         assert (stage / "from_cache.txt").is_file()
+        logged = "".join(p.read_text() for p in runs[fusion].glob("*.log"))
+        assert "stage pretrain_audio: weights from the stage cache" in logged  # not "already finished" (a resume)
         shared = weights(stage / "best.pt")
         assert shared.keys() == solo.keys() and all(torch.equal(shared[k], solo[k]) for k in solo)
 

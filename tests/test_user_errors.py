@@ -203,9 +203,12 @@ def test_a_bug_keeps_its_traceback():
 def test_the_console_scripts_print_one_line_and_exit_2(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "report.json").write_text("[1, 2")
+    (tmp_path / "empty").mkdir()
     for cmd, args, named in [("avfusion-train", ["seed=abc"], "seed='abc'"),
                              ("avfusion-evaluate", [f"run_dirs=[{tmp_path}]"], "no run.json"),
-                             ("avfusion-report", [str(tmp_path / "r")], "report.json: not a report")]:
+                             ("avfusion-report", [str(tmp_path / "r")], "report.json: not a report"),
+                             ("avfusion-report", [str(tmp_path / "empty")], "no report.json under it"),  # exited 1
+                             ("avfusion-report", [str(tmp_path / "nope")], "nope: no such folder")]:
         out = subprocess.run([str(BIN / cmd), *args], capture_output=True, text=True, cwd=tmp_path)
         assert out.returncode == 2, (cmd, out.stderr[-2000:])
         assert out.stderr.strip().splitlines()[-1].startswith(f"{cmd}: error: ") and named in out.stderr

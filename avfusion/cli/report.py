@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import sys
 from collections import Counter
 from pathlib import Path
 
 from avfusion.cli.boundary import user_errors
+from avfusion.errors import UserError
 from avfusion.reporting.intervals import interval_table, intervals
 from avfusion.reporting.plots import noise_curves, plot_confusions, plot_error_vs_snr
 from avfusion.reporting.report import METRICS, SPLITS, find_reports, split_rows, sweep_rows, sweep_table
@@ -35,15 +35,17 @@ def main(argv: list[str] | None = None) -> None:
                         help="a model name: paired differences from it, with intervals (may be given again)")
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     args = parser.parse_args(argv)
+    if not args.directory.is_dir():
+        raise UserError(f"{args.directory}: no such folder")
     reports = find_reports(args.directory)
     if not reports:
-        sys.exit(f"no report.json under {args.directory}")
+        raise UserError(f"{args.directory}: no report.json under it (a run or sweep folder of avfusion-train)")
     present = [m for m in METRICS if all(m in row for r in reports for row in r["test"])]
     if not present:
-        sys.exit(f"the reports under {args.directory} mix phone and word metrics: report them separately")
+        raise UserError(f"the reports under {args.directory} mix phone and word metrics: report them separately")
     first = args.metric or present[0]
     if first not in present:
-        sys.exit(f"--metric {first}: not in the reports under {args.directory} (they have {present})")
+        raise UserError(f"--metric {first}: not in the reports under {args.directory} (they have {present})")
     metrics = [first] + [m for m in present if m != first]
     sequence = present[0]  # per or wer
     splits = [s for s in SPLITS if any(split_rows(r, s) for r in reports)]
@@ -80,8 +82,8 @@ def split_tables(reports: list[dict], split: str, metrics: list[str], sequence: 
     ranges = {c: intervals(reports, c, sequence, split=split) for c in conditions}
     if not any(ranges.values()):
         if baselines:
-            sys.exit(f"--baseline: the reports under {directory} have no per-utterance results (made by an "
-                     "earlier avfusion: evaluate them again with avfusion-evaluate)")
+            raise UserError(f"--baseline: the reports under {directory} have no per-utterance results (made by an "
+                            "earlier avfusion: evaluate them again with avfusion-evaluate)")
         return tables, {}
     tables += "\n\n" + interval_table(ranges, sequence)
     for baseline in baselines:

@@ -169,11 +169,14 @@ class Evaluator:
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
                  scheme: LabelScheme, decoders: dict[str, Decoder], combine=None, beside: dict[str, Decoder] | None = None,
-                 noise: NoiseMixer | None = None, cache_dir: str | Path | None = None) -> dict[str, list[dict]]:
+                 noise: NoiseMixer | None = None, cache_dir: str | Path | None = None,
+                 split: str = "") -> dict[str, list[dict]]:
         """Scores of each model (and of `combine(posteriors by model)` if given, as "combined") per
         condition, through the fitted `frontend`. `decoders` holds each one's tuned decoder by the same
-        names, `beside` the decoders reported beside them (`Decoding.beside`); `noise` mixes the noisy conditions' audio. `cache_dir`: the prepared frames' folder of this front-end, where
-        each condition's noisy audio features are kept (see `noisy_frames`); None computes them here."""
+        names, `beside` the decoders reported beside them (`Decoding.beside`); `noise` mixes the noisy
+        conditions' audio. `cache_dir`: the prepared frames' folder of this front-end, where each condition's
+        noisy audio features are kept (see `noisy_frames`); None computes them here. `split`: named in the
+        progress log ("evaluating 80 dev utterances: clean")."""
         names = list(models) + (["combined"] if combine is not None else [])
         missing = [n for n in names if n not in decoders]
         if missing:
@@ -188,7 +191,7 @@ class Evaluator:
         clean = frames_of(frontend, utterances, labeller)
         references = [labeller.reference(utt, int(n)) for utt, n in zip(utterances, clean.lengths)]
         for condition in self.conditions():
-            log.info("evaluating %d utterances: %s", len(utterances), condition.name)
+            log.info("evaluating %d %sutterances: %s", len(utterances), f"{split} " if split else "", condition.name)
             data = clean if condition.kind == "clean" else \
                 noisy_frames(frontend, clean, utterances, condition, noise, kept_in)
             post = {name: posteriors(m, data, self.batch_size) for name, m in models.items()}

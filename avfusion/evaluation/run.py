@@ -8,7 +8,7 @@ from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
 from avfusion.decoding.base import Decoder, Decoding
 from avfusion.evaluation.evaluate import Evaluator
-from avfusion.noise import NoiseSource, babble_pool
+from avfusion.noise import Babble, NoiseSource
 from avfusion.reporting.report import write_report
 from avfusion.utils.machine import describe_machine
 
@@ -26,7 +26,7 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
 
     def scores(split: str) -> dict[str, list[dict]]:
         return evaluator.evaluate(models, frontend, corpus.split(split), scheme, decoders, combine=combine,
-                                  beside=decoding.beside(scheme), noise=noise, cache_dir=frames_dir)
+                                  beside=decoding.beside(scheme), noise=noise, cache_dir=frames_dir, split=split)
 
     dev = scores("dev") if evaluator.report_dev else None  # tuned on dev: its numbers are for choosing, not claims
     results = scores("test")
@@ -42,9 +42,17 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
         "all": results, "all_dev": dev,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
                        "noise_sources": {name: source.describe() for name, source in noise.sources.items()},
-                       "babble_source": "babble pool" if corpus.babble else "train split",
-                       "babble_pool_talkers": len({u.speaker for u in babble_pool(corpus)}),
+                       **_babble_facts(noise.sources.values(), corpus),
                        **decoding.describe(), **decoder.describe()},
         "machine": describe_machine(),  # the numbers move with its instruction set
     }
     return write_report(run_dir, report, decoder.summary())
+
+
+def _babble_facts(sources, corpus: Corpus) -> dict:
+    """Where babble came from, when a condition used it (nothing otherwise: no pool was looked at)."""
+    babble = next((s for s in sources if isinstance(s, Babble)), None)
+    if babble is None:
+        return {}
+    return {"babble_source": "babble pool" if corpus.babble else "train split",
+            "babble_pool_talkers": len({u.speaker for u in babble.pool})}

@@ -18,6 +18,7 @@ from avfusion.noise.source import NoiseSource, random_segment
 from avfusion.utils.stamp import file_stamp
 
 log = logging.getLogger(__name__)
+_SAID_NO_POOL: set[str] = set()
 
 
 def babble_pool(corpus: Corpus) -> list[Utterance]:
@@ -25,7 +26,9 @@ def babble_pool(corpus: Corpus) -> list[Utterance]:
     a test speaker)."""
     if corpus.babble:
         return list(corpus.babble)
-    log.info("%s has no babble pool (babble.jsonl): babble is mixed from training speakers", corpus.name)
+    if corpus.name not in _SAID_NO_POOL:  # once per corpus, however often the pool is asked for
+        _SAID_NO_POOL.add(corpus.name)
+        log.info("%s has no babble pool (babble.jsonl): babble is mixed from training speakers", corpus.name)
     return corpus.split("train")
 
 

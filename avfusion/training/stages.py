@@ -94,9 +94,13 @@ def batching_of(module: FusionModule, settings: TrainSettings) -> str:
     return "utterances" if module.sequence_input else "frames"
 
 
-def load_finished(name: str, module: FusionModule, stage_dir: Path) -> FusionModule:
-    """A finished stage's best weights into `module`, and the random state its fit ended with."""
-    log.info("stage %s already finished: loading %s", name, stage_dir / "best.pt")
+def load_finished(name: str, module: FusionModule, stage_dir: Path, source: str = "resumed") -> FusionModule:
+    """A finished stage's best weights into `module`, and the random state its fit ended with (`source`:
+    where the weights came from, for the log)."""
+    if source == "resumed":
+        log.info("stage %s already finished in this run folder: loading %s", name, stage_dir / "best.pt")
+    else:
+        log.info("stage %s: weights from the stage cache (%s), not trained again", name, source)
     module.load_state_dict(torch.load(stage_dir / "best.pt", map_location="cpu", weights_only=True))
     rng_after = stage_dir / "rng.pt"
     if rng_after.is_file():  # what comes next draws what it drew in the uninterrupted run
@@ -136,7 +140,8 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     last = Path(checkpoint.dirpath) / "last.ckpt"
     resume_from = str(last) if settings.training.resume and last.is_file() else None
     if cache_key and not resume_from and settings.stage_cache.fetch(cache_key, stage_dir):
-        return load_finished(name, module, stage_dir)  # trained by an earlier run with the same settings
+        # trained by an earlier run with the same settings
+        return load_finished(name, module, stage_dir, (stage_dir / "from_cache.txt").read_text().strip())
     loggers = [complete(make, save_dir=settings.run_dir, version=name, name=name, run_name=name)
                for make in settings.loggers.values()]
     trainer = settings.trainer(callbacks=callbacks, logger=loggers or False, default_root_dir=stage_dir,
