@@ -234,6 +234,16 @@ def combination(weights, names: list[str], dev_posteriors, dev_labels, rule: str
     return PosteriorAverage(dict(zip(names, weights)), rule)
 
 
+def combination_name(kind: str, weights: dict[str, float]) -> str:
+    """`average(a+b)`, naming only the runs that carry weight: a dev-tuned average that gave one run all of
+    it is that run, and is named so (with a warning), not reported as an average."""
+    used = [n for n, w in weights.items() if w > 0]
+    if len(used) < len(weights):
+        log.warning("the %s gives no weight to %s: it is %s", kind, [n for n in weights if n not in used],
+                    "+".join(used) if len(used) > 1 else f"{used[0]} alone")
+    return f"{kind}(" + "+".join(used) + ")"
+
+
 def evaluate(cfg: DictConfig) -> dict:
     """Evaluate finished runs (`cfg.run_dirs`) again, alone or by posterior averaging; return the report."""
     check_config(cfg)
@@ -261,7 +271,7 @@ def evaluate(cfg: DictConfig) -> dict:
         rule = cfg.get("rule", "mean")
         combine = combination(cfg.weights, list(runs), dev_posteriors, lambda: dev().labels, rule)
         kind = {"mean": "average", "product": "product"}[rule]
-        name = cfg.get("name") or f"{kind}(" + "+".join(runs) + ")"
+        name = cfg.get("name") or combination_name(kind, combine.weights)
         out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / (f"{kind}_" + "_".join(runs))
     fitted = functools.cache(lambda: first.decoder if decoding.reuses(first.decoder) else decoding.fit(
         first.scheme, corpus.split("train"), prepare(first.config, corpus)[1]["train"]))

@@ -320,3 +320,12 @@ def test_an_unwritable_run_folder_is_one_line_before_hydra_makes_it(mode, tmp_pa
     assert out.returncode == 2 and "Traceback" not in out.stderr, out.stderr[-2000:]
     assert out.stderr.strip() == (f"avfusion-train: error: hydra.{mode}.dir={blocked / mode}: cannot write there "
                                   "(Not a directory); give a folder you can write to")
+
+
+def test_an_average_that_gives_a_run_no_weight_is_not_named_an_average_of_it(caplog):
+    from avfusion.api import combination_name
+
+    assert combination_name("average", {"concat": 0.5, "bilinear": 0.5}) == "average(concat+bilinear)"
+    with caplog.at_level("WARNING", logger="avfusion.api"):
+        assert combination_name("average", {"concat": 1.0, "bilinear": 0.0}) == "average(concat)"
+    assert "gives no weight to ['bilinear']: it is concat alone" in caplog.text
