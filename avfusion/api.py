@@ -46,6 +46,7 @@ from avfusion.noise import NoiseSource
 from avfusion.runs import Run, RunFolderError, load_run, save_run
 from avfusion.training.multicondition import MultiCondition
 from avfusion.training.stage_cache import StageCache
+from avfusion.training.settings import TrainingSettings
 from avfusion.training.stages import TrainSettings, train_model
 from avfusion.utils.atomic import ensure_writable
 
@@ -106,7 +107,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     settings = TrainSettings(run_dir=run_dir, training=training, trainer=instantiate(cfg.trainer),
                              callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
                              seed=cfg.seed, optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
-                             progress=_progress(), shaping=shaping, stage_cache=stage_cache(cfg, shaping, frames_dir))
+                             progress=_progress(), shaping=shaping, stage_cache=stage_cache(cfg, training, shaping, frames_dir))
     model = train_model(head, encoder_spec, train_noise.apply(frontend, frames, corpus, frames_dir, sources), scheme,
                         settings)
     input_dims = frames["train"].input_dims
@@ -186,16 +187,16 @@ def _declared_not_shaping(node) -> tuple[str, ...]:
     return getattr(get_class(node["_target_"]), "NOT_SHAPING", ())
 
 
-def stage_cache(cfg: DictConfig, shaping: dict, frames_dir: Path) -> StageCache | None:
+def stage_cache(cfg: DictConfig, training: TrainingSettings, shaping: dict, frames_dir: Path) -> StageCache | None:
     """Where finished single-encoder stages are shared (`training.encoder_cache_dir`; null: nowhere), keyed by
     what shapes them: the stage settings but the head's, the trainer and callbacks, and the prepared frames
     (`frames_dir`, named by their content key)."""
-    if not cfg.training.encoder_cache_dir:
+    if not training.encoder_cache_dir:
         return None
     settings = {k: v for k, v in shaping.items() if not k.startswith("fusion.")}
     settings.update(_dotted({group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("trainer", "callbacks")}),
                     frames=frames_dir.name)
-    return StageCache(cfg.training.encoder_cache_dir, settings)
+    return StageCache(training.encoder_cache_dir, settings)
 
 
 def _dotted(tree: dict, prefix: str = "") -> dict:
@@ -290,9 +291,10 @@ def predict_files(cfg: DictConfig) -> tuple[Prediction, dict[str, Path]]:
     """`avfusion-predict`: predict on `cfg.video` / `cfg.audio` with `cfg.run_dir` and write the files
     (conf/predict.yaml); return the prediction and the files by kind."""
     check_config(cfg)
-    stem = Path(cfg.video or cfg.audio).stem if (cfg.video or cfg.audio) else None
+    clip = cfg.video or cfg.audio  # none: predict says what is missing
+    stem = Path(clip).stem if clip else None
     out_dir = Path(cfg.output_dir) if cfg.output_dir else Path("outputs/predict") / str(stem)
-    if stem is not None:  # the work is not thrown away for want of a place to put it
+    if clip:  # checked first: the work is not thrown away for want of a place to put it
         ensure_writable(out_dir, "output_dir")
     detector = instantiate(cfg.detector) if cfg.get("detector") else None
     prediction = predict(cfg.run_dir, cfg.video, cfg.audio, cfg.alignment, alignment_key=cfg.alignment_key,

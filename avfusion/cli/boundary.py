@@ -43,6 +43,12 @@ def debugging() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1" or os.environ.get("AVFUSION_DEBUG") == "1"
 
 
+def refuse(command: str, err: UserError, status: int = 2) -> None:
+    """A user's mistake as one line on stderr, and the exit status."""
+    print(f"avfusion-{command}: error: {err}", file=sys.stderr)
+    sys.exit(status)
+
+
 def user_errors(command: str, exit_status: Callable[[UserError], int] = lambda err: 2):
     def wrap(function):
         @functools.wraps(function)
@@ -53,8 +59,7 @@ def user_errors(command: str, exit_status: Callable[[UserError], int] = lambda e
                 user = user_error_in(err)
                 if user is None or debugging():
                     raise
-                print(f"avfusion-{command}: error: {user}", file=sys.stderr)
-                sys.exit(exit_status(user))
+                refuse(command, user, exit_status(user))
         return run
     return wrap
 
@@ -80,5 +85,4 @@ class WritableOutputs(Callback):
         except UserError as err:
             if debugging():
                 raise
-            print(f"avfusion-{self.command}: error: {err}", file=sys.stderr)
-            sys.exit(2)
+            refuse(self.command, err)
