@@ -1,11 +1,9 @@
 """What the command-line tools do, as functions: for notebooks, scripts and other tools.
 
-    from hydra import compose, initialize_config_dir
     from avfusion import api
-    from avfusion.cli import CONFIG_DIR
+    from avfusion.configs import compose_config
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["fusion=bilinear", "seed=1"])
+    cfg = compose_config("train", ["fusion=bilinear", "seed=1"])
     report = api.train(cfg, run_dir="outputs/notebook/bilinear")   # the report.json content
     run = api.load_run("outputs/notebook/bilinear")                   # model + fitted front-end
 
@@ -31,6 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
 from avfusion.config_check import check_config
+from avfusion.configs import compose_config
 from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.errors import ConfigError, UserError
 from avfusion.evaluation.evaluate import posteriors
@@ -93,7 +92,8 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     for encoder in head.encoders:  # before any work: the front-end gives what each encoder reads
         encoder_spec.inputs_of(encoder, frontend_outputs(cfg.frontend))
     evaluator, decoding = instantiate(cfg.evaluation, _convert_="all"), instantiate(cfg.decoding, _convert_="all")
-    train_noise = instantiate(cfg.train_noise, _convert_="all") if cfg.get("train_noise") else MultiCondition()
+    node = cfg.get("train_noise") or compose_config("train", ["train_noise=clean"]).train_noise
+    train_noise = instantiate(node, _convert_="all")
     sources = noise_sources(cfg)
     evaluator.check(sources)
     train_noise.check(sources)
@@ -175,8 +175,11 @@ def stage_shaping(cfg: DictConfig, train_noise: MultiCondition) -> dict:
         if "*" in irrelevant:
             continue
         shaping[group] = {k: v for k, v in node.items() if k not in irrelevant} if isinstance(node, dict) else node
-    for name in train_noise.noises if train_noise.active else []:
-        shaping[f"noise.{name}"] = resolved["noise"][name]
+    if train_noise.active:
+        for name in train_noise.noises:
+            shaping[f"noise.{name}"] = resolved["noise"][name]
+    elif "train_noise" in shaping:  # clean training: what the noisy copies would be shapes nothing
+        shaping["train_noise"] = {k: shaping["train_noise"][k] for k in ("_target_", "copies")}
     return _dotted(shaping)
 
 

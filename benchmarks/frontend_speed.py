@@ -26,10 +26,10 @@ def bench_audio(utterances) -> None:
     import librosa
     import soundfile
 
-    from avfusion.frontends.audio import MfccExtractor
+    from avfusion.configs import configured
     from avfusion.media import load_audio
 
-    mfcc = MfccExtractor()
+    mfcc = configured("frontend.audio.extractor")  # the default front-end's
     seconds = sum(soundfile.info(u.audio).duration for u in utterances)
     mfcc.extract(utterances[0])  # warm-up: numba compiles librosa's kernels on first use
     _, ours = timed(lambda: [mfcc.extract(u) for u in utterances])
@@ -42,15 +42,17 @@ def bench_audio(utterances) -> None:
     print(f"  ratio avfusion / bare librosa        {bare / ours:8.2f}")
 
 
-def bench_video(name: str, videos: list[Path], detectors) -> None:
-    from avfusion.frontends.video import MouthDctExtractor, dct_features
+def bench_video(name: str, videos: list[Path], detectors: list[str]) -> None:
+    """The default front-end's DCT extractor with each detector (conf/detector/<name>.yaml)."""
+    from avfusion.configs import configured
+    from avfusion.frontends.video import dct_features
     from avfusion.media import VideoError, read_video
 
     decoded, decode_s = timed(lambda: [read_video(v)[0] for v in videos])
     n = sum(len(f) for f in decoded)
     print(f"video ({name}): {len(videos)} files, {n} frames; decoding alone {n / decode_s:8.1f} frames/s")
     for detector in detectors:
-        extractor = MouthDctExtractor(detector)
+        extractor = configured("frontend.video.extractor", f"detector={detector}")
 
         def run():
             missed = 0
@@ -66,7 +68,7 @@ def bench_video(name: str, videos: list[Path], detectors) -> None:
 
         missed, seconds = timed(run)
         fps = n / (seconds + decode_s)
-        print(f"  {detector.name:<11} {fps:8.1f} frames/s (with decoding), {missed} of {n} frames without a "
+        print(f"  {detector:<11} {fps:8.1f} frames/s (with decoding), {missed} of {n} frames without a "
               f"detection; {decode_s / (seconds + decode_s):.2f} of the time is decoding")
 
 
@@ -75,21 +77,19 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=40)
     args = parser.parse_args()
 
+    from avfusion.configs import configured
     from avfusion.synth.face import carphone_path
-    from avfusion.synth.face import FaceRenderer
-    from avfusion.synth.generator import SyntheticCorpus
-    from avfusion.frontends.detectors import HaarMouthDetector, MediapipeMouthDetector, PrecroppedDetector
 
     with tempfile.TemporaryDirectory() as tmp:
         per_speaker = max(1, args.utterances // 4)
         common = dict(n_speakers=4, n_dev_speakers=1, n_test_speakers=1, utterances_per_speaker=per_speaker, n_jobs=2)
-        roi = SyntheticCorpus(root=f"{tmp}/roi", **common).load(progress=False)
-        face = SyntheticCorpus(root=f"{tmp}/face", renderer=FaceRenderer(), **common).load(progress=False)
+        roi = configured("data", config="synth", root=f"{tmp}/roi", **common).load(progress=False)
+        face = configured("data", "data/renderer=face", config="synth", root=f"{tmp}/face", **common).load(progress=False)
         bench_audio(roi.utterances)
-        bench_video("synthetic roi", [u.video for u in roi.utterances], [PrecroppedDetector()])
+        bench_video("synthetic roi", [u.video for u in roi.utterances], ["precropped"])
         bench_video("synthetic face", [u.video for u in face.utterances][:8],
-                    [MediapipeMouthDetector(), HaarMouthDetector()])
-        bench_video("carphone, real", [Path(carphone_path())], [MediapipeMouthDetector(), HaarMouthDetector()])
+                    ["mediapipe", "haar"])
+        bench_video("carphone, real", [Path(carphone_path())], ["mediapipe", "haar"])
 
 
 if __name__ == "__main__":

@@ -52,13 +52,12 @@ def make_data(directory: Path, frames: int, seed: int = 0):
 
 def model_and_optimizer():
     from avfusion.corpus.labels import get_scheme
-    from avfusion.models.encoders import EncoderSpec
-    from avfusion.models.fusion.concat import ConcatFusion
+    from avfusion.configs import configured
     from avfusion.training.module import FusionModule
 
-    spec = EncoderSpec()
+    spec = configured("encoder")  # the paper's 3 x 500 DNNs
     encoders = {m: spec.build(m, {"audio": 360, "video": 540}) for m in ("audio", "video")}
-    head = ConcatFusion(freeze_encoders=False).build({m: e.output_dim for m, e in encoders.items()}, get_scheme("phone"))
+    head = configured("fusion", "fusion=concat", freeze_encoders=False).build({m: e.output_dim for m, e in encoders.items()}, get_scheme("phone"))
     model = FusionModule(encoders, head)
     return model, model.configure_optimizers()  # what training uses: Adam, fused
 

@@ -16,11 +16,10 @@ import resource
 import time
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from avfusion import api
-from avfusion.cli import CONFIG_DIR
+from avfusion.configs import compose_config
 from avfusion.errors import UserError
 from avfusion.training.datamodule import FrameDataModule
 from avfusion.training.stages import build_model
@@ -57,9 +56,8 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=30, help="timed batches per model")
     parser.add_argument("overrides", nargs="*", help="avfusion-train overrides (applied to the CNN run)")
     args = parser.parse_args()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cnn = compose(config_name="train", overrides=["experiment=video_cnn", "fusion=video_only", *args.overrides])
-        mlp = compose(config_name="train", overrides=["fusion=video_only"])
+    cnn = compose_config("train", ["experiment=video_cnn", "fusion=video_only", *args.overrides])
+    mlp = compose_config("train", ["fusion=video_only"])
     try:
         _, frames, scheme = api.prepare(cnn)  # the DCT+LDA features are in these frames too
     except UserError as e:  # e.g. a corpus given with data=... that does not validate

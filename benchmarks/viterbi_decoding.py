@@ -27,7 +27,8 @@ import numpy as np  # noqa: E402
 
 def posteriors(run_dir: str | None, seed: int = 0) -> tuple[list[np.ndarray], object]:
     from avfusion.corpus.labels import get_scheme
-    from avfusion.decoding.hybrid import HybridDecoder, ViterbiSettings
+    from avfusion.configs import configured
+    from avfusion.decoding.hybrid import HybridDecoder
 
     if run_dir is not None:
         from avfusion import api
@@ -43,7 +44,7 @@ def posteriors(run_dir: str | None, seed: int = 0) -> tuple[list[np.ndarray], ob
     sequences = [rng.integers(0, 39, 40).tolist() for _ in range(200)]
     labels = np.concatenate([np.repeat(s, rng.integers(3, 15, len(s))) for s in sequences])
     offsets = np.array([0, len(labels)])
-    decoder = HybridDecoder.fit(ViterbiSettings(), scheme, labels, offsets, sequences)
+    decoder = HybridDecoder.fit(configured("decoding", "decoding=viterbi").settings, scheme, labels, offsets, sequences)
     out = []
     for s in sequences[:100]:
         frames = np.repeat(s, rng.integers(3, 15, len(s)))

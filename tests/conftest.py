@@ -4,15 +4,21 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 
+from avfusion.configs import compose_config, configured
 from avfusion.synth.generator import SyntheticCorpus
 
 
-def small_synthetic(root, **overrides) -> SyntheticCorpus:
-    """A corpus of a few short utterances: 3 speakers, one per split."""
-    settings = dict(root=str(root), n_speakers=3, n_dev_speakers=1, n_test_speakers=1,
-                    utterances_per_speaker=3, n_jobs=1, seed=7, n_babble_talkers=4, babble_utterances=1)
-    settings.update(overrides)
-    return SyntheticCorpus(**settings)
+def corpus_adapter(name: str, root, **values):
+    """conf/data/<name>.yaml's corpus adapter at `root`, with `values` changed."""
+    return configured("data", f"data={name}", root=str(root), **values)
+
+
+def small_synthetic(root, *overrides: str, **values) -> SyntheticCorpus:
+    """conf/data/synthetic.yaml made small: 3 speakers, one per split, a few short utterances. `overrides`
+    as on the command line ("data/renderer=face"), `values` as its keys (realism={"coupling": 0.5})."""
+    small = dict(n_speakers=3, n_dev_speakers=1, n_test_speakers=1, utterances_per_speaker=3, n_jobs=1, seed=7,
+                 n_babble_talkers=4, babble_utterances=1)
+    return configured("data", *overrides, config="synth", root=str(root), **{**small, **values})
 
 
 @pytest.fixture(scope="session")
@@ -24,25 +30,12 @@ def small_corpus(tmp_path_factory):
 @pytest.fixture(scope="session")
 def default_corpus(tmp_path_factory):
     """The corpus `make run` builds (conf/data/synthetic.yaml), in a temporary folder."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
-    from avfusion.cli import CONFIG_DIR
-
-    root = tmp_path_factory.mktemp("synth_default")
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="synth", overrides=[f"data.root={root}"])
-    builder = instantiate(cfg.data, _convert_="all")
+    builder = configured("data", config="synth", root=str(tmp_path_factory.mktemp("synth_default")))
     return builder, builder.load(progress=False)
 
 
 def compose_prepare(overrides):
-    from hydra import compose, initialize_config_dir
-
-    from avfusion.cli import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="prepare", overrides=overrides)
+    return compose_config("prepare", overrides)
 
 
 def small_frontend(cache_dir, *overrides):

@@ -5,22 +5,20 @@ import numpy as np
 import pytest
 
 import corpus_layouts
-from avfusion.corpus.adapters.grid import VOCABULARY, GridCorpus
-from avfusion.corpus.adapters.lrs3 import Lrs3Corpus
-from avfusion.corpus.adapters.tcd_timit import TcdTimitCorpus
-from avfusion.corpus.adapters.timit import TimitCorpus
+from avfusion.corpus.adapters.grid import VOCABULARY
 from avfusion.corpus.alignments import read_textgrid, utterance_labels
 from avfusion.corpus.manifest import read_manifest, write_manifest
 from avfusion.corpus.types import CorpusError
 from avfusion.corpus.validation import validate_corpus
 from avfusion.media import probe_video
 from avfusion.media import load_audio
+from conftest import corpus_adapter
 
 LAYOUTS = {
-    "tcd_timit": (corpus_layouts.tcd_timit, lambda root: TcdTimitCorpus(str(root), dev_speakers=["05M"])),
-    "grid": (corpus_layouts.grid, lambda root: GridCorpus(str(root), dev_speakers=["s6"])),
-    "lrs3": (corpus_layouts.lrs3, lambda root: Lrs3Corpus(str(root), n_dev_speakers=1)),
-    "timit": (corpus_layouts.timit, lambda root: TimitCorpus(str(root))),
+    "tcd_timit": (corpus_layouts.tcd_timit, lambda root: corpus_adapter("tcd_timit", root, dev_speakers=["05M"])),
+    "grid": (corpus_layouts.grid, lambda root: corpus_adapter("grid", root, dev_speakers=["s6"])),
+    "lrs3": (corpus_layouts.lrs3, lambda root: corpus_adapter("lrs3", root, n_dev_speakers=1)),
+    "timit": (corpus_layouts.timit, lambda root: corpus_adapter("timit", root)),
 }
 
 
@@ -90,7 +88,7 @@ def test_adapter_on_an_empty_folder_says_what_layout_it_expects(name, tmp_path):
 
 def test_grid_words_outside_its_grammar_are_validation_errors(layout_source, tmp_path):
     corpus_layouts.grid(layout_source, tmp_path)
-    corpus = GridCorpus(str(tmp_path), dev_speakers=["s6"]).load()
+    corpus = corpus_adapter("grid", tmp_path, dev_speakers=["s6"]).load()
     utt = corpus.split("train")[0]
     lines = utt.alignment.read_text().splitlines()
     start, end, _ = lines[1].split()
@@ -105,7 +103,7 @@ def test_tcd_timit_without_wav_files_uses_the_videos_audio_track(layout_source, 
     corpus_layouts.tcd_timit(layout_source, tmp_path)
     for wav in tmp_path.rglob("*.wav"):
         wav.unlink()
-    corpus = TcdTimitCorpus(str(tmp_path), dev_speakers=["05M"]).load()
+    corpus = corpus_adapter("tcd_timit", tmp_path, dev_speakers=["05M"]).load()
     assert all(u.audio == u.video for u in corpus)
     # the synthetic mp4s carry no audio: validation says so for every utterance, naming the file
     report = validate_corpus(corpus, progress=False)
@@ -119,4 +117,4 @@ def test_tcd_timit_with_too_few_volunteers_for_the_split_lists_what_it_found(lay
     corpus_layouts.tcd_timit(layout_source, tmp_path)
     with pytest.raises(CorpusError, match=r"the corpus has 5 speakers \(.*\), 2 of them listed for test; the 3 "
                                           r"others cannot give data.n_dev_speakers=4 dev speakers .*lower it"):
-        TcdTimitCorpus(str(tmp_path), n_dev_speakers=4).load()
+        corpus_adapter("tcd_timit", tmp_path, n_dev_speakers=4).load()

@@ -37,11 +37,11 @@ def test_a_short_write_without_errno_is_a_full_disk_only_when_the_device_is_near
 
 
 def test_the_feature_cache_reports_a_full_disk_per_utterance(small_corpus, tmp_path, monkeypatch):
-    from avfusion.frontends.audio import MfccExtractor
+    from avfusion.configs import configured
     from avfusion.frontends.store import FeatureStore
 
     _, corpus = small_corpus
-    store = FeatureStore(tmp_path, MfccExtractor())
+    store = FeatureStore(tmp_path, configured("frontend.audio.extractor"))
     monkeypatch.setattr(np, "save", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space left")))
     report = store.build(corpus.utterances[:2], progress=False)
     assert len(report.failed) == 2

@@ -3,14 +3,23 @@ import torch
 
 from avfusion.corpus.labels import get_scheme
 from avfusion.models.encoders import MlpEncoder
+from avfusion.configs import configured
 from avfusion.models.fusion.bilinear import FactoredBilinearSoftmax
 from avfusion.training.module import FusionModule
 
 D1, D2 = 4, 3
 
 
+def bilinear(**values) -> FactoredBilinearSoftmax:
+    return configured("fusion", "fusion=bilinear", **values)
+
+
+def concat(**values):
+    return configured("fusion", "fusion=concat", **values)
+
+
 def head(scheme="phone", **kw) -> FactoredBilinearSoftmax:
-    return FactoredBilinearSoftmax(**kw).build({"audio": D1, "video": D2}, get_scheme(scheme))
+    return bilinear(**kw).build({"audio": D1, "video": D2}, get_scheme(scheme))
 
 
 def test_factored_at_full_rank_reproduces_the_full_bilinear_scores():
@@ -47,7 +56,7 @@ def test_sharing_costs_groups_times_rank():
     # classes of one group get the same bilinear term
     h = {"audio": torch.randn(2, D1), "video": torch.randn(2, D2)}
     scheme = get_scheme("phone")
-    no_linear = FactoredBilinearSoftmax(rank=7, linear_terms=False, init="random").build({"audio": D1, "video": D2}, scheme)
+    no_linear = bilinear(rank=7, linear_terms=False, init="random").build({"audio": D1, "video": D2}, scheme)
     s = no_linear(h)
     p, b = scheme.classes.index("p"), scheme.classes.index("b")
     torch.testing.assert_close(s[:, p], s[:, b])
@@ -57,7 +66,7 @@ def test_joint_training_sends_gradients_through_both_encoders():
     torch.manual_seed(0)
     encoders = {"audio": MlpEncoder(6, [5, D1], batch_norm=False), "video": MlpEncoder(8, [5, D2], batch_norm=False)}
     encoders["audio"].inputs, encoders["video"].inputs = ["audio"], ["video"]
-    bil = FactoredBilinearSoftmax(rank=5, linear_terms=False, init="random").build({"audio": D1, "video": D2}, get_scheme("phone"))
+    bil = bilinear(rank=5, linear_terms=False, init="random").build({"audio": D1, "video": D2}, get_scheme("phone"))
     model = FusionModule(encoders, bil)
     x = {"audio": torch.randn(16, 6), "video": torch.randn(16, 8)}
     y = torch.randint(0, 39, (16,))
@@ -91,14 +100,12 @@ def unimodal_models(scheme):
 
 @pytest.mark.parametrize("fusion", ["bilinear", "bilinear_full", "concat"])
 def test_warm_start_on_frozen_encoders_equals_the_sum_of_the_unimodal_heads(fusion):
-    from avfusion.models.fusion.concat import ConcatFusion
-
     scheme = get_scheme("phone")
     encoders, solo = unimodal_models(scheme)
     if fusion == "concat":
-        fused = ConcatFusion(init="warm")
+        fused = concat(init="warm")
     else:
-        fused = FactoredBilinearSoftmax(rank=None if fusion == "bilinear_full" else 7, freeze_encoders=True)
+        fused = bilinear(rank=None if fusion == "bilinear_full" else 7, freeze_encoders=True)
     fused.build({"audio": D1, "video": D2}, scheme).warm_start(solo)
     model = FusionModule(encoders, fused).eval()
     x = {"audio": torch.randn(32, 6), "video": torch.randn(32, 8)}
@@ -116,21 +123,20 @@ def test_warm_start_on_frozen_encoders_equals_the_sum_of_the_unimodal_heads(fusi
 def test_a_random_start_is_not_the_sum_of_the_unimodal_heads():
     scheme = get_scheme("phone")
     encoders, solo = unimodal_models(scheme)
-    cold = FactoredBilinearSoftmax(rank=7, init="random").build({"audio": D1, "video": D2}, scheme)
+    cold = bilinear(rank=7, init="random").build({"audio": D1, "video": D2}, scheme)
     cold.warm_start(solo)  # init=random: keeps its random weights
     assert not torch.equal(cold.linear1.weight, solo["audio"].out.weight) and cold.v.abs().sum() > 0
 
 
 def test_warm_start_needs_the_linear_terms_and_a_shallow_concat():
     from avfusion.errors import ConfigError
-    from avfusion.models.fusion.concat import ConcatFusion
 
     with pytest.raises(ConfigError, match="linear_terms"):
-        FactoredBilinearSoftmax(linear_terms=False)
+        bilinear(linear_terms=False)
     with pytest.raises(ConfigError, match="shallow"):
-        ConcatFusion(widths=[50], init="warm")
+        concat(widths=[50], init="warm")
     with pytest.raises(ConfigError, match="fusion.init='hot'"):
-        FactoredBilinearSoftmax(init="hot")
+        bilinear(init="hot")
 
 
 def fit_epochs(model, epochs: int):
@@ -150,7 +156,7 @@ def test_warm_up_epochs_train_the_head_alone_then_the_encoders_join(epochs):
     scheme = get_scheme("phone")
     encoders, solo = unimodal_models(scheme)
     before = {k: v.clone() for k, v in torch.nn.ModuleDict(encoders).state_dict().items()}
-    fused = FactoredBilinearSoftmax(rank=7, warmup_epochs=1).build({"audio": D1, "video": D2}, scheme)
+    fused = bilinear(rank=7, warmup_epochs=1).build({"audio": D1, "video": D2}, scheme)
     fused.warm_start(solo)
     v_before = fused.v.detach().clone()
     model = FusionModule(encoders, fused)
@@ -165,7 +171,7 @@ def test_the_encoders_learning_rate_is_scaled_and_the_optimiser_is_the_configure
     import functools
 
     encoders, _ = unimodal_models(get_scheme("phone"))
-    fused = FactoredBilinearSoftmax(rank=7, encoder_lr_scale=0.1).build({"audio": D1, "video": D2}, get_scheme("phone"))
+    fused = bilinear(rank=7, encoder_lr_scale=0.1).build({"audio": D1, "video": D2}, get_scheme("phone"))
     sgd = functools.partial(torch.optim.SGD, momentum=0.9)
     optimiser = FusionModule(encoders, fused, lr=0.5, optimizer=sgd).configure_optimizers()
     assert isinstance(optimiser, torch.optim.SGD)
@@ -176,7 +182,7 @@ def test_the_encoders_learning_rate_is_scaled_and_the_optimiser_is_the_configure
 
 def test_two_encoders_exactly():
     with pytest.raises(ValueError, match="exactly two"):
-        FactoredBilinearSoftmax(encoders=["audio"])
+        bilinear(encoders=["audio"])
 
 
 def test_posterior_average_weights():
@@ -222,7 +228,7 @@ def test_auto_sharing_picks_the_level_the_scheme_has():
     assert torch.equal(head("phone", rank=3).groups, torch.as_tensor(get_scheme("phone").group_index("viseme")))
     assert torch.equal(head("phone_state", rank=3).groups,
                        torch.as_tensor(get_scheme("phone_state").group_index("phone")))
-    words = FactoredBilinearSoftmax(rank=3).build({"audio": D1, "video": D2}, word_scheme(["bin", "blue"]))
+    words = bilinear(rank=3).build({"audio": D1, "video": D2}, word_scheme(["bin", "blue"]))
     assert torch.equal(words.groups, torch.arange(3))  # words have no groups: one vector per class
     with pytest.raises(ValueError, match=r"fusion.sharing='phone'.*\['auto', 'none', 'viseme'\]"):
         head("phone", rank=3, sharing="phone")
@@ -236,4 +242,4 @@ def test_a_missing_sharing_level_is_refused_before_any_training(monkeypatch):
 
     monkeypatch.setattr(stages, "run_stage", no_stage)
     with pytest.raises(ValueError, match="fusion.sharing='phone'"):
-        stages.train_model(FactoredBilinearSoftmax(sharing="phone"), None, {}, get_scheme("phone"), None)
+        stages.train_model(bilinear(sharing="phone"), None, {}, get_scheme("phone"), None)

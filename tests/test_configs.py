@@ -3,18 +3,16 @@
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 
-from avfusion.cli import CONFIG_DIR
+from avfusion.configs import CONFIG_DIR, compose_config
 
 GROUPS = ["data", "detector", "encoder", "fusion", "optimizer", "trainer", "evaluation", "frontend"]
 
 
 def compose_train(*overrides, hydra_cfg=False):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=list(overrides), return_hydra_config=hydra_cfg)
+    return compose_config("train", overrides, return_hydra_config=hydra_cfg)
 
 
 @pytest.mark.parametrize("group, name", [(g, p.stem) for g in GROUPS for p in sorted((Path(CONFIG_DIR) / g).glob("*.yaml"))])
@@ -73,3 +71,45 @@ def test_every_shipped_config_passes_the_value_checks(group, name):
     from avfusion.config_check import check_config
 
     check_config(compose_train(f"{group}={name}"))  # a shipped default the checks refuse would block every run
+
+
+def _targets(node, file):
+    """(file, target, keys it sets) for every `_target_` node in a raw YAML tree."""
+    if isinstance(node, dict):
+        if "_target_" in node:
+            yield file, node["_target_"], [k for k in node if not k.startswith("_")]
+        for value in node.values():
+            yield from _targets(value, file)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _targets(value, file)
+
+
+def _parameters(cls) -> dict:
+    """A class's constructor parameters, with those its `**kwargs` pass on to the parent class's."""
+    import inspect
+
+    parameters = dict(inspect.signature(cls).parameters)
+    if any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+        parent = next(base for base in cls.__mro__[1:] if "__init__" in vars(base))
+        parameters = {**_parameters(parent), **parameters}
+    return parameters
+
+
+def test_no_python_default_repeats_a_value_the_yaml_sets():
+    """conf/ is the one place a value stands: an avfusion class a config instantiates has no Python default
+    for a key that config sets (else the two drift apart unseen). None ("not given") is not a value."""
+    import inspect
+
+    import yaml
+    from hydra.utils import get_object
+
+    repeated = []
+    for path in sorted(Path(CONFIG_DIR).rglob("*.yaml")):
+        for file, target, keys in _targets(yaml.safe_load(path.read_text()), path.relative_to(CONFIG_DIR)):
+            if not target.startswith("avfusion."):
+                continue
+            parameters = _parameters(get_object(target))
+            repeated += [f"{file}: {target}.{k} = {parameters[k].default!r}" for k in keys
+                         if k in parameters and parameters[k].default not in (inspect.Parameter.empty, None)]
+    assert not repeated, "\n".join(repeated)

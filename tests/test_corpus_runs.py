@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import corpus_layouts
-from avfusion.corpus.adapters.lrs3 import Lrs3Corpus
 from avfusion.corpus.alignments import utterance_labels
 from test_validation import copy_corpus, plant_unknown_phone
+from conftest import corpus_adapter
 
 SMALL = ["frontend.n_jobs=1", "frontend.audio.steps.2.n_components=16", "trainer.max_epochs=2",
          "evaluation.snrs_db=[0]", "evaluation.noises=[babble]", "noise.babble.talkers=2", "encoder.widths.audio=[64,32]",
@@ -52,7 +52,7 @@ def test_a_corpus_of_word_labels_trains_and_reports_word_error_rates(layout_sour
     row = report["test"][0]
     assert {"wer", "frame_error_word", "reference_words"} <= set(row) and "per" not in row
     assert row["reference_words"] > 0 and "| wer | S / D / I | wer_framewise | segment_error |" in md
-    test = Lrs3Corpus(str(tmp_path / "LRS3"), n_dev_speakers=1).load().split("test")
+    test = corpus_adapter("lrs3", tmp_path / "LRS3", n_dev_speakers=1).load().split("test")
     assert row["segments"] == sum(s.label != "sil" for u in test for s in utterance_labels(u))  # every word
     assert 0 <= row["segment_error"] <= 1
 

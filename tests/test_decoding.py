@@ -7,10 +7,16 @@ import json
 import numpy as np
 import pytest
 
+from avfusion.configs import configured
 from avfusion.corpus.labels import get_scheme
 from avfusion.decoding.hybrid import DecoderParams, HybridDecoder, ViterbiSettings, emission_matrix
 from avfusion.decoding.lm import UnitLanguageModel
 from avfusion.decoding.viterbi import ViterbiSearch, dense_loop, viterbi
+
+
+def viterbi_settings(**values) -> ViterbiSettings:
+    """conf/decoding/viterbi.yaml's decoder settings with `values` changed."""
+    return configured("decoding", "decoding=viterbi", **values).settings
 
 
 def random_model(rng, n_units, n_states):
@@ -99,9 +105,9 @@ def test_the_search_a_block_at_a_time_equals_one_pass(rng, tmp_path, spill):
 
 
 def test_a_bigram_over_a_large_vocabulary_is_refused_before_training():
-    ViterbiSettings(lm="unigram").check(20000)
+    viterbi_settings(lm="unigram").check(20000)
     with pytest.raises(ValueError, match="lm=unigram"):
-        ViterbiSettings().check(20000)
+        viterbi_settings().check(20000)
 
 
 @pytest.mark.parametrize("kind", ["bigram", "none"])
@@ -158,11 +164,11 @@ def toy_decoder(settings=None):
     labels = np.repeat(rng.integers(0, 39, 400), rng.integers(3, 13, 400))  # phones of 3 to 12 frames
     offsets = np.array([0, len(labels) // 2, len(labels)])
     sequences = [rng.integers(0, 39, 30).tolist() for _ in range(20)]
-    return HybridDecoder.fit(settings or ViterbiSettings(), scheme, labels, offsets, sequences), scheme
+    return HybridDecoder.fit(settings or viterbi_settings(), scheme, labels, offsets, sequences), scheme
 
 
 def test_sharp_posteriors_decode_to_their_runs_with_a_flat_loop():
-    settings = ViterbiSettings(lm="none", prior_exponent=0.0)
+    settings = viterbi_settings(lm="none", prior_exponent=0.0)
     decoder, scheme = toy_decoder(settings)
     decoder.params = DecoderParams(1.0, 1.0, 0.0)
     truth = [("sil", 10), ("hh", 4), ("ah", 6), ("ah", 5), ("l", 3), ("ow", 12), ("sil", 8)]
@@ -176,7 +182,7 @@ def test_sharp_posteriors_decode_to_their_runs_with_a_flat_loop():
 
 
 def test_a_one_frame_blip_cannot_be_a_phone():
-    decoder, scheme = toy_decoder(ViterbiSettings(lm="none", prior_exponent=0.0))
+    decoder, scheme = toy_decoder(viterbi_settings(lm="none", prior_exponent=0.0))
     decoder.params = DecoderParams(1.0, 1.0, 0.0)
     frames = [0] * 6 + [5] + [0] * 6
     post = np.full((len(frames), 39), 1e-3)
@@ -209,9 +215,9 @@ def test_tuning_picks_the_grid_point_of_lowest_error_and_saves(tmp_path):
 
 def test_settings_errors_name_the_key():
     with pytest.raises(ValueError, match="decoding.lm='trigram'"):
-        ViterbiSettings(lm="trigram")
+        viterbi_settings(lm="trigram")
     with pytest.raises(ValueError, match=r"decoding.insertion_penalties=\[\]: must be a non-empty list"):
-        ViterbiSettings(insertion_penalties=[])
+        viterbi_settings(insertion_penalties=[])
 
 
 def test_score_counts_edits_against_the_uncollapsed_reference():
@@ -286,10 +292,8 @@ def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(decoder_run
 
 
 def test_evaluate_reuses_a_runs_decoder_and_retunes_on_dev_when_settings_change(decoder_run, monkeypatch):
-    from hydra import compose, initialize_config_dir
-
     from avfusion import api
-    from avfusion.cli import CONFIG_DIR
+    from avfusion.configs import compose_config
     from avfusion.decoding.hybrid import ViterbiDecoding
 
     _, run_dir, _, _ = decoder_run
@@ -303,10 +307,7 @@ def test_evaluate_reuses_a_runs_decoder_and_retunes_on_dev_when_settings_change(
     monkeypatch.setattr(ViterbiDecoding, "tuned", spy_tune)
 
     def evaluate(*overrides):
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="evaluate", overrides=[f"run_dirs=[{run_dir}]", "evaluation.noises=[]",
-                                                              *overrides])
-        return api.evaluate(cfg)
+        return api.evaluate(compose_config("evaluate", [f"run_dirs=[{run_dir}]", "evaluation.noises=[]", *overrides]))
 
     saved = (run_dir / "decoder.json").read_text()
     report = evaluate()

@@ -4,10 +4,11 @@ import cv2
 import numpy as np
 import pytest
 
+from avfusion.configs import configured
 from avfusion.synth.face import carphone_path
-from avfusion.frontends.detectors import HaarMouthDetector, MediapipeMouthDetector, PrecroppedDetector
+from avfusion.frontends.detectors import PrecroppedDetector
 from avfusion.frontends.store import FeatureStore
-from avfusion.frontends.video import MouthDctExtractor, MouthRoiExtractor, dct_features
+from avfusion.frontends.video import dct_features
 from avfusion.media import read_video
 
 
@@ -37,7 +38,7 @@ def carphone():
 def test_mediapipe_finds_the_mouth_on_the_real_carphone_clip(carphone):
     frames, fps = carphone
     assert len(frames) == 120 and fps == pytest.approx(29.97, abs=0.01)
-    with MediapipeMouthDetector().session() as detect:
+    with configured("detector", "detector=mediapipe").session() as detect:
         boxes = [detect(f) for f in frames]
     found = [b for b in boxes if b is not None]
     assert len(found) / len(frames) >= 0.95
@@ -52,7 +53,7 @@ def test_mediapipe_finds_the_mouth_on_the_real_carphone_clip(carphone):
 
 def test_roi_extraction_on_carphone_counts_and_shapes(carphone):
     frames, _ = carphone
-    rois, boxes, missed = MouthDctExtractor(MediapipeMouthDetector()).rois(frames[:30])
+    rois, boxes, missed = configured("frontend.video.extractor", "detector=mediapipe").rois(frames[:30])
     assert rois.shape == (30, 64, 64) and boxes.shape == (30, 4)
     assert missed <= 2
 
@@ -64,13 +65,13 @@ def test_the_roi_store_holds_the_crops_the_dct_path_cuts(carphone, tmp_path):
 
     frames, _ = carphone
     utt = Utterance("carphone", "s", "train", None, carphone_path(), None)
-    store = FeatureStore(tmp_path, MouthRoiExtractor(MediapipeMouthDetector(), roi_size=44))
+    store = FeatureStore(tmp_path, configured("frontend.streams.0.extractor", "frontend=mouth_roi", "detector=mediapipe"))
     report = store.build([utt], progress=False)
     assert report.extracted == ["carphone"] and not report.failed
     rois, meta = store.read(utt)
     assert rois.dtype == np.uint8 and rois.shape == (120, 44, 44)
     assert meta["fps"] == pytest.approx(29.97, abs=0.01) and meta["n_frames"] == 120
-    dct = MouthDctExtractor(MediapipeMouthDetector(), roi_size=44, n_coefficients=50)
+    dct = configured("frontend.video.extractor", "detector=mediapipe", roi_size=44, n_coefficients=50)
     np.testing.assert_array_equal(rois, dct.rois(frames, "carphone")[0])
     features, dct_meta = dct.extract(utt)
     np.testing.assert_array_equal(dct_features(np.asarray(rois), 50), features)
@@ -82,7 +83,7 @@ def test_haar_finds_a_mouth_on_the_astronaut():
     from skimage.data import astronaut
 
     img = cv2.cvtColor(astronaut(), cv2.COLOR_RGB2BGR)
-    with HaarMouthDetector().session() as detect:
+    with configured("detector", "detector=haar").session() as detect:
         box = detect(img)
     assert box is not None
     (x0, y0), (x1, y1) = mediapipe_lip_boxes([img])[0]  # independent localisation of the lips
@@ -99,7 +100,7 @@ def test_precropped_uses_the_whole_frame():
 
 def test_tasks_api_model_path_must_exist(carphone):
     with pytest.raises(FileNotFoundError, match="nowhere.task"):
-        with MediapipeMouthDetector(model_path="/nowhere.task").session():
+        with configured("detector", "detector=mediapipe", model_path="/nowhere.task").session():
             pass
 
 
@@ -112,4 +113,4 @@ def test_no_mouth_anywhere_is_an_error_naming_the_file(tmp_path):
     write_video(path, np.full((10, 64, 64, 3), 128, np.uint8), 25.0)
     utt = Utterance("u", "s", "train", None, path, None)
     with pytest.raises(VideoError, match="blank.mp4: mediapipe found no mouth in any of 10 frames"):
-        MouthDctExtractor(MediapipeMouthDetector()).extract(utt)
+        configured("frontend.video.extractor", "detector=mediapipe").extract(utt)

@@ -3,7 +3,6 @@
 import cv2
 
 from avfusion.media import read_video
-from avfusion.synth.face import FaceRenderer
 
 from conftest import small_synthetic
 
@@ -11,8 +10,7 @@ from conftest import small_synthetic
 def test_mediapipe_finds_the_lips_on_face_mode_video(tmp_path):
     import mediapipe as mp
 
-    builder = small_synthetic(tmp_path / "face", n_speakers=4, n_dev_speakers=1, n_test_speakers=1,
-                              utterances_per_speaker=2, renderer=FaceRenderer())
+    builder = small_synthetic(tmp_path / "face", "data/renderer=face", n_speakers=4, utterances_per_speaker=2)
     corpus = builder.load(progress=False)
     found = total = 0
     for utt in corpus:
@@ -30,7 +28,7 @@ def test_the_mouth_moves_on_the_still_portrait(tmp_path):
     """On the still astronaut plate, only the composited mouth changes over time."""
     from avfusion.synth.face import face_plates
 
-    builder = small_synthetic(tmp_path / "still", n_speakers=3, utterances_per_speaker=1, renderer=FaceRenderer())
+    builder = small_synthetic(tmp_path / "still", "data/renderer=face", utterances_per_speaker=1)
     corpus = builder.load(progress=False)
     plate = face_plates()[0]
     assert plate.name == "astronaut"

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from avfusion.configs import configured
 from avfusion.corpus.labels import get_scheme
 from avfusion.errors import ConfigError
 from avfusion.noise import NoiseMixer
@@ -11,6 +12,11 @@ from avfusion.frames.labelling import FrameLabeller
 from avfusion.training.multicondition import MultiCondition
 
 from conftest import built_in_noises, fitted_small_frontend
+
+
+def multi_condition(**values) -> MultiCondition:
+    """conf/train_noise/multi.yaml with `values` changed."""
+    return configured("train_noise", "train_noise=multi", **values)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +30,7 @@ def prepared(small_corpus, tmp_path_factory):
 
 def test_noisy_copies_change_only_the_audio_and_sit_beside_the_clean_frames(prepared, tmp_path):
     corpus, frontend, frames = prepared
-    multi = MultiCondition(copies=2, noises=["white", "babble"], snr_db=[0, 10])
+    multi = multi_condition(copies=2, noises=["white", "babble"], snr_db=[0, 10])
     out = multi.apply(frontend, frames, corpus, tmp_path, built_in_noises(corpus))
     for split, clean in frames.items():
         n = len(clean)
@@ -43,7 +49,7 @@ def test_each_copy_is_the_drawn_condition_mixed_as_evaluation_mixes_it(prepared,
     """Independent reference: the copy's audio features equal the front-end on the waveform NoiseMixer
     gives for the drawn (kind, SNR) with the copy's seed."""
     corpus, frontend, frames = prepared
-    multi = MultiCondition(copies=1, noises=["white", "pink", "babble"], snr_db=[-5, 20],
+    multi = multi_condition(copies=1, noises=["white", "pink", "babble"], snr_db=[-5, 20],
                            splits=["train"], keep_clean=False)
     out = multi.apply(frontend, frames, corpus, tmp_path, built_in_noises(corpus))
     train = corpus.split("train")
@@ -58,23 +64,23 @@ def test_each_copy_is_the_drawn_condition_mixed_as_evaluation_mixes_it(prepared,
 
 def test_copies_are_built_once_and_clean_training_is_untouched(prepared, tmp_path, monkeypatch):
     corpus, frontend, frames = prepared
-    multi = MultiCondition(copies=1, noises=["white"], snr_db=[5, 5])
+    multi = multi_condition(copies=1, noises=["white"], snr_db=[5, 5])
     sources = built_in_noises(corpus)
     first = multi.apply(frontend, frames, corpus, tmp_path, sources)
     monkeypatch.setattr(type(frontend), "transform", lambda *a, **k: pytest.fail("noisy copies built again"))
     again = multi.apply(frontend, frames, corpus, tmp_path, sources)
     np.testing.assert_array_equal(first["train"].features["audio"], again["train"].features["audio"])
-    assert MultiCondition().apply(frontend, frames, corpus, tmp_path, sources) is frames  # copies: 0
+    assert configured("train_noise").apply(frontend, frames, corpus, tmp_path, sources) is frames  # copies: 0
 
 
 def test_bad_settings_name_the_key(prepared):
     corpus = prepared[0]
     with pytest.raises(ConfigError, match=r"train_noise.noises: unknown noise 'brown'; the noise sources are \['babble'"):
-        MultiCondition(copies=1, noises=["brown"]).check(built_in_noises(corpus), corpus)
+        multi_condition(copies=1, noises=["brown"]).check(built_in_noises(corpus), corpus)
     with pytest.raises(ConfigError, match="train_noise.snr_db"):
-        MultiCondition(copies=1, snr_db=[10, 0])
+        multi_condition(copies=1, snr_db=[10, 0])
     with pytest.raises(ConfigError, match="train_noise.splits"):
-        MultiCondition(copies=1, splits=["test"])
+        multi_condition(copies=1, splits=["test"])
 
 
 def test_a_run_trains_on_the_noisy_copies(tiny_root):
@@ -94,3 +100,20 @@ def test_a_run_trains_on_the_noisy_copies(tiny_root):
     assert settings["train_noise.copies"] == 1  # a noise-trained stage is never mistaken for a clean one
     built = list((tiny_root / "features").glob("frames-*/noisy-*/train-0/complete"))
     assert built  # the copies, beside the prepared frames
+
+
+def test_what_the_noisy_copies_would_be_shapes_a_clean_stage_not():
+    """Clean training (copies: 0) carries multi's settings (conf/train_noise/clean.yaml extends multi.yaml);
+    they must not refuse a resume or miss the stage cache, while under multi they do."""
+    from avfusion.api import stage_shaping
+    from avfusion.configs import compose_config
+
+    def shaping(*overrides):
+        cfg = compose_config("train", overrides)
+        return stage_shaping(cfg, configured("train_noise", *overrides))
+
+    assert shaping() == shaping("train_noise.snr_db=[0,5]", "train_noise.noises=[white]")
+    assert {k for k in shaping() if k.startswith("train_noise.")} == {"train_noise._target_", "train_noise.copies"}
+    multi = shaping("train_noise=multi")
+    assert multi != shaping("train_noise=multi", "train_noise.snr_db=[0,5]")
+    assert "noise.babble.talkers" in multi and "noise.babble.talkers" not in shaping()

@@ -10,9 +10,15 @@ import soundfile
 from avfusion.corpus.alignments import utterance_labels
 from avfusion.errors import ConfigError, UserError
 from avfusion.media import load_audio
+from avfusion.configs import configured
 from avfusion.noise import NoiseCondition, NoiseMixer, Recordings, active_samples
 
 from conftest import train_with_plugin
+
+
+def recordings(**values) -> Recordings:
+    """conf/noise/recordings.yaml with `values` changed."""
+    return configured("noise.recordings", **values)
 
 
 def _db(x):
@@ -36,7 +42,7 @@ def recordings_folder(tmp_path):
 
 def test_recordings_give_reproducible_noise_at_the_asked_active_speech_snr(small_corpus, recordings_folder):
     _, corpus = small_corpus
-    source = Recordings(folder=str(recordings_folder))
+    source = recordings(folder=str(recordings_folder))
     source.validate("noise.recordings")
     assert [p.name for p in source.files()] == ["fan.wav", "street.flac", "hum.flac", "rain.wav"]
     mixer = NoiseMixer({"recordings": source}, sample_rate=16000, seed=3)
@@ -48,7 +54,7 @@ def test_recordings_give_reproducible_noise_at_the_asked_active_speech_snr(small
             noisy = mixer(utt, speech, NoiseCondition("recordings", snr))
             noise = noisy.astype(np.float64) - speech
             assert _db(speech[active]) - _db(noise) == pytest.approx(snr, abs=0.05)
-        again = NoiseMixer({"recordings": Recordings(folder=str(recordings_folder))}, sample_rate=16000, seed=3)
+        again = NoiseMixer({"recordings": recordings(folder=str(recordings_folder))}, sample_rate=16000, seed=3)
         np.testing.assert_array_equal(noisy, again(utt, speech, NoiseCondition("recordings", -5.0)))
         other_seed = NoiseMixer({"recordings": source}, sample_rate=16000, seed=4)
         assert not np.array_equal(noisy, other_seed(utt, speech, NoiseCondition("recordings", -5.0)))
@@ -59,7 +65,7 @@ def test_recordings_give_reproducible_noise_at_the_asked_active_speech_snr(small
 def test_a_recording_segment_is_a_stretch_of_its_file_at_the_mixers_rate(recordings_folder):
     """Independent of the source's loop: the drawn noise is a contiguous piece of the file as media decodes
     it at 16 kHz (channels averaged, resampled), found by correlation."""
-    source = Recordings(folder=str(recordings_folder / "sound-bible"), suffixes=[".flac"])  # hum.flac: 8 kHz stereo
+    source = recordings(folder=str(recordings_folder / "sound-bible"), suffixes=[".flac"])  # hum.flac: 8 kHz stereo
     utt = type("U", (), {"id": "x"})()
     segment = source.draw(utt, 4000, 16000, np.random.default_rng(1))
     whole = load_audio(recordings_folder / "sound-bible" / "hum.flac", 16000).astype(np.float64)
@@ -69,22 +75,22 @@ def test_a_recording_segment_is_a_stretch_of_its_file_at_the_mixers_rate(recordi
 
 def test_a_folder_without_decodable_audio_is_one_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="noise.recordings.folder is not set"):
-        Recordings().validate("noise.recordings")
+        recordings().validate("noise.recordings")
     with pytest.raises(ConfigError, match="no such folder"):
-        Recordings(folder=str(tmp_path / "missing")).validate("noise.recordings")
+        recordings(folder=str(tmp_path / "missing")).validate("noise.recordings")
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / "notes.txt").write_text("x")
     with pytest.raises(ConfigError, match=r"noise.recordings.folder=.*empty: no audio files \(.wav, .flac"):
-        Recordings(folder=str(tmp_path / "empty")).validate("noise.recordings")
+        recordings(folder=str(tmp_path / "empty")).validate("noise.recordings")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "a.wav").write_bytes(b"RIFF....WAVEnot really")
     with pytest.raises(ConfigError, match="noise.musan.folder=.*broken: none of its 1 audio files can be decoded"):
-        Recordings(folder=str(tmp_path / "broken")).validate("noise.musan")
+        recordings(folder=str(tmp_path / "broken")).validate("noise.musan")
     silent = tmp_path / "silent"
     silent.mkdir()
     soundfile.write(silent / "zeros.wav", np.zeros(800), 8000)
     with pytest.raises(UserError, match="all digital silence"):
-        Recordings(folder=str(silent)).draw(type("U", (), {"id": "x"})(), 100, 16000, np.random.default_rng(0))
+        recordings(folder=str(silent)).draw(type("U", (), {"id": "x"})(), 100, 16000, np.random.default_rng(0))
 
 
 PLUGIN_NOISE = '''

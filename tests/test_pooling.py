@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.mixture import GaussianMixture
 
+from avfusion.configs import configured
 from avfusion.models.pooling import FisherVectorPooling, VladPooling
 
 K, D = 4, 5
@@ -151,10 +152,9 @@ def test_utterance_vectors_classify_sequences():
     from sklearn.linear_model import LogisticRegression
 
     from avfusion.corpus.labels import get_scheme
-    from avfusion.models.fusion.fisher import FisherVectorFusion
 
     rng = np.random.default_rng(6)
-    head = FisherVectorFusion(encoders=["audio"], n_components=3, pca_dim=None, pooling="utterance")
+    head = configured("fusion", "fusion=fisher", encoders=["audio"], n_components=3, pca_dim=None, pooling="utterance")
     head.build({"audio": D}, get_scheme("phone"))
     # class 0: frames around one centre; class 1: the same frames' spread but around two centres
     def sequences(label, n):
@@ -182,7 +182,6 @@ def test_pooling_models_are_fitted_on_training_frames_only(monkeypatch, tmp_path
 
     from avfusion.corpus.labels import get_scheme
     from avfusion.frames.data import FrameData
-    from avfusion.models.encoders import EncoderSpec
     from avfusion.models.fusion.fisher import FisherVectorFusion
     from avfusion.training.settings import TrainingSettings
     from avfusion.training.stages import TrainSettings, train_model
@@ -198,8 +197,8 @@ def test_pooling_models_are_fitted_on_training_frames_only(monkeypatch, tmp_path
     seen = []
     original = FisherVectorFusion.initialise
     monkeypatch.setattr(FisherVectorFusion, "initialise", lambda self, hidden: (seen.append(hidden), original(self, hidden)))
-    head = FisherVectorFusion(n_components=2, pca_dim=4, half_width=2)
-    spec = EncoderSpec(widths={"audio": [8], "video": [8]}, dropout=0.0)
+    head = configured("fusion", "fusion=fisher", n_components=2, pca_dim=4, half_width=2)
+    spec = configured("encoder", widths={"audio": [8], "video": [8]}, dropout=0.0)
     callbacks = {"ckpt": partial(pl.callbacks.ModelCheckpoint, monitor="val/frame_error", save_last=True)}
     training = TrainingSettings(batch_size=256, lr=1e-3, weight_decay=1e-5, patience=3, resume=False,
                                 encoder_cache_dir=None, batching="auto", chunk_frames=200, sequences_per_batch=8)

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from avfusion import api
+from avfusion.configs import compose_config, configured
 from avfusion.corpus.alignments import normalise_phones, read_alignment, read_kaldi_ctm
 from avfusion.corpus.labels import get_scheme
 from avfusion.decoding.framewise import FramewiseDecoder
@@ -16,7 +17,6 @@ from avfusion.errors import UserError
 from avfusion.frames.clock import num_frames
 from avfusion.frames.data import frames_of
 from avfusion.frames.labelling import FrameLabeller, frame_segments
-from avfusion.frontends.audio import MfccExtractor
 from avfusion.frontends.cmvn import Cmvn
 from avfusion.frontends.context import Splice
 from avfusion.frontends.video import AtFrameRate, to_frame_rate
@@ -26,21 +26,15 @@ from avfusion.inference.posteriors import posteriors
 from avfusion.inference.units import timed_units
 from avfusion.media import load_audio
 from avfusion.models.encoders import MlpEncoder
-from avfusion.models.fusion.vlad import VladFusion
 from avfusion.training.module import FusionModule
 from conftest import tiny_overrides
 
 
 def _train(root: Path, fusion: str) -> Path:
-    from hydra import compose, initialize_config_dir
-
-    from avfusion.cli import CONFIG_DIR
-
     run_dir = root / f"predict_{fusion}"
     if not (run_dir / "run.json").is_file():
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose(config_name="train", overrides=[*tiny_overrides(root), f"fusion={fusion}",
-                                                           "trainer.max_epochs=1", "evaluation.noises=[]"])
+        cfg = compose_config("train", [*tiny_overrides(root), f"fusion={fusion}", "trainer.max_epochs=1",
+                                       "evaluation.noises=[]"])
         api.train(cfg, run_dir)
     return run_dir
 
@@ -159,14 +153,9 @@ def test_a_video_only_model_runs_on_a_silent_clip_and_an_audio_model_says_what_i
 
 
 def test_the_cli_writes_every_file(concat_run, test_utterance, tmp_path, capsys):
-    from hydra import compose, initialize_config_dir
-
-    from avfusion.cli import CONFIG_DIR
-
     u = test_utterance
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="predict", overrides=[f"run_dir={concat_run.directory}", f"video={u.video}",
-                                                        f"audio={u.audio}", f"output_dir={tmp_path}"])
+    cfg = compose_config("predict", [f"run_dir={concat_run.directory}", f"video={u.video}", f"audio={u.audio}",
+                                     f"output_dir={tmp_path}"])
     prediction, paths = api.predict_files(cfg)
     stem = Path(u.video).stem
     assert {p.name for p in tmp_path.iterdir()} == {f"{stem}.{s}" for s in ("TextGrid", "ctm", "posteriors.npy",
@@ -229,13 +218,13 @@ def test_front_end_steps_in_pieces_equal_one_pass(concat_run, rng):
         steps = chunks.for_clip(modality.steps, raw, 50)
         whole = chunks.apply_steps(modality.steps, raw)  # utterance CMVN over all of it
         np.testing.assert_allclose(chunks.transformed(steps, raw, 50), whole, atol=1e-5)
-    assert chunks.steps_context([Cmvn(), Splice(4), Splice(3)]) == 7
-    assert chunks.steps_context([Cmvn(), object()]) is None  # a step that does not say: one piece
+    assert chunks.steps_context([Cmvn("utterance", variance=False), Splice(4), Splice(3)]) == 7
+    assert chunks.steps_context([Cmvn("utterance", variance=False), object()]) is None  # a step that does not say: one piece
 
 
 def test_a_window_pooling_head_in_pieces_equals_one_pass(rng):
     scheme = get_scheme("phone")
-    head = VladFusion(n_clusters=4, half_width=3, pca_dim=8, encoders=("audio", "video"), seed=0)
+    head = configured("fusion", "fusion=vlad", n_clusters=4, half_width=3, pca_dim=8)
     encoders = {m: MlpEncoder(10, [16], inputs=[m]) for m in ("audio", "video")}  # 2 dims spliced +-2
     head.build({"audio": 16, "video": 16}, scheme)
     head.initialise({m: rng.standard_normal((500, 16)).astype(np.float32) for m in ("audio", "video")})
@@ -249,7 +238,7 @@ def test_a_window_pooling_head_in_pieces_equals_one_pass(rng):
 
 
 def test_mfccs_of_a_long_waveform_in_blocks_equal_one_pass(rng):
-    extractor = MfccExtractor()
+    extractor = configured("frontend.audio.extractor")
     audio = (0.1 * rng.standard_normal(16000 * 3 + 77)).astype(np.float32)
     whole = extractor.from_waveform(audio)
     np.testing.assert_allclose(extractor.from_waveform(audio, block_frames=97), whole, atol=1e-4)

@@ -4,9 +4,10 @@ import logging
 
 import pytest
 
-from avfusion.corpus.adapters.tcd_timit import TEST_SPLITS, TcdTimitCorpus
+from avfusion.corpus.adapters.tcd_timit import TEST_SPLITS
 from avfusion.corpus.alignments import AlignmentError, read_alignment, utterance_labels
 from avfusion.corpus.types import Utterance
+from conftest import corpus_adapter
 
 LIPSPEAKER_MLF = """#!MLF!#
 "/home/tcd/lipspeakers/Lipspkr1/Clips/straightcam/sa1.rec"
@@ -142,8 +143,8 @@ def test_manifest_carries_the_alignment_tier(tmp_path):
 def test_tcd_timit_test_split_is_a_named_choice(tmp_path):
     assert len(TEST_SPLITS["authors"]) == len(TEST_SPLITS["legacy"]) == 17
     assert len(set(TEST_SPLITS["authors"]) & set(TEST_SPLITS["legacy"])) == 6
-    assert TcdTimitCorpus(str(tmp_path)).listed_test_speakers() == list(TEST_SPLITS["authors"])
-    assert TcdTimitCorpus(str(tmp_path), test_split="legacy").listed_test_speakers()[0] == "13F"
-    assert TcdTimitCorpus(str(tmp_path), test_speakers=["01M"]).listed_test_speakers() == ["01M"]
+    assert corpus_adapter("tcd_timit", tmp_path).listed_test_speakers() == list(TEST_SPLITS["authors"])
+    assert corpus_adapter("tcd_timit", tmp_path, test_split="legacy").listed_test_speakers()[0] == "13F"
+    assert corpus_adapter("tcd_timit", tmp_path, test_speakers=["01M"]).listed_test_speakers() == ["01M"]
     with pytest.raises(ValueError, match=r"test_split='gillen'.*\['authors', 'legacy'\]"):
-        TcdTimitCorpus(str(tmp_path), test_split="gillen").listed_test_speakers()
+        corpus_adapter("tcd_timit", tmp_path, test_split="gillen").listed_test_speakers()

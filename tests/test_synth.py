@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 import soundfile
 
-from avfusion.synth.festival import FestivalSpeech
-from avfusion.synth.settings import RealismSettings
 from avfusion.corpus.alignments import normalise_phones, read_phones, read_textgrid
 from avfusion.corpus.phones import PHONES, PHONE_TO_VISEME
 from avfusion.corpus.types import CorpusError
@@ -152,7 +150,7 @@ def frames_at_phone_centres(corpus, min_duration=0.06):
 def test_rendered_mouth_carries_the_viseme(tmp_path):
     # the lips in step with the labels and no transient nuisances: the rendering alone (the timing is
     # tested in test_synth_realism)
-    in_step = RealismSettings(av_lead_ms=(0, 0), av_jitter_ms=0, onset_lead_ms=(0, 0), nuisance_share=0)
+    in_step = {"av_lead_ms": [0, 0], "av_jitter_ms": 0, "onset_lead_ms": [0, 0], "nuisance_share": 0}
     corpus = small_synthetic(tmp_path / "in_step", realism=in_step, n_babble_talkers=0).load(progress=False)
     opening = collections.defaultdict(list)
     for phone, frame in frames_at_phone_centres(corpus):
@@ -202,7 +200,7 @@ def test_phone_times_match_the_acoustics(small_corpus):
 
 @pytest.mark.skipif(__import__("shutil").which("festival") is None, reason="festival not installed (optional backend)")
 def test_festival_backend_writes_the_same_layout(tmp_path):
-    builder = small_synthetic(tmp_path / "fest", utterances_per_speaker=2, tts=FestivalSpeech())
+    builder = small_synthetic(tmp_path / "fest", "data/tts=festival", utterances_per_speaker=2)
     corpus = builder.load(progress=False)
     for u in corpus:
         info = soundfile.info(u.audio)
@@ -220,7 +218,7 @@ def test_grouped_settings_keep_the_flat_names_older_corpora_carry(tmp_path):
     from avfusion.synth.face import FaceRenderer
     from avfusion.synth.generator import SyntheticCorpus
 
-    corpus = small_synthetic(tmp_path / "x", renderer=FaceRenderer(), realism=RealismSettings(coupling=0.5))
+    corpus = small_synthetic(tmp_path / "x", "data/renderer=face", realism={"coupling": 0.5})
     flat = corpus.settings()
     assert set(flat) == {"n_speakers", "n_dev_speakers", "n_test_speakers", "utterances_per_speaker", "video_mode",
                          "tts", "roi_size", "fps", "sample_rate", "seed", "room_snr_db", "video_motion",

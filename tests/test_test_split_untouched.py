@@ -2,20 +2,14 @@
 and posterior-averaging weights see train and dev only. Checked by spying on what they are given."""
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from avfusion import api
-from avfusion.cli import CONFIG_DIR
+from avfusion.configs import compose_config
 from avfusion.decoding.hybrid import ViterbiDecoding
 from avfusion.models.ensemble import PosteriorAverage
 from avfusion.training import stages
 
 from conftest import tiny_overrides
-
-
-def compose_config(name, overrides):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name=name, overrides=overrides)
 
 
 @pytest.fixture(scope="module")

@@ -159,14 +159,11 @@ def uninterrupted(tiny_root):
 
 
 def train_concat(tiny_root, run, *extra, epochs=3, patience=10):
-    from hydra import compose, initialize_config_dir
-
     from avfusion import api
-    from avfusion.cli import CONFIG_DIR
+    from avfusion.configs import compose_config
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=[*tiny_overrides(tiny_root), "fusion=concat", f"training.patience={patience}",
-                                                      f"trainer.max_epochs={epochs}", "evaluation.noises=[]", *extra])
+    cfg = compose_config("train", [*tiny_overrides(tiny_root), "fusion=concat", f"training.patience={patience}",
+                                   f"trainer.max_epochs={epochs}", "evaluation.noises=[]", *extra])
     return api.train(cfg, run)
 
 

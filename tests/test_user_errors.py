@@ -9,10 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from avfusion import api
-from avfusion.cli import CONFIG_DIR
+from avfusion.configs import compose_config
 from avfusion.cli.boundary import user_errors
 
 from conftest import tiny_overrides
@@ -21,8 +20,7 @@ BIN = Path(sys.executable).parent
 
 
 def compose_cfg(name, overrides):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name=name, overrides=list(overrides))
+    return compose_config(name, overrides)
 
 
 def run_command(command, overrides, tmp_path):

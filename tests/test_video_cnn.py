@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from avfusion.configs import configured
 from avfusion.errors import ConfigError
 from avfusion.frames.clock import num_frames, video_positions
 from avfusion.frames.data import VideoBatch
@@ -11,10 +12,15 @@ from avfusion.frontends.video import to_frame_rate
 from avfusion.models.video_cnn import RoiAugment, VideoCnnEncoder, interpolate_at
 
 
+def cnn(input_dim: int, **values) -> VideoCnnEncoder:
+    """conf/encoder/video_cnn.yaml's CNN with `values` changed, over `input_dim`-pixel ROIs."""
+    return configured("encoder.modules.video", "encoder=video_cnn", **values)(input_dim=input_dim)
+
+
 def small(**kw):
     torch.manual_seed(0)
-    return VideoCnnEncoder(input_dim=24, crop=20, stem_channels=4, widths=[8, 16], temporal_size=8,
-                           output_dim=6, **kw)
+    return cnn(24, **{"crop": 20, "stem_channels": 4, "widths": [8, 16], "blocks": [1, 1], "temporal_size": 8,
+                      "output_dim": 6, **kw})
 
 
 def item(fps: float, seconds: float, size: int = 24, seed: int = 0):
@@ -91,8 +97,8 @@ def test_an_item_padded_in_a_batch_gets_the_outputs_it_gets_alone(temporal):
 
 def test_resnet18_widths_build_and_train_one_step():
     torch.manual_seed(0)
-    encoder = VideoCnnEncoder(input_dim=48, crop=44, stem_channels=64, widths=[64, 128, 256, 512], blocks=[2, 2, 2, 2],
-                              temporal="gru", temporal_size=32, output_dim=10)
+    encoder = cnn(48, crop=44, stem_channels=64, widths=[64, 128, 256, 512], blocks=[2, 2, 2, 2], temporal="gru",
+                  temporal_size=32, output_dim=10)
     rois, pos, n_labels = item(25.0, 0.5, size=48)
     out = run(encoder, rois[None], pos[None], torch.ones(1, n_labels, dtype=torch.bool))
     out.sum().backward()
@@ -110,24 +116,19 @@ def test_a_saved_state_dict_is_loaded_and_bad_settings_are_named(tmp_path):
     with pytest.raises(ConfigError, match="temporal='lstm'"):
         small(temporal="lstm")
     with pytest.raises(ConfigError, match="one entry per ResNet stage"):
-        VideoCnnEncoder(24, widths=[8, 16], blocks=[1])
+        cnn(24, widths=[8, 16], blocks=[1])
     with pytest.raises(ConfigError, match="crop=30 must be within the 24x24 ROIs"):
-        VideoCnnEncoder(24, crop=30)
+        cnn(24, crop=30)
     with pytest.raises(ValueError, match="expects 24x24 ROIs"):
         run(small().eval(), torch.zeros(1, 3, 20, 20, dtype=torch.uint8), torch.zeros(1, 5),
             torch.ones(1, 5, dtype=torch.bool))
 
 
 def test_the_resnet18_config_builds_the_lip_reading_trunk():
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
-
-    from avfusion.cli import CONFIG_DIR
     from avfusion.models.video_cnn import BasicBlock
 
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose(config_name="train", overrides=["experiment=video_cnn", "encoder=video_cnn_resnet18"])
-    encoder = instantiate(cfg.encoder, _convert_="all").build("video", {"audio": 360, "video": 540, "video_roi": 44})
+    spec = configured("encoder", "experiment=video_cnn", "encoder=video_cnn_resnet18")
+    encoder = spec.build("video", {"audio": 360, "video": 540, "video_roi": 44})
     blocks = [m for m in encoder.trunk if isinstance(m, BasicBlock)]
     assert [b.conv1.out_channels for b in blocks] == [64, 64, 128, 128, 256, 256, 512, 512]
     assert encoder.stem[0].out_channels == 64 and encoder.output_dim == 200

@@ -25,13 +25,10 @@ CNN = ["experiment=video_cnn", "frontend.streams.0.extractor.roi_size=24", "enco
 
 
 def compose_train(root: Path, *overrides, cnn=CNN):
-    from hydra import compose, initialize_config_dir
+    from avfusion.configs import compose_config
 
-    from avfusion.cli import CONFIG_DIR
-
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose(config_name="train", overrides=[*tiny_overrides(root), *cnn,
-                                                       f"training.encoder_cache_dir={root}/cnn_encoders", *overrides])
+    return compose_config("train", [*tiny_overrides(root), *cnn, f"training.encoder_cache_dir={root}/cnn_encoders",
+                                    *overrides])
 
 
 @pytest.fixture(scope="module")

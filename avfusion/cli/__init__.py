@@ -1,5 +1,5 @@
 """Hydra entry points. Configs live in the repository's top-level conf/ (the package is installed editable)."""
 
-from pathlib import Path
+from avfusion.configs import CONFIG_DIR
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+__all__ = ["CONFIG_DIR"]

@@ -95,7 +95,7 @@ class FramewiseStream:
 class FramewiseDecoding(Decoding):
     """`decoding=framewise`: nothing to fit or tune."""
 
-    min_frames: int = 2  # runs shorter than this many frames are dropped
+    min_frames: int  # runs shorter than this many frames are dropped
 
     def __post_init__(self) -> None:
         check_fields(self, "decoding", {"min_frames": integer(1)})

@@ -24,7 +24,7 @@ import itertools
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
@@ -51,14 +51,14 @@ MAX_BIGRAM_UNITS = 1000
 class ViterbiSettings:
     """What the decoder is fitted with, and the dev grid it is tuned over (`conf/decoding/viterbi.yaml`)."""
 
-    lm: str = "bigram"  # bigram | unigram | none (a flat loop)
-    discount: float = 0.5  # absolute discounting of the bigram
-    prior_exponent: float = 1.0  # posteriors / priors ** prior_exponent
-    states_per_unit: int = 3
-    max_self_loop: float = 0.95
-    acoustic_scales: list[float] = field(default_factory=lambda: [0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0])
-    lm_weights: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0, 3.0, 4.0])
-    insertion_penalties: list[float] = field(default_factory=lambda: [-6.0, -4.0, -2.0, 0.0, 2.0, 4.0])
+    lm: str  # bigram | unigram | none (a flat loop)
+    discount: float  # absolute discounting of the bigram
+    prior_exponent: float  # posteriors / priors ** prior_exponent
+    states_per_unit: int
+    max_self_loop: float
+    acoustic_scales: list[float]
+    lm_weights: list[float]
+    insertion_penalties: list[float]
 
     def __post_init__(self) -> None:
         check_fields(self, "decoding", {
@@ -245,8 +245,8 @@ class ViterbiDecoding(ViterbiSettings, Decoding):
     """`decoding=viterbi`: the hybrid decoder fitted on train and tuned on dev per model (`tune`: the policy;
     `clean`: on the clean dev split), with the framewise decoder's error rate reported beside it."""
 
-    tune: str = "clean"
-    min_frames: int = 2  # the framewise decoding reported beside (per_framewise)
+    tune: str
+    min_frames: int  # the framewise decoding reported beside (per_framewise)
 
     def __post_init__(self) -> None:
         super().__post_init__()

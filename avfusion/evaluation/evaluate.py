@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 from pathlib import Path
 
@@ -143,12 +143,12 @@ class Evaluator:
 
     NOT_SHAPING: ClassVar[tuple[str, ...]] = ("*",)  # scoring never changes what a stage learns
 
-    noises: list[str] = field(default_factory=lambda: ["white", "babble"])  # names of noise sources (conf/noise/)
-    snrs_db: list[float] = field(default_factory=lambda: [20, 10, 5, 0, -5])
-    seed: int = 1234
-    batch_size: int = 8192
-    report_dev: bool = True  # also score dev in every condition: the table conclusions are drawn from
-    cache_conditions: bool = True  # keep each noisy condition's audio features beside the prepared frames
+    noises: list[str]  # names of noise sources (conf/noise/)
+    snrs_db: list[float]
+    seed: int
+    batch_size: int
+    report_dev: bool  # also score dev in every condition: the table conclusions are drawn from
+    cache_conditions: bool  # keep each noisy condition's audio features beside the prepared frames
 
     def __post_init__(self) -> None:
         check_fields(self, "evaluation", {"noises": each(text, example="[white,babble]"),

@@ -20,11 +20,11 @@ class MfccExtractor:
     utterance-relative `top_db` clip, so the features do not depend on the loudest frame.
     """
 
-    n_mfcc: int = 24
-    sample_rate: int = 16000
-    win_ms: float = 25.0
-    hop_ms: float = 10.0
-    n_mels: int = 40
+    n_mfcc: int
+    sample_rate: int
+    win_ms: float
+    hop_ms: float
+    n_mels: int
     fmin: float = 20.0
     fmax: float | None = None
     name: str = "mfcc"

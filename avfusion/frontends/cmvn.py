@@ -20,8 +20,8 @@ class Cmvn(FrontEndStep):
     (unlabelled, the speaker's own audio, as Kaldi's spk2utt CMVN). `global`: by statistics
     fitted on the training frames."""
 
-    scope: str = "utterance"
-    variance: bool = False
+    scope: str
+    variance: bool
     floor: float = 1e-5
     mean_: np.ndarray | None = field(default=None, repr=False)
     std_: np.ndarray | None = field(default=None, repr=False)

@@ -22,7 +22,7 @@ def splice(x: np.ndarray, context: int) -> np.ndarray:
 class Splice(FrontEndStep):
     """A pipeline step with nothing to fit."""
 
-    context: int = 4
+    context: int
 
     @property
     def frame_context(self) -> int:

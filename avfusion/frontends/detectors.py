@@ -64,9 +64,9 @@ class MediapipeMouthDetector(_Detector):
     as newer mediapipe releases require.
     """
 
-    margin: float = 1.6  # ROI side = margin x lip-corner distance
-    align: bool = True
-    min_confidence: float = 0.5
+    margin: float  # ROI side = margin x lip-corner distance
+    align: bool
+    min_confidence: float
     model_path: str | None = None
     name = "mediapipe"
 
@@ -132,11 +132,11 @@ class HaarMouthDetector(_Detector):
     """Viola-Jones, as in the paper: frontal-face cascade, then OpenCV's smile cascade on the lower
     half of the face as the mouth detector (the wheels ship no mouth cascade)."""
 
-    margin: float = 1.3
-    scale_factor: float = 1.1
-    face_neighbors: int = 5
-    mouth_neighbors: int = 5
-    min_lower_face_width: int = 160  # pixels the lower half-face is enlarged to before the mouth search
+    margin: float
+    scale_factor: float
+    face_neighbors: int
+    mouth_neighbors: int
+    min_lower_face_width: int  # pixels the lower half-face is enlarged to before the mouth search
     name = "haar"
 
     @contextlib.contextmanager

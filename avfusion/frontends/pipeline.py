@@ -43,7 +43,7 @@ class ModalityFrontEnd:
 
     name: str
     extractor: object
-    steps: list[FrontEndStep] = field(default_factory=list)
+    steps: list[FrontEndStep]
 
     def __post_init__(self) -> None:
         for i, step in enumerate(self.steps):
@@ -83,7 +83,7 @@ class StreamFrontEnd:
 
     name: str
     extractor: object
-    source: str = "video"  # the recording it is extracted from
+    source: str  # the recording it is extracted from
 
 
 class AvMismatchError(UserError):
@@ -97,11 +97,11 @@ class FrontEnd:
     NOT_SHAPING: ClassVar[tuple[str, ...]] = NOT_IN_KEY  # where the cache is and how fast it fills
 
     audio: ModalityFrontEnd
-    video: ModalityFrontEnd | None = None
-    cache_dir: str = "data/features"
-    fit_labels: str = "states"  # labels the LDAs are fitted with (more classes than LDA dims): phone_state/word_state
-    max_av_mismatch_s: float = 0.12  # beyond this, audio and video durations are an error
-    n_jobs: int = 2
+    video: ModalityFrontEnd | None  # None: audio only
+    cache_dir: str
+    fit_labels: str  # labels the LDAs are fitted with (more classes than LDA dims): phone_state/word_state
+    max_av_mismatch_s: float  # beyond this, audio and video durations are an error
+    n_jobs: int
     streams: list[StreamFrontEnd] = field(default_factory=list)  # modalities kept at their own rate
     fitted_: bool = field(default=False, repr=False)
 

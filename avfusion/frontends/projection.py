@@ -56,7 +56,7 @@ class Lda(_Projection):
     does, x @ scalings, first n_components columns.
     """
 
-    n_components: int = 40
+    n_components: int
     shrinkage: float | str | None = "auto"
     max_frames: int | None = 200_000  # subsample very large training sets (seeded)
     min_class_frames: int = 2

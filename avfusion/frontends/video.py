@@ -18,7 +18,7 @@ import numpy as np
 
 from avfusion.frames.clock import FRAME_RATE, video_positions
 from avfusion.corpus.types import Utterance
-from avfusion.frontends.detectors import MouthBox, PrecroppedDetector
+from avfusion.frontends.detectors import MouthBox
 from avfusion.media import VideoError, iter_video, video_rate
 
 log = logging.getLogger(__name__)
@@ -93,8 +93,8 @@ class AtFrameRate:
 class MouthCropper:
     """Per video frame: the mouth box (a pluggable detector, misses interpolated) and its grey ROI."""
 
-    detector: object = PrecroppedDetector()
-    roi_size: int = 64
+    detector: object
+    roi_size: int
     dtype = np.float32  # what the feature store keeps (a class attribute, not part of the config)
 
     def source(self, utt: Utterance) -> Path:
@@ -153,7 +153,7 @@ class MouthRoiExtractor(MouthCropper):
 class MouthDctExtractor(MouthCropper):
     """Per video frame: mouth ROI (grey, roi_size^2) -> top `n_coefficients` zig-zag DCT coefficients."""
 
-    n_coefficients: int = 100
+    n_coefficients: int
     name: str = "mouth_dct"
 
     def config(self) -> dict:

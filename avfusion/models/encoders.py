@@ -64,11 +64,11 @@ class EncoderSpec:
     `video: [video_roi]` a CNN over the mouth pixels of a front-end stream.
     """
 
-    widths: dict[str, list[int]] = field(default_factory=lambda: {"audio": [500, 500, 200], "video": [500, 500, 200]})
-    inputs: dict[str, list[str]] = field(default_factory=lambda: {"audio_video": ["audio", "video"]})
-    activation: str = "relu"
-    dropout: float = 0.1
-    batch_norm: bool = True
+    widths: dict[str, list[int]]
+    inputs: dict[str, list[str]]
+    activation: str
+    dropout: float
+    batch_norm: bool
     modules: dict[str, Callable[..., nn.Module]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -93,14 +93,12 @@ class VideoCnnEncoder(nn.Module):
     sequence_input = True
     frame_context = None  # the temporal model sees the whole item
 
-    def __init__(self, input_dim: int, crop: int = 40, stem_channels: int = 16, widths: list[int] | None = None,
-                 blocks: list[int] | None = None, temporal: str = "gru", temporal_size: int = 128,
-                 temporal_layers: int = 1, output_dim: int = 200, dropout: float = 0.1, flip: bool = True,
-                 time_masks: int = 1, max_mask_frames: int = 5, inputs: list[str] | None = None,
+    def __init__(self, input_dim: int, crop: int, stem_channels: int, widths: list[int], blocks: list[int],
+                 temporal: str, temporal_size: int, temporal_layers: int, output_dim: int, dropout: float,
+                 flip: bool, time_masks: int, max_mask_frames: int, inputs: list[str] | None = None,
                  state_dict_path: str | None = None) -> None:
         super().__init__()
-        widths = list(widths or [32, 64, 128])
-        blocks = list(blocks or [1] * len(widths))
+        widths, blocks = list(widths), list(blocks)
         if len(blocks) != len(widths):
             raise ConfigError(f"encoder: blocks {blocks} and widths {widths} must have one entry per ResNet stage")
         if temporal not in TEMPORAL:

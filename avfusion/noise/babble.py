@@ -36,7 +36,7 @@ def babble_pool(corpus: Corpus) -> list[Utterance]:
 class Babble(NoiseSource):
     """`talkers` recordings of different talkers from the pool, each scaled to unit power, summed."""
 
-    talkers: int = 6
+    talkers: int
 
     def __post_init__(self) -> None:
         if isinstance(self.talkers, bool) or not isinstance(self.talkers, int) or self.talkers < 1:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,8 +35,8 @@ def _decoded(path: Path, sample_rate: int) -> np.ndarray:
 
 @dataclass
 class Recordings(NoiseSource):
-    folder: str | None = None  # required when the source is used
-    suffixes: list[str] = field(default_factory=lambda: [".wav", ".flac", ".ogg", ".mp3"])
+    folder: str | None  # null until the user names one: required when the source is used
+    suffixes: list[str]
 
     def files(self, key: str = "noise.recordings") -> list[Path]:
         """The folder's audio files by suffix, recursively, in a fixed order (so the draws are reproducible);

@@ -15,7 +15,7 @@ is written last.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -55,20 +55,20 @@ class UtteranceSpec:
 class SyntheticCorpus(CorpusAdapter):
     NOT_SHAPING: ClassVar[tuple[str, ...]] = ("n_jobs",)  # how fast it is built, not what it holds
 
-    root: str = "data/synthetic/default"
-    n_speakers: int = 24
-    n_dev_speakers: int = 4
-    n_test_speakers: int = 4
-    utterances_per_speaker: int = 20
-    seed: int = 0
-    n_jobs: int = 2
-    n_babble_talkers: int = 12  # talkers in no split whose speech babble noise is mixed from
-    babble_utterances: int = 4  # sentences each babble talker reads
-    audio: AudioSettings = field(default_factory=AudioSettings)
-    video: VideoSettings = field(default_factory=VideoSettings)
-    realism: RealismSettings = field(default_factory=RealismSettings)
-    tts: EspeakSpeech | FestivalSpeech = field(default_factory=EspeakSpeech)  # data/tts
-    renderer: RoiRenderer | FaceRenderer = field(default_factory=RoiRenderer)  # data/renderer
+    root: str
+    n_speakers: int
+    n_dev_speakers: int
+    n_test_speakers: int
+    utterances_per_speaker: int
+    seed: int
+    n_jobs: int
+    n_babble_talkers: int  # talkers in no split whose speech babble noise is mixed from
+    babble_utterances: int  # sentences each babble talker reads
+    audio: AudioSettings
+    video: VideoSettings
+    realism: RealismSettings
+    tts: EspeakSpeech | FestivalSpeech  # data/tts
+    renderer: RoiRenderer | FaceRenderer  # data/renderer
 
     def __post_init__(self) -> None:
         # n_dev_speakers and n_test_speakers: checked for every adapter (avfusion.config_check)

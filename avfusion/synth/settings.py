@@ -21,9 +21,9 @@ def _interval(owner: object, key: str) -> tuple[float, float]:
 class AudioSettings:
     """How the speech is recorded."""
 
-    sample_rate: int = 16000
-    room_snr_db: float = 40.0  # microphone/room noise floor of the "clean" recordings
-    pad_range_s: tuple[float, float] = (0.10, 0.30)  # silence before and after the speech
+    sample_rate: int
+    room_snr_db: float  # microphone/room noise floor of the "clean" recordings
+    pad_range_s: tuple[float, float]  # silence before and after the speech
 
     def __post_init__(self) -> None:
         check_fields(self, "data.audio", {"sample_rate": integer(8000), "room_snr_db": number()})
@@ -34,11 +34,11 @@ class AudioSettings:
 class VideoSettings:
     """How the mouth is filmed."""
 
-    roi_size: int = 96
-    fps: float = 25.0
-    motion: float = 0.02  # head/ROI motion, fraction of the ROI
-    lighting: float = 0.05  # slow lighting drift amplitude
-    noise_std: float = 3.0  # sensor noise, grey levels
+    roi_size: int
+    fps: float
+    motion: float  # head/ROI motion, fraction of the ROI
+    lighting: float  # slow lighting drift amplitude
+    noise_std: float  # sensor noise, grey levels
 
     def __post_init__(self) -> None:
         check_fields(self, "data.video", {"roi_size": integer(16), "fps": number(above=0), "motion": number(0),
@@ -49,13 +49,13 @@ class VideoSettings:
 class RealismSettings:
     """What ties the lips to the sound, and what spoils the video (measured in experiments/corpus_realism)."""
 
-    av_lead_ms: tuple[float, float] = (-20.0, 70.0)  # per speaker: the lips ahead of the sound (negative: behind)
-    av_jitter_ms: float = 15.0  # per boundary, s.d. of the lips' timing around that lead
-    onset_lead_ms: tuple[float, float] = (100.0, 250.0)  # at an utterance onset the lips part this much before voicing
-    coupling: float = 1.0  # correlation of a token's articulation seen on the lips and heard (0: independent)
-    articulation_sd: float = 0.12  # per token, s.d. of the lips' opening, width and rounding around the target
-    formant_sd: float = 1.0  # per token, s.d. of the matching formant and level change (vocal_tract units; 0: none)
-    nuisance_share: float = 0.25  # utterances whose video has a transient occlusion, motion blur or dropped frames
+    av_lead_ms: tuple[float, float]  # per speaker: the lips ahead of the sound (negative: behind)
+    av_jitter_ms: float  # per boundary, s.d. of the lips' timing around that lead
+    onset_lead_ms: tuple[float, float]  # at an utterance onset the lips part this much before voicing
+    coupling: float  # correlation of a token's articulation seen on the lips and heard (0: independent)
+    articulation_sd: float  # per token, s.d. of the lips' opening, width and rounding around the target
+    formant_sd: float  # per token, s.d. of the matching formant and level change (vocal_tract units; 0: none)
+    nuisance_share: float  # utterances whose video has a transient occlusion, motion blur or dropped frames
 
     def __post_init__(self) -> None:
         check_fields(self, "data.realism", {"av_jitter_ms": number(0), "coupling": number(0, high=1),

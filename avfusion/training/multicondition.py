@@ -15,7 +15,7 @@ import dataclasses
 import hashlib
 import json
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +36,12 @@ SPLITS = ("train", "dev")
 class MultiCondition:
     """`conf/train_noise/`: `clean` (copies: 0) or `multi`."""
 
-    copies: int = 0  # noisy copies per utterance; 0: clean training
-    noises: list[str] = field(default_factory=lambda: ["white", "pink", "babble"])  # noise sources (conf/noise/)
-    snr_db: list[float] = field(default_factory=lambda: [-5.0, 20.0])  # [low, high], drawn uniformly
-    splits: list[str] = field(default_factory=lambda: ["train", "dev"])  # dev too: early stopping in the same conditions
-    keep_clean: bool = True  # the clean utterances stay beside their copies
-    seed: int = 4321
+    copies: int  # noisy copies per utterance; 0: clean training
+    noises: list[str]  # noise sources (conf/noise/)
+    snr_db: list[float]  # [low, high], drawn uniformly
+    splits: list[str]  # dev too: early stopping in the same conditions
+    keep_clean: bool  # the clean utterances stay beside their copies
+    seed: int
 
     def __post_init__(self) -> None:
         check_fields(self, "train_noise", {"noises": each(text, example="[white,babble]"), "copies": integer(0)})

@@ -10,7 +10,7 @@ Speaker-independent split: the unseen-speaker test set of LipNet (s1, s2, s20, s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from avfusion.corpus.adapters.base import CorpusAdapter
 from avfusion.corpus.adapters.layout import files_with_suffix, nothing_found, require_dir
@@ -24,19 +24,18 @@ VOCABULARY = (
     + ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
     + ("again", "now", "please", "soon")
 )
-TEST_SPEAKERS = ("s1", "s2", "s20", "s22")
 LAYOUT = "ROOT/s<N>/<utt>.mpg + ROOT/alignments/s<N>/<utt>.align"
 
 
 @dataclass
 class GridCorpus(CorpusAdapter):
     root: str
-    test_speakers: list[str] = field(default_factory=lambda: list(TEST_SPEAKERS))
-    dev_speakers: list[str] | None = None
-    n_dev_speakers: int = 2
-    audio_dir: str | None = None  # None: the audio track of each video
-    video_suffix: str = ".mpg"
-    seed: int = 0
+    test_speakers: list[str]
+    dev_speakers: list[str] | None  # None: n_dev_speakers drawn (seeded) from the training speakers
+    n_dev_speakers: int
+    audio_dir: str | None  # None: the audio track of each video
+    video_suffix: str
+    seed: int
 
     def load(self, progress: bool = True) -> Corpus:
         root = require_dir(self.root, "GRID", LAYOUT)

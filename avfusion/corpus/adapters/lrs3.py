@@ -10,7 +10,7 @@ from trainval; dev speakers are drawn (seeded) from the training video ids.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from avfusion.corpus.adapters.base import CorpusAdapter
 from avfusion.corpus.adapters.layout import files_with_suffix, nothing_found, require_dir
@@ -23,11 +23,11 @@ LAYOUT = "ROOT/{pretrain,trainval,test}/<video id>/<n>.mp4 + <n>.txt"
 @dataclass
 class Lrs3Corpus(CorpusAdapter):
     root: str
-    train_sets: list[str] = field(default_factory=lambda: ["trainval"])  # add "pretrain" for 400 h more
-    test_set: str = "test"
-    n_dev_speakers: int = 20
-    max_utterances_per_speaker: int | None = None
-    seed: int = 0
+    train_sets: list[str]  # add "pretrain" for 400 h more
+    test_set: str
+    n_dev_speakers: int
+    max_utterances_per_speaker: int | None
+    seed: int
 
     def load(self, progress: bool = True) -> Corpus:
         root = require_dir(self.root, "LRS3", LAYOUT)

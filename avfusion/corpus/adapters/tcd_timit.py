@@ -17,7 +17,7 @@ when included, train.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from avfusion.corpus.adapters.base import CorpusAdapter
@@ -38,13 +38,13 @@ LAYOUT = "ROOT/{volunteers,lipspeakers}/<speaker>/Clips/<camera>/<utt>.mp4 + <ut
 @dataclass
 class TcdTimitCorpus(CorpusAdapter):
     root: str
-    groups: list[str] = field(default_factory=lambda: ["volunteers"])
-    camera: str = "straightcam"  # straightcam | 30degcam
-    test_split: str = "authors"  # authors | legacy (see above); ignored when test_speakers is given
-    test_speakers: list[str] | None = None
-    dev_speakers: list[str] | None = None  # None: n_dev_speakers drawn from the training volunteers
-    n_dev_speakers: int = 4
-    seed: int = 0
+    groups: list[str]
+    camera: str  # straightcam | 30degcam
+    test_split: str  # authors | legacy (see above); ignored when test_speakers is given
+    test_speakers: list[str] | None
+    dev_speakers: list[str] | None  # None: n_dev_speakers drawn from the training volunteers
+    n_dev_speakers: int
+    seed: int
 
     def load(self, progress: bool = True) -> Corpus:
         root = require_dir(self.root, "TCD-TIMIT", LAYOUT)

@@ -29,9 +29,9 @@ LAYOUT = "ROOT/{TRAIN,TEST}/DR<n>/<speaker>/<utt>.WAV + <utt>.PHN"
 @dataclass
 class TimitCorpus(CorpusAdapter):
     root: str
-    test_speakers: list[str] = field(default_factory=lambda: list(CORE_TEST))
+    include_sa: bool
+    test_speakers: list[str] = field(default_factory=lambda: list(CORE_TEST))  # too long to list in the YAML
     dev_speakers: list[str] = field(default_factory=lambda: list(DEV))
-    include_sa: bool = False
 
     def load(self, progress: bool = True) -> Corpus:
         root = require_dir(self.root, "TIMIT", LAYOUT)

@@ -28,9 +28,8 @@ from avfusion.models.fusion.base import FusionHead, check_init
 
 
 class FactoredBilinearSoftmax(FusionHead):
-    def __init__(self, encoders: list[str] = ("audio", "video"), rank: int | None = 200, sharing: str | None = "auto",
-                 linear_terms: bool = True, freeze_encoders: bool = False, init: str = "warm", warmup_epochs: int = 0,
-                 encoder_lr_scale: float = 1.0) -> None:
+    def __init__(self, encoders: list[str], rank: int | None, sharing: str | None, linear_terms: bool,
+                 freeze_encoders: bool, init: str, warmup_epochs: int, encoder_lr_scale: float) -> None:
         if len(encoders) != 2:
             raise ValueError(f"the bilinear softmax fuses exactly two encoders, got {list(encoders)}")
         check_init(init)

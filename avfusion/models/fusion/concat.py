@@ -16,9 +16,8 @@ class ConcatFusion(FusionHead):
     only) starts the softmax from the uni-modal ones, [W_1 W_2] and b_1 + b_2: the sum of their logits, as
     the bilinear head's warm start does, so the two can be compared from the same starting point."""
 
-    def __init__(self, encoders: list[str] = ("audio", "video"), widths: list[int] = (), dropout: float = 0.1,
-                 freeze_encoders: bool = True, init: str = "random", warmup_epochs: int = 0,
-                 encoder_lr_scale: float = 1.0) -> None:
+    def __init__(self, encoders: list[str], widths: list[int], dropout: float, freeze_encoders: bool, init: str,
+                 warmup_epochs: int, encoder_lr_scale: float) -> None:
         super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders,
                          warmup_epochs=warmup_epochs, encoder_lr_scale=encoder_lr_scale)
         check_init(init)

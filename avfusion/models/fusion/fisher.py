@@ -19,8 +19,8 @@ log = logging.getLogger(__name__)
 
 
 class FisherVectorFusion(PooledFusion):
-    def __init__(self, n_components: int = 8, learnable: bool = False, alpha_block: bool = False,
-                 improved: bool = True, em_iterations: int = 100, **pooled) -> None:
+    def __init__(self, n_components: int, learnable: bool, alpha_block: bool, improved: bool, em_iterations: int,
+                 **pooled) -> None:
         super().__init__(**pooled)
         if n_components < 1:
             raise ValueError(f"fusion.n_components must be >= 1, not {n_components}")

@@ -41,10 +41,9 @@ class PooledFusion(FusionHead):
     sequence_input = True
     needs_initialisation = True
 
-    def __init__(self, encoders=("audio", "video"), pooling: str = "window", half_width: int = 2,
-                 pca_dim: int | None = 64, whiten: bool = True, classifier_widths=(), dropout: float = 0.0,
-                 freeze_encoders: bool = True, fit_max_frames: int = 100_000, posterior_floor: float = 1e-8,
-                 seed: int = 0) -> None:
+    def __init__(self, encoders: list[str], pooling: str, half_width: int, pca_dim: int | None, whiten: bool,
+                 classifier_widths: list[int], dropout: float, freeze_encoders: bool, fit_max_frames: int,
+                 posterior_floor: float, seed: int) -> None:
         super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders)
         if pooling not in POOLINGS:
             raise ValueError(f"fusion.pooling must be one of {POOLINGS}, not {pooling!r}")

@@ -13,7 +13,7 @@ class SingleEncoderSoftmax(FusionHead):
     """logits = W h + b on one encoder's last hidden layer, trained with its encoder. With encoder
     "audio_video" this is feature fusion: one DNN over the concatenated 360 + 540 inputs."""
 
-    def __init__(self, encoder: str = "audio") -> None:
+    def __init__(self, encoder: str) -> None:
         super().__init__([encoder], pretrain_encoders=False, freeze_encoders=False)
 
     def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:

@@ -15,7 +15,7 @@ from avfusion.models.pooling import VladPooling
 
 
 class VladFusion(PooledFusion):
-    def __init__(self, n_clusters: int = 8, soft: bool = False, alpha: float = 10.0, **pooled) -> None:
+    def __init__(self, n_clusters: int, soft: bool, alpha: float, **pooled) -> None:
         super().__init__(**pooled)
         if n_clusters < 1:
             raise ValueError(f"fusion.n_clusters must be >= 1, not {n_clusters}")
