@@ -1,8 +1,8 @@
 """`avfusion-report DIR [--metric per] [--baseline NAME] [--no-plots]`: tables (model x condition) from every
 report.json under DIR, for the dev split (where conclusions are drawn) and the test split (reported once):
-each metric's mean (± sample std over seeds), the sequence error rate with 95% intervals (a paired
-bootstrap over speakers and their utterances), and with --baseline, each model's paired difference from
-that model with its interval. Writes summary.md, summary.csv and PNG plots (error rate against SNR with
+each metric's mean (± sample std over seeds), the sequence error rate and the frame error with 95% intervals
+(a paired bootstrap over seeds crossed with speakers and their utterances; with >= 2 seeds also the seed-level
+t interval), and with --baseline, each model's paired difference from that model with its intervals. Writes summary.md, summary.csv and PNG plots (error rate against SNR with
 interval bands; viseme confusions of audio-only and of the fusion best on dev at 0 dB)."""
 
 from __future__ import annotations
@@ -53,11 +53,12 @@ def main(argv: list[str] | None = None) -> None:
     for split in splits:
         tables, ranges[split] = split_tables(reports, split, metrics, sequence, args.baseline, args.directory)
         sections.append(f"{HEADINGS[split]}\n\n{tables}")
-        records += csv_records(reports, split, metrics, sequence, ranges[split])
+        records += csv_records(reports, split, metrics, ranges[split])
     text = "\n\n".join(machines_note(reports) + sections)
     write_text_atomic(args.directory / "summary.md", text + "\n")
     write_text_atomic(args.directory / "summary.csv", to_csv(records))
-    figures = [] if args.no_plots else plots(reports, ranges, sequence, args.directory)
+    figures = [] if args.no_plots else plots(reports, {s: r.get(sequence, {}) for s, r in ranges.items()}, sequence,
+                                             args.directory)
     print(text)
     print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'}, summary.csv"
           + "".join(f", {p.name}" for p in figures) + ")")
@@ -76,36 +77,43 @@ def machines_note(reports: list[dict]) -> list[str]:
 
 def split_tables(reports: list[dict], split: str, metrics: list[str], sequence: str, baselines: list[str],
                  directory: Path) -> tuple[str, dict]:
-    """The Markdown tables of one split, and its intervals by condition ({} without per-utterance counts)."""
+    """The Markdown tables of one split, and its intervals by metric and condition ({metric: {condition:
+    intervals}}: the sequence error rate and the frame error; {} without per-utterance counts)."""
     tables = "\n\n".join(sweep_table(reports, m, split) for m in metrics)
     conditions = list(dict.fromkeys(row["condition"] for r in reports for row in split_rows(r, split)))
-    ranges = {c: intervals(reports, c, sequence, split=split) for c in conditions}
-    if not any(ranges.values()):
+    ranges = {m: {c: intervals(reports, c, m, split=split) for c in conditions}
+              for m in dict.fromkeys([sequence, "frame_error"])}
+    if not any(ranges[sequence].values()):
         if baselines:
             raise UserError(f"--baseline: the reports under {directory} have no per-utterance results (made by an "
                             "earlier avfusion: evaluate them again with avfusion-evaluate)")
         return tables, {}
-    tables += "\n\n" + interval_table(ranges, sequence)
-    for baseline in baselines:
-        differences = {c: intervals(reports, c, sequence, baseline, split=split) for c in conditions}
-        tables += "\n\n" + interval_table(differences, sequence, baseline)
+    for metric, by_condition in ranges.items():  # frame error beside the decoded rate: a verdict needs both
+        tables += "\n\n" + interval_table(by_condition, metric)
+        for baseline in baselines:
+            differences = {c: intervals(reports, c, metric, baseline, split=split) for c in conditions}
+            tables += "\n\n" + interval_table(differences, metric, baseline)
     return tables, ranges
 
 
-def csv_records(reports: list[dict], split: str, metrics: list[str], sequence: str, ranges: dict) -> list[dict]:
+def csv_records(reports: list[dict], split: str, metrics: list[str], ranges: dict) -> list[dict]:
     """One record per model, condition and metric: mean, sample std over seeds, and for the sequence error
-    rate its 95% interval (`ranges`: {condition: intervals}; empty without per-utterance counts)."""
+    rate and the frame error its 95% intervals (`ranges`: {metric: {condition: intervals}}; empty without
+    per-utterance counts)."""
     out = []
     for row in sweep_rows(reports, metrics, split):
-        iv = ranges.get(row["condition"], {}).get(row["model"]) if row["metric"] == sequence else None
+        iv = ranges.get(row["metric"], {}).get(row["condition"], {}).get(row["model"])
+        seed_t = iv.seed_t if iv and iv.seed_t else ("", "")
         out.append({**row, "low": iv.low if iv else "", "high": iv.high if iv else "",
-                    "std": "" if row["std"] is None else row["std"]})
+                    "std": "" if row["std"] is None else row["std"], "speakers": iv.speakers if iv else "",
+                    "resampled": iv.resampled if iv else "", "seed_t_low": seed_t[0], "seed_t_high": seed_t[1]})
     return out
 
 
 def to_csv(records: list[dict]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, ["split", "model", "seeds", "condition", "metric", "mean", "std", "low", "high"])
+    writer = csv.DictWriter(out, ["split", "model", "seeds", "condition", "metric", "mean", "std", "low", "high",
+                                  "speakers", "resampled", "seed_t_low", "seed_t_high"])
     writer.writeheader()
     writer.writerows(records)
     return out.getvalue()

@@ -1,17 +1,20 @@
-"""Confidence intervals of error rates over the test set, by a two-level paired bootstrap.
+"""Confidence intervals of error rates over seeds, test speakers and their utterances, by a paired bootstrap.
 
-The test set is a sample of speakers and, within each, of utterances; a result should hold for other
-speakers. One resample draws the test speakers with replacement, then, within each drawn speaker, its
-utterances with replacement; an error rate is recomputed on it as a ratio of sums (errors / reference
-units, or wrong frames / frames), so long utterances weigh as they do in the rate itself. Every model is
-scored on the same resamples (paired), so the interval of a difference between two models leaves out
-what they share (how hard the drawn speakers are). Several seeds of a model are averaged inside each
-resample. 95% percentile intervals from 2,000 resamples, seeded: the same reports give the same
-intervals.
+A result should hold for another training seed and for other speakers. One resample draws the seeds with
+replacement and, crossed with them, the test speakers with replacement, then within each drawn speaker its
+utterances with replacement; a model's error rate on it is the mean over the drawn seeds of the rate on the
+drawn utterances, each a ratio of sums (errors / reference units, or wrong frames / frames), so long
+utterances weigh as they do in the rate itself. Every model is scored on the same speaker resamples, and
+models trained from the same seeds (which share their pre-trained encoders) on the same seed draws, so the
+interval of a difference leaves out what the two share. With one seed per model only speakers and
+utterances are resampled; the table header says which. Beside it, with >= 2 seeds: the seed-level t
+interval (over per-seed rates, or per-seed differences when paired). 95% percentile intervals from 2,000
+resamples, seeded: the same reports give the same intervals.
 """
 
 from __future__ import annotations
 
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -26,12 +29,19 @@ RATIOS = {"per": ("errors", "reference"), "wer": ("errors", "reference"),
 
 @dataclass(frozen=True)
 class Interval:
-    value: float  # on the test set as it is
+    value: float  # on the test set as it is, seeds averaged
     low: float
     high: float
+    seeds: int  # behind the value (for a difference: the fewer of the two models')
+    speakers: int
+    seed_t: tuple[float, float] | None = None  # t interval over per-seed values (differences); None: one seed
 
     def __str__(self) -> str:
         return f"{self.value:.3f} [{self.low:.3f}, {self.high:.3f}]"
+
+    @property
+    def resampled(self) -> str:
+        return ("seeds × " if self.seeds > 1 else "") + "speakers × utterances"
 
 
 def resample_counts(speakers: list[str], n_resamples: int = 2000, seed: int = 0) -> np.ndarray:
@@ -61,11 +71,11 @@ def resamples(speakers: list[str], n_resamples: int = 2000, seed: int = 0) -> li
     return [np.repeat(np.arange(counts.shape[1]), c) for c in counts]
 
 
-def _rows(reports: list[dict], condition: str, metric: str, split: str = "test") -> dict[str, list[dict]]:
-    """Each model's per-utterance data of `condition` (one entry per seed), checked to share a test set."""
+def _rows(reports: list[dict], condition: str, metric: str, split: str = "test") -> dict[str, dict[int, dict]]:
+    """Each model's per-utterance data of `condition` by seed, checked to share a test set."""
     if metric not in RATIOS:
         raise UserError(f"confidence intervals are computed for {sorted(RATIOS)}, not {metric!r}")
-    by_model: dict[str, list[dict]] = defaultdict(list)
+    by_model: dict[str, dict[int, dict]] = defaultdict(dict)
     ids = None
     for rep in reports:
         row = next((r for r in rep.get(split) or [] if r["condition"] == condition), None)
@@ -77,14 +87,35 @@ def _rows(reports: list[dict], condition: str, metric: str, split: str = "test")
         elif detail["id"] != ids:
             raise UserError(f"{rep['name']} (seed {rep['seed']}) was tested on other utterances than the rest: "
                             "paired intervals need one test set")
-        by_model[rep["name"]].append({k: v if k in ("id", "speaker") else np.asarray(v, float) for k, v in detail.items()})
+        if rep["seed"] in by_model[rep["name"]]:
+            raise UserError(f"{rep['name']} has two reports of seed {rep['seed']}: keep one run per seed")
+        by_model[rep["name"]][rep["seed"]] = {k: v if k in ("id", "speaker") else np.asarray(v, float)
+                                             for k, v in detail.items()}
     return by_model
 
 
-def _rates(details: list[dict], metric: str, counts: np.ndarray) -> np.ndarray:
-    """The rate on each resample (rows of `counts`) as a ratio of sums, seeds averaged."""
+def _seed_rates(details: dict[int, dict], metric: str, counts: np.ndarray) -> np.ndarray:
+    """(seeds, resamples): each seed's rate on each speaker resample (rows of `counts`), a ratio of sums."""
     top, bottom = RATIOS[metric]
-    return np.mean([(counts @ d[top]) / (counts @ d[bottom]) for d in details], axis=0)
+    return np.stack([(counts @ d[top]) / (counts @ d[bottom]) for d in details.values()])
+
+
+def _seed_draws(seeds: tuple, n_resamples: int, seed: int) -> np.ndarray:
+    """(1 + n_resamples, len(seeds)) indices of the drawn seeds: the first row all of them once, then draws
+    with replacement. Models with the same seeds get the same draws (paired by seed)."""
+    rng = np.random.default_rng([seed, 1, *(zlib.crc32(str(s).encode()) for s in seeds)])
+    drawn = rng.integers(0, len(seeds), (n_resamples, len(seeds)))
+    return np.vstack([np.arange(len(seeds)), drawn])
+
+
+def _t_interval(values: np.ndarray) -> tuple[float, float] | None:
+    """The 95% t interval of the mean of `values` (None for fewer than two)."""
+    from scipy import stats
+
+    if len(values) < 2:
+        return None
+    half = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return float(values.mean() - half), float(values.mean() + half)
 
 
 def intervals(reports: list[dict], condition: str, metric: str = "per", baseline: str | None = None,
@@ -96,26 +127,63 @@ def intervals(reports: list[dict], condition: str, metric: str = "per", baseline
         return {}
     if baseline is not None and baseline not in by_model:
         raise UserError(f"baseline {baseline!r}: no such model in the reports (models: {sorted(by_model)})")
-    speakers = next(iter(by_model.values()))[0]["speaker"]
+    speakers = next(iter(next(iter(by_model.values())).values()))["speaker"]
     counts = np.vstack([np.ones(len(speakers)), resample_counts(speakers, n_resamples, seed)])  # the set as it is first
-    rates = {name: _rates(details, metric, counts) for name, details in by_model.items()}
+    per_seed = {name: _seed_rates(details, metric, counts) for name, details in by_model.items()}
+    seeds = {name: tuple(details) for name, details in by_model.items()}
+    rates = {}
+    for name, values in per_seed.items():  # mean over each resample's drawn seeds
+        drawn = _seed_draws(seeds[name], n_resamples, seed)
+        rates[name] = np.take_along_axis(values, drawn.T, axis=0).mean(axis=0)
+    n_speakers = len(set(speakers))
     out = {}
     for name, values in rates.items():
         if name == baseline:
             continue
+        n_seeds, seed_t = len(seeds[name]), _t_interval(per_seed[name][:, 0])
         if baseline is not None:
-            values = values - rates[baseline]  # paired: the same resample for both
+            values = values - rates[baseline]  # paired: the same speaker (and, same seeds, seed) draws
+            n_seeds = min(n_seeds, len(seeds[baseline]))
+            seed_t = _difference_t(per_seed[name][:, 0], per_seed[baseline][:, 0], seeds[name] == seeds[baseline])
         low, high = np.percentile(values[1:], [2.5, 97.5])
-        out[name] = Interval(float(values[0]), float(low), float(high))
+        out[name] = Interval(float(values[0]), float(low), float(high), n_seeds, n_speakers, seed_t)
     return out
 
 
+def _difference_t(a: np.ndarray, b: np.ndarray, paired: bool) -> tuple[float, float] | None:
+    """The seed-level t interval of mean(a) - mean(b): over per-seed differences when the seeds pair them,
+    else Welch's."""
+    from scipy import stats
+
+    if paired:
+        return _t_interval(a - b)
+    if min(len(a), len(b)) < 2:
+        return None
+    ci = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    return float(ci.low), float(ci.high)
+
+
 def interval_table(cells: dict[str, dict[str, Interval]], metric: str = "per", baseline: str | None = None) -> str:
-    """Markdown of `{condition: intervals(...)}`: a row per model, a column per condition, `value [low, high]`."""
+    """Markdown of `{condition: intervals(...)}`: a row per model (with the seeds and speakers behind it), a
+    column per condition, `value [low, high]`; the header says which units were resampled. With >= 2 seeds a
+    second table gives the seed-level t intervals."""
     conditions = list(cells)
     names = list(dict.fromkeys(n for c in conditions for n in cells[c]))
     what = f"{metric} - {metric}({baseline})" if baseline else metric
-    lines = [f"| {what}, 95% interval | " + " | ".join(conditions) + " |", "|---|" + "---:|" * len(conditions)]
-    for name in names:
-        lines.append(f"| {name} | " + " | ".join(str(cells[c][name]) if name in cells[c] else "" for c in conditions) + " |")
+    behind = {n: next(cells[c][n] for c in conditions if n in cells[c]) for n in names}
+    resampled = " / ".join(sorted({iv.resampled for iv in behind.values()}))
+
+    def table(title: str, cell) -> list[str]:
+        lines = [f"| {title} | seeds | speakers | " + " | ".join(conditions) + " |",
+                 "|---|---:|---:|" + "---:|" * len(conditions)]
+        for name in names:
+            lines.append(f"| {name} | {behind[name].seeds} | {behind[name].speakers} | "
+                         + " | ".join(cell(cells[c][name]) if name in cells[c] else "" for c in conditions) + " |")
+        return lines
+
+    lines = table(f"{what}, 95% interval (resampled: {resampled})", str)
+    if any(iv.seed_t for iv in behind.values()):
+        lines += ["", *table(f"{what}, 95% seed-level t interval (over per-seed "
+                             f"{'differences' if baseline else 'rates'})",
+                             lambda iv: f"{iv.value:.3f} [{iv.seed_t[0]:.3f}, {iv.seed_t[1]:.3f}]" if iv.seed_t else "")]
     return "\n".join(lines)

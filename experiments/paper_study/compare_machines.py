@@ -46,9 +46,10 @@ def main() -> None:
         dev = (Path(tmp) / "summary.md").read_text().split("## test")[0]
     header, baseline = None, None
     for line in dev.splitlines():
-        if line.startswith("| per - per("):
-            baseline = line.split("per(", 1)[1].split("),")[0]
-            if header is None:  # one table: each row is a model's own difference
+        if line.startswith("| ") and "| seeds | speakers |" in line:  # a table's header: is it a bootstrap difference?
+            difference = line.startswith("| per - per(") and "95% interval (" in line
+            baseline = line.split("per(", 1)[1].split("),")[0] if difference else None
+            if difference and header is None:  # one table: each row is a model's own difference
                 header = "| per(" + args.label + " machine) - per(other), 95% interval |" + line.split("|", 2)[2]
                 print(header + "\n|---|" + "---:|" * (header.count("|") - 2))
         elif baseline and line.startswith(f"| {baseline} ({args.label} machine) |"):
