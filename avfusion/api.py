@@ -111,9 +111,13 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     model = train_model(head, encoder_spec, train_noise.apply(frontend, frames, corpus, frames_dir, sources), scheme,
                         settings)
     input_dims = frames["train"].input_dims
-    # fitted on train, tuned on dev for this model; the test split is decoded once
+    # fitted on train, tuned on dev for this model (in the conditions its policy names); test is decoded once
     fitted = decoding.fit(scheme, corpus.split("train"), frames["train"])
-    decoders = {name: decoding.tuned(fitted, lambda: posteriors(model, frames["dev"]), frames["dev"], corpus.split("dev"))}
+    dev_utterances = corpus.split("dev")
+    dev = evaluator.dev_posteriors({name: model}, frontend, frames["dev"], dev_utterances,
+                                   evaluator.mixer(sources, corpus, frontend.audio.extractor.sample_rate), frames_dir)
+    decoders = {name: decoding.tuned_for(fitted, lambda c: dev(c)[name], frames["dev"], dev_utterances,
+                                         evaluator.condition_names())}
     save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders[name])
     print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus, sources, decoding,
                      decoders, skipped=validation.bad_utterances, frames_dir=frames_dir))
@@ -269,21 +273,30 @@ def evaluate(cfg: DictConfig) -> dict:
     corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy
     evaluator.check(sources, corpus)
     dev = functools.cache(lambda: frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme)))
-    dev_posteriors = functools.cache(lambda: {n: posteriors(r.model, dev()) for n, r in runs.items()})
-    combine, out_dir, name = None, first.directory, next(iter(runs))
+    dev_posteriors = functools.cache(lambda: {n: posteriors(r.model, dev()) for n, r in runs.items()})  # clean
+    # one run: its own folder unless output_dir (e.g. the same run decoded under another tuning policy)
+    combine, out_dir, name = None, Path(cfg.output_dir or first.directory), cfg.get("name") or next(iter(runs))
     if len(loaded) > 1:
         rule = cfg.get("rule", "mean")
         combine = combination(cfg.weights, list(runs), dev_posteriors, lambda: dev().labels, rule)
         kind = {"mean": "average", "product": "product"}[rule]
         name = cfg.get("name") or combination_name(kind, combine.weights)
         out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / (f"{kind}_" + "_".join(runs))
-    fitted = functools.cache(lambda: first.decoder if decoding.reuses(first.decoder) else decoding.fit(
+    fitted = functools.cache(lambda: first.decoder if decoding.fitted_as(first.decoder) else decoding.fit(
         first.scheme, corpus.split("train"), prepare(first.config, corpus)[1]["train"]))
-    decoders = {n: run.decoder if decoding.reuses(run.decoder) else  # a run's own decoder when made with these settings
-                decoding.tuned(fitted(), lambda n=n: dev_posteriors()[n], dev(), corpus.split("dev")) for n, run in runs.items()}
-    if combine is not None:
-        decoders["combined"] = decoding.tuned(fitted(), lambda: combine(dev_posteriors()), dev(), corpus.split("dev"))
     frames_dir = frames_directory(OmegaConf.to_container(first.config.frontend, resolve=True), first.scheme, corpus)
+    in_condition = functools.cache(lambda: evaluator.dev_posteriors(
+        {n: r.model for n, r in runs.items()}, first.frontend, dev(), corpus.split("dev"),
+        evaluator.mixer(sources, corpus, first.frontend.audio.extractor.sample_rate), frames_dir, combine))
+
+    def tuned(n: str):
+        return decoding.tuned_for(fitted(), lambda c: in_condition()(c)[n], dev(), corpus.split("dev"),
+                                  evaluator.condition_names())
+
+    decoders = {n: run.decoder if decoding.reuses(run.decoder) else tuned(n)  # its own, when made with these settings
+                for n, run in runs.items()}
+    if combine is not None:
+        decoders["combined"] = tuned("combined")
     print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},
                      first.frontend, corpus, sources, decoding, decoders, combine=combine,
                      skipped=validation.bad_utterances, frames_dir=frames_dir))

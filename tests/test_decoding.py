@@ -255,10 +255,10 @@ def decoder_run(tiny_root):
         seen["fit"] = ({u.split for u in utterances}, list(train.ids))
         return fit(self, scheme, utterances, train)
 
-    def spy_tune(self, fitted, dev_posteriors, dev, utterances):
+    def spy_tune(self, fitted, dev_posteriors, dev, utterances, tuning):
         posteriors = dev_posteriors()
-        seen["tune"] = ({u.split for u in utterances}, list(dev.ids), len(posteriors))
-        return tune(self, fitted, lambda: posteriors, dev, utterances)
+        seen["tune"] = ({u.split for u in utterances}, list(dev.ids), [len(p) for p in posteriors], tuning)
+        return tune(self, fitted, lambda: posteriors, dev, utterances, tuning)
 
     cfg = compose_train(*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
                         "evaluation.noises=[white]")
@@ -279,7 +279,7 @@ def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(decoder_run
     dev = corpus.split("dev")
     assert seen["fit"] == ({"train"}, [u.id for u in corpus.split("train")])
     assert seen["tune"][:2] == ({"dev"}, [u.id for u in dev])
-    assert seen["tune"][2] == len(api.prepare(cfg, corpus)[1]["dev"])  # posteriors of every dev frame
+    assert seen["tune"][2:] == ([len(api.prepare(cfg, corpus)[1]["dev"])], "clean")  # every clean dev frame
     for row in report["test"]:
         assert row["substitutions"] + row["deletions"] + row["insertions"] == round(row["per"] * row["reference_phones"])
         assert row["per_framewise"] > 0
@@ -300,9 +300,9 @@ def test_evaluate_reuses_a_runs_decoder_and_retunes_on_dev_when_settings_change(
     tuned = []
     tune = ViterbiDecoding.tuned
 
-    def spy_tune(self, fitted, dev_posteriors, dev, utterances):
+    def spy_tune(self, fitted, dev_posteriors, dev, utterances, tuning):
         tuned.append({u.split for u in utterances})
-        return tune(self, fitted, dev_posteriors, dev, utterances)
+        return tune(self, fitted, dev_posteriors, dev, utterances, tuning)
 
     monkeypatch.setattr(ViterbiDecoding, "tuned", spy_tune)
 
@@ -376,3 +376,61 @@ def test_predict_on_a_run_without_a_saved_decoder_says_it_decodes_framewise(deco
     with caplog.at_level("WARNING", logger="avfusion.inference.predict"):
         prediction = api.predict(bare, video=utt.video, audio=utt.audio)
     assert prediction.decoder == "framewise" and "has no saved decoder (decoder.json" in caplog.text
+
+
+@pytest.mark.parametrize("policy", ["clean", "pooled", "per_condition"])
+def test_each_tuning_policy_tunes_on_the_dev_posteriors_of_its_conditions_only(policy, monkeypatch):
+    """per_condition: each condition's decoder sees that condition's dev posteriors and no other; pooled: one
+    decoder on all of them; clean: the clean ones."""
+    from types import SimpleNamespace
+
+    from avfusion.decoding.base import PerCondition
+    from avfusion.decoding.hybrid import ViterbiDecoding
+
+    conditions = ["clean", "white 10 dB", "babble 0 dB"]
+    arrays = {c: np.full((4, 3), i, np.float32) for i, c in enumerate(conditions)}
+    asked, calls = [], []
+
+    def dev_posteriors(condition):
+        asked.append(condition)
+        return arrays[condition]
+
+    def spy_tuned(self, fitted, posteriors, dev, utterances, tuning):
+        calls.append((tuning, [int(p[0, 0]) for p in posteriors()]))
+        return SimpleNamespace(name="viterbi", tuned_on=calls[-1][1])
+
+    monkeypatch.setattr(ViterbiDecoding, "tuned", spy_tuned)
+    decoding = configured("decoding", "decoding=viterbi", tune=policy)
+    decoder = decoding.tuned_for("fitted", dev_posteriors, None, [], conditions)
+    if policy == "per_condition":
+        assert isinstance(decoder, PerCondition)
+        assert calls == [(f"per_condition: {c}", [i]) for i, c in enumerate(conditions)]
+        assert [decoder.for_condition(c).tuned_on for c in conditions] == [[0], [1], [2]]
+        assert decoding.label() == " [tuned per condition]"
+    else:
+        assert calls == ([("pooled", [0, 1, 2])] if policy == "pooled" else [("clean", [0])])
+        assert asked == (conditions if policy == "pooled" else ["clean"]) and decoding.label() == ""
+
+
+def test_a_finished_run_is_decoded_again_under_another_policy_without_training(decoder_run, tmp_path, monkeypatch):
+    """Same model, same posteriors: the frame error of every condition is the run's; the decoded rate is the
+    policy's own, its chosen points are reported, and the decoder is not fitted again."""
+    from avfusion import api
+    from avfusion.configs import compose_config
+    from avfusion.decoding.hybrid import ViterbiDecoding
+
+    cfg, run_dir, trained, _ = decoder_run
+    monkeypatch.setattr(ViterbiDecoding, "fit", lambda *a: pytest.fail("the run's fitted decoder is reused"))
+    reports = {}
+    for policy in ("pooled", "per_condition"):
+        reports[policy] = api.evaluate(compose_config("evaluate", [
+            f"run_dirs=[{run_dir}]", "evaluation.noises=[white]", "evaluation.snrs_db=[0]", f"decoding.tune={policy}",
+            f"output_dir={tmp_path / policy}"]))
+    for policy, report in reports.items():  # `trained`: the run's report when it was trained (clean tuning)
+        assert [r["frame_error"] for r in report["test"]] == [r["frame_error"] for r in trained["test"]]
+        assert report["evaluation"]["tuning"] == policy and report["evaluation"]["tune"] == policy
+    per_condition = reports["per_condition"]
+    assert per_condition["name"].endswith("[tuned per condition]")
+    assert set(per_condition["evaluation"]["tuned_by_condition"]) == {r["condition"] for r in per_condition["test"]}
+    assert "assume the test condition is known" in (tmp_path / "per_condition" / "report.md").read_text()
+    assert (run_dir / "decoder.json").is_file() and not (tmp_path / "pooled" / "decoder.json").exists()

@@ -38,9 +38,9 @@ def spied_runs(tiny_root, splits):
         seen.append(("decoder fit", {u.id for u in train_utterances} | set(train.ids)))
         return fit(self, scheme, train_utterances, train)
 
-    def spied_tune(self, fitted, dev_posteriors, dev, dev_utterances):  # acoustic scale, LM weight, penalty
+    def spied_tune(self, fitted, dev_posteriors, dev, dev_utterances, tuning):  # acoustic scale, LM weight, penalty
         seen.append(("decoder tuning", {u.id for u in dev_utterances} | set(dev.ids)))
-        return tune(self, fitted, dev_posteriors, dev, dev_utterances)
+        return tune(self, fitted, dev_posteriors, dev, dev_utterances, tuning)
 
     patch = pytest.MonkeyPatch()
     patch.setattr(stages, "FrameDataModule", SpiedDataModule)

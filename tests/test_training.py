@@ -258,11 +258,11 @@ def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):
     out = subprocess.run([sys.executable, "-m", "avfusion.cli.report", str(sweep), "--baseline", "audio_only"],
                          capture_output=True, text=True, check=True)
     tables = out.stdout.split("\n\n")
-    alone = next(t for t in tables if t.startswith("| per, 95% interval |")).splitlines()
-    paired = next(t for t in tables if t.startswith("| per - per(audio_only), 95% interval |")).splitlines()
-    value, low, high = (float(x) for x in alone[2].split("|")[2].replace("[", " ").replace(",", " ")
-                        .replace("]", " ").split())
-    assert low <= value <= high
+    alone = next(t for t in tables if t.startswith("| per, 95% interval (resampled: speakers × utterances) |"))
+    paired = next(t for t in tables if t.startswith("| per - per(audio_only), 95% interval (")).splitlines()
+    name, seeds, speakers, clean = (cell.strip() for cell in alone.splitlines()[2].split("|")[1:5])
+    value, low, high = (float(x) for x in clean.replace("[", " ").replace(",", " ").replace("]", " ").split())
+    assert low <= value <= high and seeds == "1" and int(speakers) >= 1  # one seed: speakers resampled only
     assert [line.split("|")[1].strip() for line in paired[2:]] == ["video_only"]
     with open(sweep / "summary.csv") as f:
         records = list(csv.DictReader(f))

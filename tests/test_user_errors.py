@@ -74,7 +74,7 @@ CONFIG_CASES = [
     ("train", ["fusion=bilinear", "fusion.rank=-3"], "fusion.rank=-3: must be a whole number >= 1"),
     ("train", ["fusion=concat_deep", "fusion.widths=[500,0]"], "fusion.widths=[500, 0]: every width must be a whole number >= 1"),
     ("train", ["encoder.widths.audio=[500,-2]"], "encoder.widths.audio=[500, -2]: every width"),
-    ("train", ["decoding.tune=pooled"], "decoding.tune='pooled': must be one of ['clean']"),
+    ("train", ["decoding.tune=oracle"], "decoding.tune='oracle': must be one of ['clean', 'pooled', 'per_condition']"),
     ("train", ["decoding.min_frames=0"], "decoding.min_frames=0: must be a whole number >= 1"),
     ("train", ["decoding.lm=trigram"], "decoding.lm='trigram'"),
     ("train", ["decoding.acoustic_scales=[]"], "decoding.acoustic_scales=[]: must be a non-empty list"),

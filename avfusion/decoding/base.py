@@ -19,7 +19,16 @@ from avfusion.frames.data import FrameData
 if TYPE_CHECKING:
     from avfusion.decoding.framewise import DecodedUnit
 
-TUNING_POLICIES = ("clean",)  # on the clean dev split, per model
+# Where a model's decoder settings are tuned (`decoding.tune`), always on dev and per model:
+#   clean          on the clean dev split
+#   pooled         one setting on dev pooled over every evaluated condition (deployable: one decoder a model)
+#   per_condition  each condition its own setting, tuned on dev in that condition: it assumes the condition is
+#                  known at test time, and every report of it says so
+TUNING_POLICIES = ("clean", "pooled", "per_condition")
+CLEAN = "clean"  # the condition name of the clean dev split
+
+# a model's (N, C) dev posteriors in an evaluation condition, by the condition's name
+DevPosteriors = Callable[[str], np.ndarray]
 
 
 class Decoder(Protocol):
@@ -49,13 +58,39 @@ class Decoding(ABC):
         """What the decoder learns from the training split only."""
 
     @abstractmethod
-    def tuned(self, fitted: Decoder, dev_posteriors: Callable[[], np.ndarray], dev: FrameData,
-              dev_utterances: list[Utterance]) -> Decoder:
-        """`fitted` tuned for the model whose dev posteriors `dev_posteriors()` gives (computed only if needed)."""
+    def tuned(self, fitted: Decoder, dev_posteriors: Callable[[], list[np.ndarray]], dev: FrameData,
+              dev_utterances: list[Utterance], tuning: str) -> Decoder:
+        """`fitted` tuned for one model on the dev posteriors `dev_posteriors()` gives (one (N, C) array over
+        `dev`'s frames per condition, pooled; computed only if needed). `tuning`: how they were chosen, for
+        the decoder to record."""
+
+    @property
+    def policy(self) -> str:
+        """The tuning policy (TUNING_POLICIES); a decoding with nothing to tune is tuned on nothing."""
+        return CLEAN
+
+    def tuned_for(self, fitted: Decoder, dev_posteriors: DevPosteriors, dev: FrameData, dev_utterances: list[Utterance],
+                  conditions: list[str]) -> Decoder | PerCondition:
+        """`fitted` tuned for one model under the policy: on the dev posteriors of the clean condition, of all
+        `conditions` pooled, or of each condition alone (a `PerCondition`)."""
+        if self.policy == "per_condition":
+            return PerCondition({c: self.tuned(fitted, lambda c=c: [dev_posteriors(c)], dev, dev_utterances,
+                                               f"per_condition: {c}") for c in conditions})
+        tuned_on = conditions if self.policy == "pooled" else [CLEAN]
+        return self.tuned(fitted, lambda: [dev_posteriors(c) for c in tuned_on], dev, dev_utterances,
+                          self.policy if len(tuned_on) > 1 else CLEAN)
+
+    def label(self) -> str:
+        """What a report's model name carries so numbers of per-condition tuning are never read as deployable."""
+        return " [tuned per condition]" if self.policy == "per_condition" else ""
 
     @abstractmethod
     def reuses(self, decoder: Decoder | None) -> bool:
         """Whether a saved decoder was made with these settings (a finished run's decoder is kept)."""
+
+    def fitted_as(self, decoder: Decoder | None) -> bool:
+        """Whether a saved decoder was fitted on train as these settings fit (it may be tuned again)."""
+        return self.reuses(decoder)
 
     def beside(self, scheme: LabelScheme) -> dict[str, Decoder]:
         """Decoders whose error rate is reported beside this one's, by name (e.g. `per_framewise`)."""
@@ -64,3 +99,27 @@ class Decoding(ABC):
     def describe(self) -> dict:
         """What a report records of these settings, besides the tuned decoder's own description."""
         return {}
+
+
+class PerCondition:
+    """One tuned decoder per evaluation condition (tuning policy `per_condition`). Evaluation decodes each
+    condition with its own; the run folder keeps the clean condition's (a recording's condition is unknown)."""
+
+    def __init__(self, by_condition: dict[str, Decoder]) -> None:
+        self.by_condition = by_condition
+        self.saved = by_condition.get(CLEAN) or next(iter(by_condition.values()))
+        self.name = self.saved.name
+
+    def for_condition(self, condition: str) -> Decoder:
+        return self.by_condition[condition]
+
+    def save(self, directory: str | Path) -> None:
+        self.saved.save(directory)
+
+    def describe(self) -> dict:
+        return {**self.saved.describe(), "tuning": "per_condition",
+                "tuned_by_condition": {c: d.describe().get("tuned") for c, d in self.by_condition.items()}}
+
+    def summary(self) -> str:
+        return (f"{self.name}, its settings tuned on dev in each condition separately (per_condition: these numbers "
+                "assume the test condition is known)")

@@ -4,7 +4,7 @@ dropped, repeats merged. No duration model and no language model: in noise it in
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
@@ -103,7 +103,7 @@ class FramewiseDecoding(Decoding):
     def fit(self, scheme: LabelScheme, train_utterances, train) -> FramewiseDecoder:
         return FramewiseDecoder(scheme, self.min_frames)
 
-    def tuned(self, fitted: FramewiseDecoder, dev_posteriors: Callable[[], np.ndarray], dev, dev_utterances):
+    def tuned(self, fitted: FramewiseDecoder, dev_posteriors, dev, dev_utterances, tuning: str):
         return fitted
 
     def reuses(self, decoder) -> bool:

@@ -108,6 +108,7 @@ class HybridDecoder:
         self.log_prior, self.lm, self.self_loop = log_prior, lm, self_loop
         self.params = params or DecoderParams()
         self.dev_grid: list[dict] = []  # the tuning's table: params and dev error rate
+        self.tuning = "clean"  # on which dev posteriors params were chosen (decoding.tune)
         n_states = settings.states_per_unit
         self.emits, covered = emission_matrix(scheme, n_states)
         # states no class covers (a unit absent from the scheme's classes) can never be entered
@@ -201,11 +202,13 @@ class HybridDecoder:
         return self.params
 
     def describe(self) -> dict:
-        return {"decoder": self.name, "viterbi": asdict(self.settings), "tuned": asdict(self.params)}
+        return {"decoder": self.name, "viterbi": asdict(self.settings), "tuned": asdict(self.params),
+                "tuning": self.tuning}
 
     def summary(self) -> str:
         lm, t = self.settings.lm, self.params
-        return (f"viterbi ({'a flat loop' if lm == 'none' else f'{lm} LM'}; tuned on dev: acoustic scale "
+        on = {"clean": "clean dev", "pooled": "dev pooled over every evaluated condition"}.get(self.tuning, self.tuning)
+        return (f"viterbi ({'a flat loop' if lm == 'none' else f'{lm} LM'}; tuned on {on}: acoustic scale "
                 f"{t.acoustic_scale}, LM weight {t.lm_weight}, insertion penalty {t.insertion_penalty})")
 
     def scored_units(self, units: Sequence[DecodedUnit]) -> list[str]:
@@ -219,7 +222,7 @@ class HybridDecoder:
                          log_end=self.lm.log_end, self_loop=self.self_loop)
         write_text_atomic(directory / "decoder.json", json.dumps(
             {"decoder": "viterbi", "params": asdict(self.params), "settings": asdict(self.settings),
-             "dev_grid": self.dev_grid}, indent=1))
+             "tuning": self.tuning, "dev_grid": self.dev_grid}, indent=1))
 
     @classmethod
     def load(cls, directory: str | Path, scheme: LabelScheme) -> "HybridDecoder":
@@ -233,6 +236,7 @@ class HybridDecoder:
             decoder = cls(scheme, ViterbiSettings(**meta["settings"]), a["log_prior"], lm, a["self_loop"],
                           DecoderParams(**meta["params"]))
         decoder.dev_grid = meta.get("dev_grid", [])
+        decoder.tuning = meta.get("tuning", "clean")  # folders made before the policies were tuned on clean dev
         return decoder
 
     def copy(self) -> "HybridDecoder":
@@ -262,16 +266,24 @@ class ViterbiDecoding(ViterbiSettings, Decoding):
         sequences = [[scheme.unit_id(x) for x in ref.sequence] for ref in references]
         return HybridDecoder.fit(self.settings, scheme, np.asarray(train.labels), train.offsets, sequences)
 
-    def tuned(self, fitted: HybridDecoder, dev_posteriors, dev, dev_utterances) -> HybridDecoder:
+    @property
+    def policy(self) -> str:
+        return self.tune
+
+    def tuned(self, fitted: HybridDecoder, dev_posteriors, dev, dev_utterances, tuning: str) -> HybridDecoder:
         """A copy of `fitted` with acoustic scale, LM weight and penalty chosen on the dev split for the
-        model whose dev posteriors these are."""
-        references = split_references(FrameLabeller(fitted.scheme), dev_utterances, dev)
-        posteriors = dev_posteriors()
+        model whose dev posteriors (one array per pooled condition) these are."""
+        references = [r.units for r in split_references(FrameLabeller(fitted.scheme), dev_utterances, dev)]
+        pooled = dev_posteriors()
         decoder = fitted.copy()
-        decoder.tune([posteriors[dev.utterance(u)] for u in range(len(dev.ids))], [r.units for r in references])
+        decoder.tune([p[dev.utterance(u)] for p in pooled for u in range(len(dev.ids))], references * len(pooled))
+        decoder.tuning = tuning
         return decoder
 
     def reuses(self, decoder) -> bool:
+        return self.fitted_as(decoder) and decoder.tuning == self.tune
+
+    def fitted_as(self, decoder) -> bool:
         return isinstance(decoder, HybridDecoder) and decoder.settings == self.settings
 
     def beside(self, scheme: LabelScheme) -> dict:

@@ -13,6 +13,7 @@ classification error given the boundaries.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -25,7 +26,7 @@ import torch
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
-from avfusion.decoding.base import Decoder
+from avfusion.decoding.base import Decoder, PerCondition
 from avfusion.decoding.hybrid import scored
 from avfusion.frames.data import FrameData, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
@@ -158,6 +159,28 @@ class Evaluator:
     def conditions(self) -> list[NoiseCondition]:
         return conditions(self.noises, self.snrs_db)
 
+    def condition_names(self) -> list[str]:
+        return [c.name for c in self.conditions()]
+
+    def dev_posteriors(self, models: dict[str, torch.nn.Module], frontend, dev: FrameData, utterances: list[Utterance],
+                       noise: NoiseMixer, cache_dir: str | Path | None = None, combine=None):
+        """condition name -> {model: (N, C) posteriors on `dev` (the clean frames of `utterances`) in that
+        condition} (and "combined"), each condition computed once when first asked for: what tuning policies
+        other than clean tune on. The noisy features are those evaluation uses (and caches)."""
+        by_name = {c.name: c for c in self.conditions()}
+        kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
+
+        @functools.cache
+        def in_condition(name: str) -> dict[str, np.ndarray]:
+            condition = by_name[name]
+            data = dev if condition.kind == "clean" else noisy_frames(frontend, dev, utterances, condition, noise, kept_in)
+            post = {m: posteriors(model, data, self.batch_size) for m, model in models.items()}
+            if combine is not None:
+                post["combined"] = combine(post)
+            return post
+
+        return in_condition
+
     def check(self, sources: dict[str, NoiseSource], corpus=None) -> None:
         """Fail before any work when a condition's noise is unknown or misconfigured, and before training
         when the corpus cannot give it."""
@@ -199,6 +222,9 @@ class Evaluator:
                 post["combined"] = combine(post)
             for name, p in post.items():
                 row = {"condition": condition.name, "noise": condition.kind, "snr_db": condition.snr_db}
-                row.update(score(p, data, references, scheme, decoders[name], beside))
+                decoder = decoders[name]
+                if isinstance(decoder, PerCondition):  # tuned on dev in this very condition
+                    decoder = decoder.for_condition(condition.name)
+                row.update(score(p, data, references, scheme, decoder, beside))
                 results[name].append(row)
         return results

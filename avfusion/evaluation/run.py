@@ -33,7 +33,7 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
     key = "combined" if combine is not None else next(iter(models))
     decoder = decoders[key]
     report = {
-        "name": name, "seed": seed, "label_scheme": scheme.name, "unit": scheme.unit,
+        "name": name + decoding.label(), "seed": seed, "label_scheme": scheme.name, "unit": scheme.unit,
         "test_speakers": len(corpus.speakers("test")),
         "skipped_utterances": list(skipped or []),  # invalid, left out with on_error=skip (all splits)
         "models": list(models), "test": results[key],

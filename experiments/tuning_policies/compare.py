@@ -1,0 +1,61 @@
+"""A finished study's runs decoded again under each decoder tuning policy, without training: the table of
+test (or dev) PER and frame error per model, condition and policy.
+
+    python experiments/tuning_policies/compare.py outputs/default_study [--conditions "babble 0 dB" "babble 5 dB"]
+
+Each run (a folder with run.json under the study) is evaluated with `decoding.tune=pooled` and
+`decoding.tune=per_condition` into <study>/tuning_<policy>/<run>/ (skipped when that report exists); the
+run's own report (its training-time tuning, `clean` by default) is the third column. Frame error does not
+depend on the decoder, so it must agree across policies: the script checks it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+POLICIES = ("pooled", "per_condition")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("study", type=Path, help="a folder of finished runs (e.g. outputs/default_study)")
+    parser.add_argument("--conditions", nargs="+", default=["babble 0 dB", "babble 5 dB"])
+    parser.add_argument("--split", choices=["test", "dev"], default="test")
+    args = parser.parse_args()
+    runs = sorted(p.parent for p in args.study.glob("*/run.json"))
+    if not runs:
+        parser.error(f"{args.study}: no run folders (run.json) under it")
+    reports = {}
+    for run in runs:
+        reports[run.name, "clean"] = json.loads((run / "report.json").read_text())
+        for policy in POLICIES:
+            out = args.study / f"tuning_{policy}" / run.name
+            if not (out / "report.json").is_file():
+                subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]",
+                                f"decoding.tune={policy}", f"output_dir={out}"], check=True, stdout=subprocess.DEVNULL)
+            reports[run.name, policy] = json.loads((out / "report.json").read_text())
+    print(table(reports, [r.name for r in runs], args.conditions, args.split))
+
+
+def table(reports: dict, models: list[str], conditions: list[str], split: str) -> str:
+    header = "| model | condition | frame_error | " + " | ".join(f"per ({p})" for p in ("clean",) + POLICIES) + " |"
+    lines = [header, "|---|---|---:|" + "---:|" * (1 + len(POLICIES))]
+    for model in models:
+        for condition in conditions:
+            rows = {p: next(r for r in reports[model, p][split] if r["condition"] == condition)
+                    for p in ("clean",) + POLICIES}
+            frame_errors = {round(r["frame_error"], 9) for r in rows.values()}
+            if len(frame_errors) != 1:
+                raise SystemExit(f"{model}, {condition}: frame error differs between policies {frame_errors}: "
+                                 "the runs were not decoded from the same posteriors")
+            lines.append(f"| {model} | {condition} | {rows['clean']['frame_error']:.3f} | "
+                         + " | ".join(f"{rows[p]['per']:.3f}" for p in rows) + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
