@@ -65,3 +65,42 @@ def test_a_damaged_entry_is_computed_again_not_used(test_split, tmp_path, caplog
     np.testing.assert_array_equal(out.features["audio"], reference_audio(frontend, utterances, noise, condition))
     assert "computing the condition again" in caplog.text
     assert np.load(entry).shape == out.features["audio"].shape  # and the entry is mended
+
+
+class Projection:
+    """A stand-in model: class scores from a fixed random projection of the audio features (no training)."""
+
+    def __init__(self, n_in: int, n_classes: int) -> None:
+        self.weights = np.random.default_rng(0).standard_normal((n_in, n_classes))
+
+    def posteriors(self, data, batch_size: int = 8192) -> np.ndarray:
+        scores = np.asarray(data.features["audio"]) @ self.weights
+        return np.exp(scores - scores.max(1, keepdims=True))
+
+
+def test_several_noise_draws_are_independent_and_pooled_per_utterance(test_split, tmp_path):
+    """noise_draws=2: each utterance once in the counts, its two draws' errors summed; draw 0 is the
+    one-draw evaluation and draw 1 a new noise (checked against that draw scored directly)."""
+    from avfusion.configs import configured
+    from avfusion.decoding.framewise import FramewiseDecoder
+
+    frontend, utterances, clean, noise = test_split
+    scheme = get_scheme("phone")
+    model = Projection(clean.features["audio"].shape[1], scheme.num_classes)
+
+    def rows(draws):
+        evaluator = configured("evaluation", noises=["white"], snrs_db=[0], noise_draws=draws)
+        return evaluator.evaluate({"m": model}, frontend, utterances, scheme, {"m": FramewiseDecoder(scheme, 2)},
+                                  noise=noise, cache_dir=tmp_path)["m"]
+
+    (clean_row, one), (_, two) = rows(1), rows(2)
+    assert two["utterances"] == len(utterances) and two["noise_draws"] == 2 and two["frames"] == 2 * clean_row["frames"]
+    d1, d2 = one["by_utterance"], two["by_utterance"]
+    assert d2["id"] == d1["id"] == list(clean.ids) and d2["frames"] == [2 * n for n in d1["frames"]]
+    second = noisy_frames(frontend, clean, utterances, NoiseCondition("white", 0.0, draw=1), noise, tmp_path)
+    first = noisy_frames(frontend, clean, utterances, NoiseCondition("white", 0.0), noise, tmp_path)
+    assert not np.allclose(second.features["audio"], first.features["audio"])  # another noise
+    wrong = model.posteriors(second).argmax(1) != np.asarray(second.labels)
+    by_utterance = [int(wrong[second.utterance(u)].sum()) for u in range(len(second.ids))]
+    assert d2["frame_errors"] == [a + b for a, b in zip(d1["frame_errors"], by_utterance)]
+    assert two["frame_error"] == pytest.approx(sum(d2["frame_errors"]) / sum(d2["frames"]))

@@ -28,7 +28,7 @@ from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
 from avfusion.decoding.base import Decoder, PerCondition
 from avfusion.decoding.hybrid import scored
-from avfusion.frames.data import FrameData, frames_of, with_audio
+from avfusion.frames.data import FrameData, concatenated, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
 from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources, conditions
@@ -54,9 +54,10 @@ def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condit
 
     if cache_dir is None:
         return computed()
+    draw = {"draw": condition.draw} if condition.draw else {}  # draw 0 keeps the key it always had
     key = hashlib.sha1(json.dumps({"condition": [condition.kind, condition.snr_db], "noise": noise.identity(condition.kind),
-                                   "utterances": list(clean.ids)}, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir / "conditions" / f"{condition.kind}-{condition.snr_db:g}dB-{key}.npy"
+                                   "utterances": list(clean.ids), **draw}, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache_dir / "conditions" / f"{condition.kind}-{condition.snr_db:g}dB{f'-d{condition.draw}' if draw else ''}-{key}.npy"
     if path.is_file():
         try:
             audio = np.load(path, mmap_mode="r")
@@ -125,6 +126,17 @@ def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], 
     return row
 
 
+def pooled_by_utterance(detail: dict) -> dict:
+    """Per-utterance counts of several noise draws (the same ids repeated, draw after draw) summed per id."""
+    ids = list(dict.fromkeys(detail["id"]))
+    index = {u: i for i, u in enumerate(ids)}
+    rows = np.array([index[u] for u in detail["id"]])
+    summed = {k: np.bincount(rows, weights=detail[k], minlength=len(ids)).astype(int).tolist()
+              for k in ("errors", "reference", "frame_errors", "frames")}
+    speakers = dict(zip(detail["id"], detail["speaker"]))
+    return {"id": ids, "speaker": [speakers[u] for u in ids], **summed}
+
+
 def group_confusion(scheme: LabelScheme, level: str, truth: np.ndarray, predicted: np.ndarray) -> dict:
     """Frame counts by (reference group, predicted group) at `level` (e.g. visemes), as lists for JSON."""
     group = scheme.group_index(level)
@@ -150,11 +162,12 @@ class Evaluator:
     batch_size: int
     report_dev: bool  # also score dev in every condition: the table conclusions are drawn from
     cache_conditions: bool  # keep each noisy condition's audio features beside the prepared frames
+    noise_draws: int  # independent noise draws per utterance and noisy condition, pooled in its counts
 
     def __post_init__(self) -> None:
         check_fields(self, "evaluation", {"noises": each(text, example="[white,babble]"),
                                           "snrs_db": each(number(), example="[20,10,0]"), "seed": integer(),
-                                          "batch_size": integer(1)})
+                                          "batch_size": integer(1), "noise_draws": integer(1)})
 
     def conditions(self) -> list[NoiseCondition]:
         return conditions(self.noises, self.snrs_db)
@@ -166,7 +179,7 @@ class Evaluator:
                        noise: NoiseMixer, cache_dir: str | Path | None = None, combine=None):
         """condition name -> {model: (N, C) posteriors on `dev` (the clean frames of `utterances`) in that
         condition} (and "combined"), each condition computed once when first asked for: what tuning policies
-        other than clean tune on. The noisy features are those evaluation uses (and caches)."""
+        other than clean tune on. The noisy features are those evaluation uses (and caches); its first draw."""
         by_name = {c.name: c for c in self.conditions()}
         kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
 
@@ -215,8 +228,11 @@ class Evaluator:
         references = [labeller.reference(utt, int(n)) for utt, n in zip(utterances, clean.lengths)]
         for condition in self.conditions():
             log.info("evaluating %d %sutterances: %s", len(utterances), f"{split} " if split else "", condition.name)
-            data = clean if condition.kind == "clean" else \
-                noisy_frames(frontend, clean, utterances, condition, noise, kept_in)
+            draws = 1 if condition.kind == "clean" else self.noise_draws
+            parts = [clean] if condition.kind == "clean" else [
+                noisy_frames(frontend, clean, utterances, dataclasses.replace(condition, draw=d), noise, kept_in)
+                for d in range(draws)]
+            data = parts[0] if draws == 1 else concatenated(parts)
             post = {name: posteriors(m, data, self.batch_size) for name, m in models.items()}
             if combine is not None:
                 post["combined"] = combine(post)
@@ -225,6 +241,9 @@ class Evaluator:
                 decoder = decoders[name]
                 if isinstance(decoder, PerCondition):  # tuned on dev in this very condition
                     decoder = decoder.for_condition(condition.name)
-                row.update(score(p, data, references, scheme, decoder, beside))
+                row.update(score(p, data, references * draws, scheme, decoder, beside))
+                if draws > 1:  # each utterance once, its draws' counts summed: intervals resample utterances
+                    row.update(utterances=len(utterances), noise_draws=draws,
+                               by_utterance=pooled_by_utterance(row["by_utterance"]))
                 results[name].append(row)
         return results

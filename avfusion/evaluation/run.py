@@ -41,6 +41,7 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
         "weights": getattr(combine, "weights", None),
         "all": results, "all_dev": dev,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
+                       "noise_draws": evaluator.noise_draws,
                        "noise_sources": {name: source.describe() for name, source in noise.sources.items()},
                        **_babble_facts(noise.sources.values(), corpus),
                        **decoding.describe(), **decoder.describe()},

@@ -11,10 +11,13 @@ CLEAN = "clean"
 class NoiseCondition:
     kind: str = CLEAN  # the noise source's name (conf/noise/<name>.yaml), or clean
     snr_db: float | None = None
+    draw: int = 0  # which independent noise draw (evaluation.noise_draws); the name leaves it out: draws pool
 
     def __post_init__(self) -> None:
         if (self.kind == CLEAN) != (self.snr_db is None):
             raise ValueError("clean takes no SNR; every noise needs one")
+        if self.draw < 0 or (self.kind == CLEAN and self.draw):
+            raise ValueError(f"draw={self.draw}: noise draws count from 0, and clean has only one")
 
     @property
     def name(self) -> str:

@@ -1,8 +1,9 @@
 """Noisy utterances: a condition's source draws the noise, the mixer seeds it and scales it to the SNR.
 
 Every noisy utterance is reproducible on its own: its noise is drawn once per (seed, noise name, utterance
-id), whatever order utterances are processed in, and scaled to each SNR, so an SNR curve moves only with
-the SNR (the SNR columns share one draw: they are not independent confirmations).
+id, draw), whatever order utterances are processed in, and scaled to each SNR, so an SNR curve moves only
+with the SNR (the SNR columns share one draw: they are not independent confirmations). Draw 0 is the draw
+of every report made before draws could be several (`evaluation.noise_draws`).
 """
 
 from __future__ import annotations
@@ -49,18 +50,18 @@ class NoiseMixer:
         """Everything the noise of `kind` for an utterance depends on besides the utterance (cache keys)."""
         return {"seed": self.seed, "sample_rate": self.sample_rate, "source": self.sources[kind].identity()}
 
-    def rng(self, kind: str, utt: Utterance) -> np.random.Generator:
-        digest = hashlib.sha1(f"{self.seed}|{kind}|{utt.id}".encode()).digest()
+    def rng(self, kind: str, utt: Utterance, draw: int = 0) -> np.random.Generator:
+        digest = hashlib.sha1(f"{self.seed}|{kind}|{utt.id}{f'|{draw}' if draw else ''}".encode()).digest()
         return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
-    def noise(self, utt: Utterance, n: int, kind: str) -> np.ndarray:
-        """The utterance's noise of `kind` (one draw, whatever the SNR)."""
-        return self.sources[kind].draw(utt, n, self.sample_rate, self.rng(kind, utt))
+    def noise(self, utt: Utterance, n: int, kind: str, draw: int = 0) -> np.ndarray:
+        """The utterance's noise of `kind` (draw `draw`, whatever the SNR)."""
+        return self.sources[kind].draw(utt, n, self.sample_rate, self.rng(kind, utt, draw))
 
     def __call__(self, utt: Utterance, speech: np.ndarray, condition: NoiseCondition) -> np.ndarray:
         if condition.kind == CLEAN:
             return speech
         if condition.kind not in self.sources:
             raise ValueError(f"no noise source {condition.kind!r} (have {sorted(self.sources)})")
-        return mix_at_snr(speech, self.noise(utt, len(speech), condition.kind), condition.snr_db,
+        return mix_at_snr(speech, self.noise(utt, len(speech), condition.kind, condition.draw), condition.snr_db,
                           speech_activity(utt, speech, self.sample_rate))
