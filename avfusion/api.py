@@ -178,7 +178,9 @@ def stage_shaping(cfg: DictConfig, train_noise: MultiCondition) -> dict:
         irrelevant = _declared_not_shaping(node)
         if "*" in irrelevant:
             continue
-        shaping[group] = {k: v for k, v in node.items() if k not in irrelevant} if isinstance(node, dict) else node
+        unset = _declared_not_shaping(node, "NOT_SHAPING_WHEN_NULL")
+        shaping[group] = {k: v for k, v in node.items() if k not in irrelevant and not (k in unset and v is None)} \
+            if isinstance(node, dict) else node
     if train_noise.active:
         for name in train_noise.noises:
             shaping[f"noise.{name}"] = resolved["noise"][name]
@@ -187,11 +189,11 @@ def stage_shaping(cfg: DictConfig, train_noise: MultiCondition) -> dict:
     return _dotted(shaping)
 
 
-def _declared_not_shaping(node) -> tuple[str, ...]:
-    """The keys a config group's class (its `_target_`) declares irrelevant to the weights."""
+def _declared_not_shaping(node, declaration: str = "NOT_SHAPING") -> tuple[str, ...]:
+    """The keys a config group's class (its `_target_`) declares irrelevant to the weights (`declaration`)."""
     if not (isinstance(node, dict) and isinstance(node.get("_target_"), str)):
         return ()
-    return getattr(get_class(node["_target_"]), "NOT_SHAPING", ())
+    return getattr(get_class(node["_target_"]), declaration, ())
 
 
 def stage_cache(cfg: DictConfig, training: TrainingSettings, shaping: dict, frames_dir: Path) -> StageCache | None:
@@ -200,7 +202,8 @@ def stage_cache(cfg: DictConfig, training: TrainingSettings, shaping: dict, fram
     (`frames_dir`, named by their content key)."""
     if not training.encoder_cache_dir:
         return None
-    settings = {k: v for k, v in shaping.items() if not k.startswith("fusion.")}
+    # the cache holds single-encoder stages: neither the head's settings nor its seed shape them
+    settings = {k: v for k, v in shaping.items() if not k.startswith("fusion.") and k != "training.head_seed"}
     settings.update(_dotted({group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("trainer", "callbacks")}),
                     frames=frames_dir.name)
     return StageCache(training.encoder_cache_dir, settings)

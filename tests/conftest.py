@@ -109,7 +109,7 @@ def built_in_noises(corpus, talkers: int = 2) -> dict:
     """The built-in noise sources, babble prepared from the corpus's pool with `talkers` talkers."""
     from avfusion.noise import Babble, PinkNoise, WhiteNoise, babble_pool
 
-    return {"white": WhiteNoise(), "pink": PinkNoise(), "babble": Babble(talkers).use_pool(babble_pool(corpus))}
+    return {"white": WhiteNoise(), "pink": PinkNoise(), "babble": Babble(talkers, "all").use_pool(babble_pool(corpus))}
 
 
 def train_with_plugin(root, plugin_dir, module: str, source: str, group: str, config: dict[str, str], *overrides):

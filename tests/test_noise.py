@@ -89,7 +89,7 @@ def test_babble_is_from_the_pool_never_the_target_speaker_or_sentence(small_corp
     own_voice = replace(corpus.babble[0], id="own", speaker=target.speaker)
     own_text = replace(corpus.babble[1], id="own_text", speaker="b99", text=target.text.upper())
     pool = corpus.babble + [own_voice, own_text]
-    babble = Babble(talkers=3).use_pool(pool)
+    babble = Babble(talkers=3, talker_set="all").use_pool(pool)
     maker = NoiseMixer({"babble": babble}, seed=5)
     assert set(babble.by_talker(target)) == {u.speaker for u in corpus.babble}
     for trial in range(20):
@@ -99,11 +99,11 @@ def test_babble_is_from_the_pool_never_the_target_speaker_or_sentence(small_corp
     speech = np.zeros(16000, np.float32) + 0.1
     cond = NoiseCondition("babble", 0.0)
     a = maker(target, speech, cond)
-    reordered = {"babble": Babble(talkers=3).use_pool(list(reversed(pool)))}
+    reordered = {"babble": Babble(talkers=3, talker_set="all").use_pool(list(reversed(pool)))}
     np.testing.assert_array_equal(a, NoiseMixer(reordered, seed=5)(target, speech, cond))
     assert not np.array_equal(a, NoiseMixer({"babble": babble}, seed=6)(target, speech, cond))
     with pytest.raises(ConfigError, match="noise.babble.talkers=5 talkers, but the babble pool has 4"):
-        NoiseMixer({"babble": Babble(talkers=5).use_pool(pool)}, seed=5)(target, speech, cond)
+        NoiseMixer({"babble": Babble(talkers=5, talker_set="all").use_pool(pool)}, seed=5)(target, speech, cond)
     assert maker(target, speech, NoiseCondition()) is speech
 
 
@@ -153,3 +153,47 @@ def test_no_babble_pool_is_said_once_and_only_when_babble_is_used(tiny_root, tmp
     with caplog.at_level("INFO", logger="avfusion.noise.babble"):
         report = api.train(compose_train(*overrides, "evaluation.noises=[babble]"), tmp_path / "babble")
     assert caplog.text.count(said) == 1 and report["evaluation"]["babble_source"] == "train split"
+
+
+def test_the_babble_talker_sets_are_disjoint_halves_of_the_pool(small_corpus):
+    """babble_train and babble_unseen (conf/noise/) mix from talkers the other never uses."""
+    from avfusion.configs import configured
+
+    _, corpus = small_corpus
+    target = corpus.split("test")[0]
+    train, unseen = (configured(f"noise.{n}", talkers=1) for n in ("babble_train", "babble_unseen"))
+    for source in (train, unseen):
+        source.prepare(corpus)
+    talkers = {name: {u.speaker for u in s.pool} for name, s in (("train", train), ("unseen", unseen))}
+    assert talkers["train"] and talkers["unseen"] and not talkers["train"] & talkers["unseen"]
+    assert talkers["train"] | talkers["unseen"] == {u.speaker for u in corpus.babble}
+    for trial in range(10):
+        _, used = unseen.mix(target, 8000, 16000, np.random.default_rng(trial))
+        assert {u.speaker for u in corpus.babble if u.id in used} <= talkers["unseen"]
+    with pytest.raises(ConfigError, match=r"talkers=3: the babble pool has only 2 talkers \(test half"):
+        configured("noise.babble_unseen", talkers=3).check(corpus, "noise.babble_unseen")
+
+
+def test_music_noise_is_reproducible_non_stationary_and_harmonic():
+    """Unlike the noises training uses: its short-time level swings (notes start and decay) and its
+    spectrum is a few partials, not flat."""
+    from avfusion.configs import configured
+
+    music, white = configured("noise.music"), configured("noise.white")
+    utt = type("U", (), {"id": "x"})()
+    x = music.draw(utt, 3 * 16000, 16000, np.random.default_rng(1))
+    np.testing.assert_array_equal(x, music.draw(utt, 3 * 16000, 16000, np.random.default_rng(1)))
+
+    def level_spread(y):  # coefficient of variation of the 20 ms RMS
+        rms = np.sqrt(np.mean(y[: len(y) // 320 * 320].reshape(-1, 320) ** 2, axis=1))
+        return rms.std() / rms.mean()
+
+    def flatness(y):  # geometric over arithmetic mean of the power spectrum (1: white)
+        power = np.abs(np.fft.rfft(y)) ** 2 + 1e-12
+        return np.exp(np.mean(np.log(power))) / np.mean(power)
+
+    w = white.draw(utt, 3 * 16000, 16000, np.random.default_rng(1))
+    assert level_spread(x) > 0.3 > 0.1 > level_spread(w)
+    assert flatness(x) < 0.01 < 0.3 < flatness(w)
+    with pytest.raises(ConfigError, match=r"noise.music.note_s=\[0.5, 0.1\]"):
+        configured("noise.music", note_s=[0.5, 0.1]).validate("noise.music")

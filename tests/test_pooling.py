@@ -183,7 +183,6 @@ def test_pooling_models_are_fitted_on_training_frames_only(monkeypatch, tmp_path
     from avfusion.corpus.labels import get_scheme
     from avfusion.frames.data import FrameData
     from avfusion.models.fusion.fisher import FisherVectorFusion
-    from avfusion.training.settings import TrainingSettings
     from avfusion.training.stages import TrainSettings, train_model
 
     rng = np.random.default_rng(7)
@@ -200,8 +199,7 @@ def test_pooling_models_are_fitted_on_training_frames_only(monkeypatch, tmp_path
     head = configured("fusion", "fusion=fisher", n_components=2, pca_dim=4, half_width=2)
     spec = configured("encoder", widths={"audio": [8], "video": [8]}, dropout=0.0)
     callbacks = {"ckpt": partial(pl.callbacks.ModelCheckpoint, monitor="val/frame_error", save_last=True)}
-    training = TrainingSettings(batch_size=256, lr=1e-3, weight_decay=1e-5, patience=3, resume=False,
-                                encoder_cache_dir=None, batching="auto", chunk_frames=200, sequences_per_batch=8)
+    training = configured("training", encoder_cache_dir=None)
     settings = TrainSettings(run_dir=tmp_path, training=training, callbacks=callbacks,
                              trainer=partial(pl.Trainer, max_epochs=1, accelerator="cpu", enable_model_summary=False))
     model = train_model(head, spec, data, get_scheme("phone"), settings)

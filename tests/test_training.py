@@ -167,6 +167,34 @@ def train_concat(tiny_root, run, *extra, epochs=3, patience=10):
     return api.train(cfg, run)
 
 
+def test_another_head_seed_trains_another_head_on_the_same_pretrained_encoders(tiny_root, uninterrupted):
+    """The ensemble control of two heads on one pre-training: training.head_seed reseeds the fusion stage
+    only; the pre-trained encoders are the same, and the stage cache serves them to either."""
+    from avfusion import api
+    from avfusion.configs import compose_config, configured
+
+    run, _ = uninterrupted
+    other = tiny_root / "run_head_seed_5"
+    train_concat(tiny_root, other, "training.head_seed=5")
+
+    def cached_under(*overrides):  # what keys the shared pre-training stages in the stage cache
+        cfg = compose_config("train", ["fusion=concat", *overrides])
+        training = configured("training", *overrides)
+        return api.stage_cache(cfg, training, api.stage_shaping(cfg, configured("train_noise")), Path("f")).settings
+
+    assert cached_under() == cached_under("training.head_seed=5") != cached_under("training.lr=0.01")
+    for stage in ("pretrain_audio", "pretrain_video"):  # trained again here, the same seed: the same weights
+        a, b = (torch.load(r / "stages" / stage / "best.pt", weights_only=True) for r in (run, other))
+        assert all(torch.equal(a[k], b[k]) for k in a), stage
+    a, b = (torch.load(r / "stages" / "fusion" / "best.pt", weights_only=True) for r in (run, other))
+    heads = [k for k in a if k.startswith("head.")]
+    assert heads and any(not torch.equal(a[k], b[k]) for k in heads)
+    assert json.loads((other / "stages" / "fusion" / "settings.json").read_text())["training.head_seed"] == 5
+    assert "training.head_seed" not in json.loads((run / "stages" / "fusion" / "settings.json").read_text())
+    with pytest.raises(Exception, match="training.head_seed=5: it seeds a head trained on pre-trained encoders"):
+        train_concat(tiny_root, tiny_root / "run_audio_head_seed", "fusion=audio_only", "training.head_seed=5")
+
+
 # killed in the middle of a stage (it continues from last.ckpt), or before a stage's first checkpoint
 # (it starts again, after the finished stages are loaded: the head's initial weights must be the same)
 @pytest.mark.parametrize("stage, epoch", [("pretrain_video", 2), ("fusion", 0)])

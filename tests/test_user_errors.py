@@ -58,7 +58,7 @@ CONFIG_CASES = [
     ("train", ["label_scheme=phones"], "label_scheme='phones': must be one of ['auto', 'states', 'phone'"),
     ("train", ["evaluation.snrs_db=[loud]"], "evaluation.snrs_db=['loud']"),
     ("train", ["evaluation.snrs_db=loud"], "evaluation.snrs_db='loud': must be a list"),
-    ("train", ["evaluation.noises=[brown]"], "each one of ['white', 'pink', 'babble', 'recordings'] (not 'brown')"),
+    ("train", ["evaluation.noises=[brown]"], "each one of ['white', 'pink', 'babble', 'babble_train', 'babble_unseen', 'music', 'recordings'] (not 'brown')"),
     ("train", ["train_noise=multi", "train_noise.noises=[white,brown]"], "train_noise.noises=['white', 'brown']: must be"),
     ("train", ["evaluation.noises=[recordings]"], "noise.recordings.folder is not set"),
     ("train", ["evaluation.noises=[recordings]", "noise.recordings.folder=/nonexistent"], "noise.recordings.folder=/nonexistent: no such folder"),

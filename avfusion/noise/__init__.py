@@ -11,9 +11,10 @@ from avfusion.noise.babble import Babble, babble_pool
 from avfusion.noise.conditions import NoiseCondition, conditions
 from avfusion.noise.level import active_samples, mix_at_snr, p56_active
 from avfusion.noise.mixer import NoiseMixer, check_sources
+from avfusion.noise.music import Music
 from avfusion.noise.recordings import Recordings
 from avfusion.noise.source import NoiseSource
 from avfusion.noise.stationary import PinkNoise, WhiteNoise, pink_noise
 
-__all__ = ["Babble", "NoiseCondition", "NoiseMixer", "NoiseSource", "PinkNoise", "Recordings", "WhiteNoise",
+__all__ = ["Babble", "Music", "NoiseCondition", "NoiseMixer", "NoiseSource", "PinkNoise", "Recordings", "WhiteNoise",
            "active_samples", "babble_pool", "check_sources", "conditions", "mix_at_snr", "p56_active", "pink_noise"]

@@ -1,7 +1,9 @@
 """Babble: several talkers at equal power, from a pool of recordings of talkers in no split.
 
 The pool is the corpus's babble pool (`babble.jsonl` beside the manifest; the synthetic corpus generates
-one), else its training split: never a test speaker, never the target's speaker or sentence.
+one), else its training split: never a test speaker, never the target's speaker or sentence. `talker_set`
+splits the pool's talkers into two disjoint halves (by sorted name: the first half `train`, the rest
+`test`), so multi-condition training can babble with one half and evaluation with voices it never heard.
 """
 
 from __future__ import annotations
@@ -32,19 +34,36 @@ def babble_pool(corpus: Corpus) -> list[Utterance]:
     return corpus.split("train")
 
 
+TALKER_SETS = ("all", "train", "test")
+
+
+def talker_half(pool: list[Utterance], talker_set: str) -> list[Utterance]:
+    """The recordings of `talker_set`'s talkers: all, or the first (`train`) or second (`test`) half of the
+    pool's talkers by sorted name; the two halves never share a talker."""
+    if talker_set == "all":
+        return list(pool)
+    talkers = sorted({u.speaker for u in pool})
+    half = set(talkers[:len(talkers) // 2] if talker_set == "train" else talkers[len(talkers) // 2:])
+    return [u for u in pool if u.speaker in half]
+
+
 @dataclass
 class Babble(NoiseSource):
-    """`talkers` recordings of different talkers from the pool, each scaled to unit power, summed."""
+    """`talkers` recordings of different talkers from the pool (`talker_set` of its talkers), each scaled to
+    unit power, summed."""
 
     talkers: int
+    talker_set: str  # all | train | test (disjoint halves of the pool's talkers)
 
     def __post_init__(self) -> None:
         if isinstance(self.talkers, bool) or not isinstance(self.talkers, int) or self.talkers < 1:
             raise ConfigError(f"noise.babble.talkers={self.talkers!r}: must be a whole number >= 1")
+        if self.talker_set not in TALKER_SETS:
+            raise ConfigError(f"noise.babble.talker_set={self.talker_set!r}: choose from {list(TALKER_SETS)}")
         self.pool: list[Utterance] = []
 
     def prepare(self, corpus: Corpus) -> None:
-        self.use_pool(babble_pool(corpus))
+        self.use_pool(talker_half(babble_pool(corpus), self.talker_set))
 
     def use_pool(self, pool: list[Utterance]) -> "Babble":
         """Mix from these recordings (in id order, so the draws do not depend on the order given)."""
@@ -52,10 +71,12 @@ class Babble(NoiseSource):
         return self
 
     def check(self, corpus: Corpus, key: str) -> None:
-        available = {u.speaker for u in babble_pool(corpus)}
+        available = {u.speaker for u in talker_half(babble_pool(corpus), self.talker_set)}
         if len(available) < self.talkers:
-            raise ConfigError(f"{key}.talkers={self.talkers}: the babble pool has only {len(available)} talkers "
-                              "(babble.jsonl, or the training speakers without one): lower it, or leave babble out")
+            which = "" if self.talker_set == "all" else f" ({self.talker_set} half, {key}.talker_set)"
+            raise ConfigError(f"{key}.talkers={self.talkers}: the babble pool has only {len(available)} talkers"
+                              f"{which} (babble.jsonl, or the training speakers without one): lower it, or leave "
+                              "babble out")
 
     def data_identity(self) -> dict:
         # the pool's files by their stamps, so a regenerated pool is another pool

@@ -25,17 +25,24 @@ class TrainingSettings:
     batching: str  # auto (frames; whole utterances for sequence heads/encoders) | frames | utterances | chunks
     chunk_frames: int  # chunks: at most this many frames of one utterance per item
     sequences_per_batch: int  # utterances / chunks: items per batch
+    head_seed: int | None  # the fusion stage's seed on pre-trained encoders; None: the run's seed
 
     # where, when and how long: a stage trained under other values of these has the same weights so far,
     # so resume and the stage cache may reuse it; every other field shapes the weights (`shaping`)
     NOT_SHAPING: ClassVar[tuple[str, ...]] = ("resume", "encoder_cache_dir", "patience")
+    # unset, these change nothing (the run's seed), so runs made before they existed still resume
+    NOT_SHAPING_WHEN_NULL: ClassVar[tuple[str, ...]] = ("head_seed",)
 
     def __post_init__(self) -> None:
         check_fields(self, "training", {
             "batch_size": integer(1), "lr": number(above=0), "weight_decay": number(0), "patience": integer(0),
             "resume": lambda v: None if isinstance(v, bool) else "true or false",
             "encoder_cache_dir": optional(lambda v: None if isinstance(v, str) else "a folder"),
-            "batching": choice(CHOICES_OF_BATCHING), "chunk_frames": integer(1), "sequences_per_batch": integer(1)})
+            "batching": choice(CHOICES_OF_BATCHING), "chunk_frames": integer(1), "sequences_per_batch": integer(1),
+            "head_seed": optional(integer())})
+
+    def fusion_seed(self, run_seed: int) -> int:
+        return run_seed if self.head_seed is None else self.head_seed
 
     def shaping(self) -> dict:
         """The settings a stage's weights depend on."""

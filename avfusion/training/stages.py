@@ -24,7 +24,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
-from avfusion.errors import UserError
+from avfusion.errors import ConfigError, UserError
 from avfusion.corpus.labels import LabelScheme
 from avfusion.frames.data import FrameData
 from avfusion.models.encoders import EncoderSpec, encoder_inputs
@@ -112,9 +112,11 @@ def load_finished(name: str, module: FusionModule, stage_dir: Path, source: str 
 
 
 def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], settings: TrainSettings,
-              shared: bool = False) -> FusionModule:
+              shared: bool = False, seed: int | None = None) -> FusionModule:
     """Fit `module` on train with the configured callbacks (early stopping on dev); leave it holding the
-    best dev weights. `shared`: a single-encoder stage that `settings.stage_cache` may hold already."""
+    best dev weights. `shared`: a single-encoder stage that `settings.stage_cache` may hold already.
+    `seed`: the stage's batch order and dropout (default: the run's)."""
+    seed = settings.seed if seed is None else seed
     stage_dir = settings.run_dir / "stages" / name
     best_weights = stage_dir / "best.pt"
     shaping = {k: v for k, v in settings.shaping.items() if k != "fusion" or name == "fusion"}
@@ -127,10 +129,10 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
         return load_finished(name, module, stage_dir)
     batching = batching_of(module, settings)
     cache_key = settings.stage_cache.key(module, batching) if shared and settings.stage_cache else None
-    pl.seed_everything(settings.seed, workers=True, verbose=False)
+    pl.seed_everything(seed, workers=True, verbose=False)
     modalities = sorted({m for enc in module.encoders.values() for m in enc.inputs})
     training = settings.training
-    datamodule = FrameDataModule(data, modalities, training.batch_size, seed=settings.seed, batching=batching,
+    datamodule = FrameDataModule(data, modalities, training.batch_size, seed=seed, batching=batching,
                                  chunk_frames=training.chunk_frames, sequences_per_batch=training.sequences_per_batch)
     callbacks = [complete(make, dirpath=stage_dir / "checkpoints") for make in settings.callbacks.values()]
     callbacks.append(RngStateCallback())  # a resumed fit draws what the uninterrupted one would have
@@ -257,7 +259,11 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
             encoders[name] = encoder_spec.build(name, input_dims)
     optim = dict(lr=settings.training.lr, weight_decay=settings.training.weight_decay, optimizer=settings.optimizer)
     unimodal = pretrain_encoders(encoders, data, scheme, settings) if head.pretrain_encoders else {}
-    build_head(head, {name: enc.output_dim for name, enc in encoders.items()}, scheme, settings.seed)
+    if settings.training.head_seed is not None and not head.pretrain_encoders:
+        raise ConfigError(f"training.head_seed={settings.training.head_seed}: it seeds a head trained on pre-trained "
+                          f"encoders, and {type(head).__name__} pre-trains none (its encoders train with seed)")
+    seed = settings.training.fusion_seed(settings.seed)  # another head on the same pre-trained encoders
+    build_head(head, {name: enc.output_dim for name, enc in encoders.items()}, scheme, seed)
     head.warm_start(unimodal)
     precompute = trains_on_hidden_computed_once(head, encoders, data)
     hidden = {}
@@ -266,8 +272,8 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
         head.initialise(hidden["train"].features)
     if not precompute:
         return run_stage("fusion", FusionModule(encoders, head, **optim), data, settings,
-                         shared=isinstance(head, SingleEncoderSoftmax))
+                         shared=isinstance(head, SingleEncoderSoftmax), seed=seed)
     hidden.update({split: hidden_frames(encoders, frames) for split, frames in data.items() if split not in hidden})
     stand_ins = {name: PrecomputedEncoder(name, enc.output_dim) for name, enc in encoders.items()}
-    trained = run_stage("fusion", FusionModule(stand_ins, head, **optim), hidden, settings)
+    trained = run_stage("fusion", FusionModule(stand_ins, head, **optim), hidden, settings, seed=seed)
     return FusionModule(encoders, trained.head, **optim)

@@ -46,13 +46,17 @@ STUDIES = {
             ["fusion=bilinear", "encoder=paper_500x5", "name=bilinear_500x5_f200"],  # other two architectures
             [f"fusion={POOLED_HEADS}"],
             ["fusion=audio_only,concat,bilinear", "train_noise=multi"],  # multi-condition training
+            # another concat head on the same pre-trained encoders: the control of average(concat+bilinear)
+            ["fusion=concat", "training.head_seed=1000", "name=concat_head2"],
         ],
         "combinations": [
             ("average", ["concat", "bilinear"]),  # the paper's gain
             ("product", ["concat", "bilinear"]),
+            ("average", ["concat", "concat_head2"]),  # its control: two heads on one pre-training
             ("average", ["concat", "concat@next"]),  # ensemble controls: two seeds, two heads
             ("average", ["concat", "concat_deep"]),
             ("average", ["bilinear", "bilinear_600_f100", "bilinear_500x5_f200"]),  # the three architectures
+            ("average", ["bilinear", "bilinear@next", "bilinear@next2"]),  # its control: three runs of one
         ],
         "baselines": ["audio_only", "concat", "bilinear"],  # bilinear: sharing, architectures, their average
     },
@@ -106,15 +110,29 @@ def run_dir(output: Path, name: str, seed: int) -> Path:
     return output / aliases.get(name, folder(name, seed))
 
 
+def subdir(grid: list[str]) -> str:
+    """A grid's run folders: by fusion, encoder, noise and seed, or by its name= where it names its runs
+    (a head_seed control has the fusion and encoder of the run it controls)."""
+    name = next((o.split("=", 1)[1] for o in grid if o.startswith("name=")), None)
+    return SUBDIR if name is None or name in ("bilinear_600_f100", "bilinear_500x5_f200") else \
+        f"{name}-paper_500-" + "${hydra:runtime.choices.train_noise}-s${seed}"
+
+
+def member(m: str, seeds: list[int], i: int) -> tuple[str, int]:
+    """A combination member `name`, `name@next` or `name@next<k>`: the run and the seed it is taken at."""
+    name, _, ahead = m.partition("@next")
+    return name, seeds[(i + (int(ahead or 1) if "@next" in m else 0)) % len(seeds)]
+
+
 def combine(output: Path, combinations: list, seeds: list[int], evaluation: list[str], log: Path) -> None:
     """Every combination whose member runs are finished and which is not evaluated yet."""
     for rule, members in combinations:
         for i, seed in enumerate(seeds):
-            if len(seeds) < 2 and any(m.endswith("@next") for m in members):
-                continue  # a seed ensemble needs two seeds
-            dirs = [run_dir(output, m.removesuffix("@next"),
-                            seeds[(i + 1) % len(seeds)] if m.endswith("@next") else seed) for m in members]
-            name = f"{rule}({'+'.join(m.replace('@next', ' next seed') for m in members)})"
+            taken = [member(m, seeds, i) for m in members]
+            if len(set(taken)) < len(taken):
+                continue  # a seed ensemble needs as many seeds as it has members
+            dirs = [run_dir(output, m, s) for m, s in taken]
+            name = f"{rule}({'+'.join(m.replace('@next', ' next seed ') .strip() for m in members)})"
             out = output / "combinations" / f"{rule}-{'-'.join(m.replace('@next', '_next') for m in members)}-s{seed}"
             if (out / "report.json").is_file() or not all((d / "report.json").is_file() for d in dirs):
                 continue
@@ -165,7 +183,7 @@ def main() -> None:
                   if o.startswith(("evaluation.", "decoding.", "decoding=", "noise.", "+noise="))]
     for grid in [] if args.combine_only else grids:
         run([sys.executable, "-m", "avfusion.cli.train", "-m", *study["common"], *args.overrides, *grid, seeds,
-             "training.resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={SUBDIR}"], log)
+             "training.resume=true", f"hydra.sweep.dir={output}", f"hydra.sweep.subdir={subdir(grid)}"], log)
         combine(output, study["combinations"], args.seeds, evaluation, log)  # as soon as their runs are there
     if args.combine_only:
         combine(output, study["combinations"], args.seeds, evaluation, log)
