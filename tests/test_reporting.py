@@ -129,7 +129,8 @@ def test_the_report_of_a_sweep_gives_dev_and_test_tables_with_intervals_a_direct
         assert float(row["high"]) == pytest.approx(high, abs=0.012)
         assert row["resampled"] == "seeds × speakers × utterances" and row["speakers"] == str(n)
     assert "| per - per(audio_only), 95% interval (resampled: seeds × speakers × utterances) |" in summary
-    for name in ("per_vs_snr_dev.png", "per_vs_snr_test.png", "viseme_confusion_white_0dB_dev.png",
+    for name in ("per_vs_snr_dev.png", "per_vs_snr_test.png", "frame_error_vs_snr_dev.png",
+                 "frame_error_vs_snr_test.png", "viseme_confusion_white_0dB_dev.png",
                  "viseme_confusion_white_0dB_test.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 

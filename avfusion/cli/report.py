@@ -2,8 +2,9 @@
 report.json under DIR, for the dev split (where conclusions are drawn) and the test split (reported once):
 each metric's mean (± sample std over seeds), the sequence error rate and the frame error with 95% intervals
 (a paired bootstrap over seeds crossed with speakers and their utterances; with >= 2 seeds also the seed-level
-t interval), and with --baseline, each model's paired difference from that model with its intervals. Writes summary.md, summary.csv and PNG plots (error rate against SNR with
-interval bands; viseme confusions of audio-only and of the fusion best on dev at 0 dB)."""
+t interval), and with --baseline, each model's paired difference from that model with its intervals. Writes
+summary.md, summary.csv and PNG plots (the sequence error rate and the frame error against SNR with interval
+bands; viseme confusions of audio-only and of the fusion best on dev at 0 dB)."""
 
 from __future__ import annotations
 
@@ -57,8 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     text = "\n\n".join(machines_note(reports) + sections)
     write_text_atomic(args.directory / "summary.md", text + "\n")
     write_text_atomic(args.directory / "summary.csv", to_csv(records))
-    figures = [] if args.no_plots else plots(reports, {s: r.get(sequence, {}) for s, r in ranges.items()}, sequence,
-                                             args.directory)
+    figures = [] if args.no_plots else plots(reports, ranges, sequence, args.directory)
     print(text)
     print(f"\n({len(reports)} runs; written to {args.directory / 'summary.md'}, summary.csv"
           + "".join(f", {p.name}" for p in figures) + ")")
@@ -119,10 +119,13 @@ def to_csv(records: list[dict]) -> str:
     return out.getvalue()
 
 
-def plots(reports: list[dict], ranges: dict[str, dict], sequence: str, directory: Path) -> list[Path]:
-    """PER against SNR per split; viseme confusions at 0 dB of audio-only and the fusion best on dev."""
-    figures = [plot_error_vs_snr(r, sequence, directory / f"{sequence}_vs_snr_{split}.png",
-                                 f"{sequence} on {split} ({directory.name})") for split, r in ranges.items() if r]
+def plots(reports: list[dict], by_metric: dict[str, dict], sequence: str, directory: Path) -> list[Path]:
+    """PER and frame error against SNR per split (`by_metric`: {split: {metric: {condition: intervals}}}: a
+    verdict needs both); viseme confusions at 0 dB of audio-only and the fusion best on dev (by PER)."""
+    figures = [plot_error_vs_snr(r, metric, directory / f"{metric}_vs_snr_{split}.png",
+                                 f"{metric} on {split} ({directory.name})")
+               for split, metrics in by_metric.items() for metric, r in metrics.items() if r]
+    ranges = {split: metrics.get(sequence, {}) for split, metrics in by_metric.items()}
     chooser = ranges.get("dev") or ranges.get("test") or {}  # the best fusion is chosen on dev where there is one
     for kind in sorted(noise_curves(chooser)):
         condition = f"{kind} 0 dB"
