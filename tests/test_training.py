@@ -195,6 +195,19 @@ def test_another_head_seed_trains_another_head_on_the_same_pretrained_encoders(t
         train_concat(tiny_root, tiny_root / "run_audio_head_seed", "fusion=audio_only", "training.head_seed=5")
 
 
+def test_without_a_terminal_each_stage_logs_its_start_and_its_epochs(tiny_root, caplog):
+    """A batch job (stderr not a terminal, as under pytest) gets log lines, not a silent progress bar."""
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="avfusion.training.epoch_log"):
+        train_concat(tiny_root, tiny_root / "run_epoch_log", epochs=2)
+    lines = [r.getMessage() for r in caplog.records if r.name == "avfusion.training.epoch_log"]
+    for stage in ("pretrain_audio", "pretrain_video", "fusion"):
+        assert any(line.startswith(f"stage {stage}: training from epoch 1 (at most 2 epochs") for line in lines), lines
+        first = next(line for line in lines if line.startswith(f"stage {stage}: epoch 1/2, train loss "))
+        assert "dev frame error" in first and "at most" in first and "min more" in first
+
+
 # killed in the middle of a stage (it continues from last.ckpt), or before a stage's first checkpoint
 # (it starts again, after the finished stages are loaded: the head's initial weights must be the same)
 @pytest.mark.parametrize("stage, epoch", [("pretrain_video", 2), ("fusion", 0)])

@@ -32,6 +32,7 @@ from avfusion.models.fusion.base import FusionHead
 from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.datamodule import FrameDataModule, SequenceBatches
 from avfusion.training.module import FusionModule, block
+from avfusion.training.epoch_log import EpochLog
 from avfusion.training.rng import RngStateCallback, rng_state, seeded, set_rng_state
 from avfusion.training.settings import TrainingSettings
 from avfusion.training.stage_cache import StageCache
@@ -136,6 +137,8 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
                                  chunk_frames=training.chunk_frames, sequences_per_batch=training.sequences_per_batch)
     callbacks = [complete(make, dirpath=stage_dir / "checkpoints") for make in settings.callbacks.values()]
     callbacks.append(RngStateCallback())  # a resumed fit draws what the uninterrupted one would have
+    if not settings.progress:  # no progress bar (a batch job, a log file): an epoch's numbers as log lines
+        callbacks.append(EpochLog(name))
     checkpoint = next((c for c in callbacks if isinstance(c, ModelCheckpoint)), None)
     if checkpoint is None:
         raise ValueError("the callbacks config has no ModelCheckpoint: a stage needs one to keep its best weights")
