@@ -228,3 +228,18 @@ def test_grouped_settings_keep_the_flat_names_older_corpora_carry(tmp_path):
     assert flat["video_mode"] == "face" and flat["tts"] == "espeak" and flat["coupling"] == 0.5
     again = SyntheticCorpus.from_settings(str(tmp_path / "x"), flat, n_jobs=1)
     assert again.settings() == flat and isinstance(again.renderer, FaceRenderer)
+
+
+def test_a_relative_root_says_where_the_corpus_is_generated(tmp_path, monkeypatch, caplog):
+    """A notebook started outside the project would silently make a second corpus: say where, and why."""
+    import logging
+
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level(logging.INFO, logger="avfusion.synth.generator"):
+        small_synthetic("relative_corpus", utterances_per_speaker=1, n_babble_talkers=0).load(progress=False)
+    assert f"generating the synthetic corpus in {tmp_path / 'relative_corpus'} (data.root=relative_corpus is " \
+           f"relative to the working folder {tmp_path}" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="avfusion.synth.generator"):
+        small_synthetic(tmp_path / "relative_corpus", utterances_per_speaker=1, n_babble_talkers=0).load(progress=False)
+    assert "generating" not in caplog.text  # built: found where it is

@@ -15,6 +15,7 @@ is written last.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -33,6 +34,8 @@ from avfusion.synth.settings import AudioSettings, RealismSettings, VideoSetting
 from avfusion.synth.speakers import Speaker, make_speakers
 from avfusion.synth.text import speaker_sentences
 from avfusion.utils.rules import check_fields, integer
+
+log = logging.getLogger(__name__)
 
 __all__ = ["SyntheticCorpus", "UtteranceSpec", "check_test_texts_unseen"]
 
@@ -112,6 +115,11 @@ class SyntheticCorpus(CorpusAdapter):
     def load(self, progress: bool = True) -> Corpus:
         """The corpus, generated first if it is not complete on disk."""
         if not self.is_built():
+            where = Path(self.root).resolve()
+            relative = "" if Path(self.root).is_absolute() else \
+                f" (data.root={self.root} is relative to the working folder {Path.cwd()}: run from the project " \
+                "folder to use its corpus, or give an absolute data.root)"
+            log.info("generating the synthetic corpus in %s%s", where, relative)
             self.build(progress=progress)
         return read_manifest(self.manifest_path, name=f"synthetic:{self.root}")
 
