@@ -29,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
 from avfusion.config_check import check_config
-from avfusion.configs import compose_config
+from avfusion.configs import CONFIG_DIR, compose_config
 from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.errors import ConfigError, UserError
 from avfusion.evaluation.evaluate import posteriors
@@ -86,7 +86,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     training = instantiate(cfg.training, _convert_="all")  # its checks, before any work
     if training.resume and (report := finished_report(cfg, run_dir)) is not None:
         return report
-    name = name or cfg.name or cfg.fusion._target_.rsplit(".", 1)[-1]
+    name = name or cfg.name or run_name(cfg)
     head, encoder_spec = instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all")
     warn_joint_training_never_starts(head, cfg)
     for encoder in head.encoders:  # before any work: the front-end gives what each encoder reads
@@ -123,6 +123,17 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                      decoders, skipped=validation.bad_utterances, frames_dir=frames_dir))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
+
+
+def run_name(cfg: DictConfig) -> str:
+    """The name a run is reported by when none is given, as avfusion-train names it: the conf/fusion/ file
+    whose settings its head has (+multi for multi-condition training); a head of no shipped config's
+    settings is named by its class."""
+    head = OmegaConf.to_container(cfg.fusion, resolve=True)
+    base = next((path.stem for path in sorted((Path(CONFIG_DIR) / "fusion").glob("*.yaml"))
+                 if OmegaConf.to_container(compose_config("train", [f"fusion={path.stem}"]).fusion, resolve=True)
+                 == head), cfg.fusion._target_.rsplit(".", 1)[-1])
+    return base + ("+multi" if (cfg.get("train_noise") or {}).get("copies") else "")
 
 
 def warn_joint_training_never_starts(head, cfg: DictConfig) -> None:

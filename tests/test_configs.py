@@ -113,3 +113,14 @@ def test_no_python_default_repeats_a_value_the_yaml_sets():
             repeated += [f"{file}: {target}.{k} = {parameters[k].default!r}" for k in keys
                          if k in parameters and parameters[k].default not in (inspect.Parameter.empty, None)]
     assert not repeated, "\n".join(repeated)
+
+
+def test_a_run_trained_from_python_is_named_as_the_cli_names_it():
+    """api.train without a name: the fusion config its head's settings are (audio_only and video_only were
+    both reported as SingleEncoderSoftmax), +multi for multi-condition training, else the head's class."""
+    from avfusion.api import run_name
+
+    assert [run_name(compose_train(f"fusion={f}")) for f in ("audio_only", "video_only", "bilinear_frozen")] == \
+        ["audio_only", "video_only", "bilinear_frozen"]
+    assert run_name(compose_train("fusion=concat", "train_noise=multi", "seed=3")) == "concat+multi"
+    assert run_name(compose_train("fusion=bilinear", "fusion.rank=7")) == "FactoredBilinearSoftmax"
