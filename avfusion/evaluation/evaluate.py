@@ -175,18 +175,27 @@ class Evaluator:
     def condition_names(self) -> list[str]:
         return [c.name for c in self.conditions()]
 
+    def frames_in(self, condition: NoiseCondition, frontend, clean: FrameData, utterances: list[Utterance],
+                  noise: NoiseMixer | None, cache_dir: str | Path | None, draws: int = 1) -> FrameData:
+        """`clean` (the frames of `utterances`) in `condition`: its first `draws` noise draws one after the
+        other, their audio features kept in `cache_dir` (see `noisy_frames`) when `cache_conditions`."""
+        if condition.kind == "clean":
+            return clean
+        kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
+        parts = [noisy_frames(frontend, clean, utterances, dataclasses.replace(condition, draw=d), noise, kept_in)
+                 for d in range(draws)]
+        return parts[0] if draws == 1 else concatenated(parts)
+
     def dev_posteriors(self, models: dict[str, torch.nn.Module], frontend, dev: FrameData, utterances: list[Utterance],
                        noise: NoiseMixer, cache_dir: str | Path | None = None, combine=None):
         """condition name -> {model: (N, C) posteriors on `dev` (the clean frames of `utterances`) in that
         condition} (and "combined"), each condition computed once when first asked for: what tuning policies
         other than clean tune on. The noisy features are those evaluation uses (and caches); its first draw."""
         by_name = {c.name: c for c in self.conditions()}
-        kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
 
         @functools.cache
         def in_condition(name: str) -> dict[str, np.ndarray]:
-            condition = by_name[name]
-            data = dev if condition.kind == "clean" else noisy_frames(frontend, dev, utterances, condition, noise, kept_in)
+            data = self.frames_in(by_name[name], frontend, dev, utterances, noise, cache_dir)
             post = {m: posteriors(model, data, self.batch_size) for m, model in models.items()}
             if combine is not None:
                 post["combined"] = combine(post)
@@ -219,7 +228,6 @@ class Evaluator:
             raise ValueError(f"no decoder for {missing}")
         if noise is None and self.noises:
             raise ValueError("noisy conditions need their noise: pass noise=evaluator.mixer(sources, corpus, rate)")
-        kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
             results["combined"] = []
@@ -229,10 +237,7 @@ class Evaluator:
         for condition in self.conditions():
             log.info("evaluating %d %sutterances: %s", len(utterances), f"{split} " if split else "", condition.name)
             draws = 1 if condition.kind == "clean" else self.noise_draws
-            parts = [clean] if condition.kind == "clean" else [
-                noisy_frames(frontend, clean, utterances, dataclasses.replace(condition, draw=d), noise, kept_in)
-                for d in range(draws)]
-            data = parts[0] if draws == 1 else concatenated(parts)
+            data = self.frames_in(condition, frontend, clean, utterances, noise, cache_dir, draws)
             post = {name: posteriors(m, data, self.batch_size) for name, m in models.items()}
             if combine is not None:
                 post["combined"] = combine(post)
