@@ -7,20 +7,26 @@ The model: the phone loop of the default decoder, 39 units x 3 states = 117 HMM 
 `--run`, the posteriors are the run's on the default corpus's dev utterances; without it, noisy
 posteriors of random phone sequences of realistic durations stand in.
 
-Printed, all measured in this run, one thread: our decoder's frames/s and real-time factor (100 frames
-are one second of speech; target >= 200x real time per core), including the scaled-likelihood
-computation; librosa's dense Viterbi (numba, O(T S^2)) on the same model as one row-stochastic matrix
-(LM weight 1, no penalty: all it can express), its real-time factor and our speed-up; and the gap
-between our best score and the score of librosa's path under the same model (0: both optimal).
+Printed, all measured in this run, at the thread count printed first (`--threads`, default 1): our
+decoder's frames/s and real-time factor (100 frames are one second of speech; target >= 200x real time
+per core), including the scaled-likelihood computation; librosa's dense Viterbi (numba, O(T S^2)) on the
+same model as one row-stochastic matrix (LM weight 1, no penalty: all it can express), its real-time
+factor and our speed-up; the gap between our best score and the score of librosa's path under the same
+model (0: both optimal); and dev tuning's grid search (`--grid-points` of the decoder's grid), one
+`search_many` call per point against one search per utterance, with the check that both give the same
+error rates.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
-os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+THREADS = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--threads=")), "1")
+for variable in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[variable] = THREADS
 
 import numpy as np  # noqa: E402
 
@@ -79,7 +85,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", help="a finished run folder (its dev posteriors and decoder)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", default=THREADS, help="numba/BLAS threads (give as --threads=N)")
+    parser.add_argument("--grid-points", type=int, default=24, help="grid points timed for tuning")
     args = parser.parse_args()
+    print(f"threads: numba, OpenMP, OpenBLAS, MKL = {THREADS}")
     import librosa
 
     from avfusion.decoding.hybrid import DecoderParams
@@ -123,6 +132,30 @@ def main() -> None:
           f"{theirs / 100:>7.0f}x real time; ours {ours / theirs:.1f}x faster")
     print(f"best-path score, ours minus librosa's path under the same model: max |gap| {np.max(np.abs(gaps)):.2e} "
           f"over {len(posts)} utterances (LM weight 1, no penalty)")
+    tuning(decoder, posts, args.grid_points)
+
+
+def tuning(decoder, posts: list[np.ndarray], n_points: int) -> None:
+    """Dev tuning's cost per grid point: every utterance in one `search_many` call against one search each."""
+    from avfusion.decoding.viterbi import search_many
+
+    grid = decoder.grid()
+    points = [grid[i] for i in np.linspace(0, len(grid) - 1, min(n_points, len(grid))).astype(int)]
+    logliks = [decoder.state_loglik(p) for p in posts]
+    loglik, offsets = np.concatenate(logliks), np.concatenate([[0], np.cumsum([len(x) for x in logliks])])
+    search_many(loglik[:10], np.array([0, 10]), 1.0, decoder.log_stay, decoder.log_move,
+                *decoder._arcs(points[0]))  # compile
+    start = time.perf_counter()
+    one_by_one = [[decoder.scored_units(decoder.search(x, q)) for x in logliks] for q in points]
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    at_once = [decoder.scored_sequences(*search_many(loglik, offsets, q.acoustic_scale, decoder.log_stay,
+                                                     decoder.log_move, *decoder._arcs(q)), offsets) for q in points]
+    together = time.perf_counter() - start
+    assert at_once == one_by_one, "search_many decoded differently from one search per utterance"
+    print(f"dev tuning, {len(points)} grid points x {len(posts)} utterances: one search per utterance "
+          f"{alone / len(points):.3f} s a point, search_many {together / len(points):.3f} s a point "
+          f"({alone / together:.1f}x; the same units)")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ from avfusion.configs import configured
 from avfusion.corpus.labels import get_scheme
 from avfusion.decoding.hybrid import DecoderParams, HybridDecoder, ViterbiSettings, emission_matrix
 from avfusion.decoding.lm import UnitLanguageModel
-from avfusion.decoding.viterbi import ViterbiSearch, dense_loop, viterbi
+from avfusion.metrics.per import per
+from avfusion.decoding.viterbi import ViterbiSearch, decoded_units, dense_loop, search_many, viterbi
 
 
 def viterbi_settings(**values) -> ViterbiSettings:
@@ -102,6 +103,26 @@ def test_the_search_a_block_at_a_time_equals_one_pass(rng, tmp_path, spill):
     short = ViterbiSearch(*args)  # fewer frames than states: the most likely unit
     short.push(loglik[:2])
     assert short.finish()[1] == viterbi(loglik[:2], *args)[1]
+
+
+@pytest.mark.parametrize("kind", ["bigram", "unigram"])
+def test_many_utterances_searched_at_once_get_the_paths_each_gets_alone(rng, kind):
+    """What dev tuning runs per grid point: utterances of any length (shorter than S frames too), one call,
+    in parallel, the same paths and units as `viterbi` of each at the same acoustic scale."""
+    n_units, n_states = 7, 3
+    log_stay, log_move, _ = random_model(rng, n_units, n_states)
+    lm = UnitLanguageModel.fit([rng.integers(0, n_units, 9).tolist() for _ in range(6)], n_units, kind)
+    cross = lm.log_next if kind == "bigram" else lm.log_next[:1]
+    args = (log_stay, log_move, 1.3 * cross - 0.4, 1.3 * lm.log_start - 0.4, 1.3 * lm.log_end)
+    lengths = [50, 1, 2, 3, 120, 0, 9]
+    logliks = [np.log(rng.dirichlet(np.full(n_units * n_states, 0.3), n)).reshape(n, n_units, n_states)
+               for n in lengths]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    path, entered = search_many(np.concatenate(logliks), offsets, 0.7, *args)
+    for x, a, b in zip(logliks, offsets[:-1], offsets[1:]):
+        alone = viterbi(0.7 * x, *args)
+        assert list(path[a:b]) == list(alone[0])
+        assert decoded_units(path[a:b], entered[a:b], n_states) == alone[1]
 
 
 def test_a_bigram_over_a_large_vocabulary_is_refused_before_training():
@@ -203,6 +224,9 @@ def test_tuning_picks_the_grid_point_of_lowest_error_and_saves(tmp_path):
         refs.append([scheme.units[p] for p in phones])
     params = decoder.tune(posts, refs)
     assert len(decoder.dev_grid) == len(decoder.grid())
+    logliks = [decoder.state_loglik(p) for p in posts]  # the table: each utterance decoded alone, scored
+    assert [r["error_rate"] for r in decoder.dev_grid] == [
+        per(zip(refs, [decoder.scored_units(decoder.search(x, q)) for x in logliks])).rate for q in decoder.grid()]
     best = min(r["error_rate"] for r in decoder.dev_grid)
     row = next(r for r in decoder.dev_grid if DecoderParams(r["acoustic_scale"], r["lm_weight"],
                                                              r["insertion_penalty"]) == params)

@@ -37,7 +37,7 @@ from avfusion.decoding.base import TUNING_POLICIES, Decoding
 from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder, unit_runs
 from avfusion.frames.labelling import FrameLabeller, split_references
 from avfusion.decoding.lm import KINDS, UnitLanguageModel
-from avfusion.decoding.viterbi import ViterbiSearch
+from avfusion.decoding.viterbi import ViterbiSearch, search_many
 from avfusion.metrics.per import per
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.rules import check_fields, choice, each, integer, number
@@ -149,11 +149,14 @@ class HybridDecoder:
         loglik[:, self.unreachable.reshape(-1)] = -np.inf
         return loglik.reshape(len(posteriors), len(self.scheme.units), self.settings.states_per_unit)
 
-    def _searcher(self, params: DecoderParams, spill: str | Path | None = None) -> ViterbiSearch:
+    def _arcs(self, params: DecoderParams) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weights of entering a unit after another, of starting with one and of ending after one."""
         lm, w, penalty = self.lm, params.lm_weight, params.insertion_penalty
         cross = lm.log_next[:1] if self.separable else lm.log_next
-        return ViterbiSearch(self.log_stay, self.log_move, w * cross - penalty, w * lm.log_start - penalty,
-                             w * lm.log_end, spill)
+        return w * cross - penalty, w * lm.log_start - penalty, w * lm.log_end
+
+    def _searcher(self, params: DecoderParams, spill: str | Path | None = None) -> ViterbiSearch:
+        return ViterbiSearch(self.log_stay, self.log_move, *self._arcs(params), spill)
 
     def search(self, loglik: np.ndarray, params: DecoderParams) -> list[DecodedUnit]:
         searcher = self._searcher(params)
@@ -180,11 +183,13 @@ class HybridDecoder:
         scored reference unit sequences; keep it, and the table."""
         if len(posteriors) != len(references) or not posteriors:
             raise ValueError("tuning needs the posteriors and references of the same, non-empty set of utterances")
-        logliks = [self.state_loglik(p) for p in posteriors]
+        loglik = np.concatenate([self.state_loglik(p) for p in posteriors])
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in posteriors])])
         table = []
         for params in self.grid():
-            hyps = [self.scored_units(self.search(x, params)) for x in logliks]
-            edits = per(zip(references, hyps))
+            path, entered = search_many(loglik, offsets, params.acoustic_scale, self.log_stay, self.log_move,
+                                        *self._arcs(params))
+            edits = per(zip(references, self.scored_sequences(path, entered, offsets)))
             table.append({**asdict(params), "error_rate": edits.rate, "insertions": edits.insertions,
                           "deletions": edits.deletions})
         best = min(table, key=lambda r: (r["error_rate"], r["acoustic_scale"], r["lm_weight"], r["insertion_penalty"]))
@@ -213,6 +218,14 @@ class HybridDecoder:
 
     def scored_units(self, units: Sequence[DecodedUnit]) -> list[str]:
         return scored(self.scheme, units)
+
+    def scored_sequences(self, path: np.ndarray, entered: np.ndarray, offsets: np.ndarray) -> list[list[str]]:
+        """`scored_units` of each utterance of `search_many`'s paths, straight from its arrays."""
+        starts = np.flatnonzero(entered)
+        units = path[starts] // self.settings.states_per_unit
+        bounds = np.searchsorted(starts, offsets)
+        names = self.scheme.units
+        return [[names[u] for u in units[a:b].tolist() if names[u] != SIL] for a, b in zip(bounds[:-1], bounds[1:])]
 
     def save(self, directory: str | Path) -> None:
         directory = Path(directory)
