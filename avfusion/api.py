@@ -307,8 +307,8 @@ def evaluate(cfg: DictConfig) -> dict:
         return decoding.tuned_for(fitted(), lambda c: in_condition()(c)[n], dev(), corpus.split("dev"),
                                   evaluator.condition_names())
 
-    decoders = {n: run.decoder if decoding.reuses(run.decoder) else tuned(n)  # its own, when made with these settings
-                for n, run in runs.items()}
+    conditions = evaluator.condition_names()  # its own, when made with these settings and tuned in these conditions
+    decoders = {n: decoding.restored(run.decoder, conditions) or tuned(n) for n, run in runs.items()}
     if combine is not None:
         decoders["combined"] = tuned("combined")
     print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},

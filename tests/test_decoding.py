@@ -3,6 +3,7 @@ model, the unit language model, the hybrid decoder's topology, tuning and its sa
 
 import itertools
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -13,6 +14,7 @@ from avfusion.decoding.hybrid import DecoderParams, HybridDecoder, ViterbiSettin
 from avfusion.decoding.lm import UnitLanguageModel
 from avfusion.metrics.per import per
 from avfusion.decoding.viterbi import ViterbiSearch, decoded_units, dense_loop, search_many, viterbi
+from avfusion.frames.data import FrameData
 
 
 def viterbi_settings(**values) -> ViterbiSettings:
@@ -223,12 +225,13 @@ def test_tuning_picks_the_grid_point_of_lowest_error_and_saves(tmp_path):
         posts.append(post / post.sum(axis=1, keepdims=True))
         refs.append([scheme.units[p] for p in phones])
     params = decoder.tune(posts, refs)
-    assert len(decoder.dev_grid) == len(decoder.grid())
+    table = decoder.table(["clean"])
+    assert len(table) == len(decoder.grid())
     logliks = [decoder.state_loglik(p) for p in posts]  # the table: each utterance decoded alone, scored
-    assert [r["error_rate"] for r in decoder.dev_grid] == [
+    assert [r["error_rate"] for r in table] == [
         per(zip(refs, [decoder.scored_units(decoder.search(x, q)) for x in logliks])).rate for q in decoder.grid()]
-    best = min(r["error_rate"] for r in decoder.dev_grid)
-    row = next(r for r in decoder.dev_grid if DecoderParams(r["acoustic_scale"], r["lm_weight"],
+    best = min(r["error_rate"] for r in table)
+    row = next(r for r in table if DecoderParams(r["acoustic_scale"], r["lm_weight"],
                                                              r["insertion_penalty"]) == params)
     assert row["error_rate"] == best
     decoder.save(tmp_path)
@@ -273,23 +276,23 @@ def decoder_run(tiny_root):
     from test_configs import compose_train
 
     seen = {}
-    fit, tune = ViterbiDecoding.fit, ViterbiDecoding.tuned
+    fit, tune = ViterbiDecoding.fit, ViterbiDecoding.tuned_for
 
     def spy_fit(self, scheme, utterances, train):
         seen["fit"] = ({u.split for u in utterances}, list(train.ids))
         return fit(self, scheme, utterances, train)
 
-    def spy_tune(self, fitted, dev_posteriors, dev, utterances, tuning):
-        posteriors = dev_posteriors()
-        seen["tune"] = ({u.split for u in utterances}, list(dev.ids), [len(p) for p in posteriors], tuning)
-        return tune(self, fitted, lambda: posteriors, dev, utterances, tuning)
+    def spy_tune(self, fitted, dev_posteriors, dev, utterances, conditions):
+        seen["tune"] = ({u.split for u in utterances}, list(dev.ids), {len(dev_posteriors(c)) for c in conditions},
+                        conditions, self.tune)
+        return tune(self, fitted, dev_posteriors, dev, utterances, conditions)
 
     cfg = compose_train(*tiny_overrides(tiny_root), "fusion=audio_only", "trainer.max_epochs=1",
                         "evaluation.noises=[white]")
     run_dir = tiny_root / "run_decoder_spy"
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ViterbiDecoding, "fit", spy_fit)
-        patch.setattr(ViterbiDecoding, "tuned", spy_tune)
+        patch.setattr(ViterbiDecoding, "tuned_for", spy_tune)
         report = api.train(cfg, run_dir=run_dir)
     return cfg, run_dir, report, seen
 
@@ -303,7 +306,9 @@ def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(decoder_run
     dev = corpus.split("dev")
     assert seen["fit"] == ({"train"}, [u.id for u in corpus.split("train")])
     assert seen["tune"][:2] == ({"dev"}, [u.id for u in dev])
-    assert seen["tune"][2:] == ([len(api.prepare(cfg, corpus)[1]["dev"])], "clean")  # every clean dev frame
+    # every dev frame in every evaluated condition, whatever the policy (each policy's point is kept)
+    conditions = [r["condition"] for r in report["test"]]
+    assert seen["tune"][2:] == ({len(api.prepare(cfg, corpus)[1]["dev"])}, conditions, "pooled")
     for row in report["test"]:
         assert row["substitutions"] + row["deletions"] + row["insertions"] == round(row["per"] * row["reference_phones"])
         assert row["per_framewise"] > 0
@@ -312,7 +317,12 @@ def test_decoder_fitted_on_train_tuned_on_dev_and_saved_with_the_run(decoder_run
     assert report["evaluation"]["tuned"] == {"acoustic_scale": run.decoder.params.acoustic_scale,
                                              "lm_weight": run.decoder.params.lm_weight,
                                              "insertion_penalty": run.decoder.params.insertion_penalty}
-    assert len(run.decoder.dev_grid) == len(run.decoder.grid())
+    assert run.decoder.tuning == "pooled" and report["evaluation"]["tuning"] == "pooled"  # the default
+    assert sorted(run.decoder.dev_errors) == sorted(conditions)
+    assert all(len(c["errors"]) == len(run.decoder.grid()) for c in run.decoder.dev_errors.values())
+    points = report["evaluation"]["tuned_by_policy"]
+    assert set(points) == {"clean", "pooled", "per_condition"} and set(points["per_condition"]) == set(conditions)
+    assert {k: points["pooled"][k] for k in report["evaluation"]["tuned"]} == report["evaluation"]["tuned"]
 
 
 def test_evaluate_reuses_a_runs_decoder_and_retunes_on_dev_when_settings_change(decoder_run, monkeypatch):
@@ -322,20 +332,30 @@ def test_evaluate_reuses_a_runs_decoder_and_retunes_on_dev_when_settings_change(
 
     _, run_dir, _, _ = decoder_run
     tuned = []
-    tune = ViterbiDecoding.tuned
+    tune = ViterbiDecoding.tuned_for
 
-    def spy_tune(self, fitted, dev_posteriors, dev, utterances, tuning):
+    def spy_tune(self, fitted, dev_posteriors, dev, utterances, conditions):
         tuned.append({u.split for u in utterances})
-        return tune(self, fitted, dev_posteriors, dev, utterances, tuning)
+        return tune(self, fitted, dev_posteriors, dev, utterances, conditions)
 
-    monkeypatch.setattr(ViterbiDecoding, "tuned", spy_tune)
+    monkeypatch.setattr(ViterbiDecoding, "tuned_for", spy_tune)
 
     def evaluate(*overrides):
-        return api.evaluate(compose_config("evaluate", [f"run_dirs=[{run_dir}]", "evaluation.noises=[]", *overrides]))
+        return api.evaluate(compose_config("evaluate", [f"run_dirs=[{run_dir}]", "evaluation.noises=[white]",
+                                                        "evaluation.snrs_db=[0]", *overrides]))
 
     saved = (run_dir / "decoder.json").read_text()
     report = evaluate()
     assert tuned == [] and report["evaluation"]["viterbi"]["lm"] == "bigram"  # the run's own decoder
+    run = json.loads(saved)
+    for policy in ("clean", "per_condition"):  # another policy's points were kept: nothing tuned again
+        report = evaluate(f"decoding.tune={policy}", f"output_dir={run_dir / policy}")
+        assert tuned == [] and report["evaluation"]["tuning"] == policy
+    assert report["evaluation"]["tuned_by_condition"]["clean"] == {
+        k: run["points"]["per_condition"]["clean"][k] for k in ("acoustic_scale", "lm_weight", "insertion_penalty")}
+    evaluate("evaluation.noises=[]")  # pooled over other conditions than the run's: tuned again
+    assert tuned == [{"dev"}]
+    tuned.clear()
     report = evaluate("decoding.lm=none")
     assert tuned == [{"dev"}] and report["evaluation"]["viterbi"]["lm"] == "none"
     assert report["evaluation"]["tuned"]["lm_weight"] == 1.0  # a flat loop has no weight to tune
@@ -404,36 +424,45 @@ def test_predict_on_a_run_without_a_saved_decoder_says_it_decodes_framewise(deco
 
 @pytest.mark.parametrize("policy", ["clean", "pooled", "per_condition"])
 def test_each_tuning_policy_tunes_on_the_dev_posteriors_of_its_conditions_only(policy, monkeypatch):
-    """per_condition: each condition's decoder sees that condition's dev posteriors and no other; pooled: one
-    decoder on all of them; clean: the clean ones."""
-    from types import SimpleNamespace
-
+    """Each condition's grid is decoded from that condition's dev posteriors only; per_condition's decoder of a
+    condition is the best point of that condition's grid, pooled's the best of the summed grids, clean's the
+    clean grid's; every policy's point is kept whichever one the run uses."""
     from avfusion.decoding.base import PerCondition
-    from avfusion.decoding.hybrid import ViterbiDecoding
+    from avfusion.decoding.hybrid import HybridDecoder
 
+    decoder, _ = toy_decoder()
+    grid = decoder.grid()
     conditions = ["clean", "white 10 dB", "babble 0 dB"]
     arrays = {c: np.full((4, 3), i, np.float32) for i, c in enumerate(conditions)}
-    asked, calls = [], []
+    best = {0: 3, 1: 7, 2: 11}  # condition i's grid is lowest at point best[i] (error 0 of 100); pooled: point 7
 
     def dev_posteriors(condition):
-        asked.append(condition)
         return arrays[condition]
 
-    def spy_tuned(self, fitted, posteriors, dev, utterances, tuning):
-        calls.append((tuning, [int(p[0, 0]) for p in posteriors()]))
-        return SimpleNamespace(name="viterbi", tuned_on=calls[-1][1])
+    def grid_counts(self, posteriors, references):
+        (i,) = {int(p[0, 0]) for p in posteriors}  # one condition's posteriors, never mixed
+        errors = [0 if j == best[i] else 60 - 10 * (j in best.values()) for j in range(len(grid))]
+        errors[7] = min(errors[7], 5)
+        return {"reference_length": 100, "errors": errors, "insertions": errors, "deletions": [0] * len(grid)}
 
-    monkeypatch.setattr(ViterbiDecoding, "tuned", spy_tuned)
+    monkeypatch.setattr(HybridDecoder, "grid_counts", grid_counts)
+    dev = FrameData({"audio": np.zeros((4, 1))}, np.zeros(4, np.int64), np.array([0, 2, 4]), ["a", "b"], ["s", "s"])
+    monkeypatch.setattr("avfusion.decoding.hybrid.split_references",
+                        lambda labeller, utterances, data: [SimpleNamespace(units=["ah"])] * 2)
     decoding = configured("decoding", "decoding=viterbi", tune=policy)
-    decoder = decoding.tuned_for("fitted", dev_posteriors, None, [], conditions)
+    tuned = decoding.tuned_for(decoder, dev_posteriors, dev, [], conditions)
+    at = {c: grid[best[i]] for i, c in enumerate(conditions)}
     if policy == "per_condition":
-        assert isinstance(decoder, PerCondition)
-        assert calls == [(f"per_condition: {c}", [i]) for i, c in enumerate(conditions)]
-        assert [decoder.for_condition(c).tuned_on for c in conditions] == [[0], [1], [2]]
-        assert decoding.label() == " [tuned per condition]"
+        assert isinstance(tuned, PerCondition) and decoding.label() == " [tuned per condition]"
+        assert {c: tuned.for_condition(c).params for c in conditions} == at
+        assert tuned.for_condition("white 10 dB").tuning == "per_condition: white 10 dB"
+        points = tuned.saved.points
     else:
-        assert calls == ([("pooled", [0, 1, 2])] if policy == "pooled" else [("clean", [0])])
-        assert asked == (conditions if policy == "pooled" else ["clean"]) and decoding.label() == ""
+        assert tuned.params == (at["clean"] if policy == "clean" else grid[7]) and tuned.tuning == policy
+        assert decoding.label() == ""
+        points = tuned.points
+    assert (DecoderParams.of(points["clean"]), DecoderParams.of(points["pooled"])) == (at["clean"], grid[7])
+    assert {c: DecoderParams.of(p) for c, p in points["per_condition"].items()} == at
 
 
 def test_a_finished_run_is_decoded_again_under_another_policy_without_training(decoder_run, tmp_path, monkeypatch):

@@ -38,6 +38,12 @@ def test_grids_runs_only_the_chosen_grids_and_names_the_valid_range(tmp_path, mo
     with pytest.raises(SystemExit):
         study.main()
     assert "--grids: the quick study has grids 1 to 2" in capsys.readouterr().err
+    # the claimed comparisons again: the full variant's corpus and decoder grid, 5 seeds, pooled tuning
+    monkeypatch.setattr(sys, "argv", ["run_study.py", "--variant", "claims", "--output", str(tmp_path / "c"),
+                                      "--grids", "2"])
+    study.main()
+    (claims,) = [c for c in commands if "avfusion.cli.train" in c and "decoding.tune=pooled" in c]
+    assert {"seed=0,1,2,3,4", "data=synthetic_study", "name=concat_head2", "training.head_seed=1000"} <= set(claims)
 
 
 def test_export_adds_to_the_timing_log_of_earlier_sessions(tmp_path):

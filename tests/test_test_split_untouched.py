@@ -32,20 +32,20 @@ def spied_runs(tiny_root, splits):
             seen.append(("validate", set(self.splits["dev"].ids)))
             return super().val_dataloader()
 
-    fit, tune = ViterbiDecoding.fit, ViterbiDecoding.tuned
+    fit, tune = ViterbiDecoding.fit, ViterbiDecoding.tuned_for
 
     def spied_fit(self, scheme, train_utterances, train):
         seen.append(("decoder fit", {u.id for u in train_utterances} | set(train.ids)))
         return fit(self, scheme, train_utterances, train)
 
-    def spied_tune(self, fitted, dev_posteriors, dev, dev_utterances, tuning):  # acoustic scale, LM weight, penalty
+    def spied_tune(self, fitted, dev_posteriors, dev, dev_utterances, conditions):  # acoustic scale, LM weight, penalty
         seen.append(("decoder tuning", {u.id for u in dev_utterances} | set(dev.ids)))
-        return tune(self, fitted, dev_posteriors, dev, dev_utterances, tuning)
+        return tune(self, fitted, dev_posteriors, dev, dev_utterances, conditions)
 
     patch = pytest.MonkeyPatch()
     patch.setattr(stages, "FrameDataModule", SpiedDataModule)
     patch.setattr(ViterbiDecoding, "fit", spied_fit)
-    patch.setattr(ViterbiDecoding, "tuned", spied_tune)
+    patch.setattr(ViterbiDecoding, "tuned_for", spied_tune)
     runs = {}
     try:
         for fusion in ("concat", "bilinear"):

@@ -46,7 +46,7 @@ class Decoder(Protocol):
 
 
 class Decoding(ABC):
-    """How a run's decoder is made: fitted on train (`fit`), then tuned on dev for each model (`tuned`)."""
+    """How a run's decoder is made: fitted on train (`fit`), then tuned on dev for each model (`tuned_for`)."""
 
     NOT_SHAPING: ClassVar[tuple[str, ...]] = ("*",)  # decoding comes after training
 
@@ -58,39 +58,29 @@ class Decoding(ABC):
         """What the decoder learns from the training split only."""
 
     @abstractmethod
-    def tuned(self, fitted: Decoder, dev_posteriors: Callable[[], list[np.ndarray]], dev: FrameData,
-              dev_utterances: list[Utterance], tuning: str) -> Decoder:
-        """`fitted` tuned for one model on the dev posteriors `dev_posteriors()` gives (one (N, C) array over
-        `dev`'s frames per condition, pooled; computed only if needed). `tuning`: how they were chosen, for
-        the decoder to record."""
+    def tuned_for(self, fitted: Decoder, dev_posteriors: DevPosteriors, dev: FrameData, dev_utterances: list[Utterance],
+                  conditions: list[str]) -> Decoder | PerCondition:
+        """`fitted` tuned for one model under the policy: on the dev posteriors (`dev_posteriors(condition)`,
+        one (N, C) array over `dev`'s frames) of the clean condition, of all `conditions` pooled, or of each
+        condition alone (a `PerCondition`)."""
 
     @property
     def policy(self) -> str:
         """The tuning policy (TUNING_POLICIES); a decoding with nothing to tune is tuned on nothing."""
         return CLEAN
 
-    def tuned_for(self, fitted: Decoder, dev_posteriors: DevPosteriors, dev: FrameData, dev_utterances: list[Utterance],
-                  conditions: list[str]) -> Decoder | PerCondition:
-        """`fitted` tuned for one model under the policy: on the dev posteriors of the clean condition, of all
-        `conditions` pooled, or of each condition alone (a `PerCondition`)."""
-        if self.policy == "per_condition":
-            return PerCondition({c: self.tuned(fitted, lambda c=c: [dev_posteriors(c)], dev, dev_utterances,
-                                               f"per_condition: {c}") for c in conditions})
-        tuned_on = conditions if self.policy == "pooled" else [CLEAN]
-        return self.tuned(fitted, lambda: [dev_posteriors(c) for c in tuned_on], dev, dev_utterances,
-                          self.policy if len(tuned_on) > 1 else CLEAN)
-
     def label(self) -> str:
         """What a report's model name carries so numbers of per-condition tuning are never read as deployable."""
         return " [tuned per condition]" if self.policy == "per_condition" else ""
 
     @abstractmethod
-    def reuses(self, decoder: Decoder | None) -> bool:
-        """Whether a saved decoder was made with these settings (a finished run's decoder is kept)."""
+    def restored(self, decoder: Decoder | None, conditions: list[str]) -> Decoder | PerCondition | None:
+        """A finished run's saved decoder under these settings and policy for an evaluation in `conditions`,
+        when it was made with them (nothing is tuned again); else None."""
 
     def fitted_as(self, decoder: Decoder | None) -> bool:
         """Whether a saved decoder was fitted on train as these settings fit (it may be tuned again)."""
-        return self.reuses(decoder)
+        return self.restored(decoder, [CLEAN]) is not None
 
     def beside(self, scheme: LabelScheme) -> dict[str, Decoder]:
         """Decoders whose error rate is reported beside this one's, by name (e.g. `per_framewise`)."""

@@ -103,8 +103,8 @@ class FramewiseDecoding(Decoding):
     def fit(self, scheme: LabelScheme, train_utterances, train) -> FramewiseDecoder:
         return FramewiseDecoder(scheme, self.min_frames)
 
-    def tuned(self, fitted: FramewiseDecoder, dev_posteriors, dev, dev_utterances, tuning: str):
+    def tuned_for(self, fitted: FramewiseDecoder, dev_posteriors, dev, dev_utterances, conditions):
         return fitted
 
-    def reuses(self, decoder) -> bool:
-        return isinstance(decoder, FramewiseDecoder) and decoder.min_frames == self.min_frames
+    def restored(self, decoder, conditions):
+        return decoder if isinstance(decoder, FramewiseDecoder) and decoder.min_frames == self.min_frames else None

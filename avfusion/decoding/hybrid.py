@@ -13,7 +13,8 @@
   penalty per unit entered.
 
 `decoding=viterbi` (`ViterbiDecoding`) makes one: fitted on train, then per model acoustic scale, LM
-weight and penalty are chosen by a grid search on the dev split (`tune: clean`);
+weight and penalty are chosen by a grid search on the dev split in every evaluated condition, each tuning
+policy's point from its conditions' edit counts (`tune`: the one used);
 what the decoder learned (priors, LM, durations) comes from the training split only, and is saved with
 the run (`decoder.npz`, `decoder.json`).
 """
@@ -33,7 +34,7 @@ from scipy import sparse
 from avfusion.errors import ConfigError, UserError
 from avfusion.corpus.labels import STATES, LabelScheme
 from avfusion.corpus.phones import SIL
-from avfusion.decoding.base import TUNING_POLICIES, Decoding
+from avfusion.decoding.base import CLEAN, TUNING_POLICIES, Decoding, PerCondition
 from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder, unit_runs
 from avfusion.frames.labelling import FrameLabeller, split_references
 from avfusion.decoding.lm import KINDS, UnitLanguageModel
@@ -81,6 +82,11 @@ class DecoderParams:
     lm_weight: float = 1.0
     insertion_penalty: float = 0.0
 
+    @classmethod
+    def of(cls, point: dict) -> "DecoderParams":
+        """The settings of a chosen point (which also carries its dev error rate)."""
+        return cls(point["acoustic_scale"], point["lm_weight"], point["insertion_penalty"])
+
 
 def emission_matrix(scheme: LabelScheme, states_per_unit: int) -> tuple[sparse.csr_matrix, np.ndarray]:
     """(C, U * S) 0/1: which classes each HMM state (u, k) emits (a state position of the scheme, begin,
@@ -107,8 +113,10 @@ class HybridDecoder:
         self.scheme, self.settings = scheme, settings
         self.log_prior, self.lm, self.self_loop = log_prior, lm, self_loop
         self.params = params or DecoderParams()
-        self.dev_grid: list[dict] = []  # the tuning's table: params and dev error rate
-        self.tuning = "clean"  # on which dev posteriors params were chosen (decoding.tune)
+        self.tuning = CLEAN  # on which dev posteriors params were chosen (decoding.tune)
+        # dev condition -> edit counts of every grid point (grid() order): what each policy chooses from
+        self.dev_errors: dict[str, dict] = {}
+        self.points: dict[str, dict] = {}  # tuning policy -> its chosen params (per_condition: by condition)
         n_states = settings.states_per_unit
         self.emits, covered = emission_matrix(scheme, n_states)
         # states no class covers (a unit absent from the scheme's classes) can never be entered
@@ -178,37 +186,87 @@ class HybridDecoder:
         return [DecoderParams(float(a), float(w), float(p))
                 for a, w, p in itertools.product(s.acoustic_scales, weights, s.insertion_penalties)]
 
-    def tune(self, posteriors: Sequence[np.ndarray], references: Sequence[Sequence[str]]) -> DecoderParams:
-        """Pick the grid point of lowest error rate on these (dev) utterances' posteriors against their
-        scored reference unit sequences; keep it, and the table."""
+    def grid_counts(self, posteriors: Sequence[np.ndarray], references: Sequence[Sequence[str]]) -> dict:
+        """Edits of every grid point (grid() order) on these (dev) utterances' posteriors against their scored
+        reference unit sequences, all utterances decoded at once per point (`search_many`)."""
         if len(posteriors) != len(references) or not posteriors:
             raise ValueError("tuning needs the posteriors and references of the same, non-empty set of utterances")
         loglik = np.concatenate([self.state_loglik(p) for p in posteriors])
         offsets = np.concatenate([[0], np.cumsum([len(p) for p in posteriors])])
-        table = []
+        counts = {"reference_length": 0, "errors": [], "insertions": [], "deletions": []}
         for params in self.grid():
             path, entered = search_many(loglik, offsets, params.acoustic_scale, self.log_stay, self.log_move,
                                         *self._arcs(params))
             edits = per(zip(references, self.scored_sequences(path, entered, offsets)))
-            table.append({**asdict(params), "error_rate": edits.rate, "insertions": edits.insertions,
-                          "deletions": edits.deletions})
-        best = min(table, key=lambda r: (r["error_rate"], r["acoustic_scale"], r["lm_weight"], r["insertion_penalty"]))
-        self.params = DecoderParams(best["acoustic_scale"], best["lm_weight"], best["insertion_penalty"])
-        self.dev_grid = table
-        log.info("viterbi decoder tuned on %d dev utterances: %s (dev error rate %.3f)", len(posteriors),
-                 asdict(self.params), best["error_rate"])
+            counts["reference_length"] = edits.reference_length
+            for key, value in (("errors", edits.errors), ("insertions", edits.insertions), ("deletions", edits.deletions)):
+                counts[key].append(value)
+        return counts
+
+    def tune_conditions(self, by_condition: dict[str, Sequence[np.ndarray]], references: Sequence[Sequence[str]]) -> None:
+        """The grid's edit counts on dev in each condition (the same utterances' posteriors in each), and the
+        point every tuning policy chooses from them: clean (the clean condition's), pooled (all conditions'
+        edits summed) and per_condition (each condition's own). `under` gives the decoder of one."""
+        self.dev_errors = {}
+        for condition, posteriors in by_condition.items():
+            log.info("decoder grid (%d points) on %d dev utterances: %s", len(self.grid()), len(posteriors), condition)
+            self.dev_errors[condition] = self.grid_counts(posteriors, references)
+        conditions = list(self.dev_errors)
+        self.points = {"pooled": self.best(conditions), "per_condition": {c: self.best([c]) for c in conditions}}
+        if CLEAN in self.dev_errors:
+            self.points[CLEAN] = self.best([CLEAN])
+
+    def tune(self, posteriors: Sequence[np.ndarray], references: Sequence[Sequence[str]]) -> DecoderParams:
+        """Tune on one set of (clean dev) utterances: their grid point of lowest error rate, kept."""
+        self.tune_conditions({CLEAN: posteriors}, references)
+        self.params, self.tuning = DecoderParams.of(self.points[CLEAN]), CLEAN
+        return self.params
+
+    def best(self, conditions: Sequence[str]) -> dict:
+        """The grid point of lowest error rate on dev pooled over `conditions` (ties: the smallest settings)."""
+        counts = [self.dev_errors[c] for c in conditions]
+        errors = np.sum([c["errors"] for c in counts], axis=0)
+        rates = errors / sum(c["reference_length"] for c in counts)
+        best = min(zip(rates.tolist(), self.grid()),
+                   key=lambda r: (r[0], r[1].acoustic_scale, r[1].lm_weight, r[1].insertion_penalty))
+        return {**asdict(best[1]), "dev_error_rate": best[0]}
+
+    def table(self, conditions: Sequence[str]) -> list[dict]:
+        """The grid with its dev error rate pooled over `conditions`."""
+        counts = [self.dev_errors[c] for c in conditions]
+        length = sum(c["reference_length"] for c in counts)
+        return [{**asdict(q), **{k: int(sum(c[k][i] for c in counts)) for k in ("errors", "insertions", "deletions")},
+                 "error_rate": sum(c["errors"][i] for c in counts) / length} for i, q in enumerate(self.grid())]
+
+    def under(self, policy: str):
+        """This decoder with the settings `policy` chose (per_condition: a `PerCondition` of one per condition);
+        all of them recorded, so another policy's decoder needs no new tuning."""
+        if policy == "per_condition":
+            return PerCondition({c: self._at(point, f"per_condition: {c}")
+                                 for c, point in self.points["per_condition"].items()})
+        if policy not in self.points:
+            raise ValueError(f"no dev tuning for policy {policy!r} (tuned in {sorted(self.dev_errors)})")
+        # pooled over the clean condition alone is clean tuning, and says so
+        return self._at(self.points[policy], CLEAN if list(self.dev_errors) == [CLEAN] else policy)
+
+    def _at(self, point: dict, tuning: str) -> "HybridDecoder":
+        decoder = self.copy()
+        decoder.params = DecoderParams.of(point)
+        decoder.tuning, decoder.dev_errors, decoder.points = tuning, self.dev_errors, self.points
+        log.info("viterbi decoder at the point %s tuning chose: %s (dev error rate %.3f)", tuning,
+                 asdict(decoder.params), point["dev_error_rate"])
         edge = [k for k, values in (("acoustic_scale", self.settings.acoustic_scales),
                                     ("lm_weight", self.settings.lm_weights if self.settings.lm != "none" else [1.0]),
                                     ("insertion_penalty", self.settings.insertion_penalties))
-                if len(values) > 1 and getattr(self.params, k) in (min(values), max(values))]
+                if len(values) > 1 and getattr(decoder.params, k) in (min(values), max(values))]
         if edge:
-            log.warning("tuned decoder parameter(s) %s at the edge of the grid (conf/decoding/viterbi.yaml): widen it",
-                        edge)
-        return self.params
+            log.warning("tuned decoder parameter(s) %s at the edge of the grid (conf/decoding/viterbi.yaml) (%s): "
+                        "widen it", edge, tuning)
+        return decoder
 
     def describe(self) -> dict:
         return {"decoder": self.name, "viterbi": asdict(self.settings), "tuned": asdict(self.params),
-                "tuning": self.tuning}
+                "tuning": self.tuning, "tuned_by_policy": self.points}
 
     def summary(self) -> str:
         lm, t = self.settings.lm, self.params
@@ -235,7 +293,7 @@ class HybridDecoder:
                          log_end=self.lm.log_end, self_loop=self.self_loop)
         write_text_atomic(directory / "decoder.json", json.dumps(
             {"decoder": "viterbi", "params": asdict(self.params), "settings": asdict(self.settings),
-             "tuning": self.tuning, "dev_grid": self.dev_grid}, indent=1))
+             "tuning": self.tuning, "points": self.points, "dev_errors": self.dev_errors}, indent=1))
 
     @classmethod
     def load(cls, directory: str | Path, scheme: LabelScheme) -> "HybridDecoder":
@@ -248,8 +306,9 @@ class HybridDecoder:
             lm = UnitLanguageModel(a["log_start"], a["log_next"], a["log_end"])
             decoder = cls(scheme, ViterbiSettings(**meta["settings"]), a["log_prior"], lm, a["self_loop"],
                           DecoderParams(**meta["params"]))
-        decoder.dev_grid = meta.get("dev_grid", [])
-        decoder.tuning = meta.get("tuning", "clean")  # folders made before the policies were tuned on clean dev
+        decoder.tuning = meta.get("tuning", CLEAN)  # folders made before the policies were tuned on clean dev
+        # folders made before every policy's points were kept have neither (their own point only)
+        decoder.points, decoder.dev_errors = meta.get("points", {}), meta.get("dev_errors", {})
         return decoder
 
     def copy(self) -> "HybridDecoder":
@@ -283,18 +342,25 @@ class ViterbiDecoding(ViterbiSettings, Decoding):
     def policy(self) -> str:
         return self.tune
 
-    def tuned(self, fitted: HybridDecoder, dev_posteriors, dev, dev_utterances, tuning: str) -> HybridDecoder:
-        """A copy of `fitted` with acoustic scale, LM weight and penalty chosen on the dev split for the
-        model whose dev posteriors (one array per pooled condition) these are."""
+    def tuned_for(self, fitted: HybridDecoder, dev_posteriors, dev, dev_utterances, conditions: list[str]):
+        """A copy of `fitted` with acoustic scale, LM weight and penalty chosen on the dev split for the model
+        whose dev posteriors these are, under this policy; every policy's points are chosen and kept (the
+        grid is decoded in every condition whatever the policy: the cost of pooled tuning)."""
         references = [r.units for r in split_references(FrameLabeller(fitted.scheme), dev_utterances, dev)]
-        pooled = dev_posteriors()
         decoder = fitted.copy()
-        decoder.tune([p[dev.utterance(u)] for p in pooled for u in range(len(dev.ids))], references * len(pooled))
-        decoder.tuning = tuning
-        return decoder
+        decoder.tune_conditions({c: [dev_posteriors(c)[dev.utterance(u)] for u in range(len(dev.ids))]
+                                 for c in conditions}, references)
+        return decoder.under(self.tune)
 
-    def reuses(self, decoder) -> bool:
-        return self.fitted_as(decoder) and decoder.tuning == self.tune
+    def restored(self, decoder, conditions: list[str]):
+        """A saved decoder under this policy from its kept points, when made with these settings and tuned in
+        the conditions the policy reads (pooled: exactly these); else None (tune again)."""
+        if not self.fitted_as(decoder):
+            return None
+        if not decoder.points:  # saved before every policy's points were kept: its own policy only
+            return decoder if decoder.tuning == self.tune else None
+        needed, have = {CLEAN} if self.tune == CLEAN else set(conditions), set(decoder.dev_errors)
+        return decoder.under(self.tune) if (have == needed if self.tune == "pooled" else needed <= have) else None
 
     def fitted_as(self, decoder) -> bool:
         return isinstance(decoder, HybridDecoder) and decoder.settings == self.settings

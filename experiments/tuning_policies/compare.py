@@ -3,10 +3,11 @@ test (or dev) PER and frame error per model, condition and policy.
 
     python experiments/tuning_policies/compare.py outputs/default_study [--conditions "babble 0 dB" "babble 5 dB"]
 
-Each run (a folder with run.json under the study) is evaluated with `decoding.tune=pooled` and
-`decoding.tune=per_condition` into <study>/tuning_<policy>/<run>/ (skipped when that report exists); the
-run's own report (its training-time tuning, `clean` by default) is the third column. Frame error does not
-depend on the decoder, so it must agree across policies: the script checks it.
+Each run (a folder with run.json under the study) is evaluated under every policy other than its own into
+<study>/tuning_<policy>/<run>/ (skipped when that report exists); its own report (its training-time tuning,
+`pooled` by default) gives its own policy's column. A run that kept every policy's points (decoder.json)
+is decoded again without any tuning. Frame error does not depend on the decoder, so it must agree across
+policies: the script checks it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-POLICIES = ("pooled", "per_condition")
+POLICIES = ("clean", "pooled", "per_condition")
 
 
 def main() -> None:
@@ -31,8 +32,11 @@ def main() -> None:
         parser.error(f"{args.study}: no run folders (run.json) under it")
     reports = {}
     for run in runs:
-        reports[run.name, "clean"] = json.loads((run / "report.json").read_text())
+        own = json.loads((run / "report.json").read_text())
+        reports[run.name, own["evaluation"].get("tuning", "clean")] = own
         for policy in POLICIES:
+            if (run.name, policy) in reports:
+                continue
             out = args.study / f"tuning_{policy}" / run.name
             if not (out / "report.json").is_file():
                 subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]",
@@ -42,17 +46,16 @@ def main() -> None:
 
 
 def table(reports: dict, models: list[str], conditions: list[str], split: str) -> str:
-    header = "| model | condition | frame_error | " + " | ".join(f"per ({p})" for p in ("clean",) + POLICIES) + " |"
-    lines = [header, "|---|---|---:|" + "---:|" * (1 + len(POLICIES))]
+    header = "| model | condition | frame_error | " + " | ".join(f"per ({p})" for p in POLICIES) + " |"
+    lines = [header, "|---|---|---:|" + "---:|" * len(POLICIES)]
     for model in models:
         for condition in conditions:
-            rows = {p: next(r for r in reports[model, p][split] if r["condition"] == condition)
-                    for p in ("clean",) + POLICIES}
+            rows = {p: next(r for r in reports[model, p][split] if r["condition"] == condition) for p in POLICIES}
             frame_errors = {round(r["frame_error"], 9) for r in rows.values()}
             if len(frame_errors) != 1:
                 raise SystemExit(f"{model}, {condition}: frame error differs between policies {frame_errors}: "
                                  "the runs were not decoded from the same posteriors")
-            lines.append(f"| {model} | {condition} | {rows['clean']['frame_error']:.3f} | "
+            lines.append(f"| {model} | {condition} | {rows[POLICIES[0]]['frame_error']:.3f} | "
                          + " | ".join(f"{rows[p]['per']:.3f}" for p in rows) + " |")
     return "\n".join(lines)
 
