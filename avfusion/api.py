@@ -39,7 +39,8 @@ from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
 from avfusion.inference.outputs import write_prediction
-from avfusion.inference.predict import Prediction, predict
+from avfusion.inference.clips import ClipResult, clip_list, write_summary
+from avfusion.inference.predict import Prediction, predict, reads_video
 from avfusion.models.ensemble import PosteriorAverage
 from avfusion.noise import NoiseSource
 from avfusion.runs import Run, RunFolderError, load_run, save_run
@@ -51,8 +52,8 @@ from avfusion.utils.atomic import ensure_writable
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_corpus", "prepare", "train", "evaluate", "predict", "predict_files", "load_run", "Run",
-           "RunFolderError"]
+__all__ = ["load_corpus", "prepare", "train", "evaluate", "predict", "predict_files", "predict_clips", "load_run",
+           "Run", "RunFolderError"]
 
 
 def _progress() -> bool:
@@ -326,8 +327,52 @@ def predict_files(cfg: DictConfig) -> tuple[Prediction, dict[str, Path]]:
     out_dir = Path(cfg.output_dir) if cfg.output_dir else Path("outputs/predict") / str(stem)
     if clip:  # checked first: the work is not thrown away for want of a place to put it
         ensure_writable(out_dir, "output_dir")
-    detector = instantiate(cfg.detector) if cfg.get("detector") else None
-    prediction = predict(cfg.run_dir, cfg.video, cfg.audio, cfg.alignment, alignment_key=cfg.alignment_key,
+    return _predicted_files(cfg, cfg.run_dir, _detector(cfg), out_dir, stem, cfg.video, cfg.audio)
+
+
+def predict_clips(cfg: DictConfig) -> tuple[list[ClipResult], str]:
+    """`avfusion-predict clips=...`: every recording `cfg.clips` names (`avfusion.inference.clips`) with one
+    load of the run, each written as a one-clip call writes it into <output_dir>/<stem>/, and
+    <output_dir>/summary.tsv. A clip that fails is named and the others are predicted; the call then ends
+    with an error naming the failed ones. Return the results and the printed table."""
+    check_config(cfg)
+    if cfg.video or cfg.audio:
+        raise ConfigError("clips= with video= or audio=: give the recordings as clips=[...] only, or one clip as "
+                          "video=/audio=")
+    clips = clip_list(OmegaConf.to_container(cfg.clips) if OmegaConf.is_config(cfg.clips) else cfg.clips)
+    out_root = ensure_writable(cfg.output_dir or "outputs/predict", "output_dir")
+    run, detector = load_run(cfg.run_dir), _detector(cfg)
+    as_video = reads_video(run)  # else each clip's audio (a container's audio track too)
+    results = []
+    for i, clip in enumerate(clips, 1):
+        log.info("predicting clip %d of %d: %s", i, len(clips), clip)
+        result = ClipResult(clip, out_root / clip.stem)
+        try:
+            prediction, _ = _predicted_files(cfg, run, detector, result.folder, clip.stem,
+                                             clip if as_video else None, None if as_video else clip)
+        except UserError as error:  # this clip's problem: the next clips are predicted all the same
+            log.error("%s: %s", clip, error)
+            result.error = str(error)
+        else:
+            result.seconds, result.units = prediction.duration, sum(u.label != "sil" for u in prediction.units)
+            result.error_rate = prediction.edits.rate if prediction.edits is not None else None
+            del prediction  # its per-frame arrays are files in a scratch folder, removed with it
+        results.append(result)
+    table = write_summary(results, out_root / "summary.tsv")
+    failed = [str(r.clip) for r in results if r.error is not None]
+    if failed:
+        raise UserError(f"{len(failed)} of {len(clips)} clips failed ({', '.join(failed)}); the others' files are "
+                        f"written, each failure's reason is in {out_root / 'summary.tsv'}")
+    return results, table
+
+
+def _detector(cfg: DictConfig):
+    return instantiate(cfg.detector) if cfg.get("detector") else None
+
+
+def _predicted_files(cfg: DictConfig, run, detector, out_dir: Path, stem: str | None, video, audio):
+    """One recording predicted with `run` (a Run or its folder) as conf/predict.yaml says, its files written."""
+    prediction = predict(run, video, audio, cfg.alignment, alignment_key=cfg.alignment_key,
                          reference_format=cfg.get("alignment_format"),
                          detector=detector, chunk_seconds=cfg.chunk_seconds, rois=cfg.rois, progress=_progress(),
                          scratch_dir=cfg.get("scratch_dir"))

@@ -163,6 +163,64 @@ def test_the_cli_writes_every_file(concat_run, test_utterance, tmp_path, capsys)
     assert set(paths) == {"textgrid", "ctm", "posteriors", "summary", "figure"}
 
 
+def test_many_clips_in_one_call_write_what_one_clip_calls_write(concat_run, tmp_path, capsys):
+    """clips= (a manifest here, a glob below): one model load, each clip's files in <output_dir>/<stem>/ equal to a
+    one-clip call's, a summary table; a clip that fails is named while the others are still written."""
+    corpus, _ = api.load_corpus(concat_run.config)
+    clips = [mux(Path(u.video), Path(u.audio), tmp_path / f"{u.id}.mkv") for u in corpus.split("test")[:2]]
+    run = [f"run_dir={concat_run.directory}", "figure=false"]
+    for clip in clips:
+        api.predict_files(compose_config("predict", [*run, f"video={clip}", f"output_dir={tmp_path / 'one'}"]))
+    manifest = tmp_path / "clips.txt"
+    manifest.write_text(f"# two test clips\n{clips[0].name}\n\n{clips[1]}\n")  # relative to the manifest, absolute
+    results, table = api.predict_clips(compose_config("predict", [*run, f"clips={manifest}",
+                                                                  f"output_dir={tmp_path / 'many'}"]))
+    assert [r.clip for r in results] == clips and all(r.error is None and r.units > 0 for r in results)
+    for clip in clips:
+        one, many = tmp_path / "one", tmp_path / "many" / clip.stem
+        assert {p.name for p in many.iterdir()} == {f"{clip.stem}.{s}" for s in ("TextGrid", "ctm", "posteriors.npy", "json")}
+        for suffix in ("TextGrid", "ctm", "json"):
+            assert (many / f"{clip.stem}.{suffix}").read_text() == (one / f"{clip.stem}.{suffix}").read_text()
+        np.testing.assert_array_equal(np.load(many / f"{clip.stem}.posteriors.npy"),
+                                      np.load(one / f"{clip.stem}.posteriors.npy"))
+    rows = (tmp_path / "many" / "summary.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["clip", "seconds", "units", "error_rate", "output"] and len(rows) == 3
+    assert str(clips[1]) in table
+    broken = tmp_path / "broken.mkv"
+    broken.write_bytes(b"not a video")
+    cfg = compose_config("predict", [*run, f"clips=[{tmp_path}/*.mkv]", f"output_dir={tmp_path / 'glob'}"])
+    with pytest.raises(UserError, match=r"1 of 3 clips failed \(.*broken.mkv\); the others' files are written"):
+        api.predict_clips(cfg)
+    rows = (tmp_path / "glob" / "summary.tsv").read_text().splitlines()
+    assert rows[1].startswith(str(broken)) and "FAILED: " in rows[1] and "FAILED" not in rows[2] + rows[3]
+    assert (tmp_path / "glob" / clips[0].stem / f"{clips[0].stem}.json").is_file()
+
+
+@pytest.mark.parametrize("clips,message", [
+    ("[]", "clips=\\[\\]: give the recordings"),
+    ("[nowhere/*.mp4]", "the pattern 'nowhere/\\*.mp4' matches no file"),
+    ("missing.txt", "clips=missing.txt: no such manifest file"),
+    ("[a/x.mp4,b/x.mp4]", "no such file"),
+])
+def test_a_clip_list_naming_nothing_usable_is_refused_before_the_model_loads(clips, message, monkeypatch):
+    monkeypatch.setattr(api, "load_run", lambda *a: pytest.fail("the run is loaded only for clips that exist"))
+    with pytest.raises(UserError, match=message):
+        api.predict_clips(compose_config("predict", ["run_dir=somewhere", f"clips={clips}"]))
+
+
+def test_two_clips_of_one_name_are_refused(tmp_path):
+    from avfusion.inference.clips import clip_list
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "x.mp4").write_bytes(b"")
+    with pytest.raises(UserError, match=r"share the name 'x', so their output folders would be one"):
+        clip_list([str(tmp_path / "a" / "x.mp4"), str(tmp_path / "b" / "x.mp4")])
+    with pytest.raises(UserError, match="share the name 'x'"):
+        clip_list([str(tmp_path / "*" / "x.mp4")])
+    assert clip_list([str(tmp_path / "a" / "x.mp4")] * 2) == [tmp_path / "a" / "x.mp4"]  # listed twice: once
+
+
 def test_a_predictions_per_frame_arrays_live_on_disk_until_it_is_dropped(concat_run, test_utterance, tmp_path):
     import gc
 

@@ -3,8 +3,10 @@
     avfusion-predict run_dir=outputs/default_study/concat video=clip.mp4
     avfusion-predict run_dir=<run> video=clip.mp4 audio=clip.wav alignment=clip.TextGrid
     avfusion-predict run_dir=<video-only run> video=face.mp4 detector=mediapipe   # another mouth detector
+    avfusion-predict run_dir=<run> 'clips=["clips/*.mp4"]' output_dir=outputs/clips  # many, one model load
 
-Writes <output_dir>/<clip>.TextGrid, .ctm, .posteriors.npy, .json and .png (see avfusion.inference.outputs).
+Writes <output_dir>/<clip>.TextGrid, .ctm, .posteriors.npy, .json and .png (see avfusion.inference.outputs);
+with clips=, each clip's into <output_dir>/<stem>/ and a table of all in <output_dir>/summary.tsv.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from avfusion.cli.boundary import user_errors
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="predict")
 @user_errors("predict")
 def main(cfg: DictConfig) -> None:
+    if cfg.clips is not None:
+        print(api.predict_clips(cfg)[1])
+        return
     prediction, paths = api.predict_files(cfg)
     units = [u.label for u in prediction.units if u.label != "sil"]
     print(f"{len(units)} {prediction.unit_kind} ({prediction.decoder}, {'+'.join(prediction.modalities)}): {' '.join(units)}")

@@ -90,6 +90,12 @@ class Prediction:
         }
 
 
+def reads_video(run: Run) -> bool:
+    """Whether the run's model reads the video (its own stream, or one the front-end derives from it)."""
+    needs = run.model.modalities
+    return "video" in needs or any(s.name in needs for s in run.frontend.streams)
+
+
 def predict(run: Run | str | Path, video: str | Path | None = None, audio: str | Path | None = None,
             alignment: str | Path | None = None, *, alignment_key: str | None = None,
             reference_format: str | None = None, detector=None,
@@ -120,7 +126,7 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
         raise UserError(f"video={video}: no such file")
     if audio is not None and not Path(audio).is_file():
         raise UserError(f"audio={audio}: no such file")
-    if video is None and ("video" in needs or any(s.name in needs for s in run.frontend.streams)):
+    if video is None and reads_video(run):
         raise UserError(f"{run.directory}: the model reads video ({', '.join(needs)}): give video=<clip>")
     if scratch_dir is not None and not Path(scratch_dir).is_dir():
         raise UserError(f"scratch_dir={scratch_dir}: no such folder (give an existing one, or null for the "
