@@ -1,4 +1,5 @@
-"""Work done in worker processes stops when the command that started it is killed."""
+"""Work done in worker processes stops when the command that started it is killed; progress without a
+terminal."""
 
 import os
 import signal
@@ -46,3 +47,22 @@ def test_killing_the_parent_kills_its_workers(tmp_path):
     assert len(list(out.iterdir())) <= done_at_kill + 2  # at most what was being written at the kill
     workers = {int(p.suffix[1:]) for p in out.iterdir()}
     assert workers and not any(alive(pid) for pid in workers)
+
+
+def test_without_a_terminal_progress_is_log_lines_at_a_bounded_rate(caplog, monkeypatch):
+    """A batch job (stderr redirected) gets `desc: done/total utt, elapsed, ETA` lines, at most one per EVERY_S,
+    and the end; work shorter than that logs nothing."""
+    from avfusion.utils import progress
+    from avfusion.utils.progress import parallel_map
+
+    clock = iter(float(t) for t in range(0, 1000, 4))  # each call of the clock: 4 s later
+    monkeypatch.setattr(progress, "_clock", lambda: next(clock))
+    with caplog.at_level("INFO", logger="avfusion.utils.progress"):
+        assert parallel_map(lambda x: x * 2, list(range(9)), desc="extracting mfcc") == [2 * x for x in range(9)]
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("extracting mfcc: 3/9 utt, 12 s, about 0.4 min more")  # 3 items x 4 s, 6 to go
+    assert len(lines) == 3 and lines[-1] == "extracting mfcc: 9/9 utt in 40 s"  # at 12 and 24 s, then the end
+    caplog.clear()
+    with caplog.at_level("INFO", logger="avfusion.utils.progress"):
+        parallel_map(lambda x: x, [1, 2])
+    assert not caplog.records
