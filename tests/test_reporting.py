@@ -175,3 +175,33 @@ def test_the_summary_says_when_its_reports_come_from_machines_with_different_ins
     first = (tmp_path / "two" / "summary.md").read_text().splitlines()[0]
     assert first.startswith("**Reports from machines with different CPU instruction sets** (AVX2: 1, AVX512: 1, "
                             "not recorded: 1)")
+
+
+def test_figures_name_the_metric_draw_clean_apart_and_key_the_visemes(tmp_path):
+    """A figure for a paper: the metric's name (not its key) on the axis, clean at its own tick (also with one
+    SNR, where the SNR axis used to collapse), and the phones of each viseme class under a confusion plot (the
+    map of DESIGN.md)."""
+    import matplotlib.pyplot as plt
+
+    from avfusion.reporting import plots
+    from avfusion.reporting.intervals import Interval
+
+    iv = Interval(0.5, 0.4, 0.6, seeds=1, speakers=4)
+    ranges = {"clean": {"concat": Interval(0.2, 0.15, 0.25, 1, 4), "bilinear": Interval(0.2, 0.15, 0.25, 1, 4)},
+              "babble 0 dB": {"concat": iv, "bilinear": iv}}
+    drawn = {}
+    save = plots._save
+    plots._save = lambda fig, path: drawn.setdefault("fig", fig) and save(fig, path)
+    try:
+        assert plots.plot_error_vs_snr(ranges, "per", tmp_path / "per.png", "t").is_file()
+    finally:
+        plots._save = save
+    (ax,) = drawn["fig"].axes
+    assert ax.get_ylabel() == "phone error rate (PER, decoded)"
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "clean"]
+    assert abs(ax.get_xlim()[0] - ax.get_xlim()[1]) >= 5  # one SNR: the axis still spans the clean position
+    clean_x = sorted(bars.lines[0].get_xdata()[0] for bars in ax.containers)  # the clean markers with their bars
+    assert len(clean_x) == 2 and clean_x[1] - clean_x[0] > 1  # equal clean rates drawn side by side
+    plt.close("all")
+    key = plots.viseme_key(["V1", "E", "S"], per_line=2)
+    assert key.splitlines() == ["V1: ao ah aa er oy aw hh   E: p b m", "S: sil"]

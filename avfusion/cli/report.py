@@ -17,7 +17,7 @@ from pathlib import Path
 from avfusion.cli.boundary import user_errors
 from avfusion.errors import UserError
 from avfusion.reporting.intervals import interval_table, intervals
-from avfusion.reporting.plots import noise_curves, plot_confusions, plot_error_vs_snr
+from avfusion.reporting.plots import metric_name, noise_curves, plot_confusions, plot_error_vs_snr
 from avfusion.reporting.report import METRICS, SPLITS, find_reports, split_rows, sweep_rows, sweep_table
 from avfusion.utils.atomic import write_text_atomic
 from avfusion.utils.machine import capability
@@ -123,7 +123,7 @@ def plots(reports: list[dict], by_metric: dict[str, dict], sequence: str, direct
     """PER and frame error against SNR per split (`by_metric`: {split: {metric: {condition: intervals}}}: a
     verdict needs both); viseme confusions at 0 dB of audio-only and the fusion best on dev (by PER)."""
     figures = [plot_error_vs_snr(r, metric, directory / f"{metric}_vs_snr_{split}.png",
-                                 f"{metric} on {split} ({directory.name})")
+                                 f"{metric_name(metric)}, {split} split ({directory.name})")
                for split, metrics in by_metric.items() for metric, r in metrics.items() if r]
     ranges = {split: metrics.get(sequence, {}) for split, metrics in by_metric.items()}
     chooser = ranges.get("dev") or ranges.get("test") or {}  # the best fusion is chosen on dev where there is one

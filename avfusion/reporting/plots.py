@@ -11,6 +11,7 @@ matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from avfusion.corpus.phones import VISEMES  # noqa: E402
 from avfusion.reporting.intervals import Interval  # noqa: E402
 from avfusion.reporting.report import split_rows  # noqa: E402
 from avfusion.utils.atomic import atomic_path  # noqa: E402
@@ -40,30 +41,57 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
+METRIC_NAMES = {"per": "phone error rate (PER, decoded)", "per_framewise": "PER, frame-wise decoding",
+                "frame_error": "frame error rate", "frame_error_phone": "frame error rate (phones)",
+                "segment_error": "segment error rate"}
+
+
+def metric_name(metric: str) -> str:
+    """What a figure calls a report's metric key."""
+    return METRIC_NAMES.get(metric, metric.replace("_", " "))
+
+
 def plot_error_vs_snr(ranges: dict[str, dict[str, Interval]], metric: str, path: Path, title: str) -> Path | None:
-    """One panel per noise: each model's error rate over SNR with its 95% interval as a band; its clean
-    rate as a dotted line."""
+    """One panel per noise: each model's error rate over SNR with its 95% interval as a band, and its clean
+    rate as a marker with its interval at a "clean" position left of the highest SNR, the models side by side
+    there so that equal clean rates stay apart."""
     curves = noise_curves(ranges)
     if not curves:
         return None
     clean = ranges.get("clean", {})
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.2), squeeze=False, sharey=True)
+    models = sorted({m for by_model in curves.values() for m in by_model} | set(clean))
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.4), squeeze=False, sharey=True)
+    handles: dict[str, object] = {}
     for ax, (kind, by_model) in zip(axes[0], sorted(curves.items())):
-        for i, (model, points) in enumerate(sorted(by_model.items())):
-            # ten colours, then the next style: a full study has more models than a palette has colours
-            colour, style = f"C{i % 10}", ("o-", "s--", "^:")[i // 10 % 3]
-            snr = [p[0] for p in points]
-            ax.plot(snr, [p[1].value for p in points], style, color=colour, label=model, lw=1.5, ms=3)
-            ax.fill_between(snr, [p[1].low for p in points], [p[1].high for p in points], color=colour, alpha=0.15)
+        snrs = sorted({snr for points in by_model.values() for snr, _ in points})
+        step = (snrs[-1] - snrs[0]) / (len(snrs) - 1) if len(snrs) > 1 else 5.0  # one SNR: an axis of 5 dB steps
+        at_clean = snrs[-1] + 1.5 * step
+        for i, model in enumerate(models):
+            # ten colours, then the next marker and line style: a full study has more models than a palette
+            colour, marker, line = f"C{i % 10}", "os^Dv"[i // 10 % 5], ("-", "--", ":")[i // 10 % 3]
+            points = by_model.get(model, [])
+            if points:
+                snr = [p[0] for p in points]
+                handles.setdefault(model, ax.plot(snr, [p[1].value for p in points], marker=marker, ls=line,
+                                                  color=colour, lw=1.5, ms=4)[0])
+                ax.fill_between(snr, [p[1].low for p in points], [p[1].high for p in points], color=colour, alpha=0.12)
             if model in clean:
-                ax.axhline(clean[model].value, color=colour, ls=":", lw=1)
+                iv = clean[model]
+                x = at_clean + (i / max(len(models) - 1, 1) - 0.5) * 0.8 * step
+                bars = ax.errorbar(x, iv.value, yerr=[[iv.value - iv.low], [iv.high - iv.value]], fmt=marker,
+                                   color=colour, ms=5, capsize=2, lw=1)
+                handles.setdefault(model, bars)
+        ax.axvline(snrs[-1] + 0.75 * step, color="0.6", lw=0.8)
+        ax.set_xticks([*snrs, at_clean], [*(f"{s:g}" for s in snrs), "clean"])
+        ax.set_xlim(at_clean + step, snrs[0] - 0.5 * step)  # falling SNR to the right, clean on the left
         ax.set_title(f"{kind} noise")
         ax.set_xlabel("SNR (dB, active speech)")
-        ax.invert_xaxis()
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"{metric} (band: 95% interval; dotted: clean)")
-    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    axes[0][0].set_ylabel(metric_name(metric))
+    fig.legend(list(handles.values()), list(handles), fontsize=9, loc="upper left", bbox_to_anchor=(1.0, 0.92),
+               title="band, bars: 95% interval", title_fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -99,4 +127,15 @@ def plot_confusions(reports: list[dict], models: list[str], condition: str, spli
         ax.set_xlabel("predicted viseme")
         ax.set_ylabel("reference viseme")
     fig.colorbar(image, ax=axes[0].tolist(), shrink=0.8, label="share of the reference viseme's frames")
+    axes[0][0].text(-0.15, -0.25, viseme_key(found[0][1][0]), transform=axes[0][0].transAxes, fontsize=8,
+                    va="top", family="monospace")  # under the first matrix's axis label
     return _save(fig, path)
+
+
+def viseme_key(labels: list[str], per_line: int = 4) -> str:
+    """The phones of each viseme class named in `labels` (Neti et al.'s map, avfusion.corpus.phones), a few
+    classes a line: the key under a confusion plot."""
+    entries = [f"{v}: {' '.join(VISEMES[v])}" for v in labels if v in VISEMES]
+    rows = [entries[i:i + per_line] for i in range(0, len(entries), per_line)]
+    widths = [max(len(row[c]) for row in rows if c < len(row)) for c in range(min(per_line, len(entries)))]
+    return "\n".join("   ".join(e.ljust(w) for e, w in zip(row, widths)).rstrip() for row in rows)
