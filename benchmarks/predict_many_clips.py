@@ -1,0 +1,88 @@
+"""avfusion-predict on many clips: one call with `clips=` against one call per clip, in the same run.
+
+    python benchmarks/predict_many_clips.py --run outputs/default_study/concat --clips 10
+
+Makes `--clips` clips from the run corpus's test utterances (each mouth video muxed with its wav into one
+.mkv, as a user's recording holds both), then times, as a user runs them from a shell: one
+`avfusion-predict run_dir=<run> video=<clip>` process per clip, and one `avfusion-predict clips=[...]`
+process for all. Prints both wall times, their ratio, the start-up share, and checks that every clip's
+TextGrid, CTM, JSON and posteriors are the same both ways. Thread pools pinned (--threads, default 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def mux(video: Path, wav: Path, out: Path) -> Path:
+    """`video`'s stream copied, with `wav` as 16-bit PCM audio: one container holding both."""
+    import av
+    import soundfile as sf
+
+    samples, rate = sf.read(wav, dtype="int16")
+    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        aout = dst.add_stream("pcm_s16le", rate=rate, layout="mono")
+        for packet in src.demux(vin):
+            if packet.dts is not None:
+                packet.stream = vout
+                dst.mux(packet)
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*aout.encode(frame), *aout.encode(None)]:
+            dst.mux(packet)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, help="a finished run folder that reads audio and video")
+    parser.add_argument("--clips", type=int, default=10)
+    parser.add_argument("--threads", default="1")
+    args = parser.parse_args()
+    env = {**os.environ, **{v: args.threads for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                                       "NUMBA_NUM_THREADS")}}
+    print(f"threads: torch/OpenMP, MKL, OpenBLAS, numba = {args.threads}")
+    from avfusion import api
+
+    run = api.load_run(args.run)
+    corpus, _ = api.load_corpus(run.config)
+    utterances = corpus.split("test")[:args.clips]
+    predict = [str(Path(sys.executable).with_name("avfusion-predict")), f"run_dir={args.run}", "figure=true"]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        (tmp / "clips").mkdir()
+        clips = [mux(Path(u.video), Path(u.audio), tmp / "clips" / f"{u.id}.mkv") for u in utterances]
+        start = time.perf_counter()
+        for clip in clips:
+            subprocess.run([*predict, f"video={clip}", f"output_dir={tmp / 'one' / clip.stem}"], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        separate = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([*predict, f"clips=[{tmp / 'clips'}/*.mkv]", f"output_dir={tmp / 'many'}"], env=env,
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        together = time.perf_counter() - start
+        start = time.perf_counter()
+        subprocess.run([*predict[:1], "--help"], env=env, check=True, stdout=subprocess.DEVNULL)
+        startup = time.perf_counter() - start
+        for clip in clips:
+            one, many = tmp / "one" / clip.stem, tmp / "many" / clip.stem
+            for suffix in ("TextGrid", "ctm", "json"):
+                assert (one / f"{clip.stem}.{suffix}").read_text() == (many / f"{clip.stem}.{suffix}").read_text(), clip
+            assert np.array_equal(np.load(one / f"{clip.stem}.posteriors.npy"), np.load(many / f"{clip.stem}.posteriors.npy"))
+    print(f"{len(clips)} clips of the test split (concat run, figures on): {len(clips)} calls {separate:.1f} s, "
+          f"one clips= call {together:.1f} s ({separate / together:.1f}x faster); avfusion-predict --help alone "
+          f"{startup:.1f} s; the same files both ways")
+
+
+if __name__ == "__main__":
+    main()
