@@ -4,7 +4,8 @@ test (or dev) PER and frame error per model, condition and policy.
     python experiments/tuning_policies/compare.py outputs/default_study [--conditions "babble 0 dB" "babble 5 dB"]
 
 Each run (a folder with run.json under the study) is evaluated under every policy other than its own into
-<study>/tuning_<policy>/<run>/ (skipped when that report exists); its own report (its training-time tuning,
+<study>_tuning/<policy>/<run>/ beside the study (so that `avfusion-report <study>` still reads one report a
+run; skipped when that report exists); its own report (its training-time tuning,
 `pooled` by default) gives its own policy's column. A run that kept every policy's points (decoder.json)
 is decoded again without any tuning. Frame error does not depend on the decoder, so it must agree across
 policies: the script checks it.
@@ -37,7 +38,7 @@ def main() -> None:
         for policy in POLICIES:
             if (run.name, policy) in reports:
                 continue
-            out = args.study / f"tuning_{policy}" / run.name
+            out = args.study.with_name(f"{args.study.name}_tuning") / policy / run.name
             if not (out / "report.json").is_file():
                 subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]",
                                 f"decoding.tune={policy}", f"output_dir={out}"], check=True, stdout=subprocess.DEVNULL)
