@@ -319,3 +319,17 @@ def test_a_reference_of_another_recording_is_refused_not_scored(concat_run):
     with pytest.raises(UserError, match=r"alignment=.*: ends at [\d.]+ s, after the clip \([\d.]+ s; tolerance"):
         api.predict(concat_run, short.video, short.audio, long.alignment)
     assert api.predict(concat_run, short.video, short.audio, short.alignment).edits is not None
+
+
+def test_predict_help_lists_what_prediction_reads_not_the_training_groups():
+    import subprocess
+    import sys
+
+    from avfusion.configs import CONFIG_DIR
+
+    shown = subprocess.run([sys.executable, "-m", "avfusion.cli.predict", "--help"], capture_output=True, text=True,
+                           check=True).stdout
+    detectors = ", ".join(sorted(p.stem for p in (Path(CONFIG_DIR) / "detector").glob("*.yaml")))
+    assert f"detector: {detectors}" in shown  # the help's list is the folder's (a new detector must be added)
+    assert not any(f"\n{group}:" in shown for group in ("fusion", "encoder", "optimizer", "trainer", "data"))
+    assert "clips: null" in shown and "run_dir: ???" in shown
