@@ -174,6 +174,30 @@ def test_the_babble_talker_sets_are_disjoint_halves_of_the_pool(small_corpus):
         configured("noise.babble_unseen", talkers=3).check(corpus, "noise.babble_unseen")
 
 
+def test_a_corpus_declares_its_babble_training_and_test_talkers(small_corpus, tmp_path):
+    """babble.jsonl records of split babble_train / babble_test: the talker sets are those, not name halves;
+    a talker in both, or declared and undeclared records mixed, is refused naming the file."""
+    from avfusion.configs import configured
+
+    _, corpus = small_corpus
+    talkers = sorted({u.speaker for u in corpus.babble})
+    held_out = {talkers[0]}  # the name halves would put the first talker in the training half
+    declared = [replace(u, split="babble_test" if u.speaker in held_out else "babble_train") for u in corpus.babble]
+    write_manifest(Corpus(corpus.utterances, root=corpus.root, babble=declared), tmp_path / "manifest.jsonl")
+    read = read_manifest(tmp_path / "manifest.jsonl")
+    train, unseen = (configured(f"noise.{n}", talkers=1) for n in ("babble_train", "babble_unseen"))
+    for source in (train, unseen):
+        source.prepare(read)
+    assert {u.speaker for u in unseen.pool} == held_out
+    assert {u.speaker for u in train.pool} == set(talkers) - held_out
+    both = declared + [replace(declared[0], id="again", split="babble_train")]
+    for pool, message in ((both, rf"talker\(s\) \['{talkers[0]}'\] declared in both"),
+                          (declared[:1] + [replace(u, split="babble") for u in declared[1:]], "mixed with")):
+        write_manifest(Corpus(corpus.utterances, root=corpus.root, babble=pool), tmp_path / "manifest.jsonl")
+        with pytest.raises(CorpusError, match=rf"babble.jsonl: .*{message}"):
+            read_manifest(tmp_path / "manifest.jsonl")
+
+
 def test_music_noise_is_reproducible_non_stationary_and_harmonic():
     """Unlike the noises training uses: its short-time level swings (notes start and decay) and its
     spectrum is a few partials, not flat."""

@@ -1,7 +1,10 @@
 """Manifest files: JSON lines, one utterance per line, paths relative to the manifest's folder.
 
 A `babble.jsonl` beside a manifest, in the same format with split `babble`, lists recordings of talkers
-who are in no split: the pool babble noise is mixed from (`avfusion.noise`).
+who are in no split: the pool babble noise is mixed from (`avfusion.noise`). A corpus that declares which
+of its babble talkers multi-condition training may hear and which are kept for testing gives them split
+`babble_train` and `babble_test` instead (every record one of the two; without them the pool is halved by
+talker name).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from avfusion.utils.atomic import write_text_atomic
 
 REQUIRED_FIELDS = ("id", "speaker", "split")
 BABBLE = "babble"  # the split name of a babble pool's records
+BABBLE_HALVES = ("babble_train", "babble_test")  # ... or its declared training and test talkers
 PATH_FIELDS = ("audio", "video", "alignment")
 # labels: phones (default) | words; alignment_format: the reader, when the suffix does not say (LRS3's .txt)
 OPTIONAL_FIELDS = ("text", "alignment_key", "labels", "alignment_tier", "alignment_format")
@@ -29,9 +33,16 @@ def read_manifest(path: str | os.PathLike, name: str | None = None) -> Corpus:
         raise CorpusError(f"manifest {path} does not exist")
     babble_path = path.with_name(f"{BABBLE}.jsonl")
     babble = read_records(babble_path) if babble_path.is_file() else []
-    wrong = [u.id for u in babble if u.split != BABBLE]
-    if wrong:
-        raise CorpusError(f"{babble_path}: records must have split {BABBLE!r}: {wrong[:5]}")
+    splits = {u.split for u in babble}
+    if not (splits <= {BABBLE} or splits <= set(BABBLE_HALVES)):
+        wrong = sorted(splits - {BABBLE, *BABBLE_HALVES}) or [f"{BABBLE!r} mixed with {list(BABBLE_HALVES)}"]
+        raise CorpusError(f"{babble_path}: records must all have split {BABBLE!r}, or each one of "
+                          f"{list(BABBLE_HALVES)} (declared training and test talkers); found {wrong}")
+    shared = {u.speaker for u in babble if u.split == BABBLE_HALVES[0]} & {
+        u.speaker for u in babble if u.split == BABBLE_HALVES[1]}
+    if shared:
+        raise CorpusError(f"{babble_path}: talker(s) {sorted(shared)[:5]} declared in both {list(BABBLE_HALVES)}: "
+                          "the halves must not share a talker")
     try:
         return Corpus(read_records(path), root=path.parent.resolve(), name=name or str(path), babble=babble)
     except CorpusError as err:

@@ -2,8 +2,9 @@
 
 The pool is the corpus's babble pool (`babble.jsonl` beside the manifest; the synthetic corpus generates
 one), else its training split: never a test speaker, never the target's speaker or sentence. `talker_set`
-splits the pool's talkers into two disjoint halves (by sorted name: the first half `train`, the rest
-`test`), so multi-condition training can babble with one half and evaluation with voices it never heard.
+splits the pool's talkers into two disjoint halves, so multi-condition training can babble with one half and
+evaluation with voices it never heard: the halves a corpus declares (babble.jsonl records of split
+`babble_train` and `babble_test`), else by sorted name (the first half `train`, the rest `test`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avfusion.corpus.manifest import BABBLE_HALVES
 from avfusion.corpus.types import Corpus, Utterance
 from avfusion.errors import ConfigError
 from avfusion.media import load_audio
@@ -38,10 +40,12 @@ TALKER_SETS = ("all", "train", "test")
 
 
 def talker_half(pool: list[Utterance], talker_set: str) -> list[Utterance]:
-    """The recordings of `talker_set`'s talkers: all, or the first (`train`) or second (`test`) half of the
-    pool's talkers by sorted name; the two halves never share a talker."""
+    """The recordings of `talker_set`'s talkers: all, or the `train` or `test` half of the pool's talkers (as
+    the corpus declares them, else the first and second half by sorted name); the halves never share one."""
     if talker_set == "all":
         return list(pool)
+    if any(u.split in BABBLE_HALVES for u in pool):  # the corpus says which talkers are which
+        return [u for u in pool if u.split == BABBLE_HALVES[TALKER_SETS.index(talker_set) - 1]]
     talkers = sorted({u.speaker for u in pool})
     half = set(talkers[:len(talkers) // 2] if talker_set == "train" else talkers[len(talkers) // 2:])
     return [u for u in pool if u.speaker in half]
