@@ -333,3 +333,45 @@ def test_predict_help_lists_what_prediction_reads_not_the_training_groups():
     assert f"detector: {detectors}" in shown  # the help's list is the folder's (a new detector must be added)
     assert not any(f"\n{group}:" in shown for group in ("fusion", "encoder", "optimizer", "trainer", "data"))
     assert "clips: null" in shown and "run_dir: ???" in shown
+
+
+def test_warnings_on_degenerate_output_fire_on_their_cases_and_stay_quiet_on_a_good_decoding(rng):
+    """Speech with nothing decoded, units decoded in silence, a whole face frame taken as the mouth: each named
+    with the clip; a decoding whose units sit on the speech at a speech-like rate gets none."""
+    from avfusion.inference.checks import degenerate_output, voice_activity
+    from avfusion.inference.recording import ClipMedia
+    from avfusion.inference.units import TimedUnit
+
+    rate = 16000
+    wave = np.zeros(3 * rate)
+    wave[rate // 2:5 * rate // 2] = rng.standard_normal(2 * rate) * np.sin(np.linspace(0, 40 * np.pi, 2 * rate)) ** 2
+    active = voice_activity(wave, rate)
+    assert len(active) == 300 and active[60:240].all() and not active[:45].any() and not active[260:].any()
+
+    def prediction(units, box=96.0):
+        timed = [TimedUnit(label, start, end, 0.9, int(start * 100), int(end * 100)) for label, start, end in units]
+        media = ClipMedia(waveform=wave, sample_rate=rate, detector="precropped", mouth_box_px=box)
+        return SimpleNamespace(media=media, units=timed, unit_kind="phones")
+
+    on_speech = [("sil", 0.0, 0.5)] + [("ah", 0.5 + i / 10, 0.6 + i / 10) for i in range(20)] + [("sil", 2.5, 3.0)]
+    assert degenerate_output(prediction(on_speech), "clip.mp4") == []
+    (nothing,) = degenerate_output(prediction([("sil", 0.0, 3.0)]), "clip.mp4")
+    assert nothing.startswith("clip.mp4: 2.") and "s of speech (voice activity) but 0 phones decoded" in nothing
+    in_silence = [("sil", 0.0, 2.5)] + [("t", 2.5 + i / 20, 2.55 + i / 20) for i in range(10)]
+    (where,) = degenerate_output(prediction(on_speech[:11] + in_silence[1:]), "clip.mp4")
+    assert "of the decoded phones' time is where voice activity finds no speech" in where
+    (face,) = degenerate_output(prediction(on_speech, box=288.0), "face.mp4")
+    assert face.startswith("face.mp4: the whole frame (288 px square) is taken as the mouth") and "detector=mediapipe" in face
+
+
+def test_the_figure_draws_a_row_for_each_unit_decoded_or_reaching_a_fifth_and_no_more_than_fit():
+    from avfusion.inference.figure import shown_units
+
+    names = [f"u{i}" for i in range(39)]
+    post = np.zeros((50, 39))
+    post[:, 3] = 0.9  # reaches 0.2
+    post[:, 7] = 0.1  # decoded though faint
+    post[:, 30] = 0.19  # neither: no row
+    assert shown_units(post, names, ["u7", "u3"]) == [3, 7]
+    post[:, :] = np.linspace(0.2, 0.6, 39)  # every unit reaches 0.2: the 24 highest, in the scheme's order
+    assert shown_units(post, names, []) == list(range(15, 39))

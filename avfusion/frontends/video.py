@@ -122,8 +122,10 @@ class MouthCropper:
 
     @staticmethod
     def meta(path: str | Path, boxes: np.ndarray, missed: int) -> dict:
-        """What the feature store keeps beside a video's per-frame array."""
-        return {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed}
+        """What the feature store keeps beside a video's per-frame array (and the median side of its mouth boxes,
+        which prediction checks: a face frame taken whole as the mouth)."""
+        return {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed,
+                "mouth_box_px": float(np.median(boxes[:, 2]))}
 
     def rois(self, frames: np.ndarray, source: object = "video") -> tuple[np.ndarray, np.ndarray, int]:
         """ROIs (T, S, S), the boxes used (T, 4) and the number of frames without a detection."""

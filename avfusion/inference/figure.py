@@ -1,7 +1,7 @@
 """The picture of a prediction: what the model heard and saw, and what it made of it.
 
 Rows, on one time axis: mouth-ROI thumbnails side by side (each the kept crop nearest its place), the log-mel spectrogram, the per-frame
-unit posteriors (units x time), the decoded units (shaded by confidence) and, when an alignment was
+unit posteriors (units x time; the units decoded or reaching 0.2 in the window), the decoded units (shaded by confidence) and, when an alignment was
 given, the reference. A long recording is drawn over a window (`start_s`, `seconds`).
 """
 
@@ -56,12 +56,14 @@ def draw(prediction: Prediction, path: str | Path, start_s: float = 0.0, seconds
     _spectrogram(ax["spectrogram"], prediction.media, t0, t1)
     frames = slice(int(np.floor(t0 * FRAME_RATE)), int(np.ceil(t1 * FRAME_RATE)) + 1)
     unit_post = prediction.scheme.unit_posteriors(prediction.posteriors[frames])  # the window only
-    ax["posteriors"].imshow(unit_post.T, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
+    shown = shown_units(unit_post, prediction.unit_names, [u.label for u in prediction.units if t0 < u.end and u.start < t1])
+    ax["posteriors"].imshow(unit_post[:, shown].T, aspect="auto", origin="lower", cmap="Greys", vmin=0, vmax=1,
                             extent=[frames.start / FRAME_RATE - 0.005, (frames.start + len(unit_post)) / FRAME_RATE - 0.005,
-                                    -0.5, len(prediction.unit_names) - 0.5], interpolation="nearest")
-    ax["posteriors"].set_yticks(range(len(prediction.unit_names)))
-    ax["posteriors"].set_yticklabels(prediction.unit_names, fontsize=5)
-    ax["posteriors"].set_ylabel("posteriors", fontsize=8)
+                                    -0.5, len(shown) - 0.5], interpolation="nearest")
+    ax["posteriors"].set_yticks(range(len(shown)))
+    ax["posteriors"].set_yticklabels([prediction.unit_names[u] for u in shown], fontsize=7)
+    ax["posteriors"].set_ylabel(f"posteriors\n({len(shown)} of {len(prediction.unit_names)}\n{prediction.unit_kind})",
+                                fontsize=8)
     units = prediction.units
     _track(ax["decoded"], [(u.label, u.start, u.end) for u in units], t0, t1, prediction.decoder,
            shade=lambda i: units[i].confidence)
@@ -83,6 +85,18 @@ def draw(prediction: Prediction, path: str | Path, start_s: float = 0.0, seconds
     plt.close(fig)
 
 
+def shown_units(unit_post: np.ndarray, names: list[str], decoded: list[str], reach: float = 0.2,
+                most: int = 24) -> list[int]:
+    """The units worth a row of the posterior image: those decoded in the window and those whose posterior
+    reaches `reach` in it (at most `most`, the highest first), in the scheme's order: 39 rows of labels do not
+    read at print size, and most of them are white."""
+    peak = unit_post.max(axis=0) if len(unit_post) else np.zeros(len(names))
+    wanted = {i for i, name in enumerate(names) if name in set(decoded)}
+    wanted |= {int(i) for i in np.argsort(-peak) if peak[i] >= reach}
+    keep = sorted(wanted, key=lambda i: -peak[i])[:most] if len(wanted) > most else wanted
+    return sorted(keep) or [int(np.argmax(peak))]
+
+
 def _mouths(ax, media: ClipMedia, t0: float, t1: float, fig) -> None:
     """The kept ROI crops as square thumbnails centred at their times (as many as fit side by side)."""
     ax.set_yticks([])
@@ -93,9 +107,10 @@ def _mouths(ax, media: ClipMedia, t0: float, t1: float, fig) -> None:
         return
     box = ax.get_position()
     w_in, h_in = box.width * fig.get_figwidth(), box.height * fig.get_figheight()
-    side = h_in * (t1 - t0) / w_in  # seconds that span one square thumbnail
+    slots = max(1, round(w_in / h_in))  # thumbnails about square, filling the row
+    side = (t1 - t0) / slots  # seconds that span one thumbnail
     times = media.roi_times
-    for centre in t0 + side * (np.arange(int((t1 - t0) // side)) + 0.5):  # side by side, the nearest crop in each
+    for centre in t0 + side * (np.arange(slots) + 0.5):  # side by side, the nearest crop in each
         nearest = int(np.argmin(np.abs(times - centre)))
         if abs(times[nearest] - centre) <= side / 2:
             ax.imshow(media.rois[nearest], cmap="gray", vmin=0, vmax=255, aspect="auto",

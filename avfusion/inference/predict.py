@@ -31,6 +31,7 @@ from avfusion.frames.labelling import reference
 from avfusion.inference.posteriors import posterior_blocks
 from avfusion.inference.recording import ClipMedia, Recording, read_recording
 from avfusion.inference.store import Scratch
+from avfusion.inference.checks import degenerate_output
 from avfusion.inference.units import TimedUnit, timed_units
 from avfusion.metrics.per import EditCounts, edit_counts
 from avfusion.runs import Run, load_run
@@ -57,6 +58,7 @@ class Prediction:
     decoded: list[DecodedUnit] = dataclasses.field(default_factory=list)  # the decoder's units (frames)
     reference: list[Segment] | None = None  # normalised segments of the given alignment
     edits: EditCounts | None = None  # the decoding against the reference (silence left out)
+    warnings: list[str] = dataclasses.field(default_factory=list)  # what looks wrong with it (`checks`), logged too
 
     @property
     def classes(self) -> list[str]:
@@ -87,6 +89,7 @@ class Prediction:
             "units": [u.label for u in self.units],
             "error_rate": None if self.edits is None else self.edits.rate,
             "edits": None if self.edits is None else dataclasses.asdict(self.edits),
+            "warnings": self.warnings,
         }
 
 
@@ -140,6 +143,9 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
         raise
     scratch.keep_for(result)  # its posteriors and waveform are maps of files in the scratch folder
     decoded, n_frames = result.decoded, len(result.posteriors)
+    result.warnings = degenerate_output(result, str(video or audio))
+    for warning in result.warnings:
+        log.warning(warning)
     if alignment is not None:
         stem, alignment = (video or Path(audio)).stem, Path(alignment)
         fmt = alignment_format(alignment, reference_format)

@@ -34,6 +34,7 @@ class ClipMedia:
     missed_detections: int = 0
     detector: str | None = None
     roi_frames: np.ndarray | None = None  # video frame index of each kept ROI
+    mouth_box_px: float | None = None  # the median side of the mouth box cut from the frames
     rois: np.ndarray | None = None  # (K, S, S) grey mouth crops, evenly spread
 
     @property
@@ -70,7 +71,8 @@ def read_recording(run, video: Path | None, audio, needs: list[str], detector, r
             frontend.check_durations(video, meta, n_frames)
         raw["video"] = AtFrameRate(features, meta["fps"], n_frames)
         media = ClipMedia(sample_rate=sample_rate, fps=meta["fps"], video_frames=meta["n_frames"],
-                          missed_detections=meta["n_missed"], detector=vx.detector.name, roi_frames=kept, rois=crops)
+                          missed_detections=meta["n_missed"], detector=vx.detector.name, roi_frames=kept, rois=crops,
+                          mouth_box_px=meta.get("mouth_box_px"))
     media.waveform = None if waveform is None else waveform.array()
     duration = len(waveform) / sample_rate if waveform is not None else media.video_frames / media.fps
     n_frames = len(raw["audio"]) if "audio" in raw else num_frames(media.video_frames / media.fps)
