@@ -20,6 +20,8 @@ also a per-window loop of its `fisher` (improved) at W = 25, and our largest dif
 
 from __future__ import annotations
 
+from pinning import add_threads_argument, pinned  # first: it pins the thread pools
+
 import argparse
 import resource
 import time
@@ -73,8 +75,9 @@ def main() -> None:
     parser.add_argument("--dim", type=int, default=64)
     parser.add_argument("--sample-windows", type=int, default=1500, help="windows skimage pools")
     parser.add_argument("--batch", type=int, default=8, help="utterances per pooling call")
+    add_threads_argument(parser)
     args = parser.parse_args()
-    torch.set_num_threads(1)  # a per-core figure for both sides
+    print(pinned())  # a per-core figure for both sides by default
     from sklearn.decomposition import PCA
     from sklearn.mixture import GaussianMixture
     from skimage.feature import fisher_vector

@@ -10,6 +10,8 @@ frames/s per detector, next to decoding alone. Test videos: the synthetic corpus
 
 from __future__ import annotations
 
+from pinning import add_threads_argument, pinned  # first: it pins the thread pools
+
 import argparse
 import tempfile
 import time
@@ -75,7 +77,9 @@ def bench_video(name: str, videos: list[Path], detectors: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--utterances", type=int, default=40)
+    add_threads_argument(parser)
     args = parser.parse_args()
+    print(pinned())
 
     from avfusion.configs import configured
     from avfusion.synth.face import carphone_path

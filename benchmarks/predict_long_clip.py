@@ -14,6 +14,8 @@ scale, it also prints what the clip's decoded video frames alone would take held
 
 from __future__ import annotations
 
+from pinning import add_threads_argument, pinned  # first: it pins the thread pools
+
 import argparse
 import json
 import subprocess
@@ -81,7 +83,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, nargs="+", default=[1.0, 10.0, 30.0])
     parser.add_argument("--chunk-seconds", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=3)
+    add_threads_argument(parser)
     args = parser.parse_args()
+    print(pinned())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for minutes in sorted(args.minutes):

@@ -6,13 +6,14 @@ Makes `--clips` clips from the run corpus's test utterances (each mouth video mu
 .mkv, as a user's recording holds both), then times, as a user runs them from a shell: one
 `avfusion-predict run_dir=<run> video=<clip>` process per clip, and one `avfusion-predict clips=[...]`
 process for all. Prints both wall times, their ratio, the start-up share, and checks that every clip's
-TextGrid, CTM, JSON and posteriors are the same both ways. Thread pools pinned (--threads, default 1).
+TextGrid, CTM, JSON and posteriors are the same both ways. Thread pools pinned (`pinning.py`, --threads=N).
 """
 
 from __future__ import annotations
 
+from pinning import add_threads_argument, pinned  # first: it pins the thread pools (the calls inherit them)
+
 import argparse
-import os
 import subprocess
 import sys
 import tempfile
@@ -47,11 +48,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="a finished run folder that reads audio and video")
     parser.add_argument("--clips", type=int, default=10)
-    parser.add_argument("--threads", default="1")
+    add_threads_argument(parser)
     args = parser.parse_args()
-    env = {**os.environ, **{v: args.threads for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                                       "NUMBA_NUM_THREADS")}}
-    print(f"threads: torch/OpenMP, MKL, OpenBLAS, numba = {args.threads}")
+    print(pinned())
     from avfusion import api
 
     run = api.load_run(args.run)
@@ -64,15 +63,15 @@ def main() -> None:
         clips = [mux(Path(u.video), Path(u.audio), tmp / "clips" / f"{u.id}.mkv") for u in utterances]
         start = time.perf_counter()
         for clip in clips:
-            subprocess.run([*predict, f"video={clip}", f"output_dir={tmp / 'one' / clip.stem}"], env=env, check=True,
+            subprocess.run([*predict, f"video={clip}", f"output_dir={tmp / 'one' / clip.stem}"], check=True,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         separate = time.perf_counter() - start
         start = time.perf_counter()
-        subprocess.run([*predict, f"clips=[{tmp / 'clips'}/*.mkv]", f"output_dir={tmp / 'many'}"], env=env,
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run([*predict, f"clips=[{tmp / 'clips'}/*.mkv]", f"output_dir={tmp / 'many'}"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         together = time.perf_counter() - start
         start = time.perf_counter()
-        subprocess.run([*predict[:1], "--help"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*predict[:1], "--help"], check=True, stdout=subprocess.DEVNULL)
         startup = time.perf_counter() - start
         for clip in clips:
             one, many = tmp / "one" / clip.stem, tmp / "many" / clip.stem

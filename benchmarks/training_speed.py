@@ -16,6 +16,8 @@ the ceiling for this model); with the peak RSS of the process.
 
 from __future__ import annotations
 
+from pinning import add_threads_argument, pinned  # first: it pins the thread pools
+
 import argparse
 import tempfile
 import time
@@ -127,7 +129,9 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=200_000)
     parser.add_argument("--batches", type=int, default=300)
     parser.add_argument("--batch-size", type=int, default=256)
+    add_threads_argument(parser)
     args = parser.parse_args()
+    print(pinned())
     torch.manual_seed(0)
     from avfusion.training.datamodule import FrameDataModule
 

@@ -11,6 +11,8 @@ with torch's default threads. The corpus and the prepared frames are built on fi
 
 from __future__ import annotations
 
+from pinning import add_threads_argument, pinned  # first: it pins the thread pools
+
 import argparse
 import resource
 import time
@@ -55,7 +57,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=30, help="timed batches per model")
     parser.add_argument("overrides", nargs="*", help="avfusion-train overrides (applied to the CNN run)")
+    add_threads_argument(parser)
     args = parser.parse_args()
+    print(pinned())
     cnn = compose_config("train", ["experiment=video_cnn", "fusion=video_only", *args.overrides])
     mlp = compose_config("train", ["fusion=video_only"])
     try:

@@ -20,13 +20,9 @@ error rates.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 
-THREADS = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--threads=")), "1")
-for variable in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[variable] = THREADS
+from pinning import add_threads_argument, pinned  # first: it pins the thread pools
 
 import numpy as np  # noqa: E402
 
@@ -85,10 +81,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", help="a finished run folder (its dev posteriors and decoder)")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", default=THREADS, help="numba/BLAS threads (give as --threads=N)")
+    add_threads_argument(parser)
     parser.add_argument("--grid-points", type=int, default=24, help="grid points timed for tuning")
     args = parser.parse_args()
-    print(f"threads: numba, OpenMP, OpenBLAS, MKL = {THREADS}")
+    print(pinned())
     import librosa
 
     from avfusion.decoding.hybrid import DecoderParams
