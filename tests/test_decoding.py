@@ -487,3 +487,35 @@ def test_a_finished_run_is_decoded_again_under_another_policy_without_training(d
     assert set(per_condition["evaluation"]["tuned_by_condition"]) == {r["condition"] for r in per_condition["test"]}
     assert "assume the test condition is known" in (tmp_path / "per_condition" / "report.md").read_text()
     assert (run_dir / "decoder.json").is_file() and not (tmp_path / "pooled" / "decoder.json").exists()
+
+
+def test_a_model_whose_inputs_a_condition_leaves_alone_is_not_run_or_tuned_again_there(tiny_root, monkeypatch):
+    """A video-only run in audio noise: one forward pass per split (the clean one) and one grid per dev set,
+    and the very report that running it in every condition gives."""
+    from avfusion import api
+    from avfusion.configs import compose_config
+    from avfusion.decoding.hybrid import HybridDecoder
+    from avfusion.evaluation import evaluate as evaluation
+    from avfusion.training.module import FusionModule
+
+    from test_predict import _train
+
+    run_dir = _train(tiny_root, "video_only")
+    passes, grids = [], []
+    forward, grid = FusionModule.posteriors, HybridDecoder.grid_counts
+    monkeypatch.setattr(FusionModule, "posteriors", lambda self, *a: passes.append(1) or forward(self, *a))
+    monkeypatch.setattr(HybridDecoder, "grid_counts", lambda self, *a: grids.append(1) or grid(self, *a))
+
+    def evaluate(name):
+        return api.evaluate(compose_config("evaluate", [
+            f"run_dirs=[{run_dir}]", "evaluation.noises=[white,babble]", "evaluation.snrs_db=[0,10]", "noise.babble.talkers=3",
+            "evaluation.report_dev=true", f"output_dir={tiny_root / name}"]))
+
+    reused = evaluate("reused")
+    assert (len(passes), len(grids)) == (3, 1)  # clean only: dev for tuning, dev rows, test rows
+    monkeypatch.setattr(evaluation, "same_inputs", lambda *a: False)
+    passes.clear(), grids.clear()
+    every = evaluate("every")
+    assert len(passes) == 3 * 5 and len(grids) == 5  # all in all five conditions
+    assert reused["test"] == every["test"] and reused["dev"] == every["dev"]
+    assert reused["evaluation"]["tuned_by_policy"] == every["evaluation"]["tuned_by_policy"]

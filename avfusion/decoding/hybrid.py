@@ -203,12 +203,18 @@ class HybridDecoder:
                 counts[key].append(value)
         return counts
 
-    def tune_conditions(self, by_condition: dict[str, Sequence[np.ndarray]], references: Sequence[Sequence[str]]) -> None:
+    def tune_conditions(self, by_condition: dict[str, Sequence[np.ndarray]], references: Sequence[Sequence[str]],
+                        same=lambda a, b: False) -> None:
         """The grid's edit counts on dev in each condition (the same utterances' posteriors in each), and the
         point every tuning policy chooses from them: clean (the clean condition's), pooled (all conditions'
-        edits summed) and per_condition (each condition's own). `under` gives the decoder of one."""
+        edits summed) and per_condition (each condition's own). `under` gives the decoder of one. `same(a, b)`:
+        conditions a and b have the very same posteriors (a video-only model in audio noise): counted once."""
         self.dev_errors = {}
         for condition, posteriors in by_condition.items():
+            twin = next((c for c in self.dev_errors if same(c, condition)), None)
+            if twin is not None:
+                self.dev_errors[condition] = self.dev_errors[twin]
+                continue
             log.info("decoder grid (%d points) on %d dev utterances: %s", len(self.grid()), len(posteriors), condition)
             self.dev_errors[condition] = self.grid_counts(posteriors, references)
         conditions = list(self.dev_errors)
@@ -348,8 +354,9 @@ class ViterbiDecoding(ViterbiSettings, Decoding):
         grid is decoded in every condition whatever the policy: the cost of pooled tuning)."""
         references = [r.units for r in split_references(FrameLabeller(fitted.scheme), dev_utterances, dev)]
         decoder = fitted.copy()
-        decoder.tune_conditions({c: [dev_posteriors(c)[dev.utterance(u)] for u in range(len(dev.ids))]
-                                 for c in conditions}, references)
+        arrays = {c: dev_posteriors(c) for c in conditions}
+        decoder.tune_conditions({c: [p[dev.utterance(u)] for u in range(len(dev.ids))] for c, p in arrays.items()},
+                                references, same=lambda a, b: arrays[a] is arrays[b])
         return decoder.under(self.tune)
 
     def restored(self, decoder, conditions: list[str]):

@@ -26,7 +26,7 @@ import torch
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
-from avfusion.decoding.base import Decoder, PerCondition
+from avfusion.decoding.base import CLEAN, Decoder, PerCondition
 from avfusion.decoding.hybrid import scored
 from avfusion.frames.data import FrameData, concatenated, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
@@ -41,6 +41,14 @@ log = logging.getLogger(__name__)
 def posteriors(model, data: FrameData, batch_size: int = 8192) -> np.ndarray:
     """(N, C) class posteriors of a trained model (a FusionModule) on every frame of `data`."""
     return model.posteriors(data, batch_size)
+
+
+def same_inputs(model, data: FrameData, clean: FrameData) -> bool:
+    """Whether `model` reads in `data` exactly the arrays it reads in `clean` (a video-only model in an audio
+    noise condition): its posteriors there are the clean ones, not worth a forward pass."""
+    reads = getattr(model, "modalities", None)  # None: a model that does not say what it reads
+    return reads is not None and data.ids == clean.ids and all(
+        data.features.get(m) is clean.features.get(m) and data.streams.get(m) is clean.streams.get(m) for m in reads)
 
 
 def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condition: NoiseCondition,
@@ -196,12 +204,21 @@ class Evaluator:
         @functools.cache
         def in_condition(name: str) -> dict[str, np.ndarray]:
             data = self.frames_in(by_name[name], frontend, dev, utterances, noise, cache_dir)
-            post = {m: posteriors(model, data, self.batch_size) for m, model in models.items()}
+            clean = in_condition(CLEAN) if name != CLEAN else {}
+            post = self.model_posteriors(models, data, dev, clean)
             if combine is not None:
-                post["combined"] = combine(post)
+                post["combined"] = clean["combined"] if post.keys() == clean.keys() - {"combined"} and all(
+                    post[m] is clean[m] for m in post) else combine(post)
             return post
 
         return in_condition
+
+    def model_posteriors(self, models: dict[str, torch.nn.Module], data: FrameData, clean: FrameData,
+                         clean_post: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Each model's posteriors on `data`; a model that reads there exactly what it reads in `clean` gets its
+        clean posteriors (`clean_post`, when computed) without a forward pass: the same numbers."""
+        return {name: clean_post[name] if name in clean_post and same_inputs(m, data, clean)
+                else posteriors(m, data, self.batch_size) for name, m in models.items()}
 
     def check(self, sources: dict[str, NoiseSource], corpus=None) -> None:
         """Fail before any work when a condition's noise is unknown or misconfigured, and before training
@@ -234,11 +251,14 @@ class Evaluator:
         labeller = FrameLabeller(scheme)  # one read of each alignment: frame labels and references
         clean = frames_of(frontend, utterances, labeller)
         references = [labeller.reference(utt, int(n)) for utt, n in zip(utterances, clean.lengths)]
+        clean_post: dict[str, np.ndarray] = {}
         for condition in self.conditions():
             log.info("evaluating %d %sutterances: %s", len(utterances), f"{split} " if split else "", condition.name)
             draws = 1 if condition.kind == "clean" else self.noise_draws
             data = self.frames_in(condition, frontend, clean, utterances, noise, cache_dir, draws)
-            post = {name: posteriors(m, data, self.batch_size) for name, m in models.items()}
+            post = self.model_posteriors(models, data, clean, clean_post)
+            if condition.kind == "clean":
+                clean_post = dict(post)
             if combine is not None:
                 post["combined"] = combine(post)
             for name, p in post.items():
