@@ -31,6 +31,7 @@ from avfusion.corpus.types import Corpus
 from avfusion.config_check import check_config
 from avfusion.configs import CONFIG_DIR, compose_config
 from avfusion.corpus.validation import ValidationReport, checked_corpus
+from avfusion.decoding.base import CLEAN
 from avfusion.errors import ConfigError, UserError
 from avfusion.evaluation.evaluate import posteriors
 from avfusion.evaluation.run import report_run
@@ -39,6 +40,7 @@ from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
 from avfusion.inference.outputs import write_prediction
+from avfusion.inference.checks import posterior_statistics
 from avfusion.inference.clips import ClipResult, clip_list, write_summary
 from avfusion.inference.predict import Prediction, predict, reads_video
 from avfusion.models.ensemble import PosteriorAverage
@@ -119,7 +121,8 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                                    evaluator.mixer(sources, corpus, frontend.audio.extractor.sample_rate), frames_dir)
     decoders = {name: decoding.tuned_for(fitted, lambda c: dev(c)[name], frames["dev"], dev_utterances,
                                          evaluator.condition_names())}
-    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders[name])
+    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders[name],
+             posterior_statistics(dev(CLEAN)[name], frames["dev"].offsets))  # what predict judges a clip against
     print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus, sources, decoding,
                      decoders, skipped=validation.bad_utterances, frames_dir=frames_dir))
     log.info("run folder: %s", run_dir)

@@ -50,10 +50,12 @@ class Run:
     model: FusionModule
     frontend: object
     decoder: Decoder | None = None  # None: a folder from before every run saved its decoder
+    # what its posteriors looked like on clean dev (`checks.posterior_statistics`); None in older folders
+    dev_statistics: dict | None = None
 
 
 def save_run(directory: str | Path, config: DictConfig, name: str, model: FusionModule, frontend,
-             scheme: LabelScheme, input_dims: dict[str, int], decoder: Decoder) -> None:
+             scheme: LabelScheme, input_dims: dict[str, int], decoder: Decoder, dev_statistics: dict | None = None) -> None:
     directory = Path(directory)
     save_frontend(frontend, directory / "frontend.npz")
     decoder.save(directory)
@@ -62,7 +64,7 @@ def save_run(directory: str | Path, config: DictConfig, name: str, model: Fusion
     write_text_atomic(directory / "config.yaml", OmegaConf.to_yaml(config, resolve=True))
     meta = {"format": FORMAT, "name": name, "seed": int(config.seed), "label_scheme": scheme.name,
             "vocabulary": list(scheme.units) if scheme.unit == "word" else None,
-            "classes": list(scheme.classes), "input_dims": input_dims}
+            "classes": list(scheme.classes), "input_dims": input_dims, "dev_statistics": dev_statistics}
     write_text_atomic(directory / "run.json", json.dumps(meta, indent=2))  # last: its presence = complete
 
 
@@ -108,7 +110,8 @@ def load_run(directory: str | Path) -> Run:
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:  # truncated, foreign or partial
         raise RunFolderError(f"{arrays}: cannot be read as the run's fitted front-end ({type(err).__name__}: "
                              f"{err}); re-create the run with avfusion-train") from None
-    return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend, load_decoder(directory, scheme))
+    return Run(directory, config, meta["name"], meta["seed"], scheme, model, frontend, load_decoder(directory, scheme),
+               meta.get("dev_statistics"))
 
 
 def _optimiser_settings(config: DictConfig) -> dict:

@@ -375,3 +375,22 @@ def test_the_figure_draws_a_row_for_each_unit_decoded_or_reaching_a_fifth_and_no
     assert shown_units(post, names, ["u7", "u3"]) == [3, 7]
     post[:, :] = np.linspace(0.2, 0.6, 39)  # every unit reaches 0.2: the 24 highest, in the scheme's order
     assert shown_units(post, names, []) == list(range(15, 39))
+
+
+def test_a_clip_far_less_certain_than_the_runs_dev_utterances_is_called_out_of_domain(concat_run):
+    """The run keeps its clean dev posteriors' statistics (run.json); a clip whose posteriors are less certain
+    than 99% of them is warned about, one as certain as them is not."""
+    from avfusion.inference.checks import out_of_domain, posterior_statistics
+
+    uniform, sure = np.full((10, 4), 0.25), np.eye(4)[np.arange(10) % 4]
+    stats = posterior_statistics(np.concatenate([uniform, sure]), np.array([0, 10, 20]))
+    assert stats["utterances"] == 2 and stats["entropy"][1] == pytest.approx(np.log(4) / 2, abs=1e-4)
+    assert stats["confidence"][1] == pytest.approx((0.25 + 1) / 2, abs=1e-4)
+    confident = posterior_statistics(np.concatenate([sure * 0.9 + 0.025] * 3), np.array([0, 10, 20, 30]))
+    (warning,) = out_of_domain(SimpleNamespace(posteriors=uniform), confident, "clip.mp4")
+    assert warning.startswith("clip.mp4: its posteriors are far less certain than on the run's dev utterances")
+    assert out_of_domain(SimpleNamespace(posteriors=sure * 0.9 + 0.025), confident, "clip.mp4") == []
+    assert out_of_domain(SimpleNamespace(posteriors=uniform), None, "clip.mp4") == []  # an older run folder
+    saved = concat_run.dev_statistics  # made by api.train from the run's clean dev posteriors
+    assert saved["utterances"] == len(api.load_corpus(concat_run.config)[0].split("dev"))
+    assert saved["entropy"][0] <= saved["entropy"][1] <= saved["entropy"][2]

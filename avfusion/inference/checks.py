@@ -1,5 +1,6 @@
 """Warnings on a prediction that is probably wrong, from the clip alone (no reference needed): speech the
-decoding left out, units decoded where the audio has no speech, and a whole face frame taken as the mouth.
+decoding left out, units decoded where the audio has no speech, a whole face frame taken as the mouth, and
+posteriors far less certain than the run's were on its own dev utterances (out of its domain).
 
 Voice activity here is the audio's 10-ms frame level against the clip's own loud frames: a frame is active
 when its level is within `RANGE_DB` of the 95th percentile and `FLOOR_DB` above the quietest tenth (so a
@@ -67,3 +68,38 @@ def degenerate_output(prediction, clip: str) -> list[str]:
             found.append(f"{clip}: {silent:.0%} of the decoded {kind}' time is where voice activity finds no speech: "
                          "is the audio this video's, and in sync? (noise, music or silence decoded as speech)")
     return found
+
+
+def _entropy_and_confidence(posteriors: np.ndarray, offsets, block: int = 20000) -> np.ndarray:
+    """(U, 2): per utterance of `posteriors` (rows offsets[u]:offsets[u + 1]), the mean frame entropy (nats)
+    and the mean top posterior; read a block of rows at a time (a long clip's are a memory map)."""
+    frame = np.empty((len(posteriors), 2))
+    for start in range(0, len(posteriors), block):
+        p = np.clip(np.asarray(posteriors[start:start + block], np.float64), 1e-12, 1.0)
+        frame[start:start + len(p)] = np.stack([-(p * np.log(p)).sum(axis=1), p.max(axis=1)], axis=1)
+    return np.array([frame[a:b].mean(axis=0) for a, b in zip(offsets[:-1], offsets[1:]) if b > a])
+
+
+def posterior_statistics(posteriors: np.ndarray, offsets: np.ndarray) -> dict:
+    """What a run's posteriors looked like on its clean dev utterances, saved with the run (run.json): the
+    1st, 50th and 99th percentiles over utterances of their mean frame entropy and mean top posterior."""
+    per_utterance = _entropy_and_confidence(posteriors, offsets)
+    quantiles = np.percentile(per_utterance, [1, 50, 99], axis=0)
+    return {"utterances": len(per_utterance), "entropy": [round(float(v), 4) for v in quantiles[:, 0]],
+            "confidence": [round(float(v), 4) for v in quantiles[:, 1]]}
+
+
+def out_of_domain(prediction, statistics: dict | None, clip: str) -> list[str]:
+    """A warning when the clip's posteriors are less certain than all but 1% of the run's dev utterances' (mean
+    entropy above their 99th percentile, or mean top posterior below their 1st); none without the statistics."""
+    if not statistics or not len(prediction.posteriors):
+        return []
+    entropy, confidence = _entropy_and_confidence(prediction.posteriors, [0, len(prediction.posteriors)])[0]
+    (_, e_mid, e_high), (c_low, c_mid, _) = statistics["entropy"], statistics["confidence"]
+    if entropy > e_high or confidence < c_low:
+        return [f"{clip}: its posteriors are far less certain than on the run's dev utterances (mean entropy "
+                f"{entropy:.2f} nats, top posterior {confidence:.2f}; dev median {e_mid:.2f} / {c_mid:.2f}, 99th/1st "
+                f"percentile {e_high:.2f} / {c_low:.2f} over {statistics['utterances']} utterances): the clip is "
+                "probably outside what the model was trained on (speakers, channel, language, lighting); read its "
+                "decoding with care"]
+    return []

@@ -31,7 +31,7 @@ from avfusion.frames.labelling import reference
 from avfusion.inference.posteriors import posterior_blocks
 from avfusion.inference.recording import ClipMedia, Recording, read_recording
 from avfusion.inference.store import Scratch
-from avfusion.inference.checks import degenerate_output
+from avfusion.inference.checks import degenerate_output, out_of_domain
 from avfusion.inference.units import TimedUnit, timed_units
 from avfusion.metrics.per import EditCounts, edit_counts
 from avfusion.runs import Run, load_run
@@ -143,7 +143,8 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
         raise
     scratch.keep_for(result)  # its posteriors and waveform are maps of files in the scratch folder
     decoded, n_frames = result.decoded, len(result.posteriors)
-    result.warnings = degenerate_output(result, str(video or audio))
+    clip = str(video or audio)
+    result.warnings = degenerate_output(result, clip) + out_of_domain(result, run.dev_statistics, clip)
     for warning in result.warnings:
         log.warning(warning)
     if alignment is not None:
