@@ -114,3 +114,23 @@ def test_no_mouth_anywhere_is_an_error_naming_the_file(tmp_path):
     utt = Utterance("u", "s", "train", None, path, None)
     with pytest.raises(VideoError, match="blank.mp4: mediapipe found no mouth in any of 10 frames"):
         configured("frontend.video.extractor", "detector=mediapipe").extract(utt)
+
+
+def test_mediapipes_start_up_lines_are_dropped_and_anything_else_on_stderr_passes(capfd):
+    """The four native lines TensorFlow Lite and absl print every run are filtered; an error written to the
+    same file descriptor in the same moment still reaches the user."""
+    import os
+    import subprocess
+    import sys
+
+    from avfusion.utils.native_stderr import filtered_stderr
+
+    with filtered_stderr():
+        os.write(2, b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\n")
+        os.write(2, b"E0000 graph.cc:1] a real error\n")
+    assert capfd.readouterr().err == "E0000 graph.cc:1] a real error\n"
+    code = ("import numpy as np\nfrom avfusion.configs import configured\n"
+            "with configured('detector', 'detector=mediapipe', config='predict').session() as detect:\n"
+            "    detect(np.zeros((96, 96, 3), np.uint8)); detect(np.zeros((96, 96, 3), np.uint8))\n")
+    err = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+    assert "TensorFlow Lite" not in err and "absl::InitializeLog" not in err and "Feedback manager" not in err, err

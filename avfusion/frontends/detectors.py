@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from avfusion.utils.native_stderr import filtered_stderr, quiet_first_call
+
 Detect = Callable[[np.ndarray], "MouthBox | None"]
 
 
@@ -92,11 +94,14 @@ class MediapipeMouthDetector(_Detector):
         if self.model_path is not None:
             yield from self._tasks_session(to_box)
             return
-        with mp.solutions.face_mesh.FaceMesh(
-            static_image_mode=False, max_num_faces=1, min_detection_confidence=self.min_confidence
-        ) as mesh:
+        with filtered_stderr():
+            mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
+                                                   min_detection_confidence=self.min_confidence)
+        with mesh:
+            process = quiet_first_call(mesh.process)  # TensorFlow Lite's start-up lines come with the first frame
+
             def detect(frame: np.ndarray) -> MouthBox | None:
-                result = mesh.process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                result = process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
                 if not result.multi_face_landmarks:
                     return None
                 return to_box(result.multi_face_landmarks[0].landmark, frame)
@@ -113,13 +118,16 @@ class MediapipeMouthDetector(_Detector):
             base_options=mp.tasks.BaseOptions(model_asset_path=self.model_path),
             running_mode=vision.RunningMode.VIDEO, num_faces=1, min_face_detection_confidence=self.min_confidence,
         )
-        with vision.FaceLandmarker.create_from_options(options) as landmarker:
+        with filtered_stderr():
+            landmarker = vision.FaceLandmarker.create_from_options(options)
+        with landmarker:
             frame_index = [0]
+            detect_for_video = quiet_first_call(landmarker.detect_for_video)
 
             def detect(frame: np.ndarray) -> MouthBox | None:
                 image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
                 frame_index[0] += 1
-                result = landmarker.detect_for_video(image, frame_index[0] * 33)  # monotonic timestamps, ms
+                result = detect_for_video(image, frame_index[0] * 33)  # monotonic timestamps, ms
                 if not result.face_landmarks:
                     return None
                 return to_box(result.face_landmarks[0], frame)
