@@ -124,7 +124,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders[name],
              posterior_statistics(dev(CLEAN)[name], frames["dev"].offsets))  # what predict judges a clip against
     print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus, sources, decoding,
-                     decoders, skipped=validation.bad_utterances, frames_dir=frames_dir))
+                     decoders, skipped=validation.bad_utterances, frames_dir=frames_dir, dev_posteriors=dev))
     log.info("run folder: %s", run_dir)
     return json.loads((run_dir / "report.json").read_text())
 
@@ -317,7 +317,7 @@ def evaluate(cfg: DictConfig) -> dict:
         decoders["combined"] = tuned("combined")
     print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},
                      first.frontend, corpus, sources, decoding, decoders, combine=combine,
-                     skipped=validation.bad_utterances, frames_dir=frames_dir))
+                     skipped=validation.bad_utterances, frames_dir=frames_dir, dev_posteriors=in_condition()))
     return json.loads((out_dir / "report.json").read_text())
 
 

@@ -232,13 +232,15 @@ class Evaluator:
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
                  scheme: LabelScheme, decoders: dict[str, Decoder], combine=None, beside: dict[str, Decoder] | None = None,
                  noise: NoiseMixer | None = None, cache_dir: str | Path | None = None,
-                 split: str = "") -> dict[str, list[dict]]:
+                 split: str = "", known=None) -> dict[str, list[dict]]:
         """Scores of each model (and of `combine(posteriors by model)` if given, as "combined") per
         condition, through the fitted `frontend`. `decoders` holds each one's tuned decoder by the same
         names, `beside` the decoders reported beside them (`Decoding.beside`); `noise` mixes the noisy
         conditions' audio. `cache_dir`: the prepared frames' folder of this front-end, where each condition's
         noisy audio features are kept (see `noisy_frames`); None computes them here. `split`: named in the
-        progress log ("evaluating 80 dev utterances: clean")."""
+        progress log ("evaluating 80 dev utterances: clean"). `known`: condition name -> the posteriors of every model
+        (and "combined") on these very utterances in that condition, already computed (dev tuning's
+        `dev_posteriors`): used as they are where the condition has one noise draw."""
         names = list(models) + (["combined"] if combine is not None else [])
         missing = [n for n in names if n not in decoders]
         if missing:
@@ -256,11 +258,13 @@ class Evaluator:
             log.info("evaluating %d %sutterances: %s", len(utterances), f"{split} " if split else "", condition.name)
             draws = 1 if condition.kind == "clean" else self.noise_draws
             data = self.frames_in(condition, frontend, clean, utterances, noise, cache_dir, draws)
-            post = self.model_posteriors(models, data, clean, clean_post)
+            post = dict(known(condition.name)) if known is not None and draws == 1 else {}
+            if set(post) != set(names):  # not computed before: computed here
+                post = self.model_posteriors(models, data, clean, clean_post)
+                if combine is not None:
+                    post["combined"] = combine(post)
             if condition.kind == "clean":
-                clean_post = dict(post)
-            if combine is not None:
-                post["combined"] = combine(post)
+                clean_post = {n: post[n] for n in models}
             for name, p in post.items():
                 row = {"condition": condition.name, "noise": condition.kind, "snr_db": condition.snr_db}
                 decoder = decoders[name]

@@ -16,17 +16,19 @@ from avfusion.utils.machine import describe_machine
 def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, evaluator: Evaluator, models: dict,
                frontend, corpus: Corpus, sources: dict[str, NoiseSource], decoding: Decoding,
                decoders: dict[str, Decoder], combine=None, skipped: list[str] | None = None,
-               frames_dir: Path | None = None) -> str:
+               frames_dir: Path | None = None, dev_posteriors=None) -> str:
     """Scores on the test split, clean and in noise (and on dev in the same conditions, with
     `evaluator.report_dev`); report.json/report.md in run_dir; returns the Markdown. `decoders`: the
     dev-tuned decoder of each model (and of "combined"), made by `decoding`; `sources`: the noise sources by name
     (conf/noise/); `frames_dir`: the front-end's prepared
-    frames, where the noisy conditions' features are kept for the next run."""
+    frames, where the noisy conditions' features are kept for the next run; `dev_posteriors`: the dev posteriors
+    the decoders were tuned on (`Evaluator.dev_posteriors`), which the dev rows reuse."""
     noise = evaluator.mixer(sources, corpus, frontend.audio.extractor.sample_rate)
 
     def scores(split: str) -> dict[str, list[dict]]:
         return evaluator.evaluate(models, frontend, corpus.split(split), scheme, decoders, combine=combine,
-                                  beside=decoding.beside(scheme), noise=noise, cache_dir=frames_dir, split=split)
+                                  beside=decoding.beside(scheme), noise=noise, cache_dir=frames_dir, split=split,
+                                  known=dev_posteriors if split == "dev" else None)
 
     dev = scores("dev") if evaluator.report_dev else None  # tuned on dev: its numbers are for choosing, not claims
     results = scores("test")
