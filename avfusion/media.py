@@ -195,3 +195,25 @@ def probe_video(path: str | os.PathLike) -> VideoProbe:
     if decoded == 0:
         raise VideoError(f"{path}: no frame could be decoded")
     return VideoProbe(decoded, fps, announced)
+
+
+def mux_audio(video: str | os.PathLike, wav: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """`video`'s stream copied into `out` with `wav` as its 16-bit PCM audio track: one container holding both,
+    as a user's recording does (the synthetic corpus keeps them apart)."""
+    import av
+    import soundfile as sf
+
+    samples, rate = sf.read(wav, dtype="int16")
+    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
+        vin = src.streams.video[0]
+        vout = dst.add_stream_from_template(vin)
+        aout = dst.add_stream("pcm_s16le", rate=rate, layout="mono")
+        for packet in src.demux(vin):
+            if packet.dts is not None:
+                packet.stream = vout
+                dst.mux(packet)
+        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
+        frame.sample_rate = rate
+        for packet in [*aout.encode(frame), *aout.encode(None)]:
+            dst.mux(packet)
+    return Path(out)

@@ -23,27 +23,6 @@ from pathlib import Path
 import numpy as np
 
 
-def mux(video: Path, wav: Path, out: Path) -> Path:
-    """`video`'s stream copied, with `wav` as 16-bit PCM audio: one container holding both."""
-    import av
-    import soundfile as sf
-
-    samples, rate = sf.read(wav, dtype="int16")
-    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
-        vin = src.streams.video[0]
-        vout = dst.add_stream_from_template(vin)
-        aout = dst.add_stream("pcm_s16le", rate=rate, layout="mono")
-        for packet in src.demux(vin):
-            if packet.dts is not None:
-                packet.stream = vout
-                dst.mux(packet)
-        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
-        frame.sample_rate = rate
-        for packet in [*aout.encode(frame), *aout.encode(None)]:
-            dst.mux(packet)
-    return out
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", required=True, help="a finished run folder that reads audio and video")
@@ -52,6 +31,7 @@ def main() -> None:
     args = parser.parse_args()
     print(pinned())
     from avfusion import api
+    from avfusion.media import mux_audio
 
     run = api.load_run(args.run)
     corpus, _ = api.load_corpus(run.config)
@@ -60,7 +40,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         (tmp / "clips").mkdir()
-        clips = [mux(Path(u.video), Path(u.audio), tmp / "clips" / f"{u.id}.mkv") for u in utterances]
+        clips = [mux_audio(Path(u.video), Path(u.audio), tmp / "clips" / f"{u.id}.mkv") for u in utterances]
         start = time.perf_counter()
         for clip in clips:
             subprocess.run([*predict, f"video={clip}", f"output_dir={tmp / 'one' / clip.stem}"], check=True,

@@ -3,7 +3,6 @@
 from pathlib import Path
 from types import SimpleNamespace
 
-import av
 import numpy as np
 import pytest
 import soundfile as sf
@@ -24,7 +23,7 @@ from avfusion.inference import chunks
 from avfusion.inference.outputs import write_prediction
 from avfusion.inference.posteriors import posteriors
 from avfusion.inference.units import timed_units
-from avfusion.media import load_audio
+from avfusion.media import load_audio, mux_audio
 from avfusion.models.encoders import MlpEncoder
 from avfusion.training.module import FusionModule
 from conftest import tiny_overrides
@@ -50,24 +49,6 @@ def test_utterance(concat_run):
     return max(corpus.split("test"), key=lambda u: Path(u.audio).stat().st_size)  # the longest
 
 
-def mux(video: Path, wav: Path, out: Path) -> Path:
-    """`video`'s stream copied, with `wav` as 16-bit PCM audio: one container holding both."""
-    samples, rate = sf.read(wav, dtype="int16")
-    with av.open(str(video)) as src, av.open(str(out), "w") as dst:
-        vin = src.streams.video[0]
-        vout = dst.add_stream_from_template(vin)
-        aout = dst.add_stream("pcm_s16le", rate=rate, layout="mono")
-        for packet in src.demux(vin):
-            if packet.dts is not None:
-                packet.stream = vout
-                dst.mux(packet)
-        frame = av.AudioFrame.from_ndarray(samples[None, :], format="s16", layout="mono")
-        frame.sample_rate = rate
-        for packet in [*aout.encode(frame), *aout.encode(None)]:
-            dst.mux(packet)
-    return out
-
-
 def test_predict_reproduces_the_evaluation_paths_posteriors_in_pieces_or_whole(concat_run, test_utterance):
     u = test_utterance
     expected = concat_run.model.posteriors(frames_of(concat_run.frontend, [u], FrameLabeller(concat_run.scheme)))
@@ -85,7 +66,7 @@ def test_predict_reproduces_the_evaluation_paths_posteriors_in_pieces_or_whole(c
 
 def test_the_audio_track_of_the_container_is_used(concat_run, test_utterance, tmp_path):
     u = test_utterance
-    clip = mux(Path(u.video), Path(u.audio), tmp_path / "clip.mkv")
+    clip = mux_audio(Path(u.video), Path(u.audio), tmp_path / "clip.mkv")
     from_track = api.predict(concat_run, clip)
     separate = api.predict(concat_run, u.video, u.audio)
     assert from_track.audio == clip
@@ -167,7 +148,7 @@ def test_many_clips_in_one_call_write_what_one_clip_calls_write(concat_run, tmp_
     """clips= (a manifest here, a glob below): one model load, each clip's files in <output_dir>/<stem>/ equal to a
     one-clip call's, a summary table; a clip that fails is named while the others are still written."""
     corpus, _ = api.load_corpus(concat_run.config)
-    clips = [mux(Path(u.video), Path(u.audio), tmp_path / f"{u.id}.mkv") for u in corpus.split("test")[:2]]
+    clips = [mux_audio(Path(u.video), Path(u.audio), tmp_path / f"{u.id}.mkv") for u in corpus.split("test")[:2]]
     run = [f"run_dir={concat_run.directory}", "figure=false"]
     for clip in clips:
         api.predict_files(compose_config("predict", [*run, f"video={clip}", f"output_dir={tmp_path / 'one'}"]))
