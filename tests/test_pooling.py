@@ -85,6 +85,51 @@ def test_the_differentiable_path_gives_the_compiled_paths_vectors(gmm):
             torch.testing.assert_close(a.detach(), b, atol=1e-7, rtol=1e-6)
 
 
+@pytest.mark.parametrize("algorithm", ["sparse", "dense"])
+def test_every_window_algorithm_gives_the_same_vectors(gmm, algorithm):
+    """The compiled sliding window (evaluation), dense running sums and sparse pairs (differentiable)."""
+    rng = np.random.default_rng(11)
+    x, mask = padded(rng, [30, 19, 4])
+    layers = [fv_layer(gmm, alpha_block=True, posterior_floor=1e-8, learnable=True, window_algorithm=algorithm),
+              VladPooling(K, D, soft=True, window_algorithm=algorithm).double().set_codebook(gmm.means_),
+              VladPooling(K, D, window_algorithm=algorithm).double().set_codebook(gmm.means_)]
+    for layer in layers:
+        for half_width in (0, 2, 40):
+            with torch.no_grad():
+                compiled = layer.window(x, mask, half_width)  # auto, no gradient: the sliding-window kernel
+            chosen = layer.window(x, mask, half_width)
+            torch.testing.assert_close(chosen.detach(), compiled, atol=1e-9, rtol=1e-7)
+            assert (compiled[1, 19:] == 0).all() and (compiled[2, 4:] == 0).all()
+
+
+def test_float32_fisher_vectors_survive_a_component_of_near_zero_variance():
+    """Expanded in float32, the quadratic form of a variance-1e-8 component cancels to garbage."""
+    from skimage.feature import fisher_vector
+
+    rng = np.random.default_rng(12)
+    x = np.concatenate([rng.normal(size=(400, D)), 3.0 + 1e-4 * rng.normal(size=(100, D))]).astype(np.float32)
+    fitted = GaussianMixture(2, covariance_type="diag", random_state=0, reg_covar=1e-12).fit(x.astype(np.float64))
+    assert fitted.covariances_.min() < 2e-8
+    layer = FisherVectorPooling(2, D, alpha_block=True).set_gmm(fitted.weights_, fitted.means_, fitted.covariances_)
+    # the reference sees the model as the float32 layer holds it, in float64
+    fitted.means_ = layer.means.double().numpy()
+    fitted.covariances_ = torch.exp(2 * layer.log_sigmas.double()).numpy()
+    fitted.weights_ = torch.softmax(layer.mixture_logits.double(), 0).numpy()
+    fitted.precisions_cholesky_ = 1 / np.sqrt(fitted.covariances_)
+    window = x[380:420]  # frames of both components
+    reference = fisher_vector(window.astype(np.float64), fitted, improved=True)
+    with torch.no_grad():
+        for algorithm in ("auto", "sparse"):
+            layer.window_algorithm = algorithm
+            ours = layer.window(torch.from_numpy(window)[None], torch.ones(1, 40, dtype=torch.bool), 40)[0, 20]
+            assert np.abs(layer.skimage_layout(ours).numpy() - reference).max() < 1e-3
+
+
+def test_a_wrong_window_algorithm_is_refused_with_the_choices():
+    with pytest.raises(ValueError, match=r"fusion.window_algorithm must be one of \('auto', 'sparse', 'dense'\)"):
+        FisherVectorPooling(K, D, window_algorithm="fast")
+
+
 def test_dropping_tiny_posteriors_stays_within_1e_4_of_the_exact_vectors(gmm):
     rng = np.random.default_rng(8)
     x, mask = padded(rng, [60, 41])

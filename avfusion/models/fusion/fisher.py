@@ -29,7 +29,7 @@ class FisherVectorFusion(PooledFusion):
 
     def make_pooling(self, dim: int) -> FisherVectorPooling:
         return FisherVectorPooling(self.n_components, dim, self.learnable, self.alpha_block, self.improved,
-                                   self.posterior_floor)
+                                   self.posterior_floor, self.window_algorithm)
 
     def fit_pooling(self, x: np.ndarray) -> None:
         from sklearn.mixture import GaussianMixture

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 import logging
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -40,10 +41,11 @@ POOLINGS = ("window", "segment", "utterance")
 class PooledFusion(FusionHead):
     sequence_input = True
     needs_initialisation = True
+    NOT_SHAPING: ClassVar[tuple[str, ...]] = ("window_algorithm",)  # how sums are formed, not what they are
 
     def __init__(self, encoders: list[str], pooling: str, half_width: int, pca_dim: int | None, whiten: bool,
                  classifier_widths: list[int], dropout: float, freeze_encoders: bool, fit_max_frames: int,
-                 posterior_floor: float, seed: int) -> None:
+                 posterior_floor: float, window_algorithm: str, seed: int) -> None:
         super().__init__(encoders, pretrain_encoders=True, freeze_encoders=freeze_encoders)
         if pooling not in POOLINGS:
             raise ValueError(f"fusion.pooling must be one of {POOLINGS}, not {pooling!r}")
@@ -53,6 +55,7 @@ class PooledFusion(FusionHead):
         self.pca_dim, self.whiten = pca_dim, whiten
         self.classifier_widths, self.dropout = list(classifier_widths), dropout
         self.fit_max_frames, self.posterior_floor, self.seed = fit_max_frames, posterior_floor, seed
+        self.window_algorithm = window_algorithm
         self.needs_segments = pooling == "segment"
         self._vectors: np.ndarray | None = None  # reused output memory of window pooling (not state)
 

@@ -22,7 +22,8 @@ class VladFusion(PooledFusion):
         self.n_clusters, self.soft, self.alpha = n_clusters, soft, alpha
 
     def make_pooling(self, dim: int) -> VladPooling:
-        return VladPooling(self.n_clusters, dim, soft=self.soft, alpha=self.alpha, posterior_floor=self.posterior_floor)
+        return VladPooling(self.n_clusters, dim, soft=self.soft, alpha=self.alpha, posterior_floor=self.posterior_floor,
+                           window_algorithm=self.window_algorithm)
 
     def fit_pooling(self, x: np.ndarray) -> None:
         from sklearn.cluster import MiniBatchKMeans
