@@ -521,3 +521,33 @@ def test_a_model_whose_inputs_a_condition_leaves_alone_is_not_run_or_tuned_again
     assert len(passes) == 3 * 5 and len(grids) == 5  # all in all five conditions, the dev rows computed again
     assert reused["test"] == every["test"] and reused["dev"] == every["dev"]
     assert reused["evaluation"]["tuned_by_policy"] == every["evaluation"]["tuned_by_policy"]
+
+
+def test_an_encoder_whose_input_a_condition_leaves_alone_runs_once_per_split(tiny_root, monkeypatch):
+    """concat in audio noise: the video encoder runs on clean dev and clean test only, its outputs reused in
+    every noisy condition; the report is the one running it everywhere gives."""
+    from avfusion import api
+    from avfusion.configs import compose_config
+    from avfusion.models.encoders import EncoderOutputs
+
+    from test_predict import _train
+
+    run_dir = _train(tiny_root, "concat")
+    ran = []
+    kept_of = EncoderOutputs.of
+
+    def spied(self, encoder, inputs, compute):
+        return kept_of(self, encoder, inputs, lambda: ran.append(tuple(encoder.inputs)) or compute())
+
+    def evaluate(name):
+        return api.evaluate(compose_config("evaluate", [
+            f"run_dirs=[{run_dir}]", "evaluation.noises=[white]", "evaluation.snrs_db=[0,10]",
+            "evaluation.report_dev=true", f"output_dir={tiny_root / name}"]))
+
+    monkeypatch.setattr(EncoderOutputs, "of", spied)
+    reused = evaluate("reused")
+    assert ran.count(("video",)) == 2  # clean dev (tuning; the dev rows reuse it) and clean test
+    assert ran.count(("audio",)) == 2 * 3  # every condition of both splits
+    monkeypatch.setattr(EncoderOutputs, "of", lambda self, encoder, inputs, compute: compute())
+    every = evaluate("every")
+    assert reused["test"] == every["test"] and reused["dev"] == every["dev"]

@@ -32,15 +32,17 @@ from avfusion.frames.data import FrameData, concatenated, frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
 from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources, conditions
+from avfusion.models.encoders import EncoderOutputs
 from avfusion.utils.atomic import atomic_path
 from avfusion.utils.rules import check_fields, each, integer, number, text
 
 log = logging.getLogger(__name__)
 
 
-def posteriors(model, data: FrameData, batch_size: int = 8192) -> np.ndarray:
-    """(N, C) class posteriors of a trained model (a FusionModule) on every frame of `data`."""
-    return model.posteriors(data, batch_size)
+def posteriors(model, data: FrameData, batch_size: int = 8192, kept: EncoderOutputs | None = None) -> np.ndarray:
+    """(N, C) class posteriors of a trained model (a FusionModule) on every frame of `data` (`kept`: see
+    FusionModule.posteriors)."""
+    return model.posteriors(data, batch_size, kept)
 
 
 def same_inputs(model, data: FrameData, clean: FrameData) -> bool:
@@ -200,12 +202,13 @@ class Evaluator:
         condition} (and "combined"), each condition computed once when first asked for: what tuning policies
         other than clean tune on. The noisy features are those evaluation uses (and caches); its first draw."""
         by_name = {c.name: c for c in self.conditions()}
+        kept = EncoderOutputs()
 
         @functools.cache
         def in_condition(name: str) -> dict[str, np.ndarray]:
             data = self.frames_in(by_name[name], frontend, dev, utterances, noise, cache_dir)
             clean = in_condition(CLEAN) if name != CLEAN else {}
-            post = self.model_posteriors(models, data, dev, clean)
+            post = self.model_posteriors(models, data, dev, clean, kept)
             if combine is not None:
                 post["combined"] = clean["combined"] if post.keys() == clean.keys() - {"combined"} and all(
                     post[m] is clean[m] for m in post) else combine(post)
@@ -214,11 +217,12 @@ class Evaluator:
         return in_condition
 
     def model_posteriors(self, models: dict[str, torch.nn.Module], data: FrameData, clean: FrameData,
-                         clean_post: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+                         clean_post: dict[str, np.ndarray], kept: EncoderOutputs | None = None) -> dict[str, np.ndarray]:
         """Each model's posteriors on `data`; a model that reads there exactly what it reads in `clean` gets its
-        clean posteriors (`clean_post`, when computed) without a forward pass: the same numbers."""
+        clean posteriors (`clean_post`, when computed) without a forward pass: the same numbers. `kept`: the
+        encoders' outputs of the condition before, reused by encoders whose inputs did not change."""
         return {name: clean_post[name] if name in clean_post and same_inputs(m, data, clean)
-                else posteriors(m, data, self.batch_size) for name, m in models.items()}
+                else posteriors(m, data, self.batch_size, kept) for name, m in models.items()}
 
     def check(self, sources: dict[str, NoiseSource], corpus=None) -> None:
         """Fail before any work when a condition's noise is unknown or misconfigured, and before training
@@ -254,13 +258,14 @@ class Evaluator:
         clean = frames_of(frontend, utterances, labeller)
         references = [labeller.reference(utt, int(n)) for utt, n in zip(utterances, clean.lengths)]
         clean_post: dict[str, np.ndarray] = {}
+        kept = EncoderOutputs()
         for condition in self.conditions():
             log.info("evaluating %d %sutterances: %s", len(utterances), f"{split} " if split else "", condition.name)
             draws = 1 if condition.kind == "clean" else self.noise_draws
             data = self.frames_in(condition, frontend, clean, utterances, noise, cache_dir, draws)
             post = dict(known(condition.name)) if known is not None and draws == 1 else {}
             if set(post) != set(names):  # not computed before: computed here
-                post = self.model_posteriors(models, data, clean, clean_post)
+                post = self.model_posteriors(models, data, clean, clean_post, kept)
                 if combine is not None:
                     post["combined"] = combine(post)
             if condition.kind == "clean":

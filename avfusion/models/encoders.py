@@ -101,3 +101,18 @@ def encoder_inputs(encoder: MlpEncoder, features: dict[str, torch.Tensor]) -> to
     """The input of an encoder: one modality's features, or several concatenated."""
     parts = [features[m] for m in encoder.inputs]
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=-1)
+
+
+class EncoderOutputs:
+    """Encoders' outputs kept across forward passes over the same frames: an encoder whose input arrays are
+    the very arrays it read last time (video in every audio-noise condition) is not run again."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, tuple[tuple, torch.Tensor]] = {}
+
+    def of(self, encoder: nn.Module, inputs: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
+        last = self._last.get(id(encoder))
+        if last is not None and len(last[0]) == len(inputs) and all(a is b for a, b in zip(last[0], inputs)):
+            return last[1]
+        self._last[id(encoder)] = (inputs, compute())  # the last only: conditions come one after another
+        return self._last[id(encoder)][1]

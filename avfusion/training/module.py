@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from avfusion.frames.data import FrameData
-from avfusion.models.encoders import encoder_inputs
+from avfusion.models.encoders import EncoderOutputs, encoder_inputs
 from avfusion.training.datamodule import SequenceBatches
 from avfusion.models.fusion.base import FusionHead
 
@@ -129,9 +129,10 @@ class FusionModule(pl.LightningModule):
         return self.optimizer([g for g in groups if g["params"]])
 
     @torch.no_grad()
-    def posteriors(self, data: FrameData, batch_size: int = 8192) -> np.ndarray:
+    def posteriors(self, data: FrameData, batch_size: int = 8192, kept: EncoderOutputs | None = None) -> np.ndarray:
         """(N, C) class posteriors of every frame of `data`: in blocks of frames, or a whole utterance at a
-        time for sequence models."""
+        time for sequence models. `kept`: frame models take from it each encoder's outputs on input arrays
+        it saw last time (and keep theirs there); the blocks are the same, so are the numbers."""
         self.eval()
         out = []
         if self.sequence_input:
@@ -139,8 +140,15 @@ class FusionModule(pl.LightningModule):
             for u in range(len(utterances)):
                 batch, labels, mask = utterances[u]
                 out.append(torch.softmax(self(batch, mask, labels)[0], dim=-1).numpy())
-        else:
-            for start in range(0, len(data), batch_size):
-                batch = {m: block(x, slice(start, start + batch_size)) for m, x in data.features.items()}
-                out.append(torch.softmax(self(batch), dim=-1).numpy())
+            return np.concatenate(out)
+        starts = range(0, len(data), batch_size)
+        hidden = {}
+        for name, enc in self.encoders.items():
+            def computed(enc=enc) -> torch.Tensor:
+                return torch.cat([enc(encoder_inputs(enc, {m: block(data.features[m], slice(s, s + batch_size))
+                                                             for m in enc.inputs})) for s in starts])
+            inputs = tuple(data.features[m] for m in enc.inputs)
+            hidden[name] = computed() if kept is None else kept.of(enc, inputs, computed)
+        for s in starts:
+            out.append(torch.softmax(self.head({n: h[s:s + batch_size] for n, h in hidden.items()}), dim=-1).numpy())
         return np.concatenate(out)
