@@ -40,12 +40,13 @@ from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
 from avfusion.inference.outputs import write_prediction
+from avfusion.inference.agreement import agreement_statistics
 from avfusion.inference.checks import posterior_statistics
 from avfusion.inference.clips import ClipResult, clip_list, write_summary
 from avfusion.inference.predict import Prediction, predict, reads_video
 from avfusion.models.ensemble import PosteriorAverage
 from avfusion.noise import NoiseSource
-from avfusion.runs import Run, RunFolderError, load_run, save_run
+from avfusion.runs import Run, RunFolderError, load_run, pretrained_streams, save_run
 from avfusion.training.multicondition import MultiCondition
 from avfusion.training.stage_cache import StageCache
 from avfusion.training.settings import TrainingSettings
@@ -121,8 +122,10 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                                    evaluator.mixer(sources, corpus, frontend.audio.extractor.sample_rate), frames_dir)
     decoders = {name: decoding.tuned_for(fitted, lambda c: dev(c)[name], frames["dev"], dev_utterances,
                                          evaluator.condition_names())}
-    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders[name],
-             posterior_statistics(dev(CLEAN)[name], frames["dev"].offsets))  # what predict judges a clip against
+    statistics = posterior_statistics(dev(CLEAN)[name], frames["dev"].offsets)  # what predict judges a clip against
+    statistics["av_agreement"] = agreement_statistics(pretrained_streams(run_dir, cfg, input_dims, scheme), frames["dev"],
+                                                      scheme)
+    save_run(run_dir, cfg, name, model, frontend, scheme, input_dims, decoders[name], statistics)
     print(report_run(run_dir, name, cfg.seed, scheme, evaluator, {name: model}, frontend, corpus, sources, decoding,
                      decoders, skipped=validation.bad_utterances, frames_dir=frames_dir, dev_posteriors=dev))
     log.info("run folder: %s", run_dir)

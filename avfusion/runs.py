@@ -30,6 +30,7 @@ from avfusion.decoding.base import Decoder
 from avfusion.decoding.saved import load_decoder
 from avfusion.frames.cache import load_frontend, save_frontend
 from avfusion.training.module import FusionModule
+from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.stages import build_model
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 
@@ -118,3 +119,23 @@ def _optimiser_settings(config: DictConfig) -> dict:
     """lr and weight decay of a run's config (under `training`; at the top in folders made before it)."""
     node = config.training if "training" in config else config
     return {"lr": node.lr, "weight_decay": node.weight_decay}
+
+
+STREAMS = ("audio", "video")
+
+
+def pretrained_streams(directory: str | Path, config, input_dims: dict[str, int], scheme: LabelScheme) -> dict | None:
+    """{stream: the model its pre-training stage trained (encoder + its own softmax)} of a run folder whose
+    model had an audio and a video encoder pre-trained alone (`stages/pretrain_<stream>/best.pt`); None for
+    any other run, or a label scheme without visemes (what the two streams are compared on)."""
+    stages = Path(directory) / "stages"
+    if "viseme" not in scheme.groups or not all((stages / f"pretrain_{s}" / "best.pt").is_file() for s in STREAMS):
+        return None
+    encoder_spec = instantiate(config.encoder, _convert_="all")
+    models = {}
+    for stream in STREAMS:
+        model = build_model(SingleEncoderSoftmax(stream), encoder_spec, input_dims, scheme)
+        model.load_state_dict(torch.load(stages / f"pretrain_{stream}" / "best.pt", map_location="cpu",
+                                         weights_only=True))
+        models[stream] = model.eval()
+    return models

@@ -1,5 +1,6 @@
 """avfusion-predict / api.predict: a trained run on one recording, as the evaluation path sees it."""
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -375,3 +376,55 @@ def test_a_clip_far_less_certain_than_the_runs_dev_utterances_is_called_out_of_d
     saved = concat_run.dev_statistics  # made by api.train from the run's clean dev posteriors
     assert saved["utterances"] == len(api.load_corpus(concat_run.config)[0].split("dev"))
     assert saved["entropy"][0] <= saved["entropy"][1] <= saved["entropy"][2]
+
+
+def test_audio_visual_agreement_by_hand_and_its_dev_threshold():
+    """Two streams sure of the same alternating visemes agree log 2 above chance; in opposite phase they do
+    not; the dev threshold sits where matched and mismatched utterances are told apart."""
+    from avfusion.corpus.labels import get_scheme
+    from avfusion.inference.agreement import agreement, agreement_statistics
+
+    scheme = get_scheme("phone")
+    viseme = scheme.groups["viseme"]
+    p, b = scheme.classes.index("p"), scheme.classes.index("iy")  # a bilabial and a vowel: two visemes
+    assert viseme[p] != viseme[b]
+    sequence = np.eye(scheme.num_classes)[[p, b] * 20]
+    assert agreement(sequence, sequence, scheme) == pytest.approx(np.log(2), abs=1e-5)
+    assert agreement(sequence, sequence[::-1], scheme) < np.log(1e-5)  # every frame contradicts the other stream
+    blurred = 0.5 * sequence + 0.5 / scheme.num_classes
+    assert 0 < agreement(blurred, blurred, scheme) < np.log(2)
+
+    class Stream:  # a stand-in model: given (N, C) posteriors whatever the frames
+        def __init__(self, post):
+            self.post = post
+
+        def posteriors(self, data):
+            return self.post
+
+    offsets = np.arange(0, 40 * 9, 40)  # 8 utterances of 40 frames, each its own viseme pattern
+    rng = np.random.default_rng(0)
+    frames = np.concatenate([np.eye(scheme.num_classes)[rng.choice([p, b], 40)] for _ in range(8)])
+    dev = SimpleNamespace(ids=[f"u{i}" for i in range(8)], offsets=offsets)
+    stats = agreement_statistics({"audio": Stream(frames), "video": Stream(frames)}, dev, scheme)
+    assert stats["utterances"] == 8 and stats["matched_median"] > 0.5 > stats["mismatched_median"]
+    assert stats["false_alarms"] == 0 and stats["misses"] == 0
+    assert stats["mismatched_median"] < stats["threshold"] <= stats["matched_median"]
+
+
+def test_a_clip_whose_audio_is_another_recordings_is_warned_about(concat_run, test_utterance, tiny_root):
+    """The run keeps its dev threshold (run.json); predict scores a clip with the run's two pre-trained streams
+    (the same score as their posteriors computed directly) and warns below the threshold only."""
+    from avfusion.inference.agreement import agreement, run_streams
+
+    saved = concat_run.dev_statistics["av_agreement"]
+    assert set(saved) == {"utterances", "threshold", "matched_median", "mismatched_median", "false_alarms", "misses"}
+    u = test_utterance
+    streams = run_streams(concat_run)
+    data = frames_of(concat_run.frontend, [u], FrameLabeller(concat_run.scheme))
+    score = agreement(streams["audio"].posteriors(data), streams["video"].posteriors(data), concat_run.scheme)
+    for threshold, warned in ((score + 0.01, True), (score - 0.01, False)):
+        run = dataclasses.replace(concat_run, dev_statistics={"av_agreement": {**saved, "threshold": threshold}})
+        prediction = api.predict(run, u.video, u.audio, chunk_seconds=0.3)  # in pieces: the same score
+        assert any("its audio and video agree less than the run's own dev utterances do" in w
+                   for w in prediction.warnings) == warned
+    assert run_streams(api.load_run(_train(tiny_root, "video_only"))) is None  # one stream: nothing to compare

@@ -92,7 +92,7 @@ def posterior_statistics(posteriors: np.ndarray, offsets: np.ndarray) -> dict:
 def out_of_domain(prediction, statistics: dict | None, clip: str) -> list[str]:
     """A warning when the clip's posteriors are less certain than all but 1% of the run's dev utterances' (mean
     entropy above their 99th percentile, or mean top posterior below their 1st); none without the statistics."""
-    if not statistics or not len(prediction.posteriors):
+    if not statistics or "entropy" not in statistics or not len(prediction.posteriors):
         return []
     entropy, confidence = _entropy_and_confidence(prediction.posteriors, [0, len(prediction.posteriors)])[0]
     (_, e_mid, e_high), (c_low, c_mid, _) = statistics["entropy"], statistics["confidence"]

@@ -28,6 +28,7 @@ from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder
 from avfusion.decoding.hybrid import scored
 from avfusion.errors import UserError
 from avfusion.frames.labelling import reference
+from avfusion.inference.agreement import av_mismatch, clip_agreement
 from avfusion.inference.posteriors import posterior_blocks
 from avfusion.inference.recording import ClipMedia, Recording, read_recording
 from avfusion.inference.store import Scratch
@@ -136,15 +137,17 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
                         "system's temporary folder)")
     scratch = Scratch(scratch_dir)
     try:
-        result = _predicted(run, read_recording(run, video, audio, needs, detector, rois, progress, scratch), video,
-                            chunk_seconds, progress, scratch)
+        recording = read_recording(run, video, audio, needs, detector, rois, progress, scratch)
+        result = _predicted(run, recording, video, chunk_seconds, progress, scratch)
+        agreement = clip_agreement(run, recording.raw, recording.streams, recording.n_frames, chunk_seconds)
     except BaseException:
         scratch.remove()
         raise
     scratch.keep_for(result)  # its posteriors and waveform are maps of files in the scratch folder
     decoded, n_frames = result.decoded, len(result.posteriors)
     clip = str(video or audio)
-    result.warnings = degenerate_output(result, clip) + out_of_domain(result, run.dev_statistics, clip)
+    result.warnings = degenerate_output(result, clip) + out_of_domain(result, run.dev_statistics, clip) \
+        + av_mismatch(agreement, run.dev_statistics, clip)
     for warning in result.warnings:
         log.warning(warning)
     if alignment is not None:
