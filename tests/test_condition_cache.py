@@ -104,3 +104,30 @@ def test_several_noise_draws_are_independent_and_pooled_per_utterance(test_split
     by_utterance = [int(wrong[second.utterance(u)].sum()) for u in range(len(second.ids))]
     assert d2["frame_errors"] == [a + b for a, b in zip(d1["frame_errors"], by_utterance)]
     assert two["frame_error"] == pytest.approx(sum(d2["frame_errors"]) / sum(d2["frames"]))
+
+
+def test_a_decoding_that_deletes_or_inserts_most_of_the_reference_is_warned_about(test_split, tmp_path, caplog):
+    from avfusion.configs import configured
+    from avfusion.decoding.framewise import FramewiseDecoder
+
+    frontend, utterances, clean, noise = test_split
+    scheme = get_scheme("phone")
+
+    class Oracle:  # the reference labels as posteriors: a perfect decoding
+        def posteriors(self, data, batch_size: int = 8192, kept=None) -> np.ndarray:
+            return np.eye(scheme.num_classes)[np.asarray(data.labels)]
+
+    evaluator = configured("evaluation", noises=["white"], snrs_db=[0])
+    random = Projection(clean.features["audio"].shape[1], scheme.num_classes)
+    for model, min_frames, said in ((Oracle(), 2, None), (Oracle(), 10**6, "deletions"), (random, 2, "insertions")):
+        caplog.clear()  # min_frames 10**6: no run is that long, every unit is dropped
+        rows = evaluator.evaluate({"m": model}, frontend, utterances, scheme, {"m": FramewiseDecoder(scheme, min_frames)},
+                                  noise=noise, cache_dir=tmp_path, split="test")["m"]
+        warnings = [r.message for r in caplog.records if "degenerate decoding" in r.message]
+        if said is None:
+            assert warnings == [] and all(r["per"] == 0 for r in rows)
+        else:
+            (warning,) = warnings
+            assert warning.startswith(f"m on test: {said} exceed half of the reference phones in clean (")
+            assert "white 0 dB (" in warning and "decoding.tune=per_condition" in warning
+    assert all(r["insertion_rate"] > 0.5 for r in rows)

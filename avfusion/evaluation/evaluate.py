@@ -136,6 +136,25 @@ def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], 
     return row
 
 
+# a decoding that drops (or adds) more than half of the reference's units is not a noisy transcript but a
+# degenerate one: a decoder setting or a model that fails in that condition
+DEGENERATE_EDIT_RATE = 0.5
+
+
+def degenerate_decodings(name: str, split: str, rows: list[dict], unit_kind: str) -> list[str]:
+    """One warning per kind of degenerate decoding of `name` on `split`, naming its conditions."""
+    found = []
+    for kind in ("deletion", "insertion"):
+        bad = [f"{r['condition']} ({r[f'{kind}_rate']:.0%})" for r in rows
+               if r.get(f"{kind}_rate", 0.0) > DEGENERATE_EDIT_RATE]
+        if bad:
+            found.append(f"{name}{f' on {split}' if split else ''}: {kind}s exceed half of the reference {unit_kind} in "
+                         f"{', '.join(bad)}: a degenerate decoding rather than a noisy one (the decoder's setting there: "
+                         "decoding.tune=per_condition shows what a setting tuned in each condition gives; or the model "
+                         "fails there)")
+    return found
+
+
 def pooled_by_utterance(detail: dict) -> dict:
     """Per-utterance counts of several noise draws (the same ids repeated, draw after draw) summed per id."""
     ids = list(dict.fromkeys(detail["id"]))
@@ -280,4 +299,7 @@ class Evaluator:
                     row.update(utterances=len(utterances), noise_draws=draws,
                                by_utterance=pooled_by_utterance(row["by_utterance"]))
                 results[name].append(row)
+        for name, rows in results.items():
+            for warning in degenerate_decodings(name, split, rows, scheme.unit_kind):
+                log.warning(warning)
         return results
