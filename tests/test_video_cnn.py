@@ -79,7 +79,7 @@ def test_augmentation_is_random_in_training_and_off_in_eval():
     assert any(not torch.equal(draws[0], d) for d in draws[1:])
 
 
-@pytest.mark.parametrize("temporal", ["gru", "tcn"])
+@pytest.mark.parametrize("temporal", ["gru", "lstm", "tcn"])
 def test_an_item_padded_in_a_batch_gets_the_outputs_it_gets_alone(temporal):
     encoder = small(temporal=temporal).eval()
     short, pos_s, n_s = item(25.0, 0.8, seed=1)
@@ -113,8 +113,8 @@ def test_a_saved_state_dict_is_loaded_and_bad_settings_are_named(tmp_path):
     again = small(state_dict_path=str(path))
     for k, v in encoder.state_dict().items():
         torch.testing.assert_close(again.state_dict()[k], v)
-    with pytest.raises(ConfigError, match="temporal='lstm'"):
-        small(temporal="lstm")
+    with pytest.raises(ConfigError, match=r"temporal='transformer': choose from \['gru', 'lstm', 'tcn'\]"):
+        small(temporal="transformer")
     with pytest.raises(ConfigError, match="one entry per ResNet stage"):
         cnn(24, widths=[8, 16], blocks=[1])
     with pytest.raises(ConfigError, match="crop=30 must be within the 24x24 ROIs"):

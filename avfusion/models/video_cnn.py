@@ -21,7 +21,7 @@ from torch.nn import functional as F
 from avfusion.errors import ConfigError
 from avfusion.frames.data import VideoBatch
 
-TEMPORAL = ("gru", "tcn")
+TEMPORAL = ("gru", "lstm", "tcn")  # bidirectional recurrent layers, or dilated convolutions
 
 
 class RoiAugment(nn.Module):
@@ -119,9 +119,10 @@ class VideoCnnEncoder(nn.Module):
                 previous = width
         self.trunk = nn.Sequential(*stages, nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.temporal_kind = temporal
-        if temporal == "gru":
-            self.temporal = nn.GRU(previous, temporal_size, temporal_layers, batch_first=True, bidirectional=True,
-                                   dropout=dropout if temporal_layers > 1 else 0.0)
+        if temporal in ("gru", "lstm"):
+            recurrent = nn.GRU if temporal == "gru" else nn.LSTM
+            self.temporal = recurrent(previous, temporal_size, temporal_layers, batch_first=True, bidirectional=True,
+                                      dropout=dropout if temporal_layers > 1 else 0.0)
             temporal_out = 2 * temporal_size
         else:  # dilated temporal convolutions over the video frames
             layers, channels = [], previous
@@ -153,7 +154,7 @@ class VideoCnnEncoder(nn.Module):
         if rois.shape[-1] != self.roi_size or rois.shape[-2] != self.roi_size:
             raise ValueError(f"the encoder expects {self.roi_size}x{self.roi_size} ROIs, got {tuple(rois.shape[-2:])}")
         h = self.frames(rois, lengths)
-        if self.temporal_kind == "gru":
+        if self.temporal_kind in ("gru", "lstm"):
             packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp(min=1).cpu(), batch_first=True,
                                                        enforce_sorted=False)
             h, _ = self.temporal(packed)
