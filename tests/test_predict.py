@@ -428,3 +428,27 @@ def test_a_clip_whose_audio_is_another_recordings_is_warned_about(concat_run, te
         assert any("its audio and video agree less than the run's own dev utterances do" in w
                    for w in prediction.warnings) == warned
     assert run_streams(api.load_run(_train(tiny_root, "video_only"))) is None  # one stream: nothing to compare
+
+
+def test_scoring_against_a_transcript_equals_scoring_against_its_phone_alignment(concat_run, test_utterance, tmp_path):
+    """text= with a lexicon of the words as this utterance says them: the same edit counts as its alignment."""
+    u = test_utterance
+    words = read_alignment(u.alignment, tier="words")
+    phones = normalise_phones(read_alignment(u.alignment, tier="phones"))
+    spoken = [w for w in words if w.label.strip()]
+    lines = {}
+    for w in spoken:  # each word's phones: those whose middle falls inside it
+        inside = [p.label for p in phones if w.start <= (p.start + p.end) / 2 < w.end and p.label != "sil"]
+        lines.setdefault(w.label.lower(), inside)
+    lexicon_file = tmp_path / "utterance.lex"
+    lexicon_file.write_text("".join(f"{w} {' '.join(p)}\n" for w, p in lines.items()))
+    text = " ".join(w.label for w in spoken)
+    by_alignment = api.predict(concat_run, u.video, u.audio, u.alignment)
+    from avfusion.corpus.lexicon import Lexicon
+
+    by_text = api.predict(concat_run, u.video, u.audio, text=text, lexicon=Lexicon(lexicon_file))
+    assert by_text.edits == by_alignment.edits and by_text.edits.reference_length > 10
+    with pytest.raises(UserError, match="text= and alignment= both given"):
+        api.predict(concat_run, u.video, u.audio, u.alignment, text=text)
+    default = api.predict(concat_run, u.video, u.audio, text=text)  # CMUdict's pronunciations: close, not equal
+    assert abs(default.edits.reference_length - by_text.edits.reference_length) <= 0.2 * by_text.edits.reference_length

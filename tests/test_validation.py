@@ -188,3 +188,16 @@ def test_a_split_with_nothing_to_score_is_refused_before_training(layout_source,
     plant_silence_only(corpus.split("train")[0])
     kept, report = checked_corpus(corpus, "skip", progress=False)
     assert report.bad_utterances == [corpus.split("train")[0].id] and len(kept) == len(corpus) - 1
+
+
+def test_an_utterance_with_a_transcript_and_no_alignment_is_named_once_and_told_what_to_do(layout_source, tmp_path):
+    import dataclasses
+
+    corpus = copy_corpus(layout_source, tmp_path / "corpus")
+    utt = corpus.split("train")[0]
+    assert utt.text.strip()
+    corpus.utterances[corpus.utterances.index(utt)] = dataclasses.replace(utt, alignment=None)
+    report = validate_corpus(corpus, n_jobs=1, progress=False)
+    (line,) = [line for line in report.summary().splitlines() if "no alignment" in line]
+    assert line.strip().startswith(f"{utt.id}: no alignment (it has a transcript, which training cannot use")
+    assert line.count(utt.id) == 1 and "avfusion-predict text=" in line

@@ -30,7 +30,8 @@ def main(cfg: DictConfig) -> None:
     print(f"{len(units)} {prediction.unit_kind} ({prediction.decoder}, {'+'.join(prediction.modalities)}): {' '.join(units)}")
     if prediction.edits is not None:
         e = prediction.edits
-        print(f"error rate against {cfg.alignment}: {e.rate:.3f} (S {e.substitutions}, D {e.deletions}, "
+        against = cfg.alignment or "the text's " + ("words" if prediction.scheme.unit == "word" else "phones")
+        print(f"error rate against {against}: {e.rate:.3f} (S {e.substitutions}, D {e.deletions}, "
               f"I {e.insertions} of {e.reference_length})")
     for kind, path in paths.items():
         print(f"{kind:>10}: {path}")

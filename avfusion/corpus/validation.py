@@ -66,7 +66,8 @@ class ValidationReport:
             return f"{self.corpus}: {self.n_utterances} utterances, no problems"
         lines = [f"{self.corpus}: {len(self.problems)} problem(s) in {len(self.bad_utterances)} of "
                  f"{self.n_utterances} utterances" + (" and in the corpus" if self.corpus_problems else "")]
-        lines += [f"  {p.utterance or '(corpus)'}: {p.file}: {p.what}" for p in self.problems]
+        lines += [f"  {p.utterance or '(corpus)'}: {'' if p.file == p.utterance else f'{p.file}: '}{p.what}"
+                  for p in self.problems]  # an utterance-level problem names the utterance once
         return "\n".join(lines)
 
 
@@ -101,7 +102,9 @@ class UtteranceCheck:
             except (AudioError, VideoError) as err:
                 problem(path, _without_source(err, path))
         if utt.alignment is None:
-            problem(utt.id, "no alignment")
+            problem(utt.id, "no alignment" + (" (it has a transcript, which training cannot use: phone times come "
+                                              "from a forced aligner, docs/corpora.md; avfusion-predict text= scores "
+                                              "against a transcript)" if utt.text.strip() else ""))
         else:
             try:
                 segments = utterance_labels(utt)

@@ -102,13 +102,15 @@ def reads_video(run: Run) -> bool:
 
 def predict(run: Run | str | Path, video: str | Path | None = None, audio: str | Path | None = None,
             alignment: str | Path | None = None, *, alignment_key: str | None = None,
-            reference_format: str | None = None, detector=None,
+            reference_format: str | None = None, text: str | None = None, lexicon=None, detector=None,
             chunk_seconds: float | None = 30.0, rois: int = 240, progress: bool = False,
             scratch_dir: str | Path | None = None) -> Prediction:
     """Run a finished run (or its folder) on one recording.
 
     `video`: a video file; its audio track is used unless `audio` (a wav, flac, ... or another container)
-    is given. `alignment`: a reference (TextGrid, CTM, MLF, .phn, ...; `alignment_key`: its entry in a
+    is given. `text`: the clip's transcript, scored against as its words (a word model) or their phones by
+    `lexicon` (an `avfusion.corpus.lexicon.Lexicon`; default: CMUdict, then espeak-ng), with no times.
+    `alignment`: a reference (TextGrid, CTM, MLF, .phn, ...; `alignment_key`: its entry in a
     file of many, default the recording's file stem; `reference_format`: its reader when the suffix does not
     say, e.g. lrs3 for a .txt) to score the decoding against and to draw.
     `detector`: a mouth detector to use instead of the run's (e.g. MediapipeMouthDetector() for a face
@@ -121,6 +123,9 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
     run = run if isinstance(run, Run) else load_run(run)
     if video is None and audio is None:
         raise UserError("nothing to predict: give video=<clip> and/or audio=<file>")
+    if text is not None and alignment is not None:
+        raise UserError("text= and alignment= both given: score against one reference (the alignment has times)")
+    expected = None if text is None else text_reference(run.scheme, text, lexicon)  # a bad word fails before work
     needs = run.model.modalities
     if getattr(run.model.head, "needs_segments", False):
         raise UserError(f"{run.directory}: its head ({type(run.model.head).__name__}, pooling=segment) classifies "
@@ -163,7 +168,29 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
                             f"({result.duration:.3f} s; tolerance {tolerance} s): not this recording's reference")
         ref = reference(run.scheme, result.reference, n_frames)
         result.edits = edit_counts(ref.units, scored(run.scheme, decoded))
+    elif expected is not None:
+        result.edits = edit_counts(expected, scored(run.scheme, decoded))
     return result
+
+
+def text_reference(scheme, text: str, lexicon=None) -> list[str]:
+    """The units a transcript says: its words for a word model, else their phones (silence left out, as
+    scoring leaves it out); a unit the model does not know is an error naming it."""
+    from avfusion.corpus.lexicon import Lexicon, words_of
+
+    words = words_of(text)
+    if not words:
+        raise UserError(f"text={text!r}: no words to score against")
+    if scheme.unit == "word":
+        units = words
+    else:
+        lexicon = lexicon or Lexicon()
+        units = [p for _, phones in lexicon.transcribe(text, "text=") for p in phones]
+    unknown = sorted(set(units) - set(scheme.units))
+    if unknown:
+        raise UserError(f"text={text!r}: {unknown} are not units of the run's model ({scheme.unit}s: "
+                        f"{', '.join(scheme.units[:8])}, ...)")
+    return units
 
 
 def _predicted(run: Run, recording: Recording, video: Path | None, chunk_seconds: float | None, progress: bool,
