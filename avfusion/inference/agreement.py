@@ -27,12 +27,11 @@ import numpy as np
 
 from avfusion.corpus.labels import LabelScheme
 from avfusion.frames.data import FrameData
+from avfusion.inference.posteriors import posterior_blocks
 from avfusion.runs import STREAMS, pretrained_streams
 
 FLOOR = 1e-6  # keeps the log finite where a stream is certain of a viseme the other rules out
 MISMATCH_SHIFT = 7  # dev utterance u is paired with the audio of utterance u + 7 (another, usually another speaker)
-
-
 _LOADED: dict[tuple, dict | None] = {}  # the last run's stream models: a list of clips loads them once
 
 
@@ -42,8 +41,8 @@ def run_streams(run) -> dict | None:
     key = (str(run.directory), meta_path.stat().st_mtime_ns)
     if key not in _LOADED:
         _LOADED.clear()
-        _LOADED[key] = pretrained_streams(run.directory, run.config, json.loads(meta_path.read_text())["input_dims"],
-                                     run.scheme)
+        input_dims = json.loads(meta_path.read_text())["input_dims"]
+        _LOADED[key] = pretrained_streams(run.directory, run.config, input_dims, run.scheme)
     return _LOADED[key]
 
 
@@ -81,8 +80,6 @@ def agreement_statistics(models: dict | None, dev: FrameData, scheme: LabelSchem
 def clip_agreement(run, raw: dict, streams: dict, n_frames: int, chunk_seconds: float | None) -> float | None:
     """The score of one recording (its raw features at 100 frames/s, as `posterior_blocks` reads them), or
     None for a run without the two pre-trained streams or whose video stream is read at its own rate."""
-    from avfusion.inference.posteriors import posterior_blocks
-
     models = run_streams(run)
     if models is None or any(m not in raw for model in models.values() for m in model.modalities):
         return None
