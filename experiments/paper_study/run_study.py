@@ -70,11 +70,15 @@ STUDIES = {
             ["fusion=concat", "training.head_seed=1000", "name=concat_head2"],
             ["fusion=fisher"],  # one pooled head
             ["fusion=concat", "train_noise=multi"],
+            ["fusion=bilinear", "encoder=paper_600", "fusion.rank=100", "name=bilinear_600_f100"],  # the paper's
+            ["fusion=bilinear", "encoder=paper_500x5", "name=bilinear_500x5_f200"],  # other two architectures
         ],
         "combinations": [
             ("average", ["concat", "bilinear"]),
             ("average", ["concat", "concat_head2"]),  # its control: two heads on one pre-training
             ("average", ["concat", "concat@next"]),  # and two seeds
+            ("average", ["bilinear", "bilinear_600_f100", "bilinear_500x5_f200"]),  # the three architectures
+            ("average", ["bilinear", "bilinear@next", "bilinear@next2"]),  # its control: three runs of one
         ],
         "baselines": ["audio_only", "concat"],
     },
