@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
-from avfusion.utils.native_stderr import filtered_stderr, quiet_first_call
+from avfusion.utils.native_stderr import quiet_until_first_call
 
 Detect = Callable[[np.ndarray], "MouthBox | None"]
 
@@ -94,11 +94,10 @@ class MediapipeMouthDetector(_Detector):
         if self.model_path is not None:
             yield from self._tasks_session(to_box)
             return
-        with filtered_stderr():
-            mesh = mp.solutions.face_mesh.FaceMesh(static_image_mode=False, max_num_faces=1,
-                                                   min_detection_confidence=self.min_confidence)
-        with mesh:
-            process = quiet_first_call(mesh.process)  # TensorFlow Lite's start-up lines come with the first frame
+        with quiet_until_first_call(lambda: mp.solutions.face_mesh.FaceMesh(
+                static_image_mode=False, max_num_faces=1, min_detection_confidence=self.min_confidence)) as (mesh, wrap), \
+                mesh:
+            process = wrap(mesh.process)  # TensorFlow Lite's start-up lines come by the end of the first frame
 
             def detect(frame: np.ndarray) -> MouthBox | None:
                 result = process(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
@@ -118,11 +117,10 @@ class MediapipeMouthDetector(_Detector):
             base_options=mp.tasks.BaseOptions(model_asset_path=self.model_path),
             running_mode=vision.RunningMode.VIDEO, num_faces=1, min_face_detection_confidence=self.min_confidence,
         )
-        with filtered_stderr():
-            landmarker = vision.FaceLandmarker.create_from_options(options)
-        with landmarker:
+        with quiet_until_first_call(lambda: vision.FaceLandmarker.create_from_options(options)) as (landmarker, wrap), \
+                landmarker:
             frame_index = [0]
-            detect_for_video = quiet_first_call(landmarker.detect_for_video)
+            detect_for_video = wrap(landmarker.detect_for_video)
 
             def detect(frame: np.ndarray) -> MouthBox | None:
                 image = mp.Image(image_format=mp.ImageFormat.SRGB, data=cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))

@@ -43,16 +43,23 @@ def filtered_stderr(benign: tuple[re.Pattern, ...] = BENIGN) -> Iterator[None]:
                 sys.stderr.flush()
 
 
-def quiet_first_call(fn):
-    """`fn`, its first call inside `filtered_stderr` (where a native model prints its start-up lines)."""
-    called = False
+@contextlib.contextmanager
+def quiet_until_first_call(make) -> Iterator:
+    """`make()` (a native model) and then its first call, both inside one `filtered_stderr`: the model's graph
+    opens its TensorFlow Lite interpreters on threads of its own, after `make` returns and before or during the
+    first frame, so the window must span both. Yields (model, wrapped call maker): `wrap(fn)` gives `fn` whose
+    first call ends the filtering (ended at the latest when the block ends)."""
+    quiet = contextlib.ExitStack()
+    quiet.enter_context(filtered_stderr())
+    with quiet:
+        model = make()
 
-    def wrapped(*args, **kwargs):
-        nonlocal called
-        if called:
-            return fn(*args, **kwargs)
-        called = True
-        with filtered_stderr():
-            return fn(*args, **kwargs)
+        def wrap(fn):
+            def wrapped(*args, **kwargs):
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    quiet.close()  # the first call's lines are in; later calls print as they come
+            return wrapped
 
-    return wrapped
+        yield model, wrap
