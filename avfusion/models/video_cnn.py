@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from avfusion.errors import ConfigError
 from avfusion.frames.data import VideoBatch
+from avfusion.models.sequence_encoders import recurrent_over
 
 TEMPORAL = ("gru", "lstm", "tcn")  # bidirectional recurrent layers, or dilated convolutions
 
@@ -155,10 +156,7 @@ class VideoCnnEncoder(nn.Module):
             raise ValueError(f"the encoder expects {self.roi_size}x{self.roi_size} ROIs, got {tuple(rois.shape[-2:])}")
         h = self.frames(rois, lengths)
         if self.temporal_kind in ("gru", "lstm"):
-            packed = nn.utils.rnn.pack_padded_sequence(h, lengths.clamp(min=1).cpu(), batch_first=True,
-                                                       enforce_sorted=False)
-            h, _ = self.temporal(packed)
-            h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=rois.shape[1])
+            h = recurrent_over(self.temporal, h, lengths)
         else:
             h = self.temporal(h.transpose(1, 2)).transpose(1, 2)
         y = F.relu(self.out(self.dropout(interpolate_at(h, positions, lengths))))
