@@ -16,6 +16,7 @@ Each takes a composed config (conf/train.yaml, evaluate.yaml, prepare.yaml) as t
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import logging
@@ -34,7 +35,7 @@ from avfusion.configs import CONFIG_DIR, compose_config
 from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.decoding.base import CLEAN
 from avfusion.errors import ConfigError, UserError
-from avfusion.evaluation.evaluate import posteriors
+from avfusion.evaluation.evaluate import Evaluator, posteriors
 from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import frames_directory, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
@@ -96,7 +97,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     warn_joint_training_never_starts(head, cfg)
     for encoder in head.encoders:  # before any work: the front-end gives what each encoder reads
         encoder_spec.inputs_of(encoder, frontend_outputs(cfg.frontend))
-    evaluator, decoding = instantiate(cfg.evaluation, _convert_="all"), instantiate(cfg.decoding, _convert_="all")
+    evaluator, decoding = evaluator_of(cfg), instantiate(cfg.decoding, _convert_="all")
     node = cfg.get("train_noise") or compose_config("train", ["train_noise=clean"]).train_noise
     train_noise = instantiate(node, _convert_="all")
     sources = noise_sources(cfg)
@@ -168,6 +169,13 @@ def finished_report(cfg: DictConfig, run_dir: Path) -> dict | None:
     return json.loads(report.read_text())
 
 
+def evaluator_of(cfg: DictConfig) -> Evaluator:
+    """The evaluation a config sets (`evaluation`), with the video degradations it defines (`video_degradation`)."""
+    degradations = {name: instantiate(node, _convert_="all") for name, node in (cfg.get("video_degradation") or {}).items()}
+    # given after instantiation: Hydra would turn the objects back into dicts
+    return dataclasses.replace(instantiate(cfg.evaluation, _convert_="all"), degradations=degradations)
+
+
 def noise_sources(cfg: DictConfig) -> dict[str, NoiseSource]:
     """The noise sources a config defines (`noise`, composed from conf/noise/), by name."""
     return {name: instantiate(node, _convert_="all") for name, node in (cfg.get("noise") or {}).items()}
@@ -182,7 +190,7 @@ def frontend_outputs(frontend: DictConfig) -> list[str]:
 # other setting of a run's config shapes its stages' weights, but for what the class of a group declares
 # irrelevant in its NOT_SHAPING ("*": the whole group), so a new setting is safe by default.
 NOT_SHAPING = ("name", "on_error", "max_duration_mismatch_s", "validation_jobs", "trainer", "callbacks", "logger",
-               "noise", "hydra")
+               "noise", "video_degradation", "hydra")
 
 
 def stage_shaping(cfg: DictConfig, train_noise: MultiCondition) -> dict:
@@ -289,7 +297,7 @@ def evaluate(cfg: DictConfig) -> dict:
     runs = {run.name: run for run in loaded}
     if len(runs) < len(loaded):
         runs = {f"{run.name}#{i}": run for i, run in enumerate(loaded)}
-    evaluator, decoding = instantiate(cfg.evaluation, _convert_="all"), instantiate(cfg.decoding, _convert_="all")
+    evaluator, decoding = evaluator_of(cfg), instantiate(cfg.decoding, _convert_="all")
     sources = noise_sources(cfg)
     evaluator.check(sources)
     corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy

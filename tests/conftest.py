@@ -57,6 +57,22 @@ def fitted_small_frontend(corpus, cache_dir):
     return fit_on_train(frontend, corpus)
 
 
+@pytest.fixture(scope="session")
+def small_test_split(small_corpus, tmp_path_factory):
+    """The small corpus's test split through a front-end fitted on its train split: (front-end, utterances,
+    their phone-labelled FrameData, the built-in noises' mixer at seed 7)."""
+    from avfusion.corpus.labels import get_scheme
+    from avfusion.frames.data import frames_of
+    from avfusion.frames.labelling import FrameLabeller
+    from avfusion.noise import NoiseMixer
+
+    _, corpus = small_corpus
+    frontend = fitted_small_frontend(corpus, tmp_path_factory.mktemp("test_split_features"))
+    utterances = corpus.split("test")
+    noise = NoiseMixer(built_in_noises(corpus), frontend.audio.extractor.sample_rate, seed=7)
+    return frontend, utterances, frames_of(frontend, utterances, FrameLabeller(get_scheme("phone"))), noise
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)

@@ -10,16 +10,11 @@ from avfusion.noise import NoiseCondition, NoiseMixer
 from avfusion.frames.data import frames_of
 from avfusion.frames.labelling import FrameLabeller
 
-from conftest import built_in_noises, fitted_small_frontend
 
 
 @pytest.fixture(scope="module")
-def test_split(small_corpus, tmp_path_factory):
-    _, corpus = small_corpus
-    frontend = fitted_small_frontend(corpus, tmp_path_factory.mktemp("cc_features"))
-    utterances = corpus.split("test")
-    noise = NoiseMixer(built_in_noises(corpus), frontend.audio.extractor.sample_rate, seed=7)
-    return frontend, utterances, frames_of(frontend, utterances, FrameLabeller(get_scheme("phone"))), noise
+def test_split(small_test_split):
+    return small_test_split
 
 
 def reference_audio(frontend, utterances, noise, condition):

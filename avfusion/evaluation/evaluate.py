@@ -17,7 +17,8 @@ import functools
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import ClassVar
 from pathlib import Path
 
@@ -28,10 +29,12 @@ from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Utterance
 from avfusion.decoding.base import CLEAN, Decoder, PerCondition
 from avfusion.decoding.hybrid import scored
-from avfusion.frames.data import FrameData, concatenated, frames_of, with_audio
+from avfusion.errors import ConfigError
+from avfusion.frames.data import FrameData, concatenated, frames_of, with_audio, with_video
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
 from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources, conditions
+from avfusion.noise.video import DegradedVideo, VideoDegradation
 from avfusion.models.encoders import EncoderOutputs
 from avfusion.utils.atomic import atomic_path
 from avfusion.utils.rules import check_fields, each, integer, number, text
@@ -53,33 +56,72 @@ def same_inputs(model, data: FrameData, clean: FrameData) -> bool:
         data.features.get(m) is clean.features.get(m) and data.streams.get(m) is clean.streams.get(m) for m in reads)
 
 
+def kept_arrays(paths: dict[str, Path], rows: dict[str, int], computed: Callable[[], dict[str, np.ndarray]]
+                ) -> dict[str, np.ndarray]:
+    """Arrays by name, read (memory-mapped) from their files `paths` when every one is there with its `rows`
+    rows, else `computed()` and written, each atomically: a condition's features, computed once per sweep."""
+    if all(path.is_file() for path in paths.values()):
+        try:
+            arrays = {name: np.load(path, mmap_mode="r") for name, path in paths.items()}
+            for name, a in arrays.items():
+                if a.shape[0] != rows[name]:
+                    raise ValueError(f"{paths[name]}: {a.shape[0]} rows for {rows[name]}")
+            return arrays
+        except (ValueError, OSError) as e:  # written atomically, so only a foreign or damaged file lands here
+            log.warning("unreadable condition features (%s); computing the condition again", e)
+    arrays = computed()
+    for name, path in paths.items():
+        with atomic_path(path) as tmp:
+            np.save(tmp, arrays[name])
+    return arrays
+
+
 def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condition: NoiseCondition,
                  noise: NoiseMixer, cache_dir: Path | None) -> FrameData:
     """`clean` with the audio features of `condition`. Kept in `cache_dir/conditions/` (the prepared frames'
     folder, whose name keys the fitted front-end and the corpus's files) under a key of the condition, the
     noise settings and the utterances, so the runs and combinations of a sweep mix and extract each
-    condition once: the features are the same arrays, so the numbers do not move."""
-    def computed() -> FrameData:
-        return with_audio(frontend, clean, utterances, lambda u, w: noise(u, w, condition))
+    condition once: the features are the same arrays, so the numbers do not move. `clean` may carry
+    degraded video (a paired condition): only the audio is replaced."""
+    def computed() -> dict[str, np.ndarray]:
+        return {"audio": with_audio(frontend, clean, utterances, lambda u, w: noise(u, w, condition)).features["audio"]}
 
     if cache_dir is None:
-        return computed()
-    draw = {"draw": condition.draw} if condition.draw else {}  # draw 0 keeps the key it always had
-    key = hashlib.sha1(json.dumps({"condition": [condition.kind, condition.snr_db], "noise": noise.identity(condition.kind),
-                                   "utterances": list(clean.ids), **draw}, sort_keys=True).encode()).hexdigest()[:16]
-    path = cache_dir / "conditions" / f"{condition.kind}-{condition.snr_db:g}dB{f'-d{condition.draw}' if draw else ''}-{key}.npy"
-    if path.is_file():
-        try:
-            audio = np.load(path, mmap_mode="r")
-            if audio.shape[0] != len(clean):
-                raise ValueError(f"{audio.shape[0]} rows for {len(clean)} frames")
-            return dataclasses.replace(clean, features={**clean.features, "audio": audio})
-        except (ValueError, OSError) as e:  # written atomically, so only a foreign or damaged file lands here
-            log.warning("%s: unreadable (%s); computing the condition again", path, e)
-    data = computed()
-    with atomic_path(path) as tmp:
-        np.save(tmp, data.features["audio"])
-    return data
+        audio = computed()["audio"]
+    else:
+        draw = {"draw": condition.draw} if condition.draw else {}  # draw 0 keeps the key it always had
+        key = hashlib.sha1(json.dumps({"condition": [condition.kind, condition.snr_db],
+                                       "noise": noise.identity(condition.kind), "utterances": list(clean.ids), **draw},
+                                      sort_keys=True).encode()).hexdigest()[:16]
+        name = f"{condition.kind}-{condition.snr_db:g}dB{f'-d{condition.draw}' if draw else ''}-{key}.npy"
+        audio = kept_arrays({"audio": cache_dir / "conditions" / name}, {"audio": len(clean)}, computed)["audio"]
+    return dataclasses.replace(clean, features={**clean.features, "audio": audio})
+
+
+def degraded_frames(frontend, clean: FrameData, utterances: list[Utterance], video: DegradedVideo,
+                    cache_dir: Path | None) -> FrameData:
+    """`clean` with what the front-end cuts from the video (the video features, the mouth-pixel streams)
+    recomputed from frames degraded by `video`; kept in `cache_dir/conditions/` as `noisy_frames` keeps audio."""
+    names = ["video"] * ("video" in clean.features and frontend.video is not None) + list(clean.streams)
+    if not names:
+        raise ConfigError(f"evaluation.video_degradations: {video.name!r} degrades the video, but the front-end "
+                          "reads none (frontend=audio_only?)")
+
+    def computed() -> dict[str, np.ndarray]:
+        data = with_video(frontend, clean, utterances, video)
+        return {m: data.features["video"] if m == "video" else data.streams[m].frames for m in names}
+
+    if cache_dir is None:
+        arrays = computed()
+    else:
+        key = hashlib.sha1(json.dumps({"video": video.identity(), "utterances": list(clean.ids)},
+                                      sort_keys=True).encode()).hexdigest()[:16]
+        paths = {m: cache_dir / "conditions" / f"{video.name}-{video.severity:g}-{m}-{key}.npy" for m in names}
+        rows = {m: len(clean) if m == "video" else len(clean.streams[m].frames) for m in names}
+        arrays = kept_arrays(paths, rows, computed)
+    features = {**clean.features, **({"video": arrays["video"]} if "video" in arrays else {})}
+    streams = {m: dataclasses.replace(s, frames=arrays[m]) for m, s in clean.streams.items()}
+    return dataclasses.replace(clean, features=features, streams=streams)
 
 
 def utterance_edits(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
@@ -187,19 +229,36 @@ class Evaluator:
 
     noises: list[str]  # names of noise sources (conf/noise/)
     snrs_db: list[float]
+    video_degradations: list[str]  # names of video degradations (conf/video_degradation/)
+    video_severities: list[float]  # each in (0, 1]
+    pairs: list[list]  # [noise, snr_db, degradation, severity]: an audio noise with a video degradation
     seed: int
     batch_size: int
     report_dev: bool  # also score dev in every condition: the table conclusions are drawn from
     cache_conditions: bool  # keep each noisy condition's audio features beside the prepared frames
     noise_draws: int  # independent noise draws per utterance and noisy condition, pooled in its counts
+    degradations: dict[str, VideoDegradation] = field(default_factory=dict)  # the video_degradation group, by name
 
     def __post_init__(self) -> None:
         check_fields(self, "evaluation", {"noises": each(text, example="[white,babble]"),
                                           "snrs_db": each(number(), example="[20,10,0]"), "seed": integer(),
-                                          "batch_size": integer(1), "noise_draws": integer(1)})
+                                          "batch_size": integer(1), "noise_draws": integer(1),
+                                          "video_degradations": each(text, example="[occlusion,blur]"),
+                                          "video_severities": each(number(above=0.0, high=1.0), example="[0.5,1.0]")})
+        severity, snr = number(above=0.0, high=1.0), number()
+        for pair in self.pairs:
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 4 and text(pair[0]) is None and snr(pair[1]) is None
+                    and text(pair[2]) is None and severity(pair[3]) is None):
+                raise ConfigError(f"evaluation.pairs: {list(pair) if isinstance(pair, (list, tuple)) else pair!r} is not "
+                                  "[noise, snr_db, degradation, severity in (0, 1]] (e.g. [[babble,0,occlusion,0.5]])")
+
+    @property
+    def audio_noises(self) -> list[str]:
+        """Every noise source a condition names, alone or paired."""
+        return list(dict.fromkeys([*self.noises, *(p[0] for p in self.pairs)]))
 
     def conditions(self) -> list[NoiseCondition]:
-        return conditions(self.noises, self.snrs_db)
+        return conditions(self.noises, self.snrs_db, self.video_degradations, self.video_severities, self.pairs)
 
     def condition_names(self) -> list[str]:
         return [c.name for c in self.conditions()]
@@ -208,9 +267,14 @@ class Evaluator:
                   noise: NoiseMixer | None, cache_dir: str | Path | None, draws: int = 1) -> FrameData:
         """`clean` (the frames of `utterances`) in `condition`: its first `draws` noise draws one after the
         other, their audio features kept in `cache_dir` (see `noisy_frames`) when `cache_conditions`."""
-        if condition.kind == "clean":
+        if condition.is_clean:
             return clean
         kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
+        if condition.video is not None:  # the video first: a paired condition's noisy audio replaces the clean
+            clean = degraded_frames(frontend, clean, utterances, DegradedVideo(
+                condition.video, self.degradations[condition.video], condition.severity, self.seed), kept_in)
+        if condition.kind == "clean":
+            return clean
         parts = [noisy_frames(frontend, clean, utterances, dataclasses.replace(condition, draw=d), noise, kept_in)
                  for d in range(draws)]
         return parts[0] if draws == 1 else concatenated(parts)
@@ -244,13 +308,18 @@ class Evaluator:
                 else posteriors(m, data, self.batch_size, kept) for name, m in models.items()}
 
     def check(self, sources: dict[str, NoiseSource], corpus=None) -> None:
-        """Fail before any work when a condition's noise is unknown or misconfigured, and before training
-        when the corpus cannot give it."""
-        check_sources(self.noises, sources, "evaluation.noises", corpus)
+        """Fail before any work when a condition's noise or video degradation is unknown or misconfigured, and
+        before training when the corpus cannot give it."""
+        check_sources(self.audio_noises, sources, "evaluation.noises", corpus)
+        for name in dict.fromkeys([*self.video_degradations, *(p[2] for p in self.pairs)]):
+            if name not in self.degradations:
+                raise ConfigError(f"evaluation: unknown video degradation {name!r}; the degradations are "
+                                  f"{sorted(self.degradations)} (conf/video_degradation/<name>.yaml)")
+            self.degradations[name].validate(f"video_degradation.{name}")
 
     def mixer(self, sources: dict[str, NoiseSource], corpus, sample_rate: int) -> NoiseMixer:
         """What mixes this evaluation's noises into the corpus's utterances (sources checked and prepared)."""
-        return NoiseMixer(check_sources(self.noises, sources, "evaluation.noises", corpus), sample_rate, self.seed)
+        return NoiseMixer(check_sources(self.audio_noises, sources, "evaluation.noises", corpus), sample_rate, self.seed)
 
     def evaluate(self, models: dict[str, torch.nn.Module], frontend, utterances: list[Utterance],
                  scheme: LabelScheme, decoders: dict[str, Decoder], combine=None, beside: dict[str, Decoder] | None = None,
@@ -268,7 +337,7 @@ class Evaluator:
         missing = [n for n in names if n not in decoders]
         if missing:
             raise ValueError(f"no decoder for {missing}")
-        if noise is None and self.noises:
+        if noise is None and self.audio_noises:
             raise ValueError("noisy conditions need their noise: pass noise=evaluator.mixer(sources, corpus, rate)")
         results: dict[str, list[dict]] = {name: [] for name in models}
         if combine is not None:
@@ -287,10 +356,12 @@ class Evaluator:
                 post = self.model_posteriors(models, data, clean, clean_post, kept)
                 if combine is not None:
                     post["combined"] = combine(post)
-            if condition.kind == "clean":
+            if condition.is_clean:
                 clean_post = {n: post[n] for n in models}
             for name, p in post.items():
                 row = {"condition": condition.name, "noise": condition.kind, "snr_db": condition.snr_db}
+                if condition.video is not None:
+                    row.update(video=condition.video, video_severity=condition.severity)
                 decoder = decoders[name]
                 if isinstance(decoder, PerCondition):  # tuned on dev in this very condition
                     decoder = decoder.for_condition(condition.name)

@@ -44,6 +44,9 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
         "all": results, "all_dev": dev,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
                        "noise_draws": evaluator.noise_draws,
+                       **({"video_degradations": {c.video: evaluator.degradations[c.video].identity()
+                                                  for c in evaluator.conditions() if c.video is not None}}
+                          if any(c.video for c in evaluator.conditions()) else {}),
                        "noise_sources": {name: source.describe() for name, source in noise.sources.items()},
                        **_babble_facts(noise.sources.values(), corpus),
                        **decoding.describe(), **decoder.describe()},

@@ -151,3 +151,13 @@ def with_audio(frontend, data: FrameData, utterances: list[Utterance],
     e.g. noisy ones: the other modalities do not depend on the audio and are reused."""
     audio = frontend.transform(utterances, audio_waveform, modalities=["audio"])["audio"]
     return dataclasses.replace(data, features={**data.features, "audio": np.concatenate(audio)})
+
+
+def with_video(frontend, data: FrameData, utterances: list[Utterance], video) -> FrameData:
+    """`data` (the FrameData of `utterances`) with what the front-end cuts from the video (the video modality,
+    the mouth-pixel streams) recomputed from frames degraded by `video` (a `DegradedVideo`); the audio is reused."""
+    features = dict(data.features)
+    if frontend.video is not None and "video" in features:
+        features["video"] = np.concatenate(frontend.transform(utterances, modalities=["video"], video=video)["video"])
+    streams = frontend.streams_of(utterances, data.lengths, video) if data.streams else {}
+    return dataclasses.replace(data, features=features, streams=streams)

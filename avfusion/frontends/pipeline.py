@@ -149,11 +149,12 @@ class FrontEnd:
         return sum(m["n_missed"] for m in metas), sum(m["n_frames"] for m in metas)
 
     def raw_frames(self, utterances: list[Utterance], audio_waveform: WaveformTransform | None = None,
-                   modalities: list[str] | None = None) -> dict[str, list[UttFrames]]:
+                   modalities: list[str] | None = None, video=None) -> dict[str, list[UttFrames]]:
         """Raw features at 100 frames/s (of `modalities`, default all), unlabelled.
 
         Cached features are used, except for the audio when `audio_waveform` is given: then the
-        audio features are computed from `audio_waveform(utt, clean_waveform)` (e.g. with noise added).
+        audio features are computed from `audio_waveform(utt, clean_waveform)` (e.g. with noise added);
+        and for the video when `video` (a `DegradedVideo`) is given: from the degraded frames.
         """
         names = list(modalities or self.modalities)
         stores = {name: self.store(self.modalities[name]) for name in {"audio", *names}}
@@ -167,12 +168,17 @@ class FrontEnd:
                 audio = extractor.from_waveform(audio_waveform(utt, clean))
             n_frames = len(audio)
             for name in names:
-                x, meta = (audio, {}) if name == "audio" else stores[name].read(utt)
+                x, meta = (audio, {}) if name == "audio" else self.read(name, stores[name], utt, video)
                 if "fps" in meta:
                     self.check_durations(utt.video, meta, n_frames)
                     x = to_frame_rate(np.asarray(x), meta["fps"], n_frames)
                 out[name].append(UttFrames(utt.id, utt.speaker, np.asarray(x, dtype=np.float32)))
         return out
+
+    def read(self, name: str, store: FeatureStore, utt: Utterance, video=None) -> tuple[np.ndarray, dict]:
+        """Modality or stream `name`'s raw features of `utt`: cached, or from its video degraded by `video`."""
+        source, extractor = self.extracted[name]
+        return extractor.extract_degraded(utt, video) if video is not None and source == "video" else store.read(utt)
 
     def check_durations(self, video: object, meta: dict, n_frames: int) -> None:
         """Policy: up to `max_av_mismatch_s` apart, video is interpolated/held to the audio frames."""
@@ -184,14 +190,15 @@ class FrontEnd:
                 f"(tolerance {self.max_av_mismatch_s} s, frontend.max_av_mismatch_s)"
             )
 
-    def streams_of(self, utterances: list[Utterance], n_frames: np.ndarray) -> dict[str, VideoStream]:
-        """Each stream's cached frames of `utterances` (whose label frames number `n_frames`), at their rate."""
+    def streams_of(self, utterances: list[Utterance], n_frames: np.ndarray, video=None) -> dict[str, VideoStream]:
+        """Each stream's cached frames of `utterances` (whose label frames number `n_frames`), at their rate;
+        with `video` (a `DegradedVideo`), the streams cut from the video, from its degraded frames."""
         out = {}
         for stream in self.streams:
             store = self.store(stream)
             frames, fps = [], []
             for utt, n in zip(utterances, n_frames):
-                x, meta = store.read(utt)
+                x, meta = self.read(stream.name, store, utt, video)
                 self.check_durations(getattr(utt, stream.source), meta, int(n))
                 frames.append(np.asarray(x))
                 fps.append(float(meta["fps"]))
@@ -214,11 +221,12 @@ class FrontEnd:
         return self
 
     def transform(self, utterances: list[Utterance], audio_waveform: WaveformTransform | None = None,
-                  modalities: list[str] | None = None) -> dict[str, list[np.ndarray]]:
-        """Per modality, each utterance's (T, D) features; T is the same for every modality."""
+                  modalities: list[str] | None = None, video=None) -> dict[str, list[np.ndarray]]:
+        """Per modality, each utterance's (T, D) features; T is the same for every modality. `audio_waveform`,
+        `video`: see `raw_frames`."""
         if not self.fitted_:
             raise RuntimeError("front-end used before fit (fit it on the training split)")
-        raw = self.raw_frames(utterances, audio_waveform, modalities)
+        raw = self.raw_frames(utterances, audio_waveform, modalities, video)
         return {name: [u.x for u in self.modalities[name].transform(us)] for name, us in raw.items()}
 
     def state_dict(self) -> dict[str, np.ndarray]:

@@ -102,10 +102,12 @@ class MouthCropper:
             raise VideoError(f"utterance {utt.id} has no video")
         return Path(utt.video)
 
-    def boxes(self, frames: Iterable[np.ndarray], source: object = "video") -> tuple[np.ndarray, int]:
-        """The box used per frame (T, 4), missed detections interpolated, and how many were missed."""
+    def boxes(self, frames: Iterable[np.ndarray], source: object = "video", lost: np.ndarray | None = None
+              ) -> tuple[np.ndarray, int]:
+        """The box used per frame (T, 4), missed detections interpolated, and how many were missed. `lost`:
+        frames whose detection is dropped as if missed (a degradation: the face lost)."""
         with self.detector.session() as detect:
-            boxes = [detect(frame) for frame in frames]
+            boxes = [None if lost is not None and lost[i] else detect(frame) for i, frame in enumerate(frames)]
         try:
             filled, missed = interpolate_boxes(boxes)
         except ValueError:
@@ -119,6 +121,20 @@ class MouthCropper:
         """Each frame's grey ROI (S, S) uint8, cut with its box."""
         for frame, box in zip(frames, boxes):
             yield crop_roi(cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY), box, self.roi_size)
+
+    def extract_degraded(self, utt: Utterance, video) -> tuple[np.ndarray, dict]:
+        """What `extract` gives, from the utterance's frames degraded by `video` (a `DegradedVideo`: pixels before
+        the detector, detections lost, the mouth occluded once its boxes are known). For evaluation conditions:
+        the utterance's frames are held in memory whole."""
+        path = self.source(utt)
+        frames = video.pixels(utt.id, np.stack(list(iter_video(path))))
+        boxes, missed = self.boxes(frames, path, lost=video.lost(utt.id, len(frames)))
+        rois = np.stack(list(self.crops(video.occlude(utt.id, frames, boxes), boxes)))
+        return self.from_rois(rois), self.meta(path, boxes, missed)
+
+    def from_rois(self, rois: np.ndarray) -> np.ndarray:
+        """The extractor's per-frame output from (T, S, S) uint8 ROIs."""
+        raise NotImplementedError
 
     @staticmethod
     def meta(path: str | Path, boxes: np.ndarray, missed: int) -> dict:
@@ -149,6 +165,9 @@ class MouthRoiExtractor(MouthCropper):
         boxes, missed = self.boxes(iter_video(path), path)  # decoded twice, as for the DCT: never held whole
         rois = np.stack(list(self.crops(iter_video(path), boxes)))
         return rois, self.meta(path, boxes, missed)
+
+    def from_rois(self, rois: np.ndarray) -> np.ndarray:
+        return rois
 
 
 @dataclass(frozen=True)
@@ -193,3 +212,6 @@ class MouthDctExtractor(MouthCropper):
     def extract(self, utt: Utterance) -> tuple[np.ndarray, dict]:
         features, meta, _, _ = self.read(self.source(utt))
         return features, meta
+
+    def from_rois(self, rois: np.ndarray) -> np.ndarray:
+        return dct_features(rois, self.n_coefficients)
