@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from avfusion.frontends.statistics import Moments
 from avfusion.frontends.step import FrontEndStep
 
 SCOPES = ("utterance", "speaker", "global")
@@ -55,14 +56,16 @@ class Cmvn(FrontEndStep):
         return self
 
     def _stats(self, arrays: Iterable[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        n, total, squares = 0, 0.0, 0.0
+        moments = Moments()
         for a in arrays:  # one pass: `arrays` may be a stream of blocks
-            n += len(a)
-            total = total + a.sum(axis=0, dtype=np.float64)
-            squares = squares + (a.astype(np.float64) ** 2).sum(axis=0)
-        mean = total / n
-        std = np.sqrt(np.maximum(squares / n - mean**2, self.floor**2))
-        return mean, std
+            moments.add(a)
+        return moments.mean_std(self.floor)
+
+    def fit_moments(self, moments: Moments) -> "Cmvn":
+        """Global statistics from moments gathered in parts (`avfusion.frontends.statistics`): `fit`'s numbers."""
+        if self.scope == "global":
+            self.mean_, self.std_ = moments.mean_std(self.floor)
+        return self
 
     def _apply(self, x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
         y = x - mean

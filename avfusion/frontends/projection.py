@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from avfusion.frontends.statistics import ClassMoments, lda_scalings
 from avfusion.frontends.step import FrontEndStep
 
 log = logging.getLogger(__name__)
@@ -69,22 +70,39 @@ class Lda(_Projection):
 
         x, y = _training_frames(utterances, self.max_frames, self.seed, with_labels=True)
         classes, counts = np.unique(y, return_counts=True)
-        rare = classes[counts < self.min_class_frames]
-        if len(rare):  # a class covariance needs at least two frames
-            log.info("LDA: leaving out %d class(es) with fewer than %d training frames", len(rare), self.min_class_frames)
+        rare = self._rare(classes, counts)
+        if len(rare):
             keep = ~np.isin(y, rare)
             x, y = x[keep], y[keep]
-        n_classes = len(classes) - len(rare)
-        if self.n_components > min(n_classes - 1, x.shape[1]):
-            raise ValueError(
-                f"LDA to {self.n_components} dims needs more than {self.n_components} classes and input dims; "
-                f"the training frames have {n_classes} classes and {x.shape[1]} dims "
-                "(fit the projection with the phone_state labels)"
-            )
+        self._check_size(len(classes) - len(rare), x.shape[1])
         model = LinearDiscriminantAnalysis(n_components=self.n_components, solver="eigen",
                                            shrinkage=self.shrinkage).fit(x, y)
         self.scalings_ = model.scalings_
         return self
+
+    def fit_moments(self, moments: ClassMoments) -> "Lda":
+        """`fit` from per-class moments gathered in parts (`avfusion.frontends.statistics`, over every training
+        frame: no subsample): the same projection within floating-point rounding."""
+        rare = self._rare(np.arange(moments.n_classes), moments.n)
+        kept = moments.without(rare) if len(rare) else moments
+        self._check_size(int((kept.n > 0).sum()), moments.dim)
+        self.scalings_ = lda_scalings(kept, self.shrinkage)
+        return self
+
+    def _rare(self, classes: np.ndarray, counts: np.ndarray) -> np.ndarray:
+        """The classes with frames but too few for a class covariance, left out (logged)."""
+        rare = classes[(counts > 0) & (counts < self.min_class_frames)]
+        if len(rare):
+            log.info("LDA: leaving out %d class(es) with fewer than %d training frames", len(rare), self.min_class_frames)
+        return rare
+
+    def _check_size(self, n_classes: int, dim: int) -> None:
+        if self.n_components > min(n_classes - 1, dim):
+            raise ValueError(
+                f"LDA to {self.n_components} dims needs more than {self.n_components} classes and input dims; "
+                f"the training frames have {n_classes} classes and {dim} dims "
+                "(fit the projection with the phone_state labels)"
+            )
 
     def _project(self, x: np.ndarray) -> np.ndarray:
         return (x @ self.scalings_)[:, :self.n_components]

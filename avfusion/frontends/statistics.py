@@ -1,0 +1,183 @@
+"""Sufficient statistics for fitting the front-end in parts: gathered over batches of utterances (or over
+shards of a corpus on different machines), merged by adding, and solved once. What they give equals what
+the fits on all the frames at once give: CMVN's global mean and deviation, and the LDA that scikit-learn's
+`LinearDiscriminantAnalysis(solver="eigen", shrinkage=...)` fits (`avfusion.frontends.projection.Lda`),
+with Ledoit-Wolf shrinkage ("auto") of each class covariance and of the total covariance included.
+
+Everything is accumulated in float64 about a fixed shift (the first batch's mean): covariances do not move
+with it, and the fourth moments the Ledoit-Wolf coefficient needs lose far less to cancellation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg
+
+
+@dataclass
+class Moments:
+    """Count, sum and sum of squares per dimension of frames (D,): what global CMVN is fitted from."""
+
+    n: int = 0
+    total: np.ndarray | float = 0.0
+    squares: np.ndarray | float = 0.0
+
+    def add(self, x: np.ndarray) -> "Moments":
+        self.n += len(x)
+        self.total = self.total + x.sum(axis=0, dtype=np.float64)
+        self.squares = self.squares + (x.astype(np.float64) ** 2).sum(axis=0)
+        return self
+
+    def __add__(self, other: "Moments") -> "Moments":
+        return Moments(self.n + other.n, self.total + other.total, self.squares + other.squares)
+
+    def mean_std(self, floor: float) -> tuple[np.ndarray, np.ndarray]:
+        """The mean and the (population) standard deviation, at least `floor`."""
+        mean = self.total / self.n
+        return mean, np.sqrt(np.maximum(self.squares / self.n - mean**2, floor**2))
+
+
+@dataclass
+class ClassMoments:
+    """Per class c of frames (D,) about `shift`: the count, sum x, scatter x xᵀ, and the third and fourth
+    moments (x∘x) xᵀ and (x∘x)(x∘x)ᵀ that the Ledoit-Wolf coefficient of a standardised covariance needs."""
+
+    n_classes: int
+    dim: int
+    shift: np.ndarray | None = None
+    n: np.ndarray = field(init=False)
+    s1: np.ndarray = field(init=False)  # (C, D)
+    s2: np.ndarray = field(init=False)  # (C, D, D)
+    s3: np.ndarray = field(init=False)  # (C, D, D): sum of (x∘x) xᵀ
+    s4: np.ndarray = field(init=False)  # (C, D, D): sum of (x∘x)(x∘x)ᵀ
+
+    def __post_init__(self) -> None:
+        c, d = self.n_classes, self.dim
+        self.n = np.zeros(c, np.int64)
+        self.s1 = np.zeros((c, d))
+        self.s2, self.s3, self.s4 = (np.zeros((c, d, d)) for _ in range(3))
+
+    def add(self, x: np.ndarray, labels: np.ndarray) -> "ClassMoments":
+        """Frames (N, D) with their classes (N,) in [0, n_classes)."""
+        x = np.asarray(x, dtype=np.float64)
+        if self.shift is None:
+            self.shift = x.mean(axis=0) if len(x) else np.zeros(self.dim)
+        x = x - self.shift
+        labels = np.asarray(labels)
+        order = np.argsort(labels, kind="stable")
+        classes, starts = np.unique(labels[order], return_index=True)
+        for c, rows in zip(classes, np.split(order, starts[1:])):
+            xc = x[rows]
+            squared = xc * xc
+            self.n[c] += len(xc)
+            self.s1[c] += xc.sum(axis=0)
+            self.s2[c] += xc.T @ xc
+            self.s3[c] += squared.T @ xc
+            self.s4[c] += squared.T @ squared
+        return self
+
+    def __add__(self, other: "ClassMoments") -> "ClassMoments":
+        """The moments of both sets of frames (the other's re-expressed about this shift)."""
+        out = ClassMoments(self.n_classes, self.dim, self.shift if self.shift is not None else other.shift)
+        for part in (self, other):
+            moved = part.about(out.shift)
+            out.n += moved.n
+            out.s1 += moved.s1
+            out.s2 += moved.s2
+            out.s3 += moved.s3
+            out.s4 += moved.s4
+        return out
+
+    def about(self, shift: np.ndarray | None) -> "ClassMoments":
+        """The same moments about another shift (the binomial expansion of (x + d) in each)."""
+        if shift is None or self.shift is None or np.array_equal(shift, self.shift):
+            return self
+        d = self.shift - shift  # x_new = x_old + d
+        out = ClassMoments(self.n_classes, self.dim, shift)
+        n = self.n[:, None].astype(np.float64)
+        s1, s2, s3 = self.s1, self.s2, self.s3
+        sq1 = np.einsum("cii->ci", s2)  # sum of x∘x per class (C, D)
+        out.n = self.n.copy()
+        out.s1 = s1 + n * d
+        out.s2 = s2 + s1[:, :, None] * d[None, None, :] + d[None, :, None] * s1[:, None, :] + n[:, :, None] * np.outer(d, d)
+        # (x + d)∘(x + d) = x∘x + 2 d∘x + d∘d; times (x + d)ᵀ
+        out.s3 = (s3 + sq1[:, :, None] * d[None, None, :]
+                  + 2 * d[None, :, None] * (s2 + s1[:, :, None] * d[None, None, :])
+                  + (d * d)[None, :, None] * (s1[:, None, :] + n[:, :, None] * d[None, None, :]))
+        # (a + 2 d∘x + d∘d)(a + 2 d∘x + d∘d)ᵀ with a = x∘x, summed over frames
+        dd = d * d
+        s3t = np.transpose(s3, (0, 2, 1))  # sum of x (x∘x)ᵀ
+        out.s4 = (self.s4 + 2 * s3 * d[None, None, :] + sq1[:, :, None] * dd[None, None, :]
+                  + 2 * d[None, :, None] * s3t + 4 * d[None, :, None] * s2 * d[None, None, :]
+                  + 2 * d[None, :, None] * s1[:, :, None] * dd[None, None, :]
+                  + dd[None, :, None] * sq1[:, None, :] + 2 * dd[None, :, None] * s1[:, None, :] * d[None, None, :]
+                  + n[:, :, None] * np.outer(dd, dd))
+        return out
+
+    def without(self, classes: np.ndarray) -> "ClassMoments":
+        """These moments with `classes` emptied (their frames left out)."""
+        out = ClassMoments(self.n_classes, self.dim, self.shift)
+        out.n, out.s1, out.s2, out.s3, out.s4 = (a.copy() for a in (self.n, self.s1, self.s2, self.s3, self.s4))
+        for a in (out.n, out.s1, out.s2, out.s3, out.s4):
+            a[classes] = 0
+        return out
+
+    def pooled(self) -> "ClassMoments":
+        """All classes as one."""
+        out = ClassMoments(1, self.dim, self.shift)
+        out.n, out.s1 = self.n.sum(keepdims=True), self.s1.sum(axis=0, keepdims=True)
+        out.s2, out.s3, out.s4 = (s.sum(axis=0, keepdims=True) for s in (self.s2, self.s3, self.s4))
+        return out
+
+
+def covariance(n: int, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, s4: np.ndarray,
+               shrinkage: float | str | None) -> np.ndarray:
+    """What scikit-learn's `discriminant_analysis._cov` gives on the frames these moments describe: the
+    population covariance, shrunk by `shrinkage` (a fixed share, or "auto": Ledoit-Wolf on the standardised
+    frames, then scaled back)."""
+    mean = s1 / n
+    cov = s2 / n - np.outer(mean, mean)
+    if shrinkage is None or shrinkage == "empirical":
+        return cov
+    dim = len(mean)
+    if shrinkage != "auto":
+        mu = np.trace(cov) / dim
+        return (1 - shrinkage) * cov + shrinkage * mu * np.eye(dim)
+    if dim == 1:
+        return cov
+    scale = np.sqrt(np.maximum(np.diag(cov), 0.0))
+    scale[scale < 10 * np.finfo(float).eps] = 1.0  # as StandardScaler: a constant feature is left unscaled
+    w = 1.0 / scale**2
+    r = cov / np.outer(scale, scale)  # the standardised frames' covariance
+    # sum over frames of |z|^4, z = (x - mean) / scale: q = wᵀ(x∘x) - 2 (w∘mean)ᵀ x + c per frame, squared
+    wm = w * mean
+    c = wm @ mean
+    sum_sq = np.diag(s2)  # sum of x∘x
+    beta_sum = (w @ s4 @ w + 4 * wm @ s2 @ wm + n * c * c - 4 * w @ s3 @ wm
+                + 2 * c * (w @ sum_sq) - 4 * c * (wm @ s1))
+    emp_trace = np.diag(r)
+    mu = emp_trace.sum() / dim
+    delta_sum = (r * r).sum()  # sum of squared entries of ZᵀZ / n^2
+    beta = (beta_sum / n - delta_sum) / (dim * n)
+    delta = (delta_sum - 2.0 * mu * emp_trace.sum() + dim * mu**2) / dim
+    beta = min(beta, delta)
+    share = 0.0 if beta == 0 else beta / delta
+    shrunk = (1 - share) * r
+    shrunk.flat[::dim + 1] += share * mu
+    return scale[:, None] * shrunk * scale[None, :]
+
+
+def lda_scalings(stats: ClassMoments, shrinkage: float | str | None) -> np.ndarray:
+    """(D, D) LDA directions, most discriminant first, as scikit-learn's eigen solver finds them: the
+    generalised eigenvectors of (total - within) against within-class covariance, the within-class covariance
+    weighted by class frequency. Classes with no frames are left out."""
+    present = np.flatnonzero(stats.n)
+    total_n = stats.n[present].sum()
+    within = sum(stats.n[c] / total_n * covariance(stats.n[c], stats.s1[c], stats.s2[c], stats.s3[c], stats.s4[c],
+                                                   shrinkage) for c in present)
+    pooled = stats.pooled()
+    total = covariance(int(pooled.n[0]), pooled.s1[0], pooled.s2[0], pooled.s3[0], pooled.s4[0], shrinkage)
+    evals, evecs = linalg.eigh(total - within, within)
+    return evecs[:, np.argsort(evals)[::-1]]
