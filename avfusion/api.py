@@ -46,7 +46,7 @@ from avfusion.inference.agreement import agreement_statistics
 from avfusion.inference.checks import posterior_statistics
 from avfusion.inference.clips import ClipResult, clip_list, write_summary
 from avfusion.inference.predict import Prediction, predict, reads_video
-from avfusion.models.ensemble import PosteriorAverage
+from avfusion.models.ensemble import ConditionWeights, PosteriorAverage
 from avfusion.noise import NoiseSource
 from avfusion.runs import Run, RunFolderError, load_run, pretrained_streams, save_run
 from avfusion.training.multicondition import MultiCondition
@@ -260,9 +260,16 @@ def _setup_difference(a: Run, b: Run) -> str | None:
     return f"its fitted front-end differs ({', '.join(differ[:3])} in frontend.npz)" if differ else None
 
 
-def combination(weights, names: list[str], dev_posteriors, dev_labels, rule: str = "mean") -> PosteriorAverage:
-    """`equal`, `dev` (tuned on the dev split, never on test) or a list; `rule`: mean or product of the
-    posteriors. `dev_posteriors()` gives each run's dev posteriors by name (computed on first use)."""
+def combination(weights, names: list[str], dev_posteriors, dev_labels, rule: str = "mean",
+                dev_in=None) -> PosteriorAverage | ConditionWeights:
+    """`equal`, `dev` (tuned on the dev split, never on test), `per_condition` (tuned on dev in each evaluated
+    condition), `oracle` (per condition on the frames scored: an upper bound) or a list; `rule`: mean or product
+    of the posteriors. `dev_posteriors()` gives each run's clean dev posteriors by name, `dev_in(condition)`
+    them in a condition with the dev labels (computed on first use)."""
+    if isinstance(weights, str) and weights not in ("equal", "dev", "per_condition", "oracle"):
+        raise ConfigError(f"weights={weights}: choose equal, dev, per_condition, oracle or a list (one weight per run)")
+    if weights in ("per_condition", "oracle"):
+        return ConditionWeights(names, rule, dev_in if weights == "per_condition" else None)
     if weights == "equal":
         return PosteriorAverage.equal(names, rule)
     if weights == "dev":
@@ -305,19 +312,27 @@ def evaluate(cfg: DictConfig) -> dict:
     dev = functools.cache(lambda: frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme)))
     dev_posteriors = functools.cache(lambda: {n: posteriors(r.model, dev()) for n, r in runs.items()})  # clean
     # one run: its own folder unless output_dir (e.g. the same run decoded under another tuning policy)
+    frames_dir = frames_directory(OmegaConf.to_container(first.config.frontend, resolve=True), first.scheme, corpus)
+    models = {n: r.model for n, r in runs.items()}
+
+    def dev_in(combine=None):  # condition -> the dev posteriors there (and combined), each computed once
+        return evaluator.dev_posteriors(models, first.frontend, dev(), corpus.split("dev"),
+                                        evaluator.mixer(sources, corpus, first.frontend.audio.extractor.sample_rate),
+                                        frames_dir, combine)
+
+    plain = functools.cache(dev_in)  # what per-condition weights fall back on where tuning did not look
     combine, out_dir, name = None, Path(cfg.output_dir or first.directory), cfg.get("name") or next(iter(runs))
     if len(loaded) > 1:
         rule = cfg.get("rule", "mean")
-        combine = combination(cfg.weights, list(runs), dev_posteriors, lambda: dev().labels, rule)
-        kind = {"mean": "average", "product": "product"}[rule]
-        name = cfg.get("name") or combination_name(kind, combine.weights)
+        combine = combination(cfg.weights, list(runs), dev_posteriors, lambda: dev().labels, rule,
+                              lambda c: (plain()(c), dev().labels))
+        kind = getattr(combine, "kind", None) or {"mean": "average", "product": "product"}[rule]
+        name = cfg.get("name") or (f"{kind}({'+'.join(runs)})" if isinstance(combine, ConditionWeights)
+                                   else combination_name(kind, combine.weights))
         out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / (f"{kind}_" + "_".join(runs))
     fitted = functools.cache(lambda: first.decoder if decoding.fitted_as(first.decoder) else decoding.fit(
         first.scheme, corpus.split("train"), prepare(first.config, corpus)[1]["train"]))
-    frames_dir = frames_directory(OmegaConf.to_container(first.config.frontend, resolve=True), first.scheme, corpus)
-    in_condition = functools.cache(lambda: evaluator.dev_posteriors(
-        {n: r.model for n, r in runs.items()}, first.frontend, dev(), corpus.split("dev"),
-        evaluator.mixer(sources, corpus, first.frontend.audio.extractor.sample_rate), frames_dir, combine))
+    in_condition = functools.cache(lambda: dev_in(combine))
 
     def tuned(n: str):
         return decoding.tuned_for(fitted(), lambda c: in_condition()(c)[n], dev(), corpus.split("dev"),
@@ -327,7 +342,7 @@ def evaluate(cfg: DictConfig) -> dict:
     decoders = {n: decoding.restored(run.decoder, conditions) or tuned(n) for n, run in runs.items()}
     if combine is not None:
         decoders["combined"] = tuned("combined")
-    print(report_run(out_dir, name, first.seed, first.scheme, evaluator, {n: r.model for n, r in runs.items()},
+    print(report_run(out_dir, name, first.seed, first.scheme, evaluator, models,
                      first.frontend, corpus, sources, decoding, decoders, combine=combine,
                      skipped=validation.bad_utterances, frames_dir=frames_dir, dev_posteriors=in_condition()))
     return json.loads((out_dir / "report.json").read_text())

@@ -294,7 +294,7 @@ class Evaluator:
             post = self.model_posteriors(models, data, dev, clean, kept)
             if combine is not None:
                 post["combined"] = clean["combined"] if post.keys() == clean.keys() - {"combined"} and all(
-                    post[m] is clean[m] for m in post) else combine(post)
+                    post[m] is clean[m] for m in post) else combine(post, condition=name, labels=data.labels, split="dev")
             return post
 
         return in_condition
@@ -355,7 +355,7 @@ class Evaluator:
             if set(post) != set(names):  # not computed before: computed here
                 post = self.model_posteriors(models, data, clean, clean_post, kept)
                 if combine is not None:
-                    post["combined"] = combine(post)
+                    post["combined"] = combine(post, condition=condition.name, labels=data.labels, split=split)
             if condition.is_clean:
                 clean_post = {n: post[n] for n in models}
             for name, p in post.items():

@@ -41,6 +41,8 @@ def report_run(run_dir: str | Path, name: str, seed: int, scheme: LabelScheme, e
         "models": list(models), "test": results[key],
         "dev": dev[key] if dev else None, "dev_speakers": len(corpus.speakers("dev")),
         "weights": getattr(combine, "weights", None),
+        **({"upper_bound": "oracle_weight: weights chosen per condition on the scored split itself, never a model"}
+           if getattr(combine, "oracle", False) else {}),
         "all": results, "all_dev": dev,
         "evaluation": {"noises": evaluator.noises, "snrs_db": evaluator.snrs_db, "seed": evaluator.seed,
                        "noise_draws": evaluator.noise_draws,

@@ -13,6 +13,8 @@ import itertools
 
 import numpy as np
 
+from collections.abc import Callable
+
 from avfusion.errors import ConfigError
 
 
@@ -49,7 +51,9 @@ class PosteriorAverage:
                 best, best_acc = weights, acc
         return cls(best, rule)
 
-    def __call__(self, posteriors: dict[str, np.ndarray]) -> np.ndarray:
+    def __call__(self, posteriors: dict[str, np.ndarray], condition: str | None = None,
+                 labels: np.ndarray | None = None, split: str | None = None) -> np.ndarray:
+        """The combined (N, C) posteriors (`condition`, `labels`, `split`: what the frames are; not needed here)."""
         missing = set(self.weights) - set(posteriors)
         if missing:
             raise KeyError(f"no posteriors for {sorted(missing)}")
@@ -59,3 +63,41 @@ class PosteriorAverage:
         log_p -= log_p.max(axis=1, keepdims=True)  # exp without overflow; renormalised below
         p = np.exp(log_p)
         return p / p.sum(axis=1, keepdims=True)
+
+
+class ConditionWeights:
+    """Stream weights per evaluation condition, the classic multi-stream scheme: in each condition its own
+    weights, chosen on the dev split in that condition (`fixed_weight`: `dev_in(condition)` gives the models'
+    dev posteriors there and the dev labels), or, as an upper bound that is never a model, on the very frames
+    being scored (`oracle_weight`: `dev_in` None; on test, the test labels)."""
+
+    def __init__(self, names: list[str], rule: str, dev_in: Callable[[str], tuple[dict, np.ndarray]] | None,
+                 step: float = 0.1) -> None:
+        self.names, self.rule, self.dev_in, self.step = list(names), rule, dev_in, step
+        self.oracle = dev_in is None
+        self.chosen: dict[str, PosteriorAverage] = {}  # by condition (an oracle's: on the split scored last)
+
+    @property
+    def kind(self) -> str:
+        return "oracle_weight" if self.oracle else "fixed_weight"
+
+    @property
+    def weights(self) -> dict[str, dict[str, float]]:
+        """The weights chosen so far, by condition."""
+        return {condition: average.weights for condition, average in self.chosen.items()}
+
+    def __call__(self, posteriors: dict[str, np.ndarray], condition: str | None = None,
+                 labels: np.ndarray | None = None, split: str | None = None) -> np.ndarray:
+        """The combined (N, C) posteriors of frames in `condition`, of `split` with `labels`: dev frames seen
+        first choose a fixed weight there; an oracle chooses on every call's frames."""
+        if condition is None:
+            raise ValueError(f"{self.kind} combines per condition: call it with the condition's name")
+        if self.oracle:
+            if labels is None:
+                raise ValueError("oracle_weight chooses its weights on the frames' labels: call it with them")
+            self.chosen[condition] = PosteriorAverage.tuned(posteriors, labels, self.step, self.rule)
+        elif condition not in self.chosen:
+            on_dev = (posteriors, labels) if split == "dev" and labels is not None else self.dev_in(condition)
+            self.chosen[condition] = PosteriorAverage.tuned(*on_dev, self.step, self.rule)
+        return self.chosen[condition](posteriors)
+
