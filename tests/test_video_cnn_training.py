@@ -132,3 +132,24 @@ def test_the_other_heads_train_on_the_cnn(tiny_root, bilinear_run, fusion):
     post = run.model.posteriors(test)
     np.testing.assert_allclose(post.sum(1), 1.0, atol=1e-5)
     assert np.mean(post.argmax(1) != test.labels) == pytest.approx(report["test"][0]["frame_error"], abs=1e-9)
+
+
+def test_a_video_degradation_reaches_the_mouth_pixel_stream(bilinear_run, tmp_path):
+    """The ROI stream of a degraded condition is cut from the degraded frames and cached beside the DCT video."""
+    from avfusion.configs import configured
+    from avfusion.evaluation.evaluate import degraded_frames
+    from avfusion.noise.video import DegradedVideo
+
+    cfg, run_dir, _ = bilinear_run
+    run = api.load_run(run_dir)
+    corpus, _ = api.load_corpus(cfg)
+    utterances = corpus.split("test")[:2]
+    clean = frames_of(run.frontend, utterances, FrameLabeller(run.scheme))
+    dark = DegradedVideo("low_light", configured("video_degradation.low_light"), 1.0, seed=0)
+    degraded = degraded_frames(run.frontend, clean, utterances, dark, tmp_path)
+    rois, clean_rois = degraded.streams["video_roi"].frames, clean.streams["video_roi"].frames
+    assert rois.shape == clean_rois.shape and rois.mean() < 0.2 * clean_rois.mean()
+    np.testing.assert_array_equal(degraded.streams["video_roi"].offsets, clean.streams["video_roi"].offsets)
+    assert sorted(p.name.split("-")[2] for p in (tmp_path / "conditions").glob("*.npy")) == ["video", "video_roi"]
+    np.testing.assert_array_equal(degraded_frames(run.frontend, clean, utterances, dark, tmp_path).streams["video_roi"].frames,
+                                  rois)
