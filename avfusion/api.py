@@ -37,7 +37,7 @@ from avfusion.decoding.base import CLEAN
 from avfusion.errors import ConfigError, UserError
 from avfusion.evaluation.evaluate import Evaluator, posteriors
 from avfusion.evaluation.run import report_run
-from avfusion.frames.cache import frames_directory, prepared_frames
+from avfusion.frames.cache import frames_directory, frontend_settings, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
@@ -251,9 +251,12 @@ def _setup_difference(a: Run, b: Run) -> str | None:
     """What keeps two runs' posteriors from being averaged (None: nothing): another test set, label scheme
     or front-end, judged by the config and by what each front-end actually fitted (the same config on an
     edited corpus fits other LDA and CMVN arrays)."""
-    for key in ("data", "label_scheme", "frontend"):
+    for key in ("data", "label_scheme"):
         if OmegaConf.select(a.config, key) != OmegaConf.select(b.config, key):
             return f"its {key} config differs"
+    if frontend_settings(OmegaConf.to_container(a.config.frontend, resolve=True)) != \
+            frontend_settings(OmegaConf.to_container(b.config.frontend, resolve=True)):
+        return "its frontend config differs"
     fitted_a, fitted_b = a.frontend.state_dict(), b.frontend.state_dict()
     differ = sorted(k for k in fitted_a.keys() | fitted_b.keys()
                     if k not in fitted_a or k not in fitted_b or not np.array_equal(fitted_a[k], fitted_b[k]))

@@ -7,7 +7,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from avfusion.frames.data import UttFrames
 from avfusion.frontends.cmvn import Cmvn
-from avfusion.frontends.projection import Lda
+from avfusion.frontends.projection import Lda, Pca
 from avfusion.frontends.statistics import ClassMoments, Moments, lda_scalings
 
 
@@ -39,6 +39,7 @@ def test_moments_merged_from_parts_about_other_shifts_are_one_pass():
     for rows in parts:  # each part about its own first batch's mean
         merged = merged + ClassMoments(12, 20).add(x[rows], y[rows])
     one = ClassMoments(12, 20).add(x, y).about(merged.shift)
+    assert not np.allclose(merged.shift, ClassMoments(12, 20).add(x, y).shift)  # other shifts were re-expressed
     for name in ("n", "s1", "s2", "s3", "s4"):
         np.testing.assert_allclose(getattr(merged, name), getattr(one, name), rtol=1e-10, atol=1e-6)
 
@@ -75,3 +76,39 @@ def test_global_cmvn_from_moments_is_its_fit():
     np.testing.assert_array_equal(from_moments.mean_, fitted.mean_)
     np.testing.assert_array_equal(from_moments.std_, fitted.std_)
     np.testing.assert_allclose(fitted.mean_, x.astype(np.float32).astype(np.float64).mean(0), rtol=1e-12)
+
+
+def test_a_front_end_fitted_in_batches_of_utterances_is_the_one_fitted_at_once(small_corpus, tmp_path, monkeypatch):
+    """frontend.fit_batch_utterances=1: global CMVN bit for bit, the LDAs to rounding (1e-4 of the largest
+    projection: trailing LDA directions with near-equal eigenvalues turn with the last bits), a step without
+    statistics (PCA) through its own fit; no batch is more than 1 utterance."""
+    from avfusion.frames.cache import fit_on_train
+    from avfusion.frames.data import frames_of
+    from avfusion.frames.labelling import FrameLabeller
+    from avfusion.corpus.labels import get_scheme
+    from conftest import small_frontend
+
+    _, corpus = small_corpus
+    steps = ["frontend.audio.steps.0.scope=global", "frontend.audio.steps.0.variance=true"]
+
+    def built(*overrides):
+        frontend = small_frontend(tmp_path, *steps, *overrides)
+        frontend.video.steps.append(Pca(n_components=20, max_frames=None))
+        frontend.prepare(list(corpus), progress=False)  # the raw features, extracted once into tmp_path
+        return frontend
+
+    whole = fit_on_train(built(), corpus)
+    batches = []
+    real = type(whole).raw_frames
+    monkeypatch.setattr(type(whole), "raw_frames", lambda self, utts, *a, **k: batches.append(len(utts)) or real(self, utts, *a, **k))
+    parts = fit_on_train(built("frontend.fit_batch_utterances=1"), corpus)
+    assert max(batches) == 1 and len(batches) > 2
+    a, b = whole.state_dict(), parts.state_dict()
+    assert a.keys() == b.keys()
+    np.testing.assert_array_equal(b["audio.steps.0.mean"], a["audio.steps.0.mean"])
+    np.testing.assert_array_equal(b["audio.steps.0.std"], a["audio.steps.0.std"])
+    test = corpus.split("test")
+    x, y = (frames_of(f, test, FrameLabeller(get_scheme("phone"))).features for f in (whole, parts))
+    for m in ("audio", "video"):
+        aligned = y[m] * np.sign((x[m] * y[m]).sum(0))  # each direction's sign
+        assert np.abs(aligned - x[m]).max() < 1e-4 * np.abs(x[m]).max()

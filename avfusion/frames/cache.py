@@ -29,6 +29,14 @@ FORMAT = 2  # 2: the front-end as arrays (frontend.npz); 1 was a pickle
 
 # settings that do not change the features: where the cache lives, how many processes extract
 NOT_IN_KEY = ("cache_dir", "n_jobs")
+# settings whose null is what every front-end did before they existed (so older prepared frames keep their key)
+NOT_IN_KEY_WHEN_NULL = ("fit_batch_utterances",)
+
+
+def frontend_settings(frontend_config: dict) -> dict:
+    """The settings of a front-end config that change its features."""
+    return {k: v for k, v in frontend_config.items()
+            if k not in NOT_IN_KEY and not (k in NOT_IN_KEY_WHEN_NULL and v is None)}
 
 
 def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> str:
@@ -43,7 +51,7 @@ def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> st
                                        + (f"|{u.alignment_tier}" if u.alignment_tier else "")
                                        + (f"|{u.alignment_format}" if u.alignment_format else "")
                                        for u in corpus).encode()).hexdigest()
-    settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_KEY}
+    settings = frontend_settings(frontend_config)
     labels = [scheme.name, *scheme.classes]  # a word scheme's classes are the corpus's vocabulary
     blob = json.dumps({"frontend": settings, "labels": labels, "corpus": corpus_id, "format": FORMAT},
                       sort_keys=True)

@@ -61,6 +61,18 @@ class Cmvn(FrontEndStep):
             moments.add(a)
         return moments.mean_std(self.floor)
 
+    @property
+    def learns(self) -> bool:
+        return self.scope == "global"
+
+    def fit_in_parts(self, parts) -> "Cmvn":
+        """`fit` with one batch of utterances in memory at a time: the same numbers."""
+        moments = Moments()
+        for part in parts() if self.learns else ():
+            for u in part:
+                moments.add(u.x)
+        return self.fit_moments(moments)
+
     def fit_moments(self, moments: Moments) -> "Cmvn":
         """Global statistics from moments gathered in parts (`avfusion.frontends.statistics`): `fit`'s numbers."""
         if self.scope == "global":

@@ -23,6 +23,7 @@ class Splice(FrontEndStep):
     """A pipeline step with nothing to fit."""
 
     context: int
+    learns = False
 
     @property
     def frame_context(self) -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from avfusion.errors import ConfigError, UserError
 from avfusion.corpus.types import Utterance
-from avfusion.frames.cache import NOT_IN_KEY
+from avfusion.frames.cache import NOT_IN_KEY, NOT_IN_KEY_WHEN_NULL
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
 from avfusion.frontends.step import FrontEndStep
@@ -35,6 +35,13 @@ from avfusion.media import load_audio
 log = logging.getLogger(__name__)
 
 LabelsOf = Callable[[Utterance, int], np.ndarray]  # (utterance, its frame count) -> frame labels
+
+
+def through(steps: list[FrontEndStep], utterances: list[UttFrames]) -> list[UttFrames]:
+    """`utterances` transformed by each fitted step in turn."""
+    for step in steps:
+        utterances = step.transform(utterances)
+    return utterances
 
 
 @dataclass
@@ -57,10 +64,16 @@ class ModalityFrontEnd:
             utterances = step.transform(utterances)
         return self
 
+    def fit_in_parts(self, parts: Callable[[], Iterator[list[UttFrames]]]) -> "ModalityFrontEnd":
+        """`fit` on the raw training utterances that `parts()` gives a batch at a time: each step that learns
+        makes its own pass, each batch through the steps before it."""
+        for i, step in enumerate(self.steps):
+            if step.learns:
+                step.fit_in_parts(lambda before=self.steps[:i]: (through(before, part) for part in parts()))
+        return self
+
     def transform(self, utterances: list[UttFrames]) -> list[UttFrames]:
-        for step in self.steps:
-            utterances = step.transform(utterances)
-        return utterances
+        return through(self.steps, utterances)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """What the steps learned, keyed `steps.<i>.<name>`."""
@@ -95,6 +108,7 @@ class FrontEnd:
     """Audio (and video) front-ends over a feature cache (`conf/frontend/default.yaml`)."""
 
     NOT_SHAPING: ClassVar[tuple[str, ...]] = NOT_IN_KEY  # where the cache is and how fast it fills
+    NOT_SHAPING_WHEN_NULL: ClassVar[tuple[str, ...]] = NOT_IN_KEY_WHEN_NULL
 
     audio: ModalityFrontEnd
     video: ModalityFrontEnd | None  # None: audio only
@@ -103,6 +117,8 @@ class FrontEnd:
     max_av_mismatch_s: float  # beyond this, audio and video durations are an error
     n_jobs: int
     streams: list[StreamFrontEnd] = field(default_factory=list)  # modalities kept at their own rate
+    # None (runs saved before it existed have none): fit on all training frames at once; N: in batches of N utterances
+    fit_batch_utterances: int | None = None
     fitted_: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -213,10 +229,20 @@ class FrontEnd:
         labels `labels_of(utterance, n_frames)` gives (the LDAs need them)."""
         if not utterances:
             raise ValueError("no training utterances to fit the front-end on")
-        raw = self.raw_frames(utterances)
-        labels = [labels_of(utt, len(u.x)) for utt, u in zip(utterances, next(iter(raw.values())))]
-        for name, modality in self.modalities.items():
-            modality.fit([dataclasses.replace(u, labels=y) for u, y in zip(raw[name], labels)])
+        size = self.fit_batch_utterances or len(utterances)
+        batches = [utterances[i:i + size] for i in range(0, len(utterances), size)]
+
+        def labelled(batch: list[Utterance], names: list[str]) -> dict[str, list[UttFrames]]:
+            raw = self.raw_frames(batch, modalities=names)
+            labels = [labels_of(utt, len(u.x)) for utt, u in zip(batch, next(iter(raw.values())))]
+            return {name: [dataclasses.replace(u, labels=y) for u, y in zip(frames, labels)] for name, frames in raw.items()}
+
+        if len(batches) == 1:  # all at once, as before fitting in parts existed: the steps' own `fit`
+            for name, frames in labelled(utterances, list(self.modalities)).items():
+                self.modalities[name].fit(frames)
+        else:  # one batch in memory at a time, a pass per step that learns (the cached raw features read again)
+            for name, modality in self.modalities.items():
+                modality.fit_in_parts(lambda name=name: (labelled(batch, [name])[name] for batch in batches))
         self.fitted_ = True
         return self
 

@@ -4,8 +4,8 @@ the fits on all the frames at once give: CMVN's global mean and deviation, and t
 `LinearDiscriminantAnalysis(solver="eigen", shrinkage=...)` fits (`avfusion.frontends.projection.Lda`),
 with Ledoit-Wolf shrinkage ("auto") of each class covariance and of the total covariance included.
 
-Everything is accumulated in float64 about a fixed shift (the first batch's mean): covariances do not move
-with it, and the fourth moments the Ledoit-Wolf coefficient needs lose far less to cancellation.
+Everything is accumulated in float64 about a shift per class (the class's first batch's mean): covariances
+do not move with it, and the fourth moments the Ledoit-Wolf coefficient needs lose far less to cancellation.
 """
 
 from __future__ import annotations
@@ -41,13 +41,15 @@ class Moments:
 
 @dataclass
 class ClassMoments:
-    """Per class c of frames (D,) about `shift`: the count, sum x, scatter x xᵀ, and the third and fourth
-    moments (x∘x) xᵀ and (x∘x)(x∘x)ᵀ that the Ledoit-Wolf coefficient of a standardised covariance needs."""
+    """Per class c of frames (D,), about the class's own shift (its first batch's mean, so that a feature
+    constant within a class has exactly zero variance, as scikit-learn finds it): the count, sum x, scatter
+    x xᵀ, and the third and fourth moments (x∘x) xᵀ and (x∘x)(x∘x)ᵀ that the Ledoit-Wolf coefficient of a
+    standardised covariance needs. Classes are counted as they come."""
 
     n_classes: int
     dim: int
-    shift: np.ndarray | None = None
     n: np.ndarray = field(init=False)
+    shift: np.ndarray = field(init=False)  # (C, D)
     s1: np.ndarray = field(init=False)  # (C, D)
     s2: np.ndarray = field(init=False)  # (C, D, D)
     s3: np.ndarray = field(init=False)  # (C, D, D): sum of (x∘x) xᵀ
@@ -56,20 +58,21 @@ class ClassMoments:
     def __post_init__(self) -> None:
         c, d = self.n_classes, self.dim
         self.n = np.zeros(c, np.int64)
-        self.s1 = np.zeros((c, d))
+        self.shift, self.s1 = np.zeros((c, d)), np.zeros((c, d))
         self.s2, self.s3, self.s4 = (np.zeros((c, d, d)) for _ in range(3))
 
     def add(self, x: np.ndarray, labels: np.ndarray) -> "ClassMoments":
-        """Frames (N, D) with their classes (N,) in [0, n_classes)."""
+        """Frames (N, D) with their classes (N,) >= 0."""
         x = np.asarray(x, dtype=np.float64)
-        if self.shift is None:
-            self.shift = x.mean(axis=0) if len(x) else np.zeros(self.dim)
-        x = x - self.shift
         labels = np.asarray(labels)
+        if len(labels) and labels.max() >= self.n_classes:
+            self.grow(int(labels.max()) + 1)
         order = np.argsort(labels, kind="stable")
         classes, starts = np.unique(labels[order], return_index=True)
         for c, rows in zip(classes, np.split(order, starts[1:])):
-            xc = x[rows]
+            if self.n[c] == 0:
+                self.shift[c] = x[rows].mean(axis=0)
+            xc = x[rows] - self.shift[c]
             squared = xc * xc
             self.n[c] += len(xc)
             self.s1[c] += xc.sum(axis=0)
@@ -78,57 +81,74 @@ class ClassMoments:
             self.s4[c] += squared.T @ squared
         return self
 
+    def grow(self, n_classes: int) -> None:
+        """Room for classes up to `n_classes` (new ones empty)."""
+        extra = n_classes - self.n_classes
+        if extra > 0:
+            self.n = np.concatenate([self.n, np.zeros(extra, np.int64)])
+            self.shift, self.s1 = (np.concatenate([a, np.zeros((extra, self.dim))]) for a in (self.shift, self.s1))
+            self.s2, self.s3, self.s4 = (np.concatenate([a, np.zeros((extra, self.dim, self.dim))])
+                                         for a in (self.s2, self.s3, self.s4))
+            self.n_classes = n_classes
+
     def __add__(self, other: "ClassMoments") -> "ClassMoments":
-        """The moments of both sets of frames (the other's re-expressed about this shift)."""
-        out = ClassMoments(self.n_classes, self.dim, self.shift if self.shift is not None else other.shift)
+        """The moments of both sets of frames (each class's re-expressed about this one's shift for it)."""
+        out = ClassMoments(max(self.n_classes, other.n_classes), self.dim)
+        for part in (other, self):  # this one's shifts win where both have a class
+            c = part.n_classes
+            out.shift[:c] = np.where(part.n[:, None] > 0, part.shift, out.shift[:c])
         for part in (self, other):
-            moved = part.about(out.shift)
-            out.n += moved.n
-            out.s1 += moved.s1
-            out.s2 += moved.s2
-            out.s3 += moved.s3
-            out.s4 += moved.s4
+            c = part.n_classes
+            moved = part.about(out.shift[:c])
+            out.n[:c] += moved.n
+            out.s1[:c] += moved.s1
+            out.s2[:c] += moved.s2
+            out.s3[:c] += moved.s3
+            out.s4[:c] += moved.s4
         return out
 
-    def about(self, shift: np.ndarray | None) -> "ClassMoments":
-        """The same moments about another shift (the binomial expansion of (x + d) in each)."""
-        if shift is None or self.shift is None or np.array_equal(shift, self.shift):
-            return self
-        d = self.shift - shift  # x_new = x_old + d
-        out = ClassMoments(self.n_classes, self.dim, shift)
+    def about(self, shift: np.ndarray) -> "ClassMoments":
+        """The same moments about other shifts (C, D), by the binomial expansion of (x + d) in each."""
+        d = self.shift - shift  # x_new = x_old + d, per class
+        out = ClassMoments(self.n_classes, self.dim)
         n = self.n[:, None].astype(np.float64)
         s1, s2, s3 = self.s1, self.s2, self.s3
         sq1 = np.einsum("cii->ci", s2)  # sum of x∘x per class (C, D)
-        out.n = self.n.copy()
-        out.s1 = s1 + n * d
-        out.s2 = s2 + s1[:, :, None] * d[None, None, :] + d[None, :, None] * s1[:, None, :] + n[:, :, None] * np.outer(d, d)
-        # (x + d)∘(x + d) = x∘x + 2 d∘x + d∘d; times (x + d)ᵀ
-        out.s3 = (s3 + sq1[:, :, None] * d[None, None, :]
-                  + 2 * d[None, :, None] * (s2 + s1[:, :, None] * d[None, None, :])
-                  + (d * d)[None, :, None] * (s1[:, None, :] + n[:, :, None] * d[None, None, :]))
-        # (a + 2 d∘x + d∘d)(a + 2 d∘x + d∘d)ᵀ with a = x∘x, summed over frames
         dd = d * d
+        col = lambda v: v[:, :, None]  # noqa: E731  (C, D) -> (C, D, 1): indexes rows i
+        row = lambda v: v[:, None, :]  # noqa: E731  (C, D) -> (C, 1, D): indexes columns j
+        out.n, out.shift = self.n.copy(), np.array(shift, dtype=np.float64)
+        out.s1 = s1 + n * d
+        out.s2 = s2 + col(s1) * row(d) + col(d) * row(s1) + col(n) * col(d) * row(d)
+        # (x + d)∘(x + d) = x∘x + 2 d∘x + d∘d; times (x + d)ᵀ
+        out.s3 = (s3 + col(sq1) * row(d) + 2 * col(d) * (s2 + col(s1) * row(d))
+                  + col(dd) * (row(s1) + col(n) * row(d)))
+        # (a + 2 d∘x + d∘d)(a + 2 d∘x + d∘d)ᵀ with a = x∘x, summed over frames
         s3t = np.transpose(s3, (0, 2, 1))  # sum of x (x∘x)ᵀ
-        out.s4 = (self.s4 + 2 * s3 * d[None, None, :] + sq1[:, :, None] * dd[None, None, :]
-                  + 2 * d[None, :, None] * s3t + 4 * d[None, :, None] * s2 * d[None, None, :]
-                  + 2 * d[None, :, None] * s1[:, :, None] * dd[None, None, :]
-                  + dd[None, :, None] * sq1[:, None, :] + 2 * dd[None, :, None] * s1[:, None, :] * d[None, None, :]
-                  + n[:, :, None] * np.outer(dd, dd))
+        out.s4 = (self.s4 + 2 * s3 * row(d) + col(sq1) * row(dd)
+                  + 2 * col(d) * s3t + 4 * col(d) * s2 * row(d) + 2 * col(d) * col(s1) * row(dd)
+                  + col(dd) * row(sq1) + 2 * col(dd) * row(s1) * row(d) + col(n) * col(dd) * row(dd))
         return out
 
     def without(self, classes: np.ndarray) -> "ClassMoments":
         """These moments with `classes` emptied (their frames left out)."""
-        out = ClassMoments(self.n_classes, self.dim, self.shift)
-        out.n, out.s1, out.s2, out.s3, out.s4 = (a.copy() for a in (self.n, self.s1, self.s2, self.s3, self.s4))
+        out = ClassMoments(self.n_classes, self.dim)
+        out.n, out.shift, out.s1, out.s2, out.s3, out.s4 = (a.copy() for a in (self.n, self.shift, self.s1, self.s2,
+                                                                                 self.s3, self.s4))
         for a in (out.n, out.s1, out.s2, out.s3, out.s4):
             a[classes] = 0
         return out
 
     def pooled(self) -> "ClassMoments":
-        """All classes as one."""
-        out = ClassMoments(1, self.dim, self.shift)
-        out.n, out.s1 = self.n.sum(keepdims=True), self.s1.sum(axis=0, keepdims=True)
-        out.s2, out.s3, out.s4 = (s.sum(axis=0, keepdims=True) for s in (self.s2, self.s3, self.s4))
+        """All classes as one, about their frame-weighted mean (a class at a time: memory of one class's moments)."""
+        centre = (self.n[:, None] * self.shift + self.s1).sum(axis=0) / max(int(self.n.sum()), 1)
+        out = ClassMoments(1, self.dim)
+        out.shift = centre[None, :]
+        for c in np.flatnonzero(self.n):
+            one = ClassMoments(1, self.dim)
+            one.n, one.shift = self.n[c:c + 1], self.shift[c:c + 1]
+            one.s1, one.s2, one.s3, one.s4 = (a[c:c + 1] for a in (self.s1, self.s2, self.s3, self.s4))
+            out = out + one.about(out.shift) if out.n[0] else one.about(out.shift)
         return out
 
 

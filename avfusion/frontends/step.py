@@ -3,6 +3,8 @@ at 100 frames/s, fitted on the training utterances only."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import numpy as np
 
 
@@ -14,9 +16,16 @@ class FrontEndStep:
     default, means the whole recording, and `avfusion-predict` then runs a long recording in one piece."""
 
     frame_context: int | None = None
+    learns = True  # False: `fit` learns nothing (splicing, per-utterance CMVN), so fitting in parts skips it
 
     def fit(self, utterances) -> "FrontEndStep":
         return self
+
+    def fit_in_parts(self, parts: Callable[[], Iterable[list]]) -> "FrontEndStep":
+        """`fit` on the training utterances that `parts()` gives a batch at a time (called once per pass).
+        Steps that fit from statistics gathered batch by batch (global CMVN, LDA) override it and hold one
+        batch at a time; this default joins the batches and calls `fit`, every frame in memory at once."""
+        return self.fit([u for part in parts() for u in part])
 
     def transform(self, utterances):
         raise NotImplementedError(f"{type(self).__name__} must define transform(utterances)")
