@@ -161,12 +161,20 @@ def finished_report(cfg: DictConfig, run_dir: Path) -> dict | None:
         return None
     if report.stat().st_mtime < saved.stat().st_mtime:
         return None  # trained again (config.yaml rewritten) and stopped before its report
-    now, then = ({k: v for k, v in _dotted(OmegaConf.to_container(c, resolve=True)).items() if k != "training.resume"}
-                 for c in (cfg, OmegaConf.load(saved)))
+    now, then = (_compared(_dotted(OmegaConf.to_container(c, resolve=True))) for c in (cfg, OmegaConf.load(saved)))
     if now != then:
         return None
     log.info("run already finished with this config: %s (delete it to train again)", report)
     return json.loads(report.read_text())
+
+
+def _compared(settings: dict) -> dict:
+    """The settings by which a finished run is the run a config asks for: all but `training.resume`, null or
+    empty ones (a setting added since the run was saved leaves it as it was at null or empty), and the video
+    degradations' definitions while no condition names one."""
+    video = settings.get("evaluation.video_degradations") or settings.get("evaluation.pairs")
+    return {k: v for k, v in settings.items() if k != "training.resume" and v not in (None, [], {})
+            and (video or not (k.startswith("video_degradation.") or k == "evaluation.video_severities"))}
 
 
 def evaluator_of(cfg: DictConfig) -> Evaluator:

@@ -252,6 +252,32 @@ def test_resuming_a_finished_run_returns_its_report_without_training_or_evaluati
         train_concat(tiny_root, run, "training.resume=true")
 
 
+def test_a_run_saved_before_newer_settings_existed_is_still_finished(tiny_root, uninterrupted, monkeypatch):
+    """Settings added later (video degradations, fitting in parts) at their null or empty values leave a
+    finished run as it was: a resumed study does not evaluate it again; naming a degradation does."""
+    import shutil
+
+    from omegaconf import OmegaConf
+
+    from avfusion import api
+
+    whole, expected = uninterrupted
+    run = tiny_root / "run_saved_earlier"
+    shutil.copytree(whole, run)
+    saved = OmegaConf.load(run / "config.yaml")
+    for key in ("video_degradation", "frontend.fit_batch_utterances", "evaluation.video_degradations",
+                "evaluation.video_severities", "evaluation.pairs"):
+        parent, _, leaf = key.rpartition(".")
+        node = OmegaConf.select(saved, parent) if parent else saved
+        node.pop(leaf)
+    OmegaConf.save(saved, run / "config.yaml")
+    (run / "report.json").touch()
+    monkeypatch.setattr(api, "report_run", lambda *a, **k: (_ for _ in ()).throw(AssertionError("evaluated again")))
+    assert train_concat(tiny_root, run, "training.resume=true") == expected
+    with pytest.raises(AssertionError, match="evaluated again"):
+        train_concat(tiny_root, run, "training.resume=true", "evaluation.video_degradations=[blur]")
+
+
 @pytest.mark.slow
 def test_kill_9_at_a_random_step_of_each_stage_then_resume_equals_the_uninterrupted_run(tiny_root):
     """The real thing: the training process killed with SIGKILL once in each stage, at a random moment after
