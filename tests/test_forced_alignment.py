@@ -1,0 +1,78 @@
+"""Forced alignment (avfusion.decoding.align): the best path through an utterance's own unit sequence, optional
+positions skipped or kept, equal to an exhaustive search over every path on small problems."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+from avfusion.decoding.align import force_align, linear_arcs
+
+
+def allowed(path, cross, start, end, n_states) -> bool:
+    """A path of (position, state) per frame that the linear HMM can take, start to end."""
+    (p0, k0), (pn, kn) = path[0], path[-1]
+    if k0 != 0 or start[p0] == -np.inf or kn != n_states - 1 or end[pn] == -np.inf:
+        return False
+    return all((q, j) in ((p, k), (p, k + 1)) or (k == n_states - 1 and j == 0 and cross[p, q] == 0)
+               for (p, k), (q, j) in zip(path, path[1:]))
+
+
+def exhaustive(loglik, units, optional, log_stay, log_move):
+    """Every (position, state) sequence over the frames, scored as the kernel scores a path; the best."""
+    n_frames, _, n_states = loglik.shape
+    cross, start, end = linear_arcs(optional)
+    best, best_path = -np.inf, None
+    for path in itertools.product([(p, k) for p in range(len(units)) for k in range(n_states)], repeat=n_frames):
+        if not allowed(path, cross, start, end, n_states):
+            continue
+        score = start[path[0][0]] + end[path[-1][0]] + log_move[units[path[-1][0]], n_states - 1]
+        score += sum(loglik[t, units[p], k] for t, (p, k) in enumerate(path))
+        score += sum(log_stay[units[p], k] if (q, j) == (p, k) else log_move[units[p], k]
+                     for (p, k), (q, j) in zip(path, path[1:]))
+        if score > best:
+            best, best_path = score, path
+    return best, best_path
+
+
+def segments_of(path, units):
+    """(unit, start, end) runs of positions along a path."""
+    out, start = [], 0
+    for t in range(1, len(path) + 1):
+        if t == len(path) or path[t][0] != path[t - 1][0]:
+            out.append((units[path[start][0]], start, t))
+            start = t
+    return out
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_alignment_is_the_best_of_every_path(seed):
+    rng = np.random.default_rng(seed)
+    n_units, n_states, n_frames = 3, 2, 6
+    loglik = rng.normal(0, 2, (n_frames, n_units, n_states))
+    stay = rng.uniform(0.3, 0.8, (n_units, n_states))
+    log_stay, log_move = np.log(stay), np.log1p(-stay)
+    units, optional = [0, 1, 2, 0], [True, False, False, True]  # sil a b sil, the silences optional
+    segments, score = force_align(loglik, units, optional, log_stay, log_move)
+    best, path = exhaustive(loglik, units, optional, log_stay, log_move)
+    assert score == pytest.approx(best)
+    assert [tuple(s) for s in segments] == segments_of(path, units)
+
+
+def test_an_optional_silence_is_kept_where_the_frames_are_silent_and_skipped_where_not():
+    n_states, units, optional = 2, [0, 1, 2, 0], [True, False, False, True]
+    log_stay = log_move = np.log(np.full((3, n_states), 0.5))
+    frames = [0, 0, 0, 1, 1, 1, 2, 2, 2]  # silence, a, b: the final silence has no frames of its own
+    loglik = np.full((len(frames), 3, n_states), -10.0)
+    loglik[np.arange(len(frames)), frames] = 0.0
+    segments, _ = force_align(loglik, units, optional, log_stay, log_move)
+    assert [tuple(s) for s in segments] == [(0, 0, 3), (1, 3, 6), (2, 6, 9)]
+    with pytest.raises(ValueError, match="3 frames cannot hold the 4 states"):
+        force_align(loglik[:3], units, optional, log_stay, log_move)
+
+
+def test_arcs_skip_only_optional_positions():
+    cross, start, end = linear_arcs([True, False, True, False, True])
+    allowed_next = {p: list(np.flatnonzero(cross[p] == 0)) for p in range(5)}
+    assert allowed_next == {0: [1], 1: [2, 3], 2: [3], 3: [4], 4: []}
+    assert list(start == 0) == [True, True, False, False, False] and list(end == 0) == [False, False, False, True, True]
