@@ -232,6 +232,7 @@ class Evaluator:
     video_degradations: list[str]  # names of video degradations (conf/video_degradation/)
     video_severities: list[float]  # each in (0, 1]
     pairs: list[list]  # [noise, snr_db, degradation, severity]: an audio noise with a video degradation
+    missing_streams: list[str]  # encoders scored as absent, one condition each (models trained with modality dropout)
     seed: int
     batch_size: int
     report_dev: bool  # also score dev in every condition: the table conclusions are drawn from
@@ -244,7 +245,8 @@ class Evaluator:
                                           "snrs_db": each(number(), example="[20,10,0]"), "seed": integer(),
                                           "batch_size": integer(1), "noise_draws": integer(1),
                                           "video_degradations": each(text, example="[occlusion,blur]"),
-                                          "video_severities": each(number(above=0.0, high=1.0), example="[0.5,1.0]")})
+                                          "video_severities": each(number(above=0.0, high=1.0), example="[0.5,1.0]"),
+                                          "missing_streams": each(text, example="[audio,video]")})
         severity, snr = number(above=0.0, high=1.0), number()
         for pair in self.pairs:
             if not (isinstance(pair, (list, tuple)) and len(pair) == 4 and text(pair[0]) is None and snr(pair[1]) is None
@@ -258,7 +260,8 @@ class Evaluator:
         return list(dict.fromkeys([*self.noises, *(p[0] for p in self.pairs)]))
 
     def conditions(self) -> list[NoiseCondition]:
-        return conditions(self.noises, self.snrs_db, self.video_degradations, self.video_severities, self.pairs)
+        return conditions(self.noises, self.snrs_db, self.video_degradations, self.video_severities, self.pairs,
+                          self.missing_streams)
 
     def condition_names(self) -> list[str]:
         return [c.name for c in self.conditions()]
@@ -291,7 +294,7 @@ class Evaluator:
         def in_condition(name: str) -> dict[str, np.ndarray]:
             data = self.frames_in(by_name[name], frontend, dev, utterances, noise, cache_dir)
             clean = in_condition(CLEAN) if name != CLEAN else {}
-            post = self.model_posteriors(models, data, dev, clean, kept)
+            post = self.model_posteriors(models, data, dev, clean, kept, by_name[name].missing)
             if combine is not None:
                 post["combined"] = clean["combined"] if post.keys() == clean.keys() - {"combined"} and all(
                     post[m] is clean[m] for m in post) else combine(post, condition=name, labels=data.labels, split="dev")
@@ -300,12 +303,23 @@ class Evaluator:
         return in_condition
 
     def model_posteriors(self, models: dict[str, torch.nn.Module], data: FrameData, clean: FrameData,
-                         clean_post: dict[str, np.ndarray], kept: EncoderOutputs | None = None) -> dict[str, np.ndarray]:
+                         clean_post: dict[str, np.ndarray], kept: EncoderOutputs | None = None,
+                         missing: str | None = None) -> dict[str, np.ndarray]:
         """Each model's posteriors on `data`; a model that reads there exactly what it reads in `clean` gets its
         clean posteriors (`clean_post`, when computed) without a forward pass: the same numbers. `kept`: the
-        encoders' outputs of the condition before, reused by encoders whose inputs did not change."""
-        return {name: clean_post[name] if name in clean_post and same_inputs(m, data, clean)
-                else posteriors(m, data, self.batch_size, kept) for name, m in models.items()}
+        encoders' outputs of the condition before, reused by encoders whose inputs did not change. `missing`: an
+        encoder scored as absent (its hidden layer zeros); a model without it is scored as it is."""
+        out = {}
+        for name, m in models.items():
+            if missing is not None and missing in getattr(m, "encoders", {}):
+                out[name] = m.posteriors(data, self.batch_size, kept, missing=frozenset({missing}))
+            elif missing is not None and missing in getattr(m, "modalities", ()):
+                raise ConfigError(f"evaluation.missing_streams: {name} reads {missing} through its encoders "
+                                  f"{sorted(m.encoders)}, which have no {missing} stream of their own to leave out")
+            else:
+                out[name] = clean_post[name] if name in clean_post and same_inputs(m, data, clean) \
+                    else posteriors(m, data, self.batch_size, kept)
+        return out
 
     def check(self, sources: dict[str, NoiseSource], corpus=None) -> None:
         """Fail before any work when a condition's noise or video degradation is unknown or misconfigured, and
@@ -353,7 +367,7 @@ class Evaluator:
             data = self.frames_in(condition, frontend, clean, utterances, noise, cache_dir, draws)
             post = dict(known(condition.name)) if known is not None and draws == 1 else {}
             if set(post) != set(names):  # not computed before: computed here
-                post = self.model_posteriors(models, data, clean, clean_post, kept)
+                post = self.model_posteriors(models, data, clean, clean_post, kept, condition.missing)
                 if combine is not None:
                     post["combined"] = combine(post, condition=condition.name, labels=data.labels, split=split)
             if condition.is_clean:
@@ -362,6 +376,8 @@ class Evaluator:
                 row = {"condition": condition.name, "noise": condition.kind, "snr_db": condition.snr_db}
                 if condition.video is not None:
                     row.update(video=condition.video, video_severity=condition.severity)
+                if condition.missing is not None:
+                    row.update(missing=condition.missing)
                 decoder = decoders[name]
                 if isinstance(decoder, PerCondition):  # tuned on dev in this very condition
                     decoder = decoder.for_condition(condition.name)

@@ -16,6 +16,7 @@ class NoiseCondition:
     draw: int = 0  # which independent noise draw (evaluation.noise_draws); the name leaves it out: draws pool
     video: str | None = None  # a video degradation's name (conf/video_degradation/<name>.yaml), or none
     severity: float | None = None  # the degradation's severity, in (0, 1]
+    missing: str | None = None  # a stream scored as absent (an encoder's name: its hidden layer zeros)
 
     def __post_init__(self) -> None:
         if (self.kind == CLEAN) != (self.snr_db is None):
@@ -28,19 +29,21 @@ class NoiseCondition:
     @property
     def is_clean(self) -> bool:
         """Neither stream changed."""
-        return self.kind == CLEAN and self.video is None
+        return self.kind == CLEAN and self.video is None and self.missing is None
 
     @property
     def name(self) -> str:
         parts = ([] if self.kind == CLEAN else [f"{self.kind} {self.snr_db:g} dB"]) + \
-            ([] if self.video is None else [f"{self.video} {self.severity:g}"])
+            ([] if self.video is None else [f"{self.video} {self.severity:g}"]) + \
+            ([] if self.missing is None else [f"no {self.missing}"])
         return " + ".join(parts) or CLEAN
 
 
 def conditions(kinds: list[str], snrs_db: list[float], videos: Sequence[str] = (), severities: Sequence[float] = (),
-               pairs: Sequence[Sequence] = ()) -> list[NoiseCondition]:
-    """clean first, then every noise at every SNR, every video degradation at every severity, and the listed
-    `pairs` (noise, SNR, degradation, severity)."""
+               pairs: Sequence[Sequence] = (), missing: Sequence[str] = ()) -> list[NoiseCondition]:
+    """clean first, then every noise at every SNR, every video degradation at every severity, the listed
+    `pairs` (noise, SNR, degradation, severity), and each stream of `missing` left out."""
     return [NoiseCondition()] + [NoiseCondition(k, float(s)) for k in kinds for s in snrs_db] + \
         [NoiseCondition(video=v, severity=float(s)) for v in videos for s in severities] + \
-        [NoiseCondition(k, float(snr), video=v, severity=float(s)) for k, snr, v, s in pairs]
+        [NoiseCondition(k, float(snr), video=v, severity=float(s)) for k, snr, v, s in pairs] + \
+        [NoiseCondition(missing=m) for m in missing]

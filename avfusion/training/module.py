@@ -34,8 +34,12 @@ class FusionModule(pl.LightningModule):
     """
 
     def __init__(self, encoders: dict[str, nn.Module], head: FusionHead, lr: float = 1e-3,
-                 weight_decay: float = 1e-5, optimizer: Callable | None = None) -> None:
+                 weight_decay: float = 1e-5, optimizer: Callable | None = None,
+                 modality_dropout: float | None = None) -> None:
         super().__init__()
+        # training: per item (a frame, or a sequence), with this probability one stream's hidden layer is zeros
+        self.modality_dropout = modality_dropout or 0.0
+        self.absent: frozenset[str] = frozenset()  # streams scored as missing (`posteriors(missing=...)`)
         if not isinstance(head, FusionHead):
             raise TypeError(f"{type(head).__name__} is not a FusionHead (avfusion.models.fusion.base)")
         self.encoders = nn.ModuleDict(encoders)
@@ -82,6 +86,11 @@ class FusionModule(pl.LightningModule):
     def hidden(self, features: dict[str, torch.Tensor], mask: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         out = {}
         for name, enc in self.encoders.items():
+            if name in self.absent:  # a missing stream: its hidden layer is zeros, as modality dropout trains it
+                items = tuple(mask.shape) if mask is not None else \
+                    (len(next(v for v in features.values() if isinstance(v, torch.Tensor))),)
+                out[name] = torch.zeros((*items, enc.output_dim), device=self.device)
+                continue
             x = encoder_inputs(enc, features)
             if mask is None or enc.sequence_input:
                 out[name] = enc(x, mask) if enc.sequence_input else enc(x)
@@ -94,12 +103,28 @@ class FusionModule(pl.LightningModule):
                 labels: torch.Tensor | None = None) -> torch.Tensor:
         """`labels` reach only heads that take the reference segmentation from them (`needs_segments`)."""
         hidden = self.hidden(features, mask)
+        if self.training and self.modality_dropout > 0:
+            hidden = self.dropped(hidden, mask)
         if self.head.needs_segments:
             return self.head(hidden, mask, labels=labels)
         if mask is None or self.head.sequence_input:
             return self.head(hidden, mask) if self.head.sequence_input else self.head(hidden)
         logits = self.head({name: h[mask] for name, h in hidden.items()})  # a frame head on the real frames
         return logits.new_zeros(*mask.shape, logits.shape[-1]).index_put((mask,), logits)
+
+    def dropped(self, hidden: dict[str, torch.Tensor], mask: torch.Tensor | None) -> dict[str, torch.Tensor]:
+        """Modality dropout: per item (a frame of a frame batch, a sequence of a sequence batch), with
+        probability `modality_dropout`, one stream's hidden layer, chosen uniformly, set to zeros (never more
+        than one: the head always has a stream to go on)."""
+        names = list(hidden)
+        if len(names) < 2:
+            return hidden
+        first = hidden[names[0]]
+        items = first.shape[:1]  # frames (N, H) or sequences (B, T, H)
+        drop = torch.rand(items, device=first.device) < self.modality_dropout
+        which = torch.randint(len(names), items, device=first.device)
+        shape = (-1,) + (1,) * (first.dim() - 1)
+        return {n: h * (~(drop & (which == i))).to(h.dtype).view(shape) for i, (n, h) in enumerate(hidden.items())}
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         features, labels, *rest = batch
@@ -129,17 +154,26 @@ class FusionModule(pl.LightningModule):
         return self.optimizer([g for g in groups if g["params"]])
 
     @torch.no_grad()
-    def posteriors(self, data: FrameData, batch_size: int = 8192, kept: EncoderOutputs | None = None) -> np.ndarray:
+    def posteriors(self, data: FrameData, batch_size: int = 8192, kept: EncoderOutputs | None = None,
+                   missing: frozenset[str] = frozenset()) -> np.ndarray:
         """(N, C) class posteriors of every frame of `data`: in blocks of frames, or a whole utterance at a
         time for sequence models. `kept`: frame models take from it each encoder's outputs on input arrays
-        it saw last time (and keep theirs there); the blocks are the same, so are the numbers."""
+        it saw last time (and keep theirs there); the blocks are the same, so are the numbers. `missing`:
+        encoders whose stream is scored as absent (their hidden layer zeros, as modality dropout trains)."""
+        unknown = set(missing) - set(self.encoders)
+        if unknown:
+            raise ValueError(f"no encoder {sorted(unknown)} to leave out (the model's: {sorted(self.encoders)})")
         self.eval()
         out = []
         if self.sequence_input:
             utterances = SequenceBatches(data, self.modalities)
-            for u in range(len(utterances)):
-                batch, labels, mask = utterances[u]
-                out.append(torch.softmax(self(batch, mask, labels)[0], dim=-1).numpy())
+            self.absent = frozenset(missing)
+            try:
+                for u in range(len(utterances)):
+                    batch, labels, mask = utterances[u]
+                    out.append(torch.softmax(self(batch, mask, labels)[0], dim=-1).numpy())
+            finally:
+                self.absent = frozenset()
             return np.concatenate(out)
         starts = range(0, len(data), batch_size)
         hidden = {}
@@ -148,7 +182,10 @@ class FusionModule(pl.LightningModule):
                 return torch.cat([enc(encoder_inputs(enc, {m: block(data.features[m], slice(s, s + batch_size))
                                                              for m in enc.inputs})) for s in starts])
             inputs = tuple(data.features[m] for m in enc.inputs)
-            hidden[name] = computed() if kept is None else kept.of(enc, inputs, computed)
+            if name in missing:
+                hidden[name] = torch.zeros(len(data), enc.output_dim)
+            else:
+                hidden[name] = computed() if kept is None else kept.of(enc, inputs, computed)
         for s in starts:
             out.append(torch.softmax(self.head({n: h[s:s + batch_size] for n, h in hidden.items()}), dim=-1).numpy())
         return np.concatenate(out)

@@ -262,6 +262,7 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
             encoders[name] = encoder_spec.build(name, input_dims)
     optim = dict(lr=settings.training.lr, weight_decay=settings.training.weight_decay, optimizer=settings.optimizer)
     unimodal = pretrain_encoders(encoders, data, scheme, settings) if head.pretrain_encoders else {}
+    dropout = dict(modality_dropout=settings.training.modality_dropout)  # the fusion stage only
     if settings.training.head_seed is not None and not head.pretrain_encoders:
         raise ConfigError(f"training.head_seed={settings.training.head_seed}: it seeds a head trained on pre-trained "
                           f"encoders, and {type(head).__name__} pre-trains none (its encoders train with seed)")
@@ -274,9 +275,9 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
         hidden["train"] = hidden_frames(encoders, data["train"])
         head.initialise(hidden["train"].features)
     if not precompute:
-        return run_stage("fusion", FusionModule(encoders, head, **optim), data, settings,
+        return run_stage("fusion", FusionModule(encoders, head, **optim, **dropout), data, settings,
                          shared=isinstance(head, SingleEncoderSoftmax), seed=seed)
     hidden.update({split: hidden_frames(encoders, frames) for split, frames in data.items() if split not in hidden})
     stand_ins = {name: PrecomputedEncoder(name, enc.output_dim) for name, enc in encoders.items()}
-    trained = run_stage("fusion", FusionModule(stand_ins, head, **optim), hidden, settings, seed=seed)
+    trained = run_stage("fusion", FusionModule(stand_ins, head, **optim, **dropout), hidden, settings, seed=seed)
     return FusionModule(encoders, trained.head, **optim)
