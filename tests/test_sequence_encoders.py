@@ -105,9 +105,11 @@ def test_blstm_under_a_frozen_head_trains_reloads_and_predicts_as_one_piece(tiny
     np.testing.assert_allclose(prediction.posteriors, expected, atol=1e-5)
 
 
-def test_a_sequence_encoder_fine_tunes_under_a_joint_head(tiny_root):
-    """bilinear trains the encoders with the head after their pre-training: the TDNN's weights move."""
-    run_dir, _ = _train(tiny_root, "tdnn_bilinear", "fusion=bilinear", "encoder=tdnn", *SMALL["tdnn"])
+def test_a_sequence_encoder_fine_tunes_under_a_joint_head_on_chunks(tiny_root):
+    """bilinear trains the encoders with the head after their pre-training, here on chunks of 40 frames of
+    the utterances (training.batching=chunks): the TDNN's weights move."""
+    run_dir, _ = _train(tiny_root, "tdnn_bilinear", "fusion=bilinear", "encoder=tdnn", *SMALL["tdnn"],
+                        "training.batching=chunks", "training.chunk_frames=40")
     pretrained = torch.load(run_dir / "stages" / "pretrain_audio" / "best.pt", weights_only=True)
     model = api.load_run(run_dir).model.state_dict()
     assert not torch.equal(pretrained["encoders.audio.convs.0.weight"], model["encoders.audio.convs.0.weight"])
