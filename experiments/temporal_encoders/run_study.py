@@ -13,6 +13,7 @@ Resumable: a finished run is not trained again, a killed one resumes from its la
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -52,7 +53,9 @@ def main() -> None:
                  f"fusion={fusion}", *([f"name={prefix}{fusion}"] if prefix else []), seeds, "training.resume=true",
                  f"hydra.sweep.dir={args.output}", f"hydra.sweep.subdir={prefix}{fusion}-s" + "${seed}"], log)
     print(f"trained in {(time.time() - started) / 60:.1f} min", flush=True)
-    run([sys.executable, "-m", "avfusion.cli.report", str(args.output), *[f"--baseline={b}" for b in BASELINES]])
+    present = {json.loads(path.read_text())["name"] for path in args.output.rglob("report.json")}
+    baselines = [b for b in BASELINES if b in present]  # --grids may have left some out so far
+    run([sys.executable, "-m", "avfusion.cli.report", str(args.output), *[f"--baseline={b}" for b in baselines]])
 
 
 if __name__ == "__main__":
