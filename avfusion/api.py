@@ -190,8 +190,9 @@ def noise_sources(cfg: DictConfig) -> dict[str, NoiseSource]:
 
 
 def frontend_outputs(frontend: DictConfig) -> list[str]:
-    """What a front-end config gives the encoders: its modalities and its streams."""
-    return [m for m in ("audio", "video") if frontend.get(m)] + [s.name for s in frontend.get("streams") or []]
+    """What a front-end config gives the encoders and heads: its modalities, its measures and its streams."""
+    return [m for m in ("audio", "video") if frontend.get(m)] + \
+        [s.name for key in ("measures", "streams") for s in frontend.get(key) or []]
 
 
 # Settings that say how a run is named, checked, run, logged or scored, never what a stage learns. Every

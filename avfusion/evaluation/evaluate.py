@@ -83,33 +83,38 @@ def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condit
     noise settings and the utterances, so the runs and combinations of a sweep mix and extract each
     condition once: the features are the same arrays, so the numbers do not move. `clean` may carry
     degraded video (a paired condition): only the audio is replaced."""
+    names = [m for m in frontend.computed_from("audio") if m in clean.features]  # the audio and its measures
+
     def computed() -> dict[str, np.ndarray]:
-        return {"audio": with_audio(frontend, clean, utterances, lambda u, w: noise(u, w, condition)).features["audio"]}
+        noisy = with_audio(frontend, clean, utterances, lambda u, w: noise(u, w, condition))
+        return {m: noisy.features[m] for m in names}
 
     if cache_dir is None:
-        audio = computed()["audio"]
+        arrays = computed()
     else:
         draw = {"draw": condition.draw} if condition.draw else {}  # draw 0 keeps the key it always had
         key = hashlib.sha1(json.dumps({"condition": [condition.kind, condition.snr_db],
                                        "noise": noise.identity(condition.kind), "utterances": list(clean.ids), **draw},
                                       sort_keys=True).encode()).hexdigest()[:16]
-        name = f"{condition.kind}-{condition.snr_db:g}dB{f'-d{condition.draw}' if draw else ''}-{key}.npy"
-        audio = kept_arrays({"audio": cache_dir / "conditions" / name}, {"audio": len(clean)}, computed)["audio"]
-    return dataclasses.replace(clean, features={**clean.features, "audio": audio})
+        stem = f"{condition.kind}-{condition.snr_db:g}dB{f'-d{condition.draw}' if draw else ''}-{key}"
+        paths = {m: cache_dir / "conditions" / (f"{stem}.npy" if m == "audio" else f"{stem}-{m}.npy") for m in names}
+        arrays = kept_arrays(paths, {m: len(clean) for m in names}, computed)
+    return dataclasses.replace(clean, features={**clean.features, **arrays})
 
 
 def degraded_frames(frontend, clean: FrameData, utterances: list[Utterance], video: DegradedVideo,
                     cache_dir: Path | None) -> FrameData:
     """`clean` with what the front-end cuts from the video (the video features, the mouth-pixel streams)
     recomputed from frames degraded by `video`; kept in `cache_dir/conditions/` as `noisy_frames` keeps audio."""
-    names = ["video"] * ("video" in clean.features and frontend.video is not None) + list(clean.streams)
+    features = [m for m in (frontend.computed_from("video") if frontend.video is not None else []) if m in clean.features]
+    names = features + list(clean.streams)
     if not names:
         raise ConfigError(f"evaluation.video_degradations: {video.name!r} degrades the video, but the front-end "
                           "reads none (frontend=audio_only?)")
 
     def computed() -> dict[str, np.ndarray]:
         data = with_video(frontend, clean, utterances, video)
-        return {m: data.features["video"] if m == "video" else data.streams[m].frames for m in names}
+        return {m: data.features[m] if m in features else data.streams[m].frames for m in names}
 
     if cache_dir is None:
         arrays = computed()
@@ -117,11 +122,10 @@ def degraded_frames(frontend, clean: FrameData, utterances: list[Utterance], vid
         key = hashlib.sha1(json.dumps({"video": video.identity(), "utterances": list(clean.ids)},
                                       sort_keys=True).encode()).hexdigest()[:16]
         paths = {m: cache_dir / "conditions" / f"{video.name}-{video.severity:g}-{m}-{key}.npy" for m in names}
-        rows = {m: len(clean) if m == "video" else len(clean.streams[m].frames) for m in names}
+        rows = {m: len(clean) if m in features else len(clean.streams[m].frames) for m in names}
         arrays = kept_arrays(paths, rows, computed)
-    features = {**clean.features, **({"video": arrays["video"]} if "video" in arrays else {})}
     streams = {m: dataclasses.replace(s, frames=arrays[m]) for m, s in clean.streams.items()}
-    return dataclasses.replace(clean, features=features, streams=streams)
+    return dataclasses.replace(clean, features={**clean.features, **{m: arrays[m] for m in features}}, streams=streams)
 
 
 def utterance_edits(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,

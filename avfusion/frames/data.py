@@ -147,17 +147,21 @@ def concatenated(parts: list[FrameData]) -> FrameData:
 
 def with_audio(frontend, data: FrameData, utterances: list[Utterance],
                audio_waveform: WaveformTransform) -> FrameData:
-    """`data` (the FrameData of `utterances`) with only the audio recomputed from transformed waveforms,
-    e.g. noisy ones: the other modalities do not depend on the audio and are reused."""
-    audio = frontend.transform(utterances, audio_waveform, modalities=["audio"])["audio"]
-    return dataclasses.replace(data, features={**data.features, "audio": np.concatenate(audio)})
+    """`data` (the FrameData of `utterances`) with only the audio (and the measures derived from it) recomputed
+    from transformed waveforms, e.g. noisy ones: the other modalities do not depend on the audio and are reused."""
+    names = [m for m in frontend.computed_from("audio") if m in data.features]
+    audio = frontend.transform(utterances, audio_waveform, modalities=names)
+    return dataclasses.replace(data, features={**data.features, **{m: np.concatenate(x) for m, x in audio.items()}})
 
 
 def with_video(frontend, data: FrameData, utterances: list[Utterance], video) -> FrameData:
-    """`data` (the FrameData of `utterances`) with what the front-end cuts from the video (the video modality,
-    the mouth-pixel streams) recomputed from frames degraded by `video` (a `DegradedVideo`); the audio is reused."""
+    """`data` (the FrameData of `utterances`) with what the front-end cuts from the video (the video modality and
+    its measures, the mouth-pixel streams) recomputed from frames degraded by `video` (a `DegradedVideo`); the
+    audio is reused."""
     features = dict(data.features)
-    if frontend.video is not None and "video" in features:
-        features["video"] = np.concatenate(frontend.transform(utterances, modalities=["video"], video=video)["video"])
+    names = [m for m in (frontend.computed_from("video") if frontend.video is not None else []) if m in features]
+    if names:
+        features.update({m: np.concatenate(x) for m, x in frontend.transform(utterances, modalities=names,
+                                                                             video=video).items()})
     streams = frontend.streams_of(utterances, data.lengths, video) if data.streams else {}
     return dataclasses.replace(data, features=features, streams=streams)

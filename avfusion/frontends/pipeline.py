@@ -46,11 +46,14 @@ def through(steps: list[FrontEndStep], utterances: list[UttFrames]) -> list[UttF
 
 @dataclass
 class ModalityFrontEnd:
-    """One modality: a raw-feature extractor and the steps applied at 100 frames/s."""
+    """One modality: a raw-feature extractor and the steps applied at 100 frames/s. A derived modality (the
+    reliability measures) has no extractor of its own: its steps start from the raw features of the modality
+    it `reads`, so whatever changes those (noise, a degraded video) changes it too."""
 
     name: str
-    extractor: object
+    extractor: object | None
     steps: list[FrontEndStep]
+    reads: str | None = None  # a derived modality: the other modality whose raw features it starts from
 
     def __post_init__(self) -> None:
         for i, step in enumerate(self.steps):
@@ -117,23 +120,38 @@ class FrontEnd:
     max_av_mismatch_s: float  # beyond this, audio and video durations are an error
     n_jobs: int
     streams: list[StreamFrontEnd] = field(default_factory=list)  # modalities kept at their own rate
+    measures: list[ModalityFrontEnd] = field(default_factory=list)  # derived modalities (reliability measures)
     # None (runs saved before it existed have none): fit on all training frames at once; N: in batches of N utterances
     fit_batch_utterances: int | None = None
     fitted_: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
-        clash = sorted({s.name for s in self.streams} & set(self.modalities))
+        recorded = [m.name for m in (self.audio, self.video) if m is not None]
+        for i, measure in enumerate(self.measures):
+            if measure.reads not in recorded:
+                raise ConfigError(f"frontend.measures.{i}.reads={measure.reads!r}: a measure reads the raw features "
+                                  f"of one of the front-end's modalities {recorded}")
+        names = [m.name for m in self.measures] + [s.name for s in self.streams]
+        clash = sorted({n for n in names if names.count(n) > 1 or n in recorded})
         if clash:
-            raise ConfigError(f"frontend.streams: {clash} is already a modality of the front-end; name it otherwise")
+            raise ConfigError(f"frontend.streams/measures: {clash} is already a modality of the front-end; name it otherwise")
 
     @property
     def modalities(self) -> dict[str, ModalityFrontEnd]:
-        return {m.name: m for m in (self.audio, self.video) if m is not None}
+        return {m.name: m for m in (self.audio, self.video, *self.measures) if m is not None}
+
+    def source_of(self, name: str) -> str:
+        """The modality whose raw features modality `name` starts from (its own, unless derived)."""
+        return self.modalities[name].reads or name
+
+    def computed_from(self, source: str) -> list[str]:
+        """The modalities whose features change with `source`'s (audio: the audio and its measures)."""
+        return [name for name in self.modalities if self.source_of(name) == source]
 
     @property
     def extracted(self) -> dict[str, tuple[str, object]]:
         """Every modality and stream with its cached extractor: {name: (recording it reads, extractor)}."""
-        return {**{name: (name, m.extractor) for name, m in self.modalities.items()},
+        return {**{name: (name, m.extractor) for name, m in self.modalities.items() if m.reads is None},
                 **{s.name: (s.source, s.extractor) for s in self.streams}}
 
     def store(self, modality: ModalityFrontEnd | StreamFrontEnd) -> FeatureStore:
@@ -173,7 +191,8 @@ class FrontEnd:
         and for the video when `video` (a `DegradedVideo`) is given: from the degraded frames.
         """
         names = list(modalities or self.modalities)
-        stores = {name: self.store(self.modalities[name]) for name in {"audio", *names}}
+        sources = list(dict.fromkeys(self.source_of(name) for name in names))
+        stores = {name: self.store(self.modalities[name]) for name in {"audio", *sources}}
         out: dict[str, list[UttFrames]] = {name: [] for name in names}
         extractor = self.audio.extractor
         for utt in utterances:
@@ -183,12 +202,15 @@ class FrontEnd:
                 clean = load_audio(extractor.source(utt), extractor.sample_rate)
                 audio = extractor.from_waveform(audio_waveform(utt, clean))
             n_frames = len(audio)
-            for name in names:
-                x, meta = (audio, {}) if name == "audio" else self.read(name, stores[name], utt, video)
+            raw = {}
+            for source in sources:  # each recording's raw features once, for it and the measures derived from it
+                x, meta = (audio, {}) if source == "audio" else self.read(source, stores[source], utt, video)
                 if "fps" in meta:
                     self.check_durations(utt.video, meta, n_frames)
                     x = to_frame_rate(np.asarray(x), meta["fps"], n_frames)
-                out[name].append(UttFrames(utt.id, utt.speaker, np.asarray(x, dtype=np.float32)))
+                raw[source] = np.asarray(x, dtype=np.float32)
+            for name in names:
+                out[name].append(UttFrames(utt.id, utt.speaker, raw[self.source_of(name)]))
         return out
 
     def read(self, name: str, store: FeatureStore, utt: Utterance, video=None) -> tuple[np.ndarray, dict]:
