@@ -95,11 +95,15 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     name = name or cfg.name or run_name(cfg)
     head, encoder_spec = instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all")
     warn_joint_training_never_starts(head, cfg)
-    for encoder in head.encoders:  # before any work: the front-end gives what each encoder reads
+    for encoder in head.encoders:  # before any work: the front-end gives what each encoder (and the head) reads
         encoder_spec.inputs_of(encoder, frontend_outputs(cfg.frontend))
+    head.check_side_inputs(frontend_outputs(cfg.frontend))
     evaluator, decoding = evaluator_of(cfg), instantiate(cfg.decoding, _convert_="all")
     node = cfg.get("train_noise") or compose_config("train", ["train_noise=clean"]).train_noise
     train_noise = instantiate(node, _convert_="all")
+    if train_noise.active and train_noise.head_only and not head.pretrain_encoders:
+        raise ConfigError(f"train_noise.head_only=true: fusion={type(head).__name__} pre-trains no encoders (they train "
+                          "with its softmax), so there is no clean pre-training to keep; drop head_only")
     sources = noise_sources(cfg)
     evaluator.check(sources)
     train_noise.check(sources)
@@ -113,9 +117,10 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     settings = TrainSettings(run_dir=run_dir, training=training, trainer=instantiate(cfg.trainer),
                              callbacks=dict(instantiate(cfg.callbacks)), loggers=dict(instantiate(cfg.logger or {})),
                              seed=cfg.seed, optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
-                             progress=_progress(), shaping=shaping, stage_cache=stage_cache(cfg, training, shaping, frames_dir))
-    model = train_model(head, encoder_spec, train_noise.apply(frontend, frames, corpus, frames_dir, sources), scheme,
-                        settings)
+                             progress=_progress(), shaping=shaping,
+                             stage_cache=stage_cache(cfg, training, shaping, frames_dir, train_noise))
+    noisy = train_noise.apply(frontend, frames, corpus, frames_dir, sources)
+    model = train_model(head, encoder_spec, frames if train_noise.head_only else noisy, scheme, settings, head_data=noisy)
     input_dims = frames["train"].input_dims
     # fitted on train, tuned on dev for this model (in the conditions its policy names); test is decoded once
     fitted = decoding.fit(scheme, corpus.split("train"), frames["train"])
@@ -232,14 +237,18 @@ def _declared_not_shaping(node, declaration: str = "NOT_SHAPING") -> tuple[str, 
     return getattr(get_class(node["_target_"]), declaration, ())
 
 
-def stage_cache(cfg: DictConfig, training: TrainingSettings, shaping: dict, frames_dir: Path) -> StageCache | None:
+def stage_cache(cfg: DictConfig, training: TrainingSettings, shaping: dict, frames_dir: Path,
+                train_noise: MultiCondition) -> StageCache | None:
     """Where finished single-encoder stages are shared (`training.encoder_cache_dir`; null: nowhere), keyed by
     what shapes them: the stage settings but the head's, the trainer and callbacks, and the prepared frames
-    (`frames_dir`, named by their content key)."""
+    (`frames_dir`, named by their content key); with `train_noise.head_only`, as clean training keys them."""
     if not training.encoder_cache_dir:
         return None
     # the cache holds single-encoder stages: neither the head's settings nor its seed shape them
     settings = {k: v for k, v in shaping.items() if not k.startswith("fusion.") and k != "training.head_seed"}
+    if train_noise.active and train_noise.head_only:  # the encoders never saw the copies
+        settings = {k: v for k, v in settings.items() if not k.startswith(("train_noise.", "noise."))}
+        settings.update({"train_noise._target_": shaping["train_noise._target_"], "train_noise.copies": 0})
     settings.update(_dotted({group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("trainer", "callbacks")}),
                     frames=frames_dir.name)
     return StageCache(training.encoder_cache_dir, settings)

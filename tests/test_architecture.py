@@ -70,11 +70,12 @@ def test_every_fusion_config_is_a_fusion_head(name):
     head = instantiate(compose_train(f"fusion={name}").fusion, _convert_="all")
     assert isinstance(head, FusionHead) and not head.built
     scheme = get_scheme("phone")
-    hidden_dims = {"audio": 40, "video": 30, "audio_video": 20}
+    hidden_dims = {"audio": 40, "video": 30, "audio_video": 20, "audio_reliability": 4, "video_reliability": 4}
     head.build(hidden_dims, scheme)
     assert head.built
     if not head.sequence_input:
-        assert head({e: torch.randn(4, hidden_dims[e]) for e in head.encoders}).shape == (4, scheme.num_classes)
+        inputs = {e: torch.randn(4, hidden_dims[e]) for e in head.encoders + head.side_inputs}
+        assert head(inputs).shape == (4, scheme.num_classes)
         return
     hidden = {e: torch.randn(2, 9, hidden_dims[e]) for e in head.encoders}
     mask = torch.arange(9)[None, :] < torch.tensor([[9], [6]])

@@ -180,7 +180,8 @@ def test_another_head_seed_trains_another_head_on_the_same_pretrained_encoders(t
     def cached_under(*overrides):  # what keys the shared pre-training stages in the stage cache
         cfg = compose_config("train", ["fusion=concat", *overrides])
         training = configured("training", *overrides)
-        return api.stage_cache(cfg, training, api.stage_shaping(cfg, configured("train_noise")), Path("f")).settings
+        train_noise = configured("train_noise")
+        return api.stage_cache(cfg, training, api.stage_shaping(cfg, train_noise), Path("f"), train_noise).settings
 
     assert cached_under() == cached_under("training.head_seed=5") != cached_under("training.lr=0.01")
     for stage in ("pretrain_audio", "pretrain_video"):  # trained again here, the same seed: the same weights

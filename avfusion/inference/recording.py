@@ -73,6 +73,9 @@ def read_recording(run, video: Path | None, audio, needs: list[str], detector, r
         media = ClipMedia(sample_rate=sample_rate, fps=meta["fps"], video_frames=meta["n_frames"],
                           missed_detections=meta["n_missed"], detector=vx.detector.name, roi_frames=kept, rois=crops,
                           mouth_box_px=meta.get("mouth_box_px"))
+    for name in needs:  # a derived modality (reliability measures) starts from its source's raw features
+        if name in frontend.modalities and frontend.source_of(name) in raw:
+            raw.setdefault(name, raw[frontend.source_of(name)])
     media.waveform = None if waveform is None else waveform.array()
     duration = len(waveform) / sample_rate if waveform is not None else media.video_frames / media.fps
     n_frames = len(raw["audio"]) if "audio" in raw else num_frames(media.video_frames / media.fps)

@@ -97,6 +97,21 @@ class EncoderSpec:
                           inputs=modalities)
 
 
+class PassThrough(nn.Module):
+    """An encoder whose output is its input: features a head reads as they are (`side_inputs`), or a frozen
+    encoder's outputs computed once standing in for it."""
+
+    sequence_input = False
+    frame_context = 0
+
+    def __init__(self, name: str, output_dim: int) -> None:
+        super().__init__()
+        self.inputs, self.output_dim = [name], output_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
 def encoder_inputs(encoder: MlpEncoder, features: dict[str, torch.Tensor]) -> torch.Tensor:
     """The input of an encoder: one modality's features, or several concatenated."""
     parts = [features[m] for m in encoder.inputs]

@@ -116,7 +116,7 @@ class FusionModule(pl.LightningModule):
         """Modality dropout: per item (a frame of a frame batch, a sequence of a sequence batch), with
         probability `modality_dropout`, one stream's hidden layer, chosen uniformly, set to zeros (never more
         than one: the head always has a stream to go on)."""
-        names = list(hidden)
+        names = [n for n in hidden if n not in self.head.side_inputs]  # the measures of a stream are not a stream
         if len(names) < 2:
             return hidden
         first = hidden[names[0]]
@@ -124,7 +124,8 @@ class FusionModule(pl.LightningModule):
         drop = torch.rand(items, device=first.device) < self.modality_dropout
         which = torch.randint(len(names), items, device=first.device)
         shape = (-1,) + (1,) * (first.dim() - 1)
-        return {n: h * (~(drop & (which == i))).to(h.dtype).view(shape) for i, (n, h) in enumerate(hidden.items())}
+        return {**hidden, **{n: hidden[n] * (~(drop & (which == i))).to(first.dtype).view(shape)
+                             for i, n in enumerate(names)}}
 
     def _step(self, batch, stage: str) -> torch.Tensor:
         features, labels, *rest = batch
@@ -175,6 +176,11 @@ class FusionModule(pl.LightningModule):
             finally:
                 self.absent = frozenset()
             return np.concatenate(out)
+        return self._frames_through(data, batch_size, kept, missing, lambda h: torch.softmax(self.head(h), dim=-1))
+
+    def _frames_through(self, data: FrameData, batch_size: int, kept: EncoderOutputs | None, missing: frozenset[str],
+                        head: Callable[[dict[str, torch.Tensor]], torch.Tensor]) -> np.ndarray:
+        """`head` on the hidden layers of every frame of `data` (a frame model), in blocks of frames."""
         starts = range(0, len(data), batch_size)
         hidden = {}
         for name, enc in self.encoders.items():
@@ -186,6 +192,24 @@ class FusionModule(pl.LightningModule):
                 hidden[name] = torch.zeros(len(data), enc.output_dim)
             else:
                 hidden[name] = computed() if kept is None else kept.of(enc, inputs, computed)
-        for s in starts:
-            out.append(torch.softmax(self.head({n: h[s:s + batch_size] for n, h in hidden.items()}), dim=-1).numpy())
+        return np.concatenate([head({n: h[s:s + batch_size] for n, h in hidden.items()}).numpy() for s in starts])
+
+    @torch.no_grad()
+    def stream_weights(self, data: FrameData, batch_size: int = 8192, kept: EncoderOutputs | None = None,
+                       missing: frozenset[str] = frozenset()) -> np.ndarray | None:
+        """(N, K) the head's per-frame stream weights (`FusionHead.stream_weights`) on every frame of `data`, as
+        `posteriors` computes them; None for a head that has none."""
+        if type(self.head).stream_weights is FusionHead.stream_weights:
+            return None
+        self.eval()
+        if not self.sequence_input:
+            return self._frames_through(data, batch_size, kept, missing, self.head.stream_weights)
+        utterances, out = SequenceBatches(data, self.modalities), []
+        self.absent = frozenset(missing)
+        try:
+            for u in range(len(utterances)):
+                batch, _, mask = utterances[u]
+                out.append(self.head.stream_weights({n: h[mask] for n, h in self.hidden(batch, mask).items()}).numpy())
+        finally:
+            self.absent = frozenset()
         return np.concatenate(out)

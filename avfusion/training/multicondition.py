@@ -42,6 +42,11 @@ class MultiCondition:
     splits: list[str]  # dev too: early stopping in the same conditions
     keep_clean: bool  # the clean utterances stay beside their copies
     seed: int
+    # true: the copies train the fusion head only, the encoders pre-train on the clean split (a reliability-
+    # weighted head learns where clean-trained streams fail); null (runs saved before it existed): both
+    head_only: bool | None = None
+
+    NOT_SHAPING_WHEN_NULL = ("head_only",)
 
     def __post_init__(self) -> None:
         check_fields(self, "train_noise", {"noises": each(text, example="[white,babble]"), "copies": integer(0)})

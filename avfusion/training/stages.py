@@ -27,7 +27,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from avfusion.errors import ConfigError, UserError
 from avfusion.corpus.labels import LabelScheme
 from avfusion.frames.data import FrameData
-from avfusion.models.encoders import EncoderSpec, encoder_inputs
+from avfusion.models.encoders import EncoderSpec, PassThrough, encoder_inputs
 from avfusion.models.fusion.base import FusionHead
 from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.training.datamodule import FrameDataModule, SequenceBatches
@@ -168,19 +168,6 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     return module
 
 
-class PrecomputedEncoder(torch.nn.Module):
-    """Stands in for a frozen encoder whose outputs were computed once: its input is its output."""
-
-    sequence_input = False
-
-    def __init__(self, name: str, output_dim: int) -> None:
-        super().__init__()
-        self.inputs, self.output_dim = [name], output_dim
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x
-
-
 @torch.no_grad()
 def hidden_frames(encoders: dict[str, torch.nn.Module], data: FrameData, batch_size: int = 8192) -> FrameData:
     """The encoders' outputs (last hidden layers, eval mode) on every frame of `data`, as FrameData whose
@@ -224,8 +211,15 @@ def build_model(head: FusionHead, encoder_spec: EncoderSpec, input_dims: dict[st
                 lr: float = 1e-3, weight_decay: float = 1e-5) -> FusionModule:
     """The untrained model a head asks for: its encoders from `encoder_spec`, the head built on them."""
     encoders = {name: encoder_spec.build(name, input_dims) for name in head.encoders}
+    encoders.update(side_encoders(head, input_dims))
     head.build({name: enc.output_dim for name, enc in encoders.items()}, scheme)
     return FusionModule(encoders, head, lr=lr, weight_decay=weight_decay)
+
+
+def side_encoders(head: FusionHead, input_dims: dict[str, int]) -> dict[str, PassThrough]:
+    """The features the head reads as they are (`side_inputs`), each as an encoder that passes them on."""
+    head.check_side_inputs(input_dims)
+    return {name: PassThrough(name, input_dims[name]) for name in head.side_inputs}
 
 
 def pretrain_encoders(encoders: dict[str, torch.nn.Module], data: dict[str, FrameData], scheme: LabelScheme,
@@ -249,8 +243,9 @@ def build_head(head: FusionHead, hidden_dims: dict[str, int], scheme: LabelSchem
 
 
 def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, FrameData], scheme: LabelScheme,
-                settings: TrainSettings) -> FusionModule:
-    """Build the encoders the head needs, pre-train them alone if the head asks for it, train the head."""
+                settings: TrainSettings, head_data: dict[str, FrameData] | None = None) -> FusionModule:
+    """Build the encoders the head needs, pre-train them alone on `data` if the head asks for it, train the head
+    on `head_data` (default: `data`; e.g. noisy copies for a head over clean-trained encoders)."""
     if not isinstance(head, FusionHead):
         raise TypeError(f"{type(head).__name__} is not a FusionHead (avfusion.models.fusion.base)")
     head.check_scheme(scheme)
@@ -261,7 +256,9 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
         with seeded(settings.seed, f"encoder:{name}"):
             encoders[name] = encoder_spec.build(name, input_dims)
     optim = dict(lr=settings.training.lr, weight_decay=settings.training.weight_decay, optimizer=settings.optimizer)
+    head.check_side_inputs(input_dims)
     unimodal = pretrain_encoders(encoders, data, scheme, settings) if head.pretrain_encoders else {}
+    encoders.update(side_encoders(head, input_dims))  # after pre-training: they have nothing to learn
     dropout = dict(modality_dropout=settings.training.modality_dropout)  # the fusion stage only
     if settings.training.head_seed is not None and not head.pretrain_encoders:
         raise ConfigError(f"training.head_seed={settings.training.head_seed}: it seeds a head trained on pre-trained "
@@ -269,6 +266,7 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     seed = settings.training.fusion_seed(settings.seed)  # another head on the same pre-trained encoders
     build_head(head, {name: enc.output_dim for name, enc in encoders.items()}, scheme, seed)
     head.warm_start(unimodal)
+    data = data if head_data is None else head_data  # the fusion stage's frames
     precompute = trains_on_hidden_computed_once(head, encoders, data)
     hidden = {}
     if head.needs_initialisation:  # e.g. a GMM on the training frames' hidden vectors: train split only
@@ -278,6 +276,6 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
         return run_stage("fusion", FusionModule(encoders, head, **optim, **dropout), data, settings,
                          shared=isinstance(head, SingleEncoderSoftmax), seed=seed)
     hidden.update({split: hidden_frames(encoders, frames) for split, frames in data.items() if split not in hidden})
-    stand_ins = {name: PrecomputedEncoder(name, enc.output_dim) for name, enc in encoders.items()}
+    stand_ins = {name: PassThrough(name, enc.output_dim) for name, enc in encoders.items()}
     trained = run_stage("fusion", FusionModule(stand_ins, head, **optim, **dropout), hidden, settings, seed=seed)
     return FusionModule(encoders, trained.head, **optim)

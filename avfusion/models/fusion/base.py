@@ -26,6 +26,11 @@ A fusion head maps the last hidden layers of one or more encoders to class logit
   live in parameters or buffers so that the saved weights hold it.
 - `needs_segments`: if True (sequence heads only), `forward` also gets `labels` (B, T), the frame labels,
   from which it may take the reference segmentation (segment classification given boundaries).
+- `side_inputs`: front-end features the head reads as they are, beside the encoders' hidden layers (the
+  reliability measures): they reach `forward` in the same dict, under their own names, never pre-trained
+  or dropped; a front-end without them is refused before any work (`check_side_inputs`).
+- `stream_weights(hidden)`: heads that weigh the streams per frame give those weights (N, K) (e.g. the
+  audio weight λ_t), which evaluation averages and prediction draws; others give None.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import torch
 from torch import nn
 
 from avfusion.corpus.labels import LabelScheme
+from avfusion.errors import ConfigError
 from avfusion.utils.rules import check_values, choice, integer, number
 
 
@@ -59,9 +65,10 @@ class FusionHead(nn.Module, abc.ABC):
         return None if self.sequence_input else 0
 
     def __init__(self, encoders, pretrain_encoders: bool, freeze_encoders: bool, warmup_epochs: int = 0,
-                 encoder_lr_scale: float = 1.0) -> None:
+                 encoder_lr_scale: float = 1.0, side_inputs=()) -> None:
         super().__init__()
         self.encoders = list(encoders)
+        self.side_inputs = list(side_inputs)
         if not self.encoders:
             raise ValueError(f"{type(self).__name__}: fusion.encoders must name at least one encoder")
         check_values("fusion", {"warmup_epochs": warmup_epochs, "encoder_lr_scale": encoder_lr_scale},
@@ -73,11 +80,11 @@ class FusionHead(nn.Module, abc.ABC):
         self.built = False
 
     def build(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> "FusionHead":
-        missing = [e for e in self.encoders if e not in hidden_dims]
+        missing = [e for e in self.encoders + self.side_inputs if e not in hidden_dims]
         if missing:
             raise ValueError(f"{type(self).__name__} consumes encoders {missing}, which were not built "
                              f"(built: {sorted(hidden_dims)})")
-        self.build_layers({e: hidden_dims[e] for e in self.encoders}, scheme)
+        self.build_layers({e: hidden_dims[e] for e in self.encoders + self.side_inputs}, scheme)
         self.built = True
         return self
 
@@ -91,6 +98,18 @@ class FusionHead(nn.Module, abc.ABC):
 
     def initialise(self, hidden: dict[str, np.ndarray]) -> None:
         """Fit what the head estimates from the training frames' hidden vectors (see `needs_initialisation`)."""
+
+    def stream_weights(self, hidden: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """(N, K) per-frame stream weights (see the module's contract); None: the head has none."""
+        return None
+
+    def check_side_inputs(self, available) -> None:
+        """ConfigError before any work when the front-end lacks a feature the head reads as it is."""
+        missing = [m for m in self.side_inputs if m not in available]
+        if missing:
+            raise ConfigError(f"fusion={type(self).__name__} reads the features {missing}, which the front-end does not "
+                              f"give (it gives {sorted(available)}): the reliability measures come with "
+                              "frontend=reliability")
 
     @abc.abstractmethod
     def build_layers(self, hidden_dims: dict[str, int], scheme: LabelScheme) -> None:
