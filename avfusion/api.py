@@ -107,6 +107,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     sources = noise_sources(cfg)
     evaluator.check(sources)
     train_noise.check(sources)
+    train_noise.check_degradations(evaluator.degradations)
     corpus, validation = load_corpus(cfg)
     evaluator.check(sources, corpus)
     train_noise.check(sources, corpus)
@@ -119,7 +120,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
                              seed=cfg.seed, optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
                              progress=_progress(), shaping=shaping,
                              stage_cache=stage_cache(cfg, training, shaping, frames_dir, train_noise))
-    noisy = train_noise.apply(frontend, frames, corpus, frames_dir, sources)
+    noisy = train_noise.apply(frontend, frames, corpus, frames_dir, sources, evaluator.degradations)
     model = train_model(head, encoder_spec, frames if train_noise.head_only else noisy, scheme, settings, head_data=noisy)
     input_dims = frames["train"].input_dims
     # fitted on train, tuned on dev for this model (in the conditions its policy names); test is decoded once
@@ -225,6 +226,8 @@ def stage_shaping(cfg: DictConfig, train_noise: MultiCondition) -> dict:
     if train_noise.active:
         for name in train_noise.noises:
             shaping[f"noise.{name}"] = resolved["noise"][name]
+        for name in train_noise.video_degradations or []:
+            shaping[f"video_degradation.{name}"] = resolved["video_degradation"][name]
     elif "train_noise" in shaping:  # clean training: what the noisy copies would be shapes nothing
         shaping["train_noise"] = {k: shaping["train_noise"][k] for k in ("_target_", "copies")}
     return _dotted(shaping)
@@ -247,7 +250,7 @@ def stage_cache(cfg: DictConfig, training: TrainingSettings, shaping: dict, fram
     # the cache holds single-encoder stages: neither the head's settings nor its seed shape them
     settings = {k: v for k, v in shaping.items() if not k.startswith("fusion.") and k != "training.head_seed"}
     if train_noise.active and train_noise.head_only:  # the encoders never saw the copies
-        settings = {k: v for k, v in settings.items() if not k.startswith(("train_noise.", "noise."))}
+        settings = {k: v for k, v in settings.items() if not k.startswith(("train_noise.", "noise.", "video_degradation."))}
         settings.update({"train_noise._target_": shaping["train_noise._target_"], "train_noise.copies": 0})
     settings.update(_dotted({group: OmegaConf.to_container(cfg[group], resolve=True) for group in ("trainer", "callbacks")}),
                     frames=frames_dir.name)

@@ -6,8 +6,9 @@ import pytest
 from avfusion.configs import configured
 from avfusion.corpus.labels import get_scheme
 from avfusion.errors import ConfigError
-from avfusion.noise import NoiseMixer
-from avfusion.frames.data import frames_of
+from avfusion.noise import NoiseMixer, WhiteNoise
+from avfusion.frames.data import frames_of, with_video
+from avfusion.noise.video import DegradedVideo
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.training.multicondition import MultiCondition
 
@@ -71,6 +72,41 @@ def test_copies_are_built_once_and_clean_training_is_untouched(prepared, tmp_pat
     again = multi.apply(frontend, frames, corpus, tmp_path, sources)
     np.testing.assert_array_equal(first["train"].features["audio"], again["train"].features["audio"])
     assert configured("train_noise").apply(frontend, frames, corpus, tmp_path, sources) is frames  # copies: 0
+
+
+def test_a_copy_with_its_video_degraded_keeps_clean_audio_and_is_the_degradation_evaluation_applies(prepared, tmp_path):
+    """Independent reference: a degraded copy's video features equal `with_video` with the drawn degradation alone."""
+    corpus, frontend, frames = prepared
+    degradations = {n: configured(f"video_degradation.{n}") for n in ("occlusion", "low_light")}
+    multi = multi_condition(copies=1, noises=["white"], snr_db=[0, 0], splits=["train"], keep_clean=False,
+                            video_degradations=["occlusion", "low_light"], video_share=0.5, video_severity=[0.5, 1.0])
+    out = multi.apply(frontend, frames, corpus, tmp_path, built_in_noises(corpus), degradations)
+    clean, train = frames["train"], corpus.split("train")
+    drawn = [multi.draw(u, 0) for u in train]
+    assert {d.video for d in drawn} == {None, "occlusion", "low_light"}  # both kinds and audio noise, on 9 utterances
+    for u, (utt, d) in enumerate(zip(train, drawn)):
+        rows = clean.utterance(u)
+        audio_clean = np.allclose(out["train"].features["audio"][rows], clean.features["audio"][rows], atol=1e-5)
+        video_clean = np.array_equal(out["train"].features["video"][rows], clean.features["video"][rows])
+        assert (audio_clean, video_clean) == ((True, False) if d.video else (False, True)), (utt.id, d)
+        if d.video:
+            assert 0.5 <= d.severity <= 1.0 and d.kind == "clean"
+            alone = with_video(frontend, clean, train, DegradedVideo(d.video, degradations[d.video], d.severity,
+                                                                     multi.seed * 1000), only={utt.id})
+            np.testing.assert_array_equal(out["train"].features["video"][rows], alone.features["video"][rows])
+    plain = multi_condition(copies=1, noises=["white"], snr_db=[0, 0], splits=["train"], keep_clean=False)
+    assert plain.key(built_in_noises(corpus), {}) != multi.key(built_in_noises(corpus), degradations)
+    assert [plain.draw(u, 0) for u in train if not multi.draw(u, 0).video] == [d for d in drawn if not d.video]
+    with pytest.raises(ConfigError, match=r"train_noise.video_degradations: unknown \['smudge'\]"):
+        multi_condition(copies=1, video_degradations=["smudge"], video_share=0.5,
+                        video_severity=[0.5, 1]).apply(frontend, frames, corpus, tmp_path, built_in_noises(corpus), degradations)
+    with pytest.raises(ConfigError, match=r"train_noise.video_severity"):
+        multi_condition(copies=1, video_degradations=["occlusion"], video_share=0.5, video_severity=[0, 1])
+
+
+def test_copies_made_before_the_head_only_and_video_settings_keep_their_folder():
+    multi = multi_condition(copies=1, noises=["white"], snr_db=[5, 5])
+    assert multi.key({"white": WhiteNoise()}, {}) == "6f1c1dda07f4"  # the key avfusion gave before they existed
 
 
 def test_bad_settings_name_the_key(prepared):

@@ -154,14 +154,21 @@ def with_audio(frontend, data: FrameData, utterances: list[Utterance],
     return dataclasses.replace(data, features={**data.features, **{m: np.concatenate(x) for m, x in audio.items()}})
 
 
-def with_video(frontend, data: FrameData, utterances: list[Utterance], video) -> FrameData:
+def with_video(frontend, data: FrameData, utterances: list[Utterance], video, only: set[str] | None = None) -> FrameData:
     """`data` (the FrameData of `utterances`) with what the front-end cuts from the video (the video modality and
     its measures, the mouth-pixel streams) recomputed from frames degraded by `video` (a `DegradedVideo`); the
-    audio is reused."""
+    audio is reused. `only`: the ids of the utterances whose video features change (default: all)."""
     features = dict(data.features)
     names = [m for m in (frontend.computed_from("video") if frontend.video is not None else []) if m in features]
-    if names:
-        features.update({m: np.concatenate(x) for m, x in frontend.transform(utterances, modalities=names,
-                                                                             video=video).items()})
+    rows = [u for u, utt in enumerate(utterances) if only is None or utt.id in only]
+    if names and rows:
+        changed = frontend.transform([utterances[u] for u in rows], modalities=names, video=video)
+        for m, xs in changed.items():
+            if len(rows) == len(utterances):
+                features[m] = np.concatenate(xs)
+                continue
+            features[m] = np.array(features[m])  # a copy (the prepared frames are read-only memory maps)
+            for u, x in zip(rows, xs):
+                features[m][data.utterance(u)] = x
     streams = frontend.streams_of(utterances, data.lengths, video) if data.streams else {}
     return dataclasses.replace(data, features=features, streams=streams)

@@ -166,3 +166,23 @@ class DegradedVideo:
 
     def occlude(self, utterance_id: str, frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
         return self.degradation.occlude(frames, boxes, self.severity, self.rng(utterance_id, "occlude"))
+
+
+@dataclass(frozen=True)
+class DrawnVideo:
+    """A degradation drawn per utterance (multi-condition training copies): each listed utterance's own
+    `DegradedVideo`, the others' frames unchanged."""
+
+    by_utterance: dict[str, DegradedVideo]
+
+    def pixels(self, utterance_id: str, frames: np.ndarray) -> np.ndarray:
+        drawn = self.by_utterance.get(utterance_id)
+        return frames if drawn is None else drawn.pixels(utterance_id, frames)
+
+    def lost(self, utterance_id: str, n: int) -> np.ndarray:
+        drawn = self.by_utterance.get(utterance_id)
+        return np.zeros(n, bool) if drawn is None else drawn.lost(utterance_id, n)
+
+    def occlude(self, utterance_id: str, frames: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        drawn = self.by_utterance.get(utterance_id)
+        return frames if drawn is None else drawn.occlude(utterance_id, frames, boxes)
