@@ -1,0 +1,96 @@
+"""Reliability-aware fusion (issue #34): audio_only, video_only, concat and bilinear trained clean; the
+reliability-weighted heads (stream_weighted, gated_concat) trained on noisy and video-degraded copies over the
+same clean-trained encoders (`train_noise.head_only`); and the two controls from the uni-modal runs' posteriors,
+fixed_weight (a weight per condition chosen on dev) and oracle_weight (chosen on the frames scored: an upper
+bound, never a model). Every run reads `frontend=reliability`, so all share one set of prepared frames and
+one stage cache. The quick paper study's settings otherwise (default corpus, 3 seeds, its 27-point decoder grid).
+
+    python experiments/stream_weights/run_study.py                   # -> outputs/stream_weights_study
+    python experiments/stream_weights/run_study.py --grids 1 3 &     # two processes, one core each
+    python experiments/stream_weights/run_study.py --grids 2 4
+    python experiments/stream_weights/run_study.py --controls        # fixed_weight, oracle_weight and the report
+    python experiments/stream_weights/run_study.py --export experiments/stream_weights/results
+
+Resumable: a finished run is not trained again, a killed one resumes from its last epoch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_study"))
+from run_study import STUDIES, export, run  # noqa: E402  the quick study's settings, its runner and exporter
+
+CONDITIONS = ["evaluation.noises=[white,babble]", "evaluation.snrs_db=[10,0,-5]",
+              "evaluation.video_degradations=[occlusion,pixel_noise]", "evaluation.video_severities=[1.0]",
+              "evaluation.pairs=[[babble,0,occlusion,1.0]]"]
+COMMON = [o for o in STUDIES["quick"]["common"] if not o.startswith("evaluation.")] + CONDITIONS + \
+    ["frontend=reliability"]
+# the heads learn where the clean-trained streams fail: one copy of each training (and dev) utterance beside it,
+# its audio noisy (white, pink or babble at -5 to 20 dB) or, for 30% of copies, its video degraded at 0.3 to 1.0
+RELIABILITY_TRAINING = ["train_noise=multi", "train_noise.head_only=true",
+                        "train_noise.video_degradations=[occlusion,blur,pixel_noise,low_light,frozen_frames]",
+                        "train_noise.video_share=0.3", "train_noise.video_severity=[0.3,1.0]"]
+# (fusions, overrides): grids 1 and 2 first (they pre-train the encoders the others take from the stage cache)
+GRIDS = [
+    (["audio_only", "concat"], []),
+    (["video_only", "bilinear"], []),
+    (["stream_weighted"], RELIABILITY_TRAINING),
+    (["gated_concat"], RELIABILITY_TRAINING),
+]
+CONTROLS = {"fixed_weight": "per_condition", "oracle_weight": "oracle"}  # name -> avfusion-evaluate weights=
+BASELINES = ["audio_only", "video_only", "concat", "fixed_weight"]
+
+
+def trained(output: Path, fusion: str, seed: int) -> Path:
+    return output / f"{fusion}-s{seed}"
+
+
+def controls(output: Path, seeds: list[int], log: Path) -> None:
+    """fixed_weight and oracle_weight from each seed's audio_only and video_only runs (a weighted product)."""
+    for name, weights in CONTROLS.items():
+        for seed in seeds:
+            out = output / f"{name}-s{seed}"
+            members = [trained(output, f, seed) for f in ("audio_only", "video_only")]
+            if (out / "report.json").is_file() or not all((d / "report.json").is_file() for d in members):
+                continue
+            run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{','.join(map(str, members))}]",
+                 "rule=product", f"weights={weights}", f"name={name}", f"output_dir={out}",
+                 *[o for o in COMMON if o.startswith(("evaluation.", "decoding."))]], log)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--output", type=Path, default=Path("outputs/stream_weights_study"))
+    parser.add_argument("--grids", type=int, nargs="+", default=None, metavar="N",
+                        help=f"only these grids, numbered from 1 (default: all): {[g for g, _ in GRIDS]}")
+    parser.add_argument("--controls", action="store_true", help="only the controls and the report (runs trained)")
+    parser.add_argument("--export", type=Path, default=None, metavar="DIR",
+                        help="only copy the finished runs' report.json files (and timing.tsv) to DIR")
+    args = parser.parse_args()
+    if args.export:
+        return export(args.output, args.export)
+    started, log = time.time(), args.output / "timing.tsv"
+    if not args.controls:
+        seeds = "seed=" + ",".join(map(str, args.seeds))
+        for fusions, overrides in [GRIDS[n - 1] for n in sorted(set(args.grids or range(1, len(GRIDS) + 1)))]:
+            for fusion in fusions:
+                run([sys.executable, "-m", "avfusion.cli.train", "-m", *COMMON, *overrides, f"fusion={fusion}",
+                     f"name={fusion}", seeds, "training.resume=true", f"hydra.sweep.dir={args.output}",
+                     f"hydra.sweep.subdir={fusion}-s" + "${seed}"], log)
+        print(f"trained in {(time.time() - started) / 60:.1f} min", flush=True)
+        if args.grids:
+            return  # a part of the study: the controls and the report once every part is done
+    controls(args.output, args.seeds, log)
+    present = {json.loads(path.read_text())["name"] for path in args.output.rglob("report.json")}
+    run([sys.executable, "-m", "avfusion.cli.report", str(args.output),
+         *[f"--baseline={b}" for b in BASELINES if b in present]])
+
+
+if __name__ == "__main__":
+    main()
