@@ -15,6 +15,7 @@ from avfusion.corpus.labels import get_scheme
 from avfusion.errors import ConfigError
 from avfusion.frames.data import frames_of, with_audio
 from avfusion.frames.labelling import FrameLabeller
+from avfusion.inference.outputs import write_prediction
 from avfusion.models.fusion.single import SingleEncoderSoftmax
 from avfusion.noise import NoiseCondition, NoiseMixer
 from avfusion.training.module import FusionModule
@@ -130,10 +131,18 @@ def test_the_audio_weight_falls_as_white_noise_rises(weighted_run):
     # degraded posteriors cost nothing and the weight has no reason to move; the study measures it)
 
 
-def test_prediction_in_pieces_gives_the_evaluations_posteriors_and_weights(weighted_run):
+def test_prediction_in_pieces_gives_the_evaluations_posteriors_and_weights(weighted_run, tmp_path):
     run = api.load_run(weighted_run)
     corpus, _ = api.load_corpus(run.config)
     u = max(corpus.split("test"), key=lambda u: len(open(u.audio, "rb").read()))
     data = frames_of(run.frontend, [u], FrameLabeller(run.scheme))
     pieces = api.predict(run, u.video, u.audio, chunk_seconds=0.3)
     np.testing.assert_allclose(pieces.posteriors, run.model.posteriors(data), atol=1e-5)
+    np.testing.assert_allclose(pieces.stream_weights, run.model.stream_weights(data), atol=1e-5)
+    paths = write_prediction(pieces, tmp_path, "clip")
+    summary = json.loads(paths["summary"].read_text())["stream_weights"]
+    assert summary["labels"] == ["audio weight"] and len(summary["per_unit"]) == len(pieces.units)
+    first = pieces.units[0]
+    assert summary["per_unit"][0] == [first.label, [round(float(pieces.stream_weights[first.first_frame:first.end_frame,
+                                                                                        0].mean()), 4)]]
+    assert paths["figure"].stat().st_size > 0

@@ -1,7 +1,7 @@
 """The picture of a prediction: what the model heard and saw, and what it made of it.
 
 Rows, on one time axis: mouth-ROI thumbnails side by side (each the kept crop nearest its place), the log-mel spectrogram, the per-frame
-unit posteriors (units x time; the units decoded or reaching 0.2 in the window), the decoded units (shaded by confidence) and, when an alignment was
+unit posteriors (units x time; the units decoded or reaching 0.2 in the window), a reliability head's stream weights, the decoded units (shaded by confidence) and, when an alignment was
 given, the reference. A long recording is drawn over a window (`start_s`, `seconds`).
 """
 
@@ -44,8 +44,9 @@ def draw(prediction: Prediction, path: str | Path, start_s: float = 0.0, seconds
     import matplotlib.pyplot as plt
 
     t0, t1 = _span(prediction, start_s, seconds)
-    rows = ["mouth", "spectrogram", "posteriors", "decoded"] + (["reference"] if prediction.reference else [])
-    heights = {"mouth": 1.0, "spectrogram": 1.6, "posteriors": 3.2, "decoded": 0.45, "reference": 0.45}
+    rows = ["mouth", "spectrogram", "posteriors"] + (["weights"] if prediction.stream_weights is not None else []) + \
+        ["decoded"] + (["reference"] if prediction.reference else [])
+    heights = {"mouth": 1.0, "spectrogram": 1.6, "posteriors": 3.2, "weights": 0.9, "decoded": 0.45, "reference": 0.45}
     width = float(np.clip(4 + 1.2 * (t1 - t0), 10, 28))
     fig, axes = plt.subplots(len(rows), 1, sharex=True, figsize=(width, sum(heights[r] for r in rows) + 1.0),
                              gridspec_kw={"height_ratios": [heights[r] for r in rows]}, squeeze=False)
@@ -64,6 +65,8 @@ def draw(prediction: Prediction, path: str | Path, start_s: float = 0.0, seconds
     ax["posteriors"].set_yticklabels([prediction.unit_names[u] for u in shown], fontsize=7)
     ax["posteriors"].set_ylabel(f"posteriors\n({len(shown)} of {len(prediction.unit_names)}\n{prediction.unit_kind})",
                                 fontsize=8)
+    if prediction.stream_weights is not None:
+        _weights(ax["weights"], prediction, frames)
     units = prediction.units
     _track(ax["decoded"], [(u.label, u.start, u.end) for u in units], t0, t1, prediction.decoder,
            shade=lambda i: units[i].confidence)
@@ -95,6 +98,20 @@ def shown_units(unit_post: np.ndarray, names: list[str], decoded: list[str], rea
     wanted |= {int(i) for i in np.argsort(-peak) if peak[i] >= reach}
     keep = sorted(wanted, key=lambda i: -peak[i])[:most] if len(wanted) > most else wanted
     return sorted(keep) or [int(np.argmax(peak))]
+
+
+def _weights(ax, prediction: Prediction, frames: slice) -> None:
+    """The head's per-frame stream weights (the audio weight λ_t, or each stream's gate), in [0, 1]."""
+    w = prediction.stream_weights[frames]
+    t = (frames.start + np.arange(len(w))) / FRAME_RATE
+    for k in range(w.shape[1]):
+        ax.plot(t, w[:, k], lw=1.0, label=prediction.weight_labels[k] if k < len(prediction.weight_labels) else None)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_yticks([0, 0.5, 1])
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_ylabel("stream\nweights", rotation=0, ha="right", va="center", fontsize=8)
+    if w.shape[1] <= 4:
+        ax.legend(fontsize=6, loc="upper right", frameon=False, ncol=w.shape[1])
 
 
 def _mouths(ax, media: ClipMedia, t0: float, t1: float, fig) -> None:

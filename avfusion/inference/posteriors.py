@@ -17,11 +17,19 @@ log = logging.getLogger(__name__)
 
 def posterior_blocks(run, raw: dict, chunk_seconds: float | None, progress: bool = False,
                      streams: dict[str, VideoStream] | None = None, n_frames: int | None = None) -> Iterator[np.ndarray]:
-    """(t, C) posteriors of the run's model, consecutive blocks of the recording, from raw features at 100
-    frames/s (T, D) per modality (arrays or files of rows), through the run's fitted front-end steps, in
-    pieces of `chunk_seconds` with the context they need. `streams`: modalities at their own rate, which
-    the model (a CNN over the whole sequence) reads in one piece; `n_frames`: the recording's label frames
-    (default: the raw features' length)."""
+    """(t, C) posteriors of the run's model, consecutive blocks of the recording (see `model_pieces`)."""
+    for data, kept in model_pieces(run, raw, chunk_seconds, progress, streams, n_frames):
+        yield run.model.posteriors(data)[kept]
+
+
+def model_pieces(run, raw: dict, chunk_seconds: float | None, progress: bool = False,
+                 streams: dict[str, VideoStream] | None = None, n_frames: int | None = None
+                 ) -> Iterator[tuple[FrameData, slice]]:
+    """The model's input for consecutive pieces of the recording, each with the context the model needs, and the
+    rows of it the piece keeps: from raw features at 100 frames/s (T, D) per modality (arrays or files of rows),
+    through the run's fitted front-end steps, in pieces of `chunk_seconds` with the context they need. `streams`:
+    modalities at their own rate, which the model (a CNN over the whole sequence) reads in one piece;
+    `n_frames`: the recording's label frames (default: the raw features' length)."""
     steps = {m: run.frontend.modalities[m].steps for m in raw}
     contexts = {m: steps_context(s) for m, s in steps.items()}
     model_context = run.model.frame_context
@@ -42,7 +50,7 @@ def posterior_blocks(run, raw: dict, chunk_seconds: float | None, progress: bool
         a, b = (0, n_frames) if model_context is None else (max(0, lo - model_context), min(n_frames, hi + model_context))
         features = {m: piece(resolved[m], raw[m], a, b, contexts[m]) for m in raw}
         data = FrameData(features, np.zeros(b - a, np.int64), np.array([0, b - a]), ["clip"], ["clip"], streams or {})
-        yield run.model.posteriors(data)[lo - a:hi - a]
+        yield data, slice(lo - a, hi - a)
 
 
 def posteriors(run, raw: dict, chunk_seconds: float | None, progress: bool = False) -> np.ndarray:

@@ -29,7 +29,7 @@ from avfusion.decoding.hybrid import scored
 from avfusion.errors import UserError
 from avfusion.frames.labelling import reference
 from avfusion.inference.agreement import av_mismatch, clip_agreement
-from avfusion.inference.posteriors import posterior_blocks
+from avfusion.inference.posteriors import model_pieces
 from avfusion.inference.recording import ClipMedia, Recording, read_recording
 from avfusion.inference.store import Scratch
 from avfusion.inference.checks import degenerate_output, out_of_domain
@@ -60,6 +60,15 @@ class Prediction:
     reference: list[Segment] | None = None  # normalised segments of the given alignment
     edits: EditCounts | None = None  # the decoding against the reference (silence left out)
     warnings: list[str] = dataclasses.field(default_factory=list)  # what looks wrong with it (`checks`), logged too
+    stream_weights: np.ndarray | None = None  # (T, K) the head's per-frame stream weights (reliability heads)
+    weight_labels: list[str] = dataclasses.field(default_factory=list)  # what each of their columns is
+
+    def unit_weights(self) -> list[list[float]]:
+        """Each decoded unit's mean stream weights over its frames (empty without stream weights)."""
+        if self.stream_weights is None:
+            return []
+        return [self.stream_weights[u.first_frame:max(u.end_frame, u.first_frame + 1)].mean(axis=0, dtype=np.float64)
+                .round(4).tolist() for u in self.units]
 
     @property
     def classes(self) -> list[str]:
@@ -91,6 +100,9 @@ class Prediction:
             "error_rate": None if self.edits is None else self.edits.rate,
             "edits": None if self.edits is None else dataclasses.asdict(self.edits),
             "warnings": self.warnings,
+            **({} if self.stream_weights is None else {"stream_weights": {
+                "labels": self.weight_labels, "mean": self.stream_weights.mean(axis=0, dtype=np.float64).round(4).tolist(),
+                "per_unit": [[u.label, w] for u, w in zip(self.units, self.unit_weights())]}}),
         }
 
 
@@ -203,10 +215,16 @@ def _predicted(run: Run, recording: Recording, video: Path | None, chunk_seconds
         decoder = FramewiseDecoder(run.scheme)
     decoding = decoder.stream(spill=scratch.path / "backpointers.bin")
     post = scratch.rows("posteriors", (run.scheme.num_classes,))
-    for block in posterior_blocks(run, recording.raw, chunk_seconds, progress, recording.streams, recording.n_frames):
+    weights = []  # a few numbers a frame: kept in memory
+    for data, kept in model_pieces(run, recording.raw, chunk_seconds, progress, recording.streams, recording.n_frames):
+        block = run.model.posteriors(data)[kept]
         post.append(block)
         decoding.push(block)
+        if (w := run.model.stream_weights(data)) is not None:
+            weights.append(w[kept])
     decoded = decoding.finish()
     units = timed_units(run.scheme, decoded, post, recording.duration)
     return Prediction(run.directory, run.name, video, recording.audio_source, run.scheme, post.array(), units,
-                      decoder.name, recording.duration, recording.modalities, recording.media, decoded=decoded)
+                      decoder.name, recording.duration, recording.modalities, recording.media, decoded=decoded,
+                      stream_weights=np.concatenate(weights) if weights else None,
+                      weight_labels=list(getattr(run.model.head, "weight_labels", [])))

@@ -30,7 +30,7 @@ A fusion head maps the last hidden layers of one or more encoders to class logit
   reliability measures): they reach `forward` in the same dict, under their own names, never pre-trained
   or dropped; a front-end without them is refused before any work (`check_side_inputs`).
 - `stream_weights(hidden)`: heads that weigh the streams per frame give those weights (N, K) (e.g. the
-  audio weight λ_t), which evaluation averages and prediction draws; others give None.
+  audio weight λ_t), named by `weight_labels` once built, which prediction draws; others give None.
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ class FusionHead(nn.Module, abc.ABC):
     sequence_input: bool = False
     needs_initialisation: bool = False
     needs_segments: bool = False
+    weight_labels: list[str] = []  # what each column of `stream_weights` is (heads that have them)
 
     @property
     def frame_context(self) -> int | None:

@@ -27,6 +27,7 @@ class GatedConcatFusion(FusionHead):
         self.inputs = ReliabilityInputs(self.encoders, self.side_inputs, hidden_dims, scheme.num_classes)
         self.gater = weighting_network(self.inputs.width, self.widths, len(self.encoders), bias=OPEN)
         self.out = nn.Linear(sum(hidden_dims[e] for e in self.encoders), scheme.num_classes)
+        self.weight_labels = [f"{e} gate" for e in self.encoders]
 
     @torch.no_grad()
     def warm_start(self, unimodal: dict[str, nn.Module]) -> None:

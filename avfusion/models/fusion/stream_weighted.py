@@ -35,6 +35,11 @@ class StreamWeightedFusion(FusionHead):
             torch.as_tensor(scheme.group_index(level), dtype=torch.long)
         self.register_buffer("groups", groups)  # class -> its weight
         self.weigher = weighting_network(self.inputs.width, self.widths, int(groups.max()) + 1, bias=0.0)
+        names = [f"{self.encoders[0]} weight"]
+        if level is not None:  # one per group: named by the classes of the group
+            names = [f"{self.encoders[0]} weight ({'/'.join(c for c, g in zip(scheme.classes, groups.tolist()) if g == k)})"
+                     for k in range(int(groups.max()) + 1)]
+        self.weight_labels = names
 
     def warm_start(self, unimodal: dict[str, nn.Module]) -> None:
         self.inputs.warm_start(unimodal)
