@@ -7,7 +7,7 @@ one stage cache. The quick paper study's settings otherwise (default corpus, 3 s
 
     python experiments/stream_weights/run_study.py                   # -> outputs/stream_weights_study
     python experiments/stream_weights/run_study.py --grids 1 3 &     # two processes, one core each
-    python experiments/stream_weights/run_study.py --grids 2 4
+    python experiments/stream_weights/run_study.py --grids 2 4 5
     python experiments/stream_weights/run_study.py --controls        # fixed_weight, oracle_weight and the report
     python experiments/stream_weights/run_study.py --export experiments/stream_weights/results
 
@@ -35,12 +35,14 @@ COMMON = [o for o in STUDIES["quick"]["common"] if not o.startswith("evaluation.
 RELIABILITY_TRAINING = ["train_noise=multi", "train_noise.head_only=true",
                         "train_noise.video_degradations=[occlusion,blur,pixel_noise,low_light,frozen_frames]",
                         "train_noise.video_share=0.3", "train_noise.video_severity=[0.3,1.0]"]
-# (fusions, overrides): grids 1 and 2 first (they pre-train the encoders the others take from the stage cache)
+# (name prefix, fusions, overrides): grids 1 and 2 first (they pre-train the encoders the others take from the
+# stage cache); grid 5, modality dropout: one concat head for audio-only, video-only and both
 GRIDS = [
-    (["audio_only", "concat"], []),
-    (["video_only", "bilinear"], []),
-    (["stream_weighted"], RELIABILITY_TRAINING),
-    (["gated_concat"], RELIABILITY_TRAINING),
+    ("", ["audio_only", "concat"], []),
+    ("", ["video_only", "bilinear"], []),
+    ("", ["stream_weighted"], RELIABILITY_TRAINING),
+    ("", ["gated_concat"], RELIABILITY_TRAINING),
+    ("dropout_", ["concat"], ["training.modality_dropout=0.3", "evaluation.missing_streams=[audio,video]"]),
 ]
 CONTROLS = {"fixed_weight": "per_condition", "oracle_weight": "oracle"}  # name -> avfusion-evaluate weights=
 BASELINES = ["audio_only", "video_only", "concat", "fixed_weight"]
@@ -68,7 +70,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--output", type=Path, default=Path("outputs/stream_weights_study"))
     parser.add_argument("--grids", type=int, nargs="+", default=None, metavar="N",
-                        help=f"only these grids, numbered from 1 (default: all): {[g for g, _ in GRIDS]}")
+                        help=f"only these grids, numbered from 1 (default: all): {[p + '+'.join(g) for p, g, _ in GRIDS]}")
     parser.add_argument("--controls", action="store_true", help="only the controls and the report (runs trained)")
     parser.add_argument("--export", type=Path, default=None, metavar="DIR",
                         help="only copy the finished runs' report.json files (and timing.tsv) to DIR")
@@ -78,11 +80,11 @@ def main() -> None:
     started, log = time.time(), args.output / "timing.tsv"
     if not args.controls:
         seeds = "seed=" + ",".join(map(str, args.seeds))
-        for fusions, overrides in [GRIDS[n - 1] for n in sorted(set(args.grids or range(1, len(GRIDS) + 1)))]:
+        for prefix, fusions, overrides in [GRIDS[n - 1] for n in sorted(set(args.grids or range(1, len(GRIDS) + 1)))]:
             for fusion in fusions:
                 run([sys.executable, "-m", "avfusion.cli.train", "-m", *COMMON, *overrides, f"fusion={fusion}",
-                     f"name={fusion}", seeds, "training.resume=true", f"hydra.sweep.dir={args.output}",
-                     f"hydra.sweep.subdir={fusion}-s" + "${seed}"], log)
+                     f"name={prefix}{fusion}", seeds, "training.resume=true", f"hydra.sweep.dir={args.output}",
+                     f"hydra.sweep.subdir={prefix}{fusion}-s" + "${seed}"], log)
         print(f"trained in {(time.time() - started) / 60:.1f} min", flush=True)
         if args.grids:
             return  # a part of the study: the controls and the report once every part is done
