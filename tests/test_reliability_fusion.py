@@ -109,8 +109,9 @@ def test_the_head_learns_on_noisy_copies_over_the_clean_runs_encoders(weighted_r
     plans = [json.loads(p.read_text()) for p in weighted_run.parent.glob("features/frames-*/noisy-*/train-0/conditions.json")]
     assert any({c["video"] for c in plan.values()} > {None} and {c["kind"] for c in plan.values()} > {"clean"}
                for plan in plans)  # copies with the video degraded and copies with noisy audio
-    report = (weighted_run / "report.md").read_text()
-    assert "white" in report
+    rows = {r["condition"]: r for r in json.loads((weighted_run / "report.json").read_text())["test"]}
+    assert set(rows) == {"clean", "white 0 dB"}
+    assert rows["white 0 dB"]["stream_weights"]["audio weight"] < rows["clean"]["stream_weights"]["audio weight"]
 
 
 def test_the_audio_weight_falls_as_white_noise_rises(weighted_run):

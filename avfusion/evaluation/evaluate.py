@@ -325,6 +325,17 @@ class Evaluator:
                     else posteriors(m, data, self.batch_size, kept)
         return out
 
+    def mean_stream_weights(self, model, data: FrameData, kept: EncoderOutputs, missing: str | None) -> dict:
+        """A reliability head's per-frame stream weights (λ_t, or each stream's gate) averaged over the frames of
+        a condition, by their labels: how far it trusted each stream there ({} for other models)."""
+        weigh = getattr(model, "stream_weights", None)
+        absent = frozenset({missing}) if missing is not None and missing in getattr(model, "encoders", {}) else frozenset()
+        weights = weigh(data, self.batch_size, kept, missing=absent) if weigh is not None else None
+        if weights is None:
+            return {}
+        means = weights.mean(axis=0, dtype=np.float64).round(4).tolist()
+        return {"stream_weights": dict(zip(model.head.weight_labels, means))}
+
     def check(self, sources: dict[str, NoiseSource], corpus=None) -> None:
         """Fail before any work when a condition's noise or video degradation is unknown or misconfigured, and
         before training when the corpus cannot give it."""
@@ -386,6 +397,7 @@ class Evaluator:
                 if isinstance(decoder, PerCondition):  # tuned on dev in this very condition
                     decoder = decoder.for_condition(condition.name)
                 row.update(score(p, data, references * draws, scheme, decoder, beside))
+                row.update(self.mean_stream_weights(models.get(name), data, kept, condition.missing))
                 if draws > 1:  # each utterance once, its draws' counts summed: intervals resample utterances
                     row.update(utterances=len(utterances), noise_draws=draws,
                                by_utterance=pooled_by_utterance(row["by_utterance"]))
