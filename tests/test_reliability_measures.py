@@ -13,7 +13,7 @@ from avfusion.frames.data import frames_of, with_video
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.corpus.labels import get_scheme
 from avfusion.frontends.reliability import AudioReliability, VideoReliability
-from avfusion.inference.chunks import transformed
+from avfusion.inference.chunks import for_clip, transformed
 from avfusion.noise import NoiseCondition, NoiseMixer
 from avfusion.noise.video import DegradedVideo
 from conftest import built_in_noises, small_frontend
@@ -100,3 +100,14 @@ def test_a_window_that_cannot_be_centred_is_refused_by_its_key():
         AudioReliability(n_mels=40, window=100)
     with pytest.raises(ConfigError, match=r"frontend.measures.0.reads='lips'"):
         configured("frontend", "frontend=reliability", "frontend.measures.0.reads=lips", config="prepare")
+
+
+def test_the_measures_prediction_computes_in_pieces_equal_the_evaluations(measured):
+    """Prediction runs each modality's steps over pieces of the raw features (`inference.chunks`), the measures'
+    steps starting from their source's raw features; evaluation transforms whole utterances."""
+    frontend, utterances, data, _ = measured
+    u = max(range(len(utterances)), key=lambda i: data.lengths[i])
+    for name in ("audio_reliability", "video_reliability"):
+        raw = frontend.raw_frames([utterances[u]], modalities=[frontend.source_of(name)])[frontend.source_of(name)][0].x
+        steps = for_clip(frontend.modalities[name].steps, raw, 30)
+        np.testing.assert_allclose(transformed(steps, raw, 30), data.features[name][data.utterance(u)], atol=1e-5)

@@ -9,6 +9,8 @@ from omegaconf import OmegaConf
 from avfusion import api
 from avfusion.configs import compose_config
 from avfusion.errors import ConfigError
+from avfusion.runs import RunFolderError
+from hydra.errors import MissingConfigException
 from avfusion.models.ensemble import ConditionWeights
 from conftest import tiny_overrides
 
@@ -83,3 +85,14 @@ def test_an_unknown_weights_setting_is_refused_with_the_choices(tiny_root, strea
     with pytest.raises(ConfigError, match="weights=best: choose equal, dev, per_condition, oracle or a list"):
         evaluate(tiny_root, stream_runs, "best")
     assert OmegaConf.select(compose_config("evaluate", ["run_dirs=[x]"]), "weights") == "equal"
+
+
+def test_oracle_weight_is_a_report_never_a_run(tiny_root, stream_runs):
+    """The oracle chooses its weights on the frames scored: an upper bound that no one can train, load or predict with."""
+    evaluate(tiny_root, stream_runs, "oracle")
+    out = tiny_root / "stream_weights_oracle"
+    assert (out / "report.json").is_file() and not (out / "run.json").exists()
+    with pytest.raises(RunFolderError, match="not a finished avfusion-train run"):
+        api.load_run(out)
+    with pytest.raises(MissingConfigException, match="fusion/oracle_weight"):
+        compose_config("train", ["fusion=oracle_weight"])
