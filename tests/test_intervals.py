@@ -148,3 +148,13 @@ def test_the_table_names_the_units_resampled_and_the_seeds_and_speakers_behind_e
     table = interval_table({"clean": intervals(reps, "clean")})
     assert "resampled: seeds × speakers × utterances / speakers × utterances" in table
     assert "| m | 3 | 2 |" in table and "| x | 1 | 2 |" in table and "seed-level t interval" in table
+
+
+def test_a_condition_the_baseline_was_not_evaluated_in_has_no_differences_and_an_unknown_baseline_is_refused():
+    speakers = ["a", "a", "b", "b"]
+    reps = [report("base", 0, [1] * 4, [10] * 4, speakers), report("m", 0, [2] * 4, [10] * 4, speakers),
+            report("m", 0, [5] * 4, [10] * 4, speakers, condition="no audio")]  # only m was scored without audio
+    assert intervals(reps, "clean", baseline="base")["m"].value == pytest.approx(0.1)
+    assert intervals(reps, "no audio", baseline="base") == {}
+    with pytest.raises(Exception, match=r"baseline 'typo': no such model in the reports \(models: \['base', 'm'\]\)"):
+        intervals(reps, "clean", baseline="typo")

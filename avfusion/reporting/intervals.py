@@ -126,7 +126,10 @@ def intervals(reports: list[dict], condition: str, metric: str = "per", baseline
     if not by_model:
         return {}
     if baseline is not None and baseline not in by_model:
-        raise UserError(f"baseline {baseline!r}: no such model in the reports (models: {sorted(by_model)})")
+        named = sorted({r["name"] for r in reports})
+        if baseline in named:  # evaluated, but not in this condition (e.g. `no audio`, which only some runs have)
+            return {}
+        raise UserError(f"baseline {baseline!r}: no such model in the reports (models: {named})")
     speakers = next(iter(next(iter(by_model.values())).values()))["speaker"]
     counts = np.vstack([np.ones(len(speakers)), resample_counts(speakers, n_resamples, seed)])  # the set as it is first
     per_seed = {name: _seed_rates(details, metric, counts) for name, details in by_model.items()}
