@@ -7,7 +7,7 @@ one stage cache. The quick paper study's settings otherwise (default corpus, 3 s
 
     python experiments/stream_weights/run_study.py                   # -> outputs/stream_weights_study
     python experiments/stream_weights/run_study.py --grids 1 3 &     # two processes, one core each
-    python experiments/stream_weights/run_study.py --grids 2 4 5 6
+    python experiments/stream_weights/run_study.py --grids 2 4 5 6 7
     python experiments/stream_weights/run_study.py --controls        # fixed_weight, oracle_weight and the report
     python experiments/stream_weights/run_study.py --export experiments/stream_weights/results
 
@@ -36,8 +36,8 @@ RELIABILITY_TRAINING = ["train_noise=multi", "train_noise.head_only=true",
                         "train_noise.video_degradations=[occlusion,blur,pixel_noise,low_light,frozen_frames]",
                         "train_noise.video_share=0.3", "train_noise.video_severity=[0.3,1.0]"]
 # (name prefix, fusions, overrides): grids 1 and 2 first (they pre-train the encoders the others take from the
-# stage cache); grid 5, modality dropout: one concat head for audio-only, video-only and both; grid 6, concat's
-# head trained on the reliability heads' copies without any reliability input
+# stage cache); grids 5 and 7, modality dropout (0.3, 0.1): one concat head for audio-only, video-only and both;
+# grid 6, concat's head trained on the reliability heads' copies without any reliability input
 GRIDS = [
     ("", ["audio_only", "concat"], []),
     ("", ["video_only", "bilinear"], []),
@@ -45,6 +45,7 @@ GRIDS = [
     ("", ["gated_concat"], RELIABILITY_TRAINING),
     ("dropout_", ["concat"], ["training.modality_dropout=0.3", "evaluation.missing_streams=[audio,video]"]),
     ("noisy_head_", ["concat"], RELIABILITY_TRAINING),  # the control for gated_concat: the same head, no gates
+    ("dropout10_", ["concat"], ["training.modality_dropout=0.1", "evaluation.missing_streams=[audio,video]"]),
 ]
 CONTROLS = {"fixed_weight": "per_condition", "oracle_weight": "oracle"}  # name -> avfusion-evaluate weights=
 BASELINES = ["audio_only", "video_only", "concat", "fixed_weight"]
