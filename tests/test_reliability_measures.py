@@ -13,6 +13,8 @@ from avfusion.frames.data import frames_of, with_video
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.corpus.labels import get_scheme
 from avfusion.frontends.reliability import AudioReliability, VideoReliability
+from avfusion.frontends.video import missed_detections
+from avfusion.media import VideoError
 from avfusion.inference.chunks import for_clip, transformed
 from avfusion.noise import NoiseCondition, NoiseMixer
 from avfusion.noise.video import DegradedVideo
@@ -69,6 +71,15 @@ def test_the_video_measures_move_with_each_degradation(measured):
     assert degraded("pixel_noise")[column(step, "sharpness")] > clean[column(step, "sharpness")]
     assert degraded("low_light")[column(step, "brightness")] < clean[column(step, "brightness")]
     assert degraded("frozen_frames")[column(step, "motion")] < clean[column(step, "motion")]
+    assert clean[column(step, "interpolated")] == 0 < degraded("face_loss", 0.5)[column(step, "interpolated")]
+
+
+def test_missed_detections_come_from_the_cache_or_a_clear_error():
+    np.testing.assert_array_equal(missed_detections({"n_frames": 4, "n_missed": 2, "missed_frames": [1, 2]}, "v.mp4")[:, 0],
+                                  [0, 1, 1, 0])
+    assert not missed_detections({"n_frames": 3, "n_missed": 0}, "v.mp4").any()  # cached before: none missed, exact
+    with pytest.raises(VideoError, match=r"v.mp4: .* \(2\), not which: extract them again"):
+        missed_detections({"n_frames": 3, "n_missed": 2}, "v.mp4")
 
 
 def test_a_condition_recomputes_the_measures_of_the_stream_it_changes_and_caches_them(measured, tmp_path):
@@ -86,7 +97,8 @@ def test_a_condition_recomputes_the_measures_of_the_stream_it_changes_and_caches
     assert not np.allclose(blurred.features["video_reliability"], clean.features["video_reliability"])
 
 
-@pytest.mark.parametrize("step", [AudioReliability(n_mels=40, window=31, smooth=5), VideoReliability(smooth=9)])
+@pytest.mark.parametrize("step", [AudioReliability(n_mels=40, window=31, smooth=5, presence_db=6.0, snr_cap_db=40.0),
+                                  VideoReliability(low=10, smooth=9)])
 def test_a_long_recording_in_pieces_gives_the_measures_of_one_pass(step):
     rng = np.random.default_rng(0)
     x = np.cumsum(rng.normal(size=(700, 24 if isinstance(step, AudioReliability) else 40)), axis=0).astype(np.float32)
@@ -97,7 +109,7 @@ def test_a_long_recording_in_pieces_gives_the_measures_of_one_pass(step):
 
 def test_a_window_that_cannot_be_centred_is_refused_by_its_key():
     with pytest.raises(ConfigError, match=r"frontend.measures.audio.window.*odd"):
-        AudioReliability(n_mels=40, window=100)
+        AudioReliability(n_mels=40, window=100, smooth=5, presence_db=6.0, snr_cap_db=40.0)
     with pytest.raises(ConfigError, match=r"frontend.measures.0.reads='lips'"):
         configured("frontend", "frontend=reliability", "frontend.measures.0.reads=lips", config="prepare")
 
@@ -108,6 +120,6 @@ def test_the_measures_prediction_computes_in_pieces_equal_the_evaluations(measur
     frontend, utterances, data, _ = measured
     u = max(range(len(utterances)), key=lambda i: data.lengths[i])
     for name in ("audio_reliability", "video_reliability"):
-        raw = frontend.raw_frames([utterances[u]], modalities=[frontend.source_of(name)])[frontend.source_of(name)][0].x
+        raw = frontend.raw_frames([utterances[u]], modalities=[name])[name][0].x  # the source's (+ detections)
         steps = for_clip(frontend.modalities[name].steps, raw, 30)
         np.testing.assert_allclose(transformed(steps, raw, 30), data.features[name][data.utterance(u)], atol=1e-5)

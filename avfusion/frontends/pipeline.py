@@ -29,7 +29,7 @@ from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
 from avfusion.frontends.step import FrontEndStep
 from avfusion.frontends.store import FeatureError, FeatureStore
-from avfusion.frontends.video import to_frame_rate
+from avfusion.frontends.video import missed_detections, to_frame_rate
 from avfusion.media import load_audio
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,9 @@ class ModalityFrontEnd:
     name: str
     extractor: object | None
     steps: list[FrontEndStep]
-    reads: str | None = None  # a derived modality: the other modality whose raw features it starts from
+    # a derived modality: the other modality whose raw features it starts from (the video's with one more
+    # column, 1 on the video frames whose mouth box was interpolated: no detection)
+    reads: str | None = None
 
     def __post_init__(self) -> None:
         for i, step in enumerate(self.steps):
@@ -207,10 +209,15 @@ class FrontEnd:
                 x, meta = (audio, {}) if source == "audio" else self.read(source, stores[source], utt, video)
                 if "fps" in meta:
                     self.check_durations(utt.video, meta, n_frames)
-                    x = to_frame_rate(np.asarray(x), meta["fps"], n_frames)
-                raw[source] = np.asarray(x, dtype=np.float32)
+                    if any(self.source_of(n) == source and n != source for n in names):  # a measure: + detections
+                        raw[source, "measured"] = to_frame_rate(np.hstack([np.asarray(x), missed_detections(
+                            meta, utt.video)]), meta["fps"], n_frames)
+                    x = to_frame_rate(np.asarray(x), meta["fps"], n_frames) if source in names else None
+                raw[source] = None if x is None else np.asarray(x, dtype=np.float32)
             for name in names:
-                out[name].append(UttFrames(utt.id, utt.speaker, raw[self.source_of(name)]))
+                source = self.source_of(name)
+                x = raw.get((source, "measured"), raw[source]) if name != source else raw[source]
+                out[name].append(UttFrames(utt.id, utt.speaker, np.asarray(x, dtype=np.float32)))
         return out
 
     def read(self, name: str, store: FeatureStore, utt: Utterance, video=None) -> tuple[np.ndarray, dict]:

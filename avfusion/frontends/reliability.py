@@ -56,10 +56,10 @@ class AudioReliability(Measures):
     """
 
     n_mels: int
-    window: int = 101  # frames (1 s) of minimum statistics and of the local SNR
-    smooth: int = 5  # frames each band's energy is averaged over before its minimum is taken
-    presence_db: float = 6.0
-    snr_cap_db: float = 40.0
+    window: int  # frames of minimum statistics and of the local SNR
+    smooth: int  # frames each band's energy is averaged over before its minimum is taken
+    presence_db: float
+    snr_cap_db: float
     names = ("snr", "presence", "floor", "local_snr")
 
     def __post_init__(self) -> None:
@@ -87,19 +87,22 @@ class AudioReliability(Measures):
 
 @dataclass
 class VideoReliability(Measures):
-    """From the mouth ROI's zig-zag 2-D DCT (orthonormal, grey levels in [0, 1], at 100 frames/s):
+    """From the mouth ROI's zig-zag 2-D DCT (orthonormal, grey levels in [0, 1], at 100 frames/s) and, in its last
+    column, whether the mouth box was interpolated (a missed detection; the front-end appends it):
 
     - `brightness`: the DC coefficient (the mean grey level times the ROI side): low light;
     - `contrast`: the log energy of the AC coefficients;
     - `sharpness`: the log share of the AC energy beyond the first `low` coefficients (falls with blur, rises
       with pixel noise);
     - `motion`: the log energy of the frame-to-frame change of the AC coefficients, averaged over `smooth`
-      frames (near its floor for a frozen picture, high for noise or a jump to another face).
+      frames (near its floor for a frozen picture, high for noise or a jump to another face);
+    - `interpolated`: the share of the frame's video frames whose mouth box was interpolated (the detector lost
+      the face: the crop is a guess).
     """
 
-    low: int = 10  # zig-zag coefficients counted as the picture's coarse shape (the DC included)
-    smooth: int = 9  # frames (about two video frames at 25 fps) the motion energy is averaged over
-    names = ("brightness", "contrast", "sharpness", "motion")
+    low: int  # zig-zag coefficients counted as the picture's coarse shape (the DC included)
+    smooth: int  # frames the motion energy is averaged over
+    names = ("brightness", "contrast", "sharpness", "motion", "interpolated")
 
     def __post_init__(self) -> None:
         check_fields(self, "frontend.measures.video", {"low": integer(2), "smooth": odd})
@@ -108,10 +111,10 @@ class VideoReliability(Measures):
     def frame_context(self) -> int:
         return self.smooth // 2 + 1
 
-    def measure(self, dct: np.ndarray) -> np.ndarray:
-        if dct.shape[1] <= self.low:
-            raise ValueError(f"video reliability: low={self.low} leaves none of the {dct.shape[1]} DCT coefficients")
-        x = dct.astype(np.float64)
+    def measure(self, dct_and_missed: np.ndarray) -> np.ndarray:
+        x, missed = dct_and_missed[:, :-1].astype(np.float64), dct_and_missed[:, -1]
+        if x.shape[1] <= self.low:
+            raise ValueError(f"video reliability: low={self.low} leaves none of the {x.shape[1]} DCT coefficients")
         ac = (x[:, 1:] ** 2).sum(axis=1)
         high = (x[:, self.low:] ** 2).sum(axis=1)
         change = np.diff(x[:, 1:], axis=0, prepend=x[:1, 1:]) if len(x) else x[:, 1:]
@@ -119,5 +122,5 @@ class VideoReliability(Measures):
         if len(moved) > 1:
             moved[0] = moved[1]  # the first frame has no predecessor: take its successor's change
         motion = uniform_filter1d(np.log(moved + TINY), self.smooth, mode="nearest")
-        return np.stack([x[:, 0], np.log(ac + TINY), np.log(high + TINY) - np.log(ac + TINY), motion],
+        return np.stack([x[:, 0], np.log(ac + TINY), np.log(high + TINY) - np.log(ac + TINY), motion, missed],
                         axis=1).astype(np.float32)

@@ -59,6 +59,19 @@ def dct_features(rois: np.ndarray, n_coefficients: int) -> np.ndarray:
     return np.stack([cv2.dct(r.astype(np.float32) / 255.0).ravel()[keep] for r in rois])
 
 
+def missed_detections(meta: dict, source: object) -> np.ndarray:
+    """(Tv, 1) float32: 1 on the video frames whose mouth box was interpolated (no detection), from a video's
+    metadata; a feature cache made before the frames were kept, with misses, cannot say which."""
+    mask = np.zeros((int(meta["n_frames"]), 1), np.float32)
+    if "missed_frames" in meta:
+        mask[np.asarray(meta["missed_frames"], np.int64)] = 1.0
+    elif meta.get("n_missed"):
+        raise VideoError(f"{source}: its cached mouth features keep how many detections were missed "
+                         f"({meta['n_missed']}), not which: extract them again (delete the feature cache's "
+                         "mouth_dct folder) for the reliability measures")
+    return mask
+
+
 def to_frame_rate(x, fps: float, n_frames: int, rate: float = FRAME_RATE, lo: int = 0, hi: int | None = None
                   ) -> np.ndarray:
     """Linear interpolation of per-video-frame features (frame k at k / fps) to n_frames at `rate`
@@ -103,8 +116,8 @@ class MouthCropper:
         return Path(utt.video)
 
     def boxes(self, frames: Iterable[np.ndarray], source: object = "video", lost: np.ndarray | None = None
-              ) -> tuple[np.ndarray, int]:
-        """The box used per frame (T, 4), missed detections interpolated, and how many were missed. `lost`:
+              ) -> tuple[np.ndarray, np.ndarray]:
+        """The box used per frame (T, 4), missed detections interpolated, and the frames missed (indices). `lost`:
         frames whose detection is dropped as if missed (a degradation: the face lost)."""
         with self.detector.session() as detect:
             boxes = [None if lost is not None and lost[i] else detect(frame) for i, frame in enumerate(frames)]
@@ -115,7 +128,7 @@ class MouthCropper:
         if missed:
             log.info("%s: %s found no mouth in %d of %d frames (interpolated)", source, self.detector.name,
                      missed, len(boxes))
-        return filled, missed
+        return filled, np.flatnonzero([b is None for b in boxes])
 
     def crops(self, frames: Iterable[np.ndarray], boxes: np.ndarray) -> Iterator[np.ndarray]:
         """Each frame's grey ROI (S, S) uint8, cut with its box."""
@@ -137,16 +150,18 @@ class MouthCropper:
         raise NotImplementedError
 
     @staticmethod
-    def meta(path: str | Path, boxes: np.ndarray, missed: int) -> dict:
-        """What the feature store keeps beside a video's per-frame array (and the median side of its mouth boxes,
-        which prediction checks: a face frame taken whole as the mouth)."""
-        return {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": missed,
+    def meta(path: str | Path, boxes: np.ndarray, missed: np.ndarray) -> dict:
+        """What the feature store keeps beside a video's per-frame array: its rate, the frames whose mouth box was
+        interpolated (no detection), and the median side of its mouth boxes (which prediction checks: a face
+        frame taken whole as the mouth)."""
+        return {"fps": video_rate(path), "n_frames": len(boxes), "n_missed": len(missed),
+                "missed_frames": [int(i) for i in missed],
                 "mouth_box_px": float(np.median(boxes[:, 2]))}
 
     def rois(self, frames: np.ndarray, source: object = "video") -> tuple[np.ndarray, np.ndarray, int]:
         """ROIs (T, S, S), the boxes used (T, 4) and the number of frames without a detection."""
         filled, missed = self.boxes(frames, source)
-        return np.stack(list(self.crops(frames, filled))), filled, missed
+        return np.stack(list(self.crops(frames, filled))), filled, len(missed)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from avfusion.corpus.types import Utterance
 from avfusion.errors import UserError
 from avfusion.frames.clock import num_frames
 from avfusion.frames.data import VideoStream
-from avfusion.frontends.video import AtFrameRate
+from avfusion.frontends.video import AtFrameRate, missed_detections
 from avfusion.inference.store import Scratch
 from avfusion.media import AudioError, iter_audio
 
@@ -40,6 +40,20 @@ class ClipMedia:
     @property
     def roi_times(self) -> np.ndarray:
         return np.zeros(0) if self.roi_frames is None else self.roi_frames / self.fps
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Rows of two row-aligned arrays (or files of rows) side by side, read as asked (`len`, `[a:b]`)."""
+
+    left: object
+    right: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+    def __getitem__(self, rows: slice) -> np.ndarray:
+        return np.hstack([np.asarray(self.left[rows]), self.right[rows]])
 
 
 @dataclass
@@ -74,8 +88,12 @@ def read_recording(run, video: Path | None, audio, needs: list[str], detector, r
                           missed_detections=meta["n_missed"], detector=vx.detector.name, roi_frames=kept, rois=crops,
                           mouth_box_px=meta.get("mouth_box_px"))
     for name in needs:  # a derived modality (reliability measures) starts from its source's raw features
-        if name in frontend.modalities and frontend.source_of(name) in raw:
-            raw.setdefault(name, raw[frontend.source_of(name)])
+        source = frontend.source_of(name) if name in frontend.modalities else name
+        if source == name or source not in raw:
+            continue
+        given = raw[source]  # the video's, at its rate: + its missed detections
+        raw[name] = given if not isinstance(given, AtFrameRate) else AtFrameRate(
+            Columns(given.x, missed_detections(meta, video)), given.fps, given.n_frames)
     media.waveform = None if waveform is None else waveform.array()
     duration = len(waveform) / sample_rate if waveform is not None else media.video_frames / media.fps
     n_frames = len(raw["audio"]) if "audio" in raw else num_frames(media.video_frames / media.fps)
