@@ -147,3 +147,4 @@ def test_prediction_in_pieces_gives_the_evaluations_posteriors_and_weights(weigh
     assert summary["per_unit"][0] == [first.label, [round(float(pieces.stream_weights[first.first_frame:first.end_frame,
                                                                                         0].mean()), 4)]]
     assert paths["figure"].stat().st_size > 0
+    np.testing.assert_array_equal(np.load(paths["stream_weights"]), pieces.stream_weights)

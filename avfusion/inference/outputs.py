@@ -36,6 +36,9 @@ def write_prediction(prediction: Prediction, out_dir: str | Path, stem: str, fig
     write_text_atomic(paths["ctm"], "".join(f"{stem} 1 {u.start:.3f} {u.end - u.start:.3f} {u.label} {u.confidence:.3f}\n"
                                             for u in prediction.units))
     save_npy(prediction.posteriors, paths["posteriors"])
+    if prediction.stream_weights is not None:  # a reliability head's λ_t (or gates) per frame, beside the posteriors
+        paths["stream_weights"] = out_dir / f"{stem}.stream_weights.npy"
+        save_npy(prediction.stream_weights, paths["stream_weights"])
     summary = {**prediction.summary(), "classes": prediction.classes,
                "timed_units": [[u.label, round(u.start, 4), round(u.end, 4), round(u.confidence, 4)]
                                for u in prediction.units]}
