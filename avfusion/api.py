@@ -92,12 +92,12 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     training = instantiate(cfg.training, _convert_="all")  # its checks, before any work
     if training.resume and (report := finished_report(cfg, run_dir)) is not None:
         return report
-    name = name or cfg.name or run_name(cfg)
     head, encoder_spec = instantiate(cfg.fusion, _convert_="all"), instantiate(cfg.encoder, _convert_="all")
     warn_joint_training_never_starts(head, cfg)
     for encoder in head.encoders:  # before any work: the front-end gives what each encoder (and the head) reads
         encoder_spec.inputs_of(encoder, frontend_outputs(cfg.frontend))
     head.check_side_inputs(frontend_outputs(cfg.frontend))
+    name = name or cfg.name or run_name(cfg)
     evaluator, decoding = evaluator_of(cfg), instantiate(cfg.decoding, _convert_="all")
     node = cfg.get("train_noise") or compose_config("train", ["train_noise=clean"]).train_noise
     train_noise = instantiate(node, _convert_="all")
@@ -144,11 +144,17 @@ def run_name(cfg: DictConfig) -> str:
     """The name a run is reported by when none is given, as avfusion-train names it: the conf/fusion/ file
     whose settings its head has (+multi for multi-condition training); a head of no shipped config's
     settings is named by its class."""
-    head = OmegaConf.to_container(cfg.fusion, resolve=True)
+    head = json.dumps(OmegaConf.to_container(cfg.fusion, resolve=True), sort_keys=True)
     base = next((path.stem for path in sorted((Path(CONFIG_DIR) / "fusion").glob("*.yaml"))
-                 if OmegaConf.to_container(compose_config("train", [f"fusion={path.stem}"]).fusion, resolve=True)
-                 == head), cfg.fusion._target_.rsplit(".", 1)[-1])
+                 if _shipped_head(path.stem) == head), cfg.fusion._target_.rsplit(".", 1)[-1])
     return base + ("+multi" if (cfg.get("train_noise") or {}).get("copies") else "")
+
+
+@functools.lru_cache(maxsize=None)
+def _shipped_head(name: str) -> str:
+    """conf/fusion/<name>.yaml as composed into a train config, resolved (JSON): the same all process long."""
+    return json.dumps(OmegaConf.to_container(compose_config("train", [f"fusion={name}"]).fusion, resolve=True),
+                      sort_keys=True)
 
 
 def warn_joint_training_never_starts(head, cfg: DictConfig) -> None:

@@ -96,7 +96,7 @@ def weighted_run(tiny_root, tmp_path_factory):
     """A clean concat run and a stream-weighted run sharing a stage cache: the second's encoders come from it."""
     cache = tmp_path_factory.mktemp("reliability_stages")
     common = [*tiny_overrides(tiny_root), "frontend=reliability", f"training.encoder_cache_dir={cache}",
-              "trainer.max_epochs=4", "evaluation.noises=[white]", "evaluation.snrs_db=[0]"]
+              "trainer.max_epochs=4", "evaluation.noises=[white]", "evaluation.snrs_db=[0]", "decoding=framewise"]
     api.train(compose_config("train", [*common, "fusion=concat"]), tiny_root / "reliability_concat")
     run_dir = tiny_root / "reliability_weighted"
     api.train(compose_config("train", [*common, *RELIABLE, "fusion=stream_weighted"]), run_dir)
