@@ -27,7 +27,7 @@ from avfusion.corpus.types import Utterance
 from avfusion.frames.cache import NOT_IN_KEY, NOT_IN_KEY_WHEN_NULL
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
-from avfusion.frontends.step import FrontEndStep
+from avfusion.frontends.step import FrontEndStep, through
 from avfusion.frontends.store import FeatureError, FeatureStore
 from avfusion.frontends.video import missed_detections, to_frame_rate
 from avfusion.media import load_audio
@@ -35,13 +35,6 @@ from avfusion.media import load_audio
 log = logging.getLogger(__name__)
 
 LabelsOf = Callable[[Utterance, int], np.ndarray]  # (utterance, its frame count) -> frame labels
-
-
-def through(steps: list[FrontEndStep], utterances: list[UttFrames]) -> list[UttFrames]:
-    """`utterances` transformed by each fitted step in turn."""
-    for step in steps:
-        utterances = step.transform(utterances)
-    return utterances
 
 
 @dataclass

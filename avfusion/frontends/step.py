@@ -36,3 +36,10 @@ class FrontEndStep:
     def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
         if arrays:
             raise ValueError(f"{type(self).__name__} learns nothing, but was given arrays {sorted(arrays)}")
+
+
+def through(steps, utterances):
+    """`utterances` (`UttFrames`) transformed by each fitted step in turn."""
+    for step in steps:
+        utterances = step.transform(utterances)
+    return utterances

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from avfusion.frames.data import UttFrames
+from avfusion.frontends.step import through
 
 
 def steps_context(steps: Sequence) -> int | None:
@@ -25,10 +26,8 @@ def steps_context(steps: Sequence) -> int | None:
 
 
 def apply_steps(steps: Sequence, x: np.ndarray) -> np.ndarray:
-    utterances = [UttFrames("clip", "clip", x)]
-    for step in steps:
-        utterances = step.transform(utterances)
-    return utterances[0].x
+    """`steps` over one recording's (T, D) frames."""
+    return through(steps, [UttFrames("clip", "clip", x)])[0].x
 
 
 def piece(steps: Sequence, x: np.ndarray, lo: int, hi: int, context: int) -> np.ndarray:
