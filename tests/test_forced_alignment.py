@@ -6,7 +6,7 @@ import itertools
 import numpy as np
 import pytest
 
-from avfusion.decoding.align import force_align, linear_arcs
+from avfusion.decoding.align import Transcript, align_positions, flat_start, force_align, linear_arcs
 
 
 def allowed(path, cross, start, end, n_states) -> bool:
@@ -76,3 +76,43 @@ def test_arcs_skip_only_optional_positions():
     allowed_next = {p: list(np.flatnonzero(cross[p] == 0)) for p in range(5)}
     assert allowed_next == {0: [1], 1: [2, 3], 2: [3], 3: [4], 4: []}
     assert list(start == 0) == [True, True, False, False, False] and list(end == 0) == [False, False, False, True, True]
+
+
+def test_a_transcript_has_optional_silence_only_where_words_meet_and_at_the_ends():
+    t = Transcript.of([[3, 4], [5]], silence=0)
+    assert t.units == (0, 3, 4, 0, 5, 0)
+    assert t.optional == (True, False, False, True, False, True)
+    assert t.words == (-1, 0, 0, -1, 1, -1)
+    with pytest.raises(ValueError, match="pronunciation"):
+        Transcript.of([[3], []], silence=0)
+
+
+def test_a_flat_start_shares_the_frames_evenly_among_the_phones():
+    t = Transcript.of([[3, 4], [5]], silence=0)
+    segments = flat_start(30, t, n_states=3)
+    assert [(s.unit, s.start, s.end) for s in segments] == [(1, 0, 10), (2, 10, 20), (4, 20, 30)]
+    assert t.word_spans(segments) == [(0, 0, 20), (1, 20, 30)]
+    with pytest.raises(ValueError, match="8 frames cannot hold the 9 states"):
+        flat_start(8, t, n_states=3)
+
+
+def test_alignment_recovers_known_boundaries_and_the_words_they_make():
+    """Frames drawn from a known segmentation (silence, two words, silence between them): the alignment through the
+    transcript finds every boundary within a frame, keeps the silences that are there and skips the one that is not."""
+    rng = np.random.default_rng(0)
+    n_units, n_states = 6, 3
+    truth = [(0, 0, 12), (3, 12, 30), (4, 30, 41), (0, 41, 55), (5, 55, 80)]  # no final silence
+    loglik = np.full((80, n_units, n_states), -4.0) + rng.normal(0, 0.5, (80, n_units, n_states))
+    for unit, a, b in truth:
+        loglik[a:b, unit, :] += 4.0
+    log_stay = np.full((n_units, n_states), np.log(0.9))
+    log_move = np.full((n_units, n_states), np.log(0.1))
+    t = Transcript.of([[3, 4], [5]], silence=0)
+    segments, score = align_positions(loglik, t, log_stay, log_move)
+    assert np.isfinite(score)
+    assert [t.units[s.unit] for s in segments] == [u for u, _, _ in truth]
+    found = [s.start for s in segments[1:]]
+    assert np.abs(np.array(found) - [a for _, a, _ in truth[1:]]).max() <= 1
+    assert t.word_spans(segments) == [(0, segments[1].start, segments[2].end), (1, segments[4].start, 80)]
+    assert [(s.unit, s.start, s.end) for s in force_align(loglik, t.units, t.optional, log_stay, log_move)[0]] == \
+        [(t.units[s.unit], s.start, s.end) for s in segments]

@@ -8,6 +8,7 @@ when every one between is optional, and no other arc exists. Cost O(T (P S + P^2
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,11 +34,67 @@ def linear_arcs(optional: Sequence[bool]) -> tuple[np.ndarray, np.ndarray, np.nd
     return cross, start, end
 
 
+@dataclass(frozen=True)
+class Transcript:
+    """An utterance's words as the positions of its linear HMM: every phone of every word in order, required,
+    and an optional silence at the start, where two words meet and at the end."""
+
+    units: tuple[int, ...]  # the unit id of each position
+    optional: tuple[bool, ...]  # the silences
+    words: tuple[int, ...]  # the index of the word each position belongs to (-1: a silence)
+
+    @classmethod
+    def of(cls, pronunciations: Sequence[Sequence[int]], silence: int) -> "Transcript":
+        """From each word's unit ids (its pronunciation) and the silence unit's id."""
+        if not pronunciations or any(len(p) == 0 for p in pronunciations):
+            raise ValueError("a transcript needs at least one word, and every word a pronunciation")
+        units, optional, words = [silence], [True], [-1]
+        for w, phones in enumerate(pronunciations):
+            units += list(phones) + [silence]
+            optional += [False] * len(phones) + [True]
+            words += [w] * len(phones) + [-1]
+        return cls(tuple(units), tuple(optional), tuple(words))
+
+    def word_spans(self, segments: Sequence[DecodedUnit]) -> list[tuple[int, int, int]]:
+        """(word index, first frame, end frame) of each word, from an alignment's segments over positions
+        (`align_positions`: `unit` is the position)."""
+        spans: dict[int, list[int]] = {}
+        for s in segments:
+            w = self.words[s.unit]
+            if w >= 0:
+                spans.setdefault(w, [s.start, s.end])[1] = s.end
+        return [(w, a, b) for w, (a, b) in sorted(spans.items())]
+
+
+def flat_start(n_frames: int, transcript: Transcript, n_states: int) -> list[DecodedUnit]:
+    """The first alignment of a flat start: the frames shared evenly among the required positions (silences left
+    out), as (position, first frame, end frame); a ValueError when there are fewer frames than their states."""
+    required = [p for p, optional in enumerate(transcript.optional) if not optional]
+    if n_frames < len(required) * n_states:
+        raise ValueError(f"{n_frames} frames cannot hold the {len(required) * n_states} states of the transcript's units")
+    edges = np.round(np.linspace(0, n_frames, len(required) + 1)).astype(int)
+    return [DecodedUnit(p, int(a), int(b)) for p, a, b in zip(required, edges[:-1], edges[1:])]
+
+
+def align_positions(loglik: np.ndarray, transcript: Transcript, log_stay: np.ndarray, log_move: np.ndarray
+                    ) -> tuple[list[DecodedUnit], float]:
+    """`force_align` through a transcript, its segments over positions (`unit` is the position: a silence
+    kept or a word's phone), and the path's score."""
+    return _aligned(loglik, transcript.units, transcript.optional, log_stay, log_move)
+
+
 def force_align(loglik: np.ndarray, units: Sequence[int], optional: Sequence[bool], log_stay: np.ndarray,
                 log_move: np.ndarray) -> tuple[list[DecodedUnit], float]:
     """The segments (unit, first frame, end frame) of the best path of (T, U, S) state log-likelihoods
     through `units` in order (unit ids, `optional` per position), and its score. A ValueError when no path
     fits: fewer frames than the states of the required units."""
+    segments, score = _aligned(loglik, units, optional, log_stay, log_move)
+    return [DecodedUnit(int(units[s.unit]), s.start, s.end) for s in segments], score
+
+
+def _aligned(loglik: np.ndarray, units: Sequence[int], optional: Sequence[bool], log_stay: np.ndarray,
+             log_move: np.ndarray) -> tuple[list[DecodedUnit], float]:
+    """The best path's segments over positions, and its score."""
     units = np.asarray(units, np.int64)
     n_states = loglik.shape[2]
     needed = int((~np.asarray(optional, bool)).sum()) * n_states
@@ -47,4 +104,4 @@ def force_align(loglik: np.ndarray, units: Sequence[int], optional: Sequence[boo
     path, segments, score = viterbi(loglik[:, units], log_stay[units], log_move[units], cross, start, end)
     if not np.isfinite(score):
         raise ValueError("no path through the transcript's units fits these frames")
-    return [DecodedUnit(int(units[s.unit]), s.start, s.end) for s in segments], score
+    return [DecodedUnit(int(s.unit), s.start, s.end) for s in segments], score
