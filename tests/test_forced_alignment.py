@@ -6,7 +6,10 @@ import itertools
 import numpy as np
 import pytest
 
+from avfusion.corpus.alignments import read_textgrid, write_textgrid
 from avfusion.decoding.align import Transcript, align_positions, flat_start, force_align, linear_arcs
+from avfusion.decoding.framewise import DecodedUnit
+from avfusion.frames.clock import frame_span
 
 
 def allowed(path, cross, start, end, n_states) -> bool:
@@ -116,3 +119,20 @@ def test_alignment_recovers_known_boundaries_and_the_words_they_make():
     assert t.word_spans(segments) == [(0, segments[1].start, segments[2].end), (1, segments[4].start, 80)]
     assert [(s.unit, s.start, s.end) for s in force_align(loglik, t.units, t.optional, log_stay, log_move)[0]] == \
         [(t.units[s.unit], s.start, s.end) for s in segments]
+
+
+def test_an_alignment_written_as_a_textgrid_reads_back_as_its_frames(tmp_path):
+    """The tiers' times map back to the aligned frames through the project's own TextGrid reader and frame labels."""
+    t = Transcript.of([[3, 4], [5]], silence=0)
+    segments = [DecodedUnit(0, 0, 12), DecodedUnit(1, 12, 30), DecodedUnit(2, 30, 41), DecodedUnit(3, 41, 55),
+                DecodedUnit(4, 55, 80)]
+    names = ["sil", "a", "b", "c", "d", "e"]
+    tiers = t.tiers(["hello", "world"], names, segments, n_frames=80, duration=0.8)
+    assert [s.label for s in tiers["words"]] == ["sil", "hello", "sil", "world"]
+    assert [s.label for s in tiers["phones"]] == ["sil", "c", "d", "sil", "e"]
+    path = tmp_path / "u.TextGrid"
+    write_textgrid(path, tiers, 0.8)
+    for tier, expected in (("phones", segments), ("words", [(0, 12), (12, 41), (41, 55), (55, 80)])):
+        read = read_textgrid(path, tier)
+        spans = [frame_span(s.start, s.end, 80) for s in read]
+        assert spans == [(s.start, s.end) if isinstance(s, DecodedUnit) else s for s in expected]

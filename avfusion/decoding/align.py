@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avfusion.corpus.types import Segment
 from avfusion.decoding.framewise import DecodedUnit
+from avfusion.frames.clock import run_times
 from avfusion.decoding.viterbi import viterbi
 
 
@@ -54,6 +56,19 @@ class Transcript:
             optional += [False] * len(phones) + [True]
             words += [w] * len(phones) + [-1]
         return cls(tuple(units), tuple(optional), tuple(words))
+
+    def tiers(self, words: Sequence[str], unit_names: Sequence[str], segments: Sequence[DecodedUnit],
+              n_frames: int, duration: float) -> dict[str, list[Segment]]:
+        """The `words` and `phones` tiers (seconds) of an alignment's segments over positions; a silence kept is
+        `sil` in both tiers, and a pause between words is left empty in the words tier only when no silence
+        was aligned there."""
+        phones = [Segment(unit_names[self.units[s.unit]], *run_times(s.start, s.end, n_frames, duration))
+                  for s in segments]
+        spans = {w: (a, b) for w, a, b in self.word_spans(segments)}
+        kept = [(s.start, s.end) for s in segments if self.words[s.unit] < 0]
+        runs = sorted([(a, b, words[w]) for w, (a, b) in spans.items()] + [(a, b, "sil") for a, b in kept])
+        return {"words": [Segment(label, *run_times(a, b, n_frames, duration)) for a, b, label in runs],
+                "phones": phones}
 
     def word_spans(self, segments: Sequence[DecodedUnit]) -> list[tuple[int, int, int]]:
         """(word index, first frame, end frame) of each word, from an alignment's segments over positions

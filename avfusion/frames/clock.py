@@ -37,3 +37,11 @@ def video_positions(fps: float, n_video: int, start: int, stop: int, rate: float
     pos = np.minimum(np.arange(start, stop) * (fps / rate), max(n_video - 1, 0))
     first = int(np.floor(pos[0])) if len(pos) else 0
     return first, pos - first
+
+
+def run_times(start: int, end: int, n_frames: int, duration: float) -> tuple[float, float]:
+    """Seconds of the run of frames start:end: a boundary between frames k - 1 and k at (k - 0.5) / FRAME_RATE,
+    which `frame_span` maps back to the same frames; the first run starts at 0, the last ends at `duration`."""
+    first = 0.0 if start == 0 else min((start - 0.5) / FRAME_RATE, duration)
+    last = duration if end >= n_frames else min((end - 0.5) / FRAME_RATE, duration)
+    return first, last

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from avfusion.decoding.framewise import DecodedUnit
-from avfusion.frames.clock import FRAME_RATE
+from avfusion.frames.clock import run_times
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,6 @@ def timed_units(scheme, decoded: list[DecodedUnit], posteriors, duration: float,
             sums[i] += unit_post[a - lo:b - lo, units[i]].sum()
     out = []
     for d, total in zip(decoded, sums):
-        start = 0.0 if d.start == 0 else min((d.start - 0.5) / FRAME_RATE, duration)
-        end = duration if d.end >= n_frames else min((d.end - 0.5) / FRAME_RATE, duration)
+        start, end = run_times(d.start, d.end, n_frames, duration)
         out.append(TimedUnit(scheme.units[d.unit], start, end, float(total / max(d.end - d.start, 1)), d.start, d.end))
     return out
