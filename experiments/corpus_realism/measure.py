@@ -169,7 +169,7 @@ def main() -> None:
     for label in CLASSES:
         if label in corr:
             print(f"| {label} | {corr[label][1]} | {corr[label][0]:.2f} | {control_corr.get(label, (np.nan,))[0]:.2f} |")
-    (r, n, lo, hi), (rc, nc, loc, hic) = corr["pooled"], control_corr["pooled"]
+    (r, n, lo, hi), (rc, _, loc, hic) = corr["pooled"], control_corr["pooled"]
     print(f"| pooled | {n} | {r:.3f} [{lo:.3f}, {hi:.3f}] | {rc:.3f} [{loc:.3f}, {hic:.3f}] |")
 
 
