@@ -35,7 +35,7 @@ from avfusion.configs import CONFIG_DIR, compose_config
 from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.decoding.base import CLEAN
 from avfusion.errors import ConfigError, UserError
-from avfusion.evaluation.evaluate import Evaluator, posteriors
+from avfusion.evaluation.evaluate import Evaluator
 from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import frames_directory, frontend_settings, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
@@ -341,17 +341,17 @@ def evaluate(cfg: DictConfig) -> dict:
     corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy
     evaluator.check(sources, corpus)
     dev = functools.cache(lambda: frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme)))
-    dev_posteriors = functools.cache(lambda: {n: posteriors(r.model, dev()) for n, r in runs.items()})  # clean
     # one run: its own folder unless output_dir (e.g. the same run decoded under another tuning policy)
     frames_dir = frames_directory(OmegaConf.to_container(first.config.frontend, resolve=True), first.scheme, corpus)
     models = {n: r.model for n, r in runs.items()}
 
-    def dev_in(combine=None):  # condition -> the dev posteriors there (and combined), each computed once
+    def dev_in(combine=None, known=None):  # condition -> the dev posteriors there (and combined), each computed once
         return evaluator.dev_posteriors(models, first.frontend, dev(), corpus.split("dev"),
                                         evaluator.mixer(sources, corpus, first.frontend.audio.extractor.sample_rate),
-                                        frames_dir, combine)
+                                        frames_dir, combine, known)
 
-    plain = functools.cache(dev_in)  # what per-condition weights fall back on where tuning did not look
+    plain = functools.cache(dev_in)  # each model's dev posteriors per condition, computed once for every use below
+    dev_posteriors = functools.cache(lambda: plain()(CLEAN))  # clean: what weights=dev are tuned on
     combine, out_dir, name = None, Path(cfg.output_dir or first.directory), cfg.get("name") or next(iter(runs))
     if len(loaded) > 1:
         rule = cfg.get("rule", "mean")
@@ -363,7 +363,7 @@ def evaluate(cfg: DictConfig) -> dict:
         out_dir = Path(cfg.output_dir) if cfg.output_dir else first.directory.parent / (f"{kind}_" + "_".join(runs))
     fitted = functools.cache(lambda: first.decoder if decoding.fitted_as(first.decoder) else decoding.fit(
         first.scheme, corpus.split("train"), prepare(first.config, corpus)[1]["train"]))
-    in_condition = functools.cache(lambda: dev_in(combine))
+    in_condition = functools.cache(lambda: dev_in(combine, plain()))
 
     def tuned(n: str):
         return decoding.tuned_for(fitted(), lambda c: in_condition()(c)[n], dev(), corpus.split("dev"),

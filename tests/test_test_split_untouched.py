@@ -4,6 +4,7 @@ and posterior-averaging weights see train and dev only. Checked by spying on wha
 import pytest
 
 from avfusion import api
+from avfusion.evaluation import evaluate as evaluate_module
 from avfusion.configs import compose_config
 from avfusion.decoding.hybrid import ViterbiDecoding
 from avfusion.models.ensemble import PosteriorAverage
@@ -78,14 +79,14 @@ def test_dev_tuned_averaging_weights_come_from_dev_posteriors_only(spied_runs, s
         return tuned(cls, posteriors, labels, step, rule)
 
     scored = []
-    real_posteriors = api.posteriors
+    real_posteriors = evaluate_module.posteriors
 
-    def spy_posteriors(model, data, batch_size=8192):
+    def spy_posteriors(model, data, batch_size=8192, kept=None):
         scored.append((len(asked), set(data.ids)))  # how many weight tunings had happened before this
-        return real_posteriors(model, data, batch_size)
+        return real_posteriors(model, data, batch_size, kept)
 
     monkeypatch.setattr(PosteriorAverage, "tuned", classmethod(spy))
-    monkeypatch.setattr(api, "posteriors", spy_posteriors)
+    monkeypatch.setattr(evaluate_module, "posteriors", spy_posteriors)
     out = tiny_root / "spied_average"
     report = api.evaluate(compose_config("evaluate", [f"run_dirs=[{runs['concat']},{runs['bilinear']}]", "weights=dev",
                                                       f"output_dir={out}", "evaluation.snrs_db=[0]",
@@ -93,6 +94,8 @@ def test_dev_tuned_averaging_weights_come_from_dev_posteriors_only(spied_runs, s
     assert len(asked) == 1
     before_weights = [ids for tunings, ids in scored if tunings == 0]
     assert before_weights and all(ids == splits["dev"] for ids in before_weights)
+    # each model's posteriors on each split in each condition once: weighting and tuning reuse the dev ones
+    assert len(scored) == 2 * 2 * len(report["test"])
     # the weights used on test are the ones tuned on dev, recomputed here from the runs' dev posteriors
     loaded = {n: api.load_run(runs[n]) for n in runs}
     corpus, _ = api.load_corpus(loaded["concat"].config)

@@ -287,21 +287,25 @@ class Evaluator:
         return parts[0] if draws == 1 else concatenated(parts)
 
     def dev_posteriors(self, models: dict[str, torch.nn.Module], frontend, dev: FrameData, utterances: list[Utterance],
-                       noise: NoiseMixer, cache_dir: str | Path | None = None, combine=None):
+                       noise: NoiseMixer, cache_dir: str | Path | None = None, combine=None, known=None):
         """condition name -> {model: (N, C) posteriors on `dev` (the clean frames of `utterances`) in that
         condition} (and "combined"), each condition computed once when first asked for: what tuning policies
-        other than clean tune on. The noisy features are those evaluation uses (and caches); its first draw."""
+        other than clean tune on. The noisy features are those evaluation uses (and caches); its first draw.
+        `known`: an earlier call's result (without `combine`), whose models' posteriors are taken as they are."""
         by_name = {c.name: c for c in self.conditions()}
         kept = EncoderOutputs()
 
         @functools.cache
         def in_condition(name: str) -> dict[str, np.ndarray]:
-            data = self.frames_in(by_name[name], frontend, dev, utterances, noise, cache_dir)
             clean = in_condition(CLEAN) if name != CLEAN else {}
-            post = self.model_posteriors(models, data, dev, clean, kept, by_name[name].missing)
-            if combine is not None:
+            if known is not None:  # the models' posteriors computed already: only the combination is new
+                post = {m: p for m, p in known(name).items() if m != "combined"}
+            else:
+                data = self.frames_in(by_name[name], frontend, dev, utterances, noise, cache_dir)
+                post = self.model_posteriors(models, data, dev, clean, kept, by_name[name].missing)
+            if combine is not None:  # labels: dev's in every condition (noise and degradations leave them)
                 post["combined"] = clean["combined"] if post.keys() == clean.keys() - {"combined"} and all(
-                    post[m] is clean[m] for m in post) else combine(post, condition=name, labels=data.labels, split="dev")
+                    post[m] is clean[m] for m in post) else combine(post, condition=name, labels=dev.labels, split="dev")
             return post
 
         return in_condition
