@@ -218,3 +218,28 @@ def test_a_corpus_regenerated_in_place_is_another_corpus(tmp_path):
     wav = corpus.utterances[0].audio
     os.utime(wav, ns=(wav.stat().st_atime_ns, wav.stat().st_mtime_ns + 10**9))  # rewritten: a new mtime
     assert frames_key(base, PHONE, corpus) != before
+
+
+def test_frames_kept_as_float16_train_as_float32_under_their_own_key(tiny_root):
+    """frontend.store_dtype=float16: the prepared matrices at half the bytes, read by the models as float32; null is
+    the key frames always had; a value outside the choices names the key."""
+    from avfusion import api
+    from avfusion.configs import compose_config, configured
+    from avfusion.errors import ConfigError
+    from avfusion.frames.cache import frames_key
+    from conftest import tiny_overrides
+
+    cfg = compose_config("train", [*tiny_overrides(tiny_root), "frontend.store_dtype=float16", "fusion=audio_only",
+                                   "trainer.max_epochs=1", "evaluation.noises=[]", "decoding=framewise"])
+    report = api.train(cfg, tiny_root / "float16_frames")
+    corpus, _ = api.load_corpus(cfg)
+    frontend_config = {k: v for k, v in dict(cfg.frontend).items() if k != "audio" and k != "video"}
+    scheme = get_scheme("phone")
+    assert frames_key({**frontend_config, "store_dtype": None}, scheme, corpus) == \
+        frames_key({k: v for k, v in frontend_config.items() if k != "store_dtype"}, scheme, corpus)
+    assert frames_key(frontend_config, scheme, corpus) != frames_key({**frontend_config, "store_dtype": None}, scheme, corpus)
+    half = sorted((tiny_root / "features").glob("frames-*/train/x_audio.npy"))
+    assert any(np.load(p, mmap_mode="r").dtype == np.float16 for p in half)
+    assert report["test"][0]["frame_error"] < 1.0
+    with pytest.raises(ConfigError, match=r"frontend.store_dtype='int8': choose \('float16', 'float32'\) or null"):
+        configured("frontend", "frontend.store_dtype=int8", config="prepare")

@@ -30,7 +30,7 @@ FORMAT = 2  # 2: the front-end as arrays (frontend.npz); 1 was a pickle
 # settings that do not change the features: where the cache lives, how many processes extract
 NOT_IN_KEY = ("cache_dir", "n_jobs")
 # settings whose null is what every front-end did before they existed (so older prepared frames keep their key)
-NOT_IN_KEY_WHEN_NULL = ("fit_batch_utterances",)
+NOT_IN_KEY_WHEN_NULL = ("fit_batch_utterances", "store_dtype")
 
 
 def frontend_settings(frontend_config: dict) -> dict:
@@ -99,7 +99,7 @@ def prepared_frames(frontend, frontend_config: dict, corpus: Corpus, scheme: Lab
     save_frontend(frontend, directory / "frontend.npz")
     labeller = FrameLabeller(scheme, alignments)
     for split in FIT_SPLITS:
-        frames_of(frontend, corpus.split(split), labeller).save(directory / split)
+        frames_of(frontend, corpus.split(split), labeller).save(directory / split, frontend.store_dtype)
     write_text_atomic(directory / "config.json", json.dumps({"frontend": frontend_config, "labels": scheme.name},
                                                             indent=2))
     write_text_atomic(done, "")

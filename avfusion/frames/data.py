@@ -94,12 +94,15 @@ class FrameData:
     def utterance(self, u: int) -> slice:
         return slice(int(self.offsets[u]), int(self.offsets[u + 1]))
 
-    def save(self, directory: str | Path) -> None:
+    def save(self, directory: str | Path, dtype: str | None = None) -> None:
+        """Every array as .npy in `directory`; `dtype` (e.g. float16): what the feature matrices are kept as
+        (default: as they are; models read them as float32 whatever they are kept as)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         streams = {f"{kind}_{m}": x for m, v in self.streams.items()
                    for kind, x in (("v", v.frames), ("voffsets", v.offsets), ("vfps", v.fps))}
-        for name, x in {**{f"x_{m}": x for m, x in self.features.items()}, "labels": self.labels,
+        features = {f"x_{m}": x if dtype is None else np.asarray(x).astype(dtype) for m, x in self.features.items()}
+        for name, x in {**features, "labels": self.labels,
                         "offsets": self.offsets, **streams}.items():
             with atomic_path(directory / f"{name}.npy") as tmp:
                 np.save(tmp, x)

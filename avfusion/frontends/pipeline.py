@@ -34,6 +34,7 @@ from avfusion.media import load_audio
 
 log = logging.getLogger(__name__)
 
+STORE_DTYPES = (None, "float16", "float32")  # what the prepared frame matrices may be kept as
 LabelsOf = Callable[[Utterance, int], np.ndarray]  # (utterance, its frame count) -> frame labels
 
 
@@ -118,9 +119,13 @@ class FrontEnd:
     measures: list[ModalityFrontEnd] = field(default_factory=list)  # derived modalities (reliability measures)
     # None (runs saved before it existed have none): fit on all training frames at once; N: in batches of N utterances
     fit_batch_utterances: int | None = None
+    # None (float32): what the prepared frame matrices are kept as; float16 halves their disk and page cache
+    store_dtype: str | None = None
     fitted_: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
+        if self.store_dtype not in STORE_DTYPES:
+            raise ConfigError(f"frontend.store_dtype={self.store_dtype!r}: choose {STORE_DTYPES[1:]} or null (float32)")
         recorded = [m.name for m in (self.audio, self.video) if m is not None]
         for i, measure in enumerate(self.measures):
             if measure.reads not in recorded:

@@ -38,7 +38,7 @@ class FrameBatches(Dataset):
 
     def __getitems__(self, indices: list[int]):
         idx = np.sort(np.asarray(indices))  # sorted reads are kinder to memory-mapped arrays
-        features = {m: torch.from_numpy(np.ascontiguousarray(x[idx])) for m, x in self.features.items()}
+        features = {m: torch.from_numpy(np.ascontiguousarray(x[idx], dtype=np.float32)) for m, x in self.features.items()}
         return features, torch.from_numpy(np.asarray(self.labels[idx], dtype=np.int64))
 
     def __getitem__(self, index: int):

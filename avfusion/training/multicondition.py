@@ -144,7 +144,7 @@ class MultiCondition:
         if drawn:
             noisy = with_video(frontend, noisy, utterances, DrawnVideo(drawn), only=set(drawn))
         noisy = dataclasses.replace(noisy, ids=[f"{i}#noisy{copy}" for i in clean.ids])
-        noisy.save(directory)
+        noisy.save(directory, frontend.store_dtype)
         write_text_atomic(directory / "conditions.json",
                           json.dumps({i: dataclasses.asdict(c) for i, c in plan.items()}, indent=1))
         write_text_atomic(directory / "complete", "")
