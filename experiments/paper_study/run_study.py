@@ -163,6 +163,19 @@ def combine(output: Path, combinations: list, seeds: list[int], evaluation: list
                  "weights=equal", f"rule={RULES[rule]}", f"name='{name}'", f"output_dir={out}", *evaluation], log)
 
 
+def grid_study_parser(description: str, output: str, grids: list[str]) -> argparse.ArgumentParser:
+    """The arguments of a study of numbered grids of runs (the temporal-encoder and stream-weight studies): seeds,
+    sweep folder, which grids, and exporting the finished reports."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--output", type=Path, default=Path(output))
+    parser.add_argument("--grids", type=int, nargs="+", default=None, metavar="N",
+                        help=f"only these grids, numbered from 1 (default: all): {grids}")
+    parser.add_argument("--export", type=Path, default=None, metavar="DIR",
+                        help="only copy the finished runs' report.json files (and timing.tsv) to DIR")
+    return parser
+
+
 def export(output: Path, destination: Path) -> None:
     """Copy every finished report (compact JSON: a third of the size) and the timing log under `destination`,
     keeping the sweep's layout: what a study stopped part way keeps in git, and what `avfusion-report` reads."""

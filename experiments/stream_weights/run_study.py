@@ -16,14 +16,13 @@ Resumable: a finished run is not trained again, a killed one resumes from its la
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_study"))
-from run_study import STUDIES, export, run  # noqa: E402  the quick study's settings, its runner and exporter
+from run_study import STUDIES, export, grid_study_parser, run  # noqa: E402  the quick study's settings, its runner and exporter
 
 CONDITIONS = ["evaluation.noises=[white,babble]", "evaluation.snrs_db=[10,0,-5]",
               "evaluation.video_degradations=[occlusion,pixel_noise]", "evaluation.video_severities=[1.0]",
@@ -69,14 +68,8 @@ def controls(output: Path, seeds: list[int], log: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--output", type=Path, default=Path("outputs/stream_weights_study"))
-    parser.add_argument("--grids", type=int, nargs="+", default=None, metavar="N",
-                        help=f"only these grids, numbered from 1 (default: all): {[p + '+'.join(g) for p, g, _ in GRIDS]}")
+    parser = grid_study_parser(__doc__, "outputs/stream_weights_study", [p + "+".join(g) for p, g, _ in GRIDS])
     parser.add_argument("--controls", action="store_true", help="only the controls and the report (runs trained)")
-    parser.add_argument("--export", type=Path, default=None, metavar="DIR",
-                        help="only copy the finished runs' report.json files (and timing.tsv) to DIR")
     args = parser.parse_args()
     if args.export:
         return export(args.output, args.export)

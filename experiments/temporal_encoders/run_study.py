@@ -12,14 +12,13 @@ Resumable: a finished run is not trained again, a killed one resumes from its la
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_study"))
-from run_study import STUDIES, export, run  # noqa: E402  the quick study's settings, its runner and exporter
+from run_study import STUDIES, export, grid_study_parser, run  # noqa: E402  the quick study's settings, its runner and exporter
 
 # (name prefix, fusions, overrides): the audio encoders first (audio_only's pre-training is concat's, through
 # the stage cache)
@@ -34,14 +33,7 @@ BASELINES = ["audio_only", "concat", "cnn_gru_video_only"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--output", type=Path, default=Path("outputs/temporal_encoders_study"))
-    parser.add_argument("--grids", type=int, nargs="+", default=None, metavar="N",
-                        help=f"only these grids, numbered from 1 (default: all): {[p or 'mlp' for p, _, _ in GRIDS]}")
-    parser.add_argument("--export", type=Path, default=None, metavar="DIR",
-                        help="only copy the finished runs' report.json files (and timing.tsv) to DIR")
-    args = parser.parse_args()
+    args = grid_study_parser(__doc__, "outputs/temporal_encoders_study", [p or "mlp" for p, _, _ in GRIDS]).parse_args()
     if args.export:
         return export(args.output, args.export)
     grids = [GRIDS[n - 1] for n in sorted(set(args.grids or range(1, len(GRIDS) + 1)))]
