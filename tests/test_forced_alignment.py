@@ -136,3 +136,19 @@ def test_an_alignment_written_as_a_textgrid_reads_back_as_its_frames(tmp_path):
         read = read_textgrid(path, tier)
         spans = [frame_span(s.start, s.end, 80) for s in read]
         assert spans == [(s.start, s.end) if isinstance(s, DecodedUnit) else s for s in expected]
+
+
+def test_a_transcript_from_text_takes_each_words_pronunciation_and_refuses_what_the_scheme_cannot_say():
+    from avfusion.corpus.labels import get_scheme
+    from avfusion.corpus.lexicon import Lexicon
+    from avfusion.errors import UserError
+
+    phones = get_scheme("phone")
+    t, words = Transcript.of_text("Hello world, 2", phones, Lexicon())
+    assert words == ["hello", "world", "two"]
+    names = [phones.units[u] for u in t.units]
+    assert names == ["sil", "hh", "ah", "l", "ow", "sil", "w", "er", "l", "d", "sil", "t", "uw", "sil"]
+    with pytest.raises(UserError, match="needs a phone scheme"):
+        Transcript.of_text("hello", get_scheme("word", ["hello"]), Lexicon())
+    with pytest.raises(UserError, match=r"u1: no words in '\.\.\.'"):
+        Transcript.of_text("...", phones, Lexicon(), "u1")

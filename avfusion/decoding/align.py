@@ -12,7 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from avfusion.corpus.phones import SIL
 from avfusion.corpus.types import Segment
+from avfusion.errors import UserError
 from avfusion.decoding.framewise import DecodedUnit
 from avfusion.frames.clock import run_times
 from avfusion.decoding.viterbi import viterbi
@@ -56,6 +58,24 @@ class Transcript:
             optional += [False] * len(phones) + [True]
             words += [w] * len(phones) + [-1]
         return cls(tuple(units), tuple(optional), tuple(words))
+
+    @classmethod
+    def of_text(cls, text: str, scheme, lexicon, utterance: str = "") -> tuple["Transcript", list[str]]:
+        """An utterance's transcript through a lexicon (`avfusion.corpus.lexicon.Lexicon`) for a phone label
+        scheme, and its words; a word whose phones the scheme lacks is a one-line error naming it."""
+        if scheme.unit != "phone":
+            raise UserError(f"label scheme {scheme.name!r} predicts {scheme.unit_kind}: forced alignment to phones "
+                            "needs a phone scheme (label_scheme=phone or phone_state)")
+        index = scheme.unit_index
+        words = lexicon.transcribe(text, utterance)
+        if not words:
+            raise UserError(f"{utterance or 'the transcript'}: no words in {text!r}")
+        for word, phones in words:
+            unknown = [p for p in phones if p not in index]
+            if unknown:
+                raise UserError(f"{utterance}: the word {word!r} is pronounced with {unknown}, which label scheme "
+                                f"{scheme.name!r} lacks")
+        return cls.of([[index[p] for p in phones] for _, phones in words], index[SIL]), [w for w, _ in words]
 
     def tiers(self, words: Sequence[str], unit_names: Sequence[str], segments: Sequence[DecodedUnit],
               n_frames: int, duration: float) -> dict[str, list[Segment]]:
