@@ -202,19 +202,21 @@ class FrontEnd:
                 clean = load_audio(extractor.source(utt), extractor.sample_rate)
                 audio = extractor.from_waveform(audio_waveform(utt, clean))
             n_frames = len(audio)
-            raw = {}
-            for source in sources:  # each recording's raw features once, for it and the measures derived from it
+            raw, measured = {}, {}  # each recording's raw features once, for it and the measures derived from it
+            for source in sources:
                 x, meta = (audio, {}) if source == "audio" else self.read(source, stores[source], utt, video)
-                if "fps" in meta:
-                    self.check_durations(utt.video, meta, n_frames)
-                    if any(self.source_of(n) == source and n != source for n in names):  # a measure: + detections
-                        raw[source, "measured"] = to_frame_rate(np.hstack([np.asarray(x), missed_detections(
-                            meta, utt.video)]), meta["fps"], n_frames)
-                    x = to_frame_rate(np.asarray(x), meta["fps"], n_frames) if source in names else None
-                raw[source] = None if x is None else np.asarray(x, dtype=np.float32)
+                if "fps" not in meta:
+                    raw[source] = x
+                    continue
+                self.check_durations(utt.video, meta, n_frames)
+                if source in names:
+                    raw[source] = to_frame_rate(np.asarray(x), meta["fps"], n_frames)
+                if any(n != source and self.source_of(n) == source for n in names):  # its measures: + missed detections
+                    measured[source] = to_frame_rate(np.hstack([np.asarray(x), missed_detections(meta, utt.video)]),
+                                                     meta["fps"], n_frames)
             for name in names:
                 source = self.source_of(name)
-                x = raw.get((source, "measured"), raw[source]) if name != source else raw[source]
+                x = measured[source] if name != source and source in measured else raw[source]
                 out[name].append(UttFrames(utt.id, utt.speaker, np.asarray(x, dtype=np.float32)))
         return out
 

@@ -35,6 +35,7 @@ from avfusion.inference.store import Scratch
 from avfusion.inference.checks import degenerate_output, out_of_domain
 from avfusion.inference.units import TimedUnit, timed_units
 from avfusion.metrics.per import EditCounts, edit_counts
+from avfusion.models.encoders import EncoderOutputs
 from avfusion.runs import Run, load_run
 
 log = logging.getLogger(__name__)
@@ -217,10 +218,11 @@ def _predicted(run: Run, recording: Recording, video: Path | None, chunk_seconds
     post = scratch.rows("posteriors", (run.scheme.num_classes,))
     weights = []  # a few numbers a frame: kept in memory
     for data, kept in model_pieces(run, recording.raw, chunk_seconds, progress, recording.streams, recording.n_frames):
-        block = run.model.posteriors(data)[kept]
+        outputs = EncoderOutputs()  # the encoders run once a piece, for the posteriors and the stream weights
+        block = run.model.posteriors(data, kept=outputs)[kept]
         post.append(block)
         decoding.push(block)
-        if (w := run.model.stream_weights(data)) is not None:
+        if (w := run.model.stream_weights(data, kept=outputs)) is not None:
             weights.append(w[kept])
     decoded = decoding.finish()
     units = timed_units(run.scheme, decoded, post, recording.duration)
