@@ -17,6 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from avfusion.corpus.labels import SCHEME_NAMES
 from avfusion.corpus.validation import ON_ERROR
 from avfusion.errors import ConfigError
+from avfusion.frontends.pipeline import STORE_DTYPES
 from avfusion.models.ensemble import RULES as COMBINATION_RULES
 from avfusion.utils.rules import Rule, choice, integer, number, optional, shown
 
@@ -31,6 +32,7 @@ RULES: dict[str, Rule] = {
     "max_duration_mismatch_s": number(0),
     "validation_jobs": integer(1),
     "frontend.max_av_mismatch_s": number(0),
+    "frontend.store_dtype": optional(choice([d for d in STORE_DTYPES if d])),  # before the corpus is made
     "data.n_dev_speakers": integer(1),
     "data.n_test_speakers": integer(1),
     "rule": choice(COMBINATION_RULES),  # avfusion-evaluate
