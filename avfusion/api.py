@@ -53,11 +53,11 @@ from avfusion.training.multicondition import MultiCondition
 from avfusion.training.stage_cache import StageCache
 from avfusion.training.settings import TrainingSettings
 from avfusion.training.stages import TrainSettings, train_model
-from avfusion.utils.atomic import ensure_writable
+from avfusion.utils.atomic import ensure_writable, write_text_atomic
 
 log = logging.getLogger(__name__)
 
-__all__ = ["load_corpus", "prepare", "train", "evaluate", "predict", "predict_files", "predict_clips", "load_run",
+__all__ = ["load_corpus", "prepare", "align", "train", "evaluate", "predict", "predict_files", "predict_clips", "load_run",
            "Run", "RunFolderError"]
 
 
@@ -83,6 +83,74 @@ def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict
                                        OmegaConf.to_container(cfg.frontend, resolve=True), corpus, scheme,
                                        progress=_progress())
     return frontend, frames, scheme
+
+
+def align(cfg: DictConfig, out_dir: str | Path) -> dict:
+    """Align a corpus from its text (conf/align.yaml, `avfusion.aligner`): TextGrids and a manifest naming them
+    in `out_dir`; returns the summary written beside them (alignment.json)."""
+    from avfusion.aligner.outputs import write_aligned_corpus, write_summary
+    from avfusion.aligner.passes import Aligner
+    from avfusion.aligner.transcripts import transcripts_of
+    from avfusion.corpus.labels import get_scheme
+
+    check_config(cfg)
+    out_dir = Path(out_dir)
+    settings = instantiate(cfg.aligner, _convert_="all")
+    # a pass's training resumes with the folder: its stages are checked against the pass's alignment
+    training = dataclasses.replace(instantiate(cfg.training, _convert_="all"), resume=cfg.resume)
+    viterbi = dataclasses.replace(instantiate(cfg.decoding, _convert_="all").settings, lm="none")
+    check_aligned_with(cfg, out_dir)
+    corpus = instantiate(cfg.data, _convert_="all").load()
+    corpus, _ = checked_corpus(corpus, on_error=cfg.on_error, tolerance_s=cfg.max_duration_mismatch_s,
+                               n_jobs=cfg.validation_jobs, progress=_progress(), cache_dir=cfg.frontend.cache_dir,
+                               alignments=False)
+    scheme = get_scheme("phone_state")
+    lexicon = Lexicon(settings.lexicon, settings.letter_to_sound, settings.spell_letters)
+    planned, unaligned = transcripts_of(list(corpus), scheme, lexicon)
+    if lexicon.guessed:
+        log.info("espeak-ng pronounced %d word(s) no lexicon has: %s", len(lexicon.guessed),
+                 ", ".join(sorted(lexicon.guessed)[:20]))
+    frontend = instantiate(cfg.frontend, _convert_="all")
+    utterances = [u for u in corpus if u.id in planned]
+    frontend.prepare(utterances, progress=_progress())
+    store = frontend.store(frontend.audio)
+    n_frames = {u.id: len(store.read(u)[0]) for u in utterances}
+
+    def train_settings(run_dir: Path, shaping: dict) -> TrainSettings:
+        return TrainSettings(run_dir=run_dir, training=training, trainer=instantiate(cfg.trainer),
+                             callbacks=dict(instantiate(cfg.callbacks)), seed=cfg.seed, progress=_progress(),
+                             optimizer=instantiate(cfg.optimizer) if cfg.get("optimizer") else None,
+                             shaping={**shaping, **stage_shaping(cfg, None)})
+
+    aligner = Aligner(settings, corpus, planned, n_frames, scheme, viterbi,
+                      build_frontend=lambda: instantiate(cfg.frontend, _convert_="all"),
+                      build_model=lambda: (instantiate(cfg.fusion, _convert_="all"),
+                                           instantiate(cfg.encoder, _convert_="all")),
+                      train=train_model, train_settings=train_settings, posteriors=lambda model, data: model.posteriors(data),
+                      n_jobs=cfg.frontend.n_jobs, progress=_progress())
+    results = aligner.run(out_dir, resume=cfg.resume)
+    results[-1].unaligned.update(unaligned)
+    manifest = write_aligned_corpus(corpus, planned, results[-1], n_frames, scheme, out_dir)
+    summary = write_summary(out_dir, corpus, results, lexicon.guessed)
+    log.info("aligned %d of %d utterances: %s", summary["aligned"], len(corpus), manifest)
+    return summary
+
+
+def check_aligned_with(cfg: DictConfig, out_dir: Path) -> None:
+    """A folder is resumed only by the settings that aligned it (more passes aside); its settings are saved for
+    the next run."""
+    saved = out_dir / "align_config.yaml"
+    # more passes continue the same ones: pass k depends only on the passes before it
+    now, then = ({k: v for k, v in _compared(_dotted(OmegaConf.to_container(c, resolve=True))).items()
+                  if k not in ("resume", "aligner.passes")}
+                 for c in (cfg, OmegaConf.load(saved) if saved.is_file() else cfg))
+    if cfg.resume and saved.is_file():
+        differing = sorted(k for k in now.keys() | then.keys() if now.get(k) != then.get(k))
+        if differing:
+            raise UserError(f"{saved}: this folder was aligned with other settings ({', '.join(differing[:3])} "
+                            "differ): align into another folder, or drop resume=true to start it again")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(saved, OmegaConf.to_yaml(cfg, resolve=True))
 
 
 def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict:
@@ -214,7 +282,7 @@ NOT_SHAPING = ("name", "on_error", "max_duration_mismatch_s", "validation_jobs",
                "noise", "video_degradation", "hydra")
 
 
-def stage_shaping(cfg: DictConfig, train_noise: MultiCondition) -> dict:
+def stage_shaping(cfg: DictConfig, train_noise: MultiCondition | None) -> dict:
     """The settings that shape a training stage's weights (resume reuses a stage only when they match), by
     dotted key: the resolved config less `NOT_SHAPING` and what each group's class declares, plus the noise
     sources multi-condition training draws from."""
@@ -229,7 +297,7 @@ def stage_shaping(cfg: DictConfig, train_noise: MultiCondition) -> dict:
         unset = _declared_not_shaping(node, "NOT_SHAPING_WHEN_NULL")
         shaping[group] = {k: v for k, v in node.items() if k not in irrelevant and not (k in unset and v is None)} \
             if isinstance(node, dict) else node
-    if train_noise.active:
+    if train_noise is not None and train_noise.active:
         for name in train_noise.noises:
             shaping[f"noise.{name}"] = resolved["noise"][name]
         for name in train_noise.video_degradations or []:

@@ -92,9 +92,13 @@ def test_a_transcript_has_optional_silence_only_where_words_meet_and_at_the_ends
 
 def test_a_flat_start_shares_the_frames_evenly_among_the_phones():
     t = Transcript.of([[3, 4], [5]], silence=0)
-    segments = flat_start(30, t, n_states=3)
+    segments = flat_start(30, t, n_states=3, edges=False)
     assert [(s.unit, s.start, s.end) for s in segments] == [(1, 0, 10), (2, 10, 20), (4, 20, 30)]
     assert t.word_spans(segments) == [(0, 0, 20), (1, 20, 30)]
+    # recordings start and end in silence: the edges take their share, the pause between the words none
+    assert [(s.unit, s.start, s.end) for s in flat_start(50, t, n_states=3)] == \
+        [(0, 0, 10), (1, 10, 20), (2, 20, 30), (4, 30, 40), (5, 40, 50)]
+    assert [s.unit for s in flat_start(12, t, n_states=3)] == [1, 2, 4]  # too short for the edges: phones only
     with pytest.raises(ValueError, match="8 frames cannot hold the 9 states"):
         flat_start(8, t, n_states=3)
 

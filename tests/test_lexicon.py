@@ -39,7 +39,7 @@ def test_transcripts_are_normalised_as_the_corpora_need():
     assert words_of("Don't stop: 42 o'clock!") == ["don't", "stop", "forty", "two", "o'clock"]
     assert number_words(1905) == ["one", "thousand", "nine", "hundred", "five"]
     assert number_words(2_000_013) == ["two", "million", "thirteen"]
-    transcribed = Lexicon().transcribe("bin blue at F two now", spell_letters=True)
+    transcribed = Lexicon(spell_letters=True).transcribe("bin blue at F two now")
     assert transcribed[3] == ("f.", ("eh", "f"))  # the letter's name, not the word "f"
 
 

@@ -97,9 +97,10 @@ def espeak_phones(word: str) -> tuple[str, ...]:
 class Lexicon:
     """Word -> phones (the module's note); `guessed`: the words espeak pronounced, with their phones."""
 
-    def __init__(self, user_lexicon: str | Path | None = None, letter_to_sound: bool = True) -> None:
+    def __init__(self, user_lexicon: str | Path | None = None, letter_to_sound: bool = True,
+                 spell_letters: bool = False) -> None:
         self.user = read_lexicon(user_lexicon) if user_lexicon else {}
-        self.letter_to_sound = letter_to_sound
+        self.letter_to_sound, self.spell_letters = letter_to_sound, spell_letters
         self.guessed: dict[str, tuple[str, ...]] = {}
 
     def pronounce(self, word: str, utterance: str = "") -> tuple[str, ...]:
@@ -116,6 +117,6 @@ class Lexicon:
                                            "CMUdict, and espeak gave none): add it to a lexicon file (WORD PH1 PH2 ...)")
         return self.guessed[word]
 
-    def transcribe(self, text: str, utterance: str = "", spell_letters: bool = False) -> list[tuple[str, tuple[str, ...]]]:
+    def transcribe(self, text: str, utterance: str = "") -> list[tuple[str, tuple[str, ...]]]:
         """(word, phones) of each word of a transcript."""
-        return [(w, self.pronounce(w, utterance)) for w in words_of(text, spell_letters)]
+        return [(w, self.pronounce(w, utterance)) for w in words_of(text, self.spell_letters)]

@@ -81,6 +81,7 @@ class UtteranceCheck:
 
     tolerance_s: float = 0.12
     vocabulary: tuple[str, ...] | None = None  # a closed word vocabulary (GRID): other words are errors
+    alignments: bool = True  # False: the recordings only (a corpus to align from its text, avfusion-align)
 
     def __call__(self, utt: Utterance) -> list[Problem]:
         problems: list[Problem] = []
@@ -101,11 +102,11 @@ class UtteranceCheck:
                 durations[kind] = self._duration(kind, Path(path))
             except (AudioError, VideoError) as err:
                 problem(path, _without_source(err, path))
-        if utt.alignment is None:
-            problem(utt.id, "no alignment" + (" (it has a transcript, which training cannot use: phone times come "
-                                              "from a forced aligner, docs/corpora.md; avfusion-predict text= scores "
-                                              "against a transcript)" if utt.text.strip() else ""))
-        else:
+        if self.alignments and utt.alignment is None:
+            problem(utt.id, "no alignment" + (" but a transcript: align the corpus from its text with avfusion-align "
+                                              "(docs/alignment.md), then train on the manifest it writes"
+                                              if utt.text.strip() else ""))
+        elif self.alignments:
             try:
                 segments = utterance_labels(utt)
                 durations["alignment"] = segments[-1].end
@@ -164,14 +165,14 @@ def corpus_problems(corpus: Corpus) -> list[Problem]:
 
 
 def validate_corpus(corpus: Corpus, tolerance_s: float = 0.12, n_jobs: int = 1,
-                    progress: bool = True) -> ValidationReport:
-    check = UtteranceCheck(tolerance_s, vocabulary=corpus.vocabulary)
+                    progress: bool = True, alignments: bool = True) -> ValidationReport:
+    check = UtteranceCheck(tolerance_s, vocabulary=corpus.vocabulary, alignments=alignments)
     found = parallel_map(check, list(corpus), n_jobs=n_jobs, desc="validating", progress=progress)
     return ValidationReport(corpus.name, len(corpus),
                             [p for ps in found for p in ps] + corpus_problems(corpus))
 
 
-def fingerprint(corpus: Corpus, tolerance_s: float) -> str:
+def fingerprint(corpus: Corpus, tolerance_s: float, alignments: bool = True) -> str:
     """Changes when an utterance, a file's size or modification time, or the settings change."""
     def stat(path):
         try:
@@ -180,33 +181,36 @@ def fingerprint(corpus: Corpus, tolerance_s: float) -> str:
         except (OSError, TypeError):
             return "-"
 
-    h = hashlib.sha1(json.dumps([CHECKS, tolerance_s, corpus.vocabulary]).encode())
+    h = hashlib.sha1(json.dumps([CHECKS, tolerance_s, corpus.vocabulary] + ([] if alignments else ["recordings"])
+                                ).encode())
     for u in corpus:
         h.update(f"{u}|{stat(u.audio)}|{stat(u.video)}|{stat(u.alignment)}\n".encode())
     return h.hexdigest()[:16]
 
 
 def cached_validation(corpus: Corpus, tolerance_s: float, n_jobs: int, progress: bool,
-                      cache_dir: str | Path | None) -> ValidationReport:
+                      cache_dir: str | Path | None, alignments: bool = True) -> ValidationReport:
     """`validate_corpus`, remembered under `cache_dir` for an unchanged corpus (every run of a sweep
     would otherwise decode every file again)."""
     if cache_dir is None:
-        return validate_corpus(corpus, tolerance_s, n_jobs, progress)
-    path = Path(cache_dir) / "validation" / f"{fingerprint(corpus, tolerance_s)}.json"
+        return validate_corpus(corpus, tolerance_s, n_jobs, progress, alignments)
+    path = Path(cache_dir) / "validation" / f"{fingerprint(corpus, tolerance_s, alignments)}.json"
     if path.is_file():
         stored = json.loads(path.read_text())
         return ValidationReport(stored["corpus"], stored["n_utterances"], [Problem(**p) for p in stored["problems"]])
-    report = validate_corpus(corpus, tolerance_s, n_jobs, progress)
+    report = validate_corpus(corpus, tolerance_s, n_jobs, progress, alignments)
     write_text_atomic(path, json.dumps(asdict(report)))
     return report
 
 
 def checked_corpus(corpus: Corpus, on_error: str = "raise", tolerance_s: float = 0.12, n_jobs: int = 1,
-                   progress: bool = True, cache_dir: str | Path | None = None) -> tuple[Corpus, ValidationReport]:
-    """The corpus to train on: unchanged if valid; without its bad utterances if `on_error=skip`."""
+                   progress: bool = True, cache_dir: str | Path | None = None, alignments: bool = True
+                   ) -> tuple[Corpus, ValidationReport]:
+    """The corpus to train on: unchanged if valid; without its bad utterances if `on_error=skip`. Without
+    `alignments`, its recordings only are checked (a corpus the aligner reads)."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, not {on_error!r}")
-    report = cached_validation(corpus, tolerance_s, n_jobs, progress, cache_dir)
+    report = cached_validation(corpus, tolerance_s, n_jobs, progress, cache_dir, alignments)
     if report.ok:
         return corpus, report
     if on_error == "raise" or report.corpus_problems:

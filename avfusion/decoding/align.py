@@ -101,14 +101,19 @@ class Transcript:
         return [(w, a, b) for w, (a, b) in sorted(spans.items())]
 
 
-def flat_start(n_frames: int, transcript: Transcript, n_states: int) -> list[DecodedUnit]:
-    """The first alignment of a flat start: the frames shared evenly among the required positions (silences left
-    out), as (position, first frame, end frame); a ValueError when there are fewer frames than their states."""
+def flat_start(n_frames: int, transcript: Transcript, n_states: int, edges: bool = True) -> list[DecodedUnit]:
+    """The first alignment of a flat start: the frames shared evenly among the required positions and, with
+    `edges` (recordings start and end in silence), the silences at the start and the end, as (position, first
+    frame, end frame); the silences between words are left out. The edges are dropped when the frames cannot
+    hold them; a ValueError when they cannot hold the phones' states."""
     required = [p for p, optional in enumerate(transcript.optional) if not optional]
     if n_frames < len(required) * n_states:
         raise ValueError(f"{n_frames} frames cannot hold the {len(required) * n_states} states of the transcript's units")
-    edges = np.round(np.linspace(0, n_frames, len(required) + 1)).astype(int)
-    return [DecodedUnit(p, int(a), int(b)) for p, a, b in zip(required, edges[:-1], edges[1:])]
+    ends = [0, len(transcript.units) - 1] if edges and transcript.optional[0] and transcript.optional[-1] else []
+    if ends and n_frames >= (len(required) + 2) * n_states:
+        required = [ends[0], *required, ends[1]]
+    bounds = np.round(np.linspace(0, n_frames, len(required) + 1)).astype(int)
+    return [DecodedUnit(p, int(a), int(b)) for p, a, b in zip(required, bounds[:-1], bounds[1:])]
 
 
 def align_positions(loglik: np.ndarray, transcript: Transcript, log_stay: np.ndarray, log_move: np.ndarray
