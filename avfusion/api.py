@@ -27,6 +27,7 @@ import numpy as np
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from avfusion.corpus.alignments import read_transcript
 from avfusion.corpus.lexicon import Lexicon
 from avfusion.corpus.labels import LabelScheme
 from avfusion.corpus.types import Corpus
@@ -502,8 +503,13 @@ def _detector(cfg: DictConfig):
 def _predicted_files(cfg: DictConfig, run, detector, out_dir: Path, stem: str | None, video, audio):
     """One recording predicted with `run` (a Run or its folder) as conf/predict.yaml says, its files written."""
     lexicon = Lexicon(cfg.lexicon) if cfg.get("lexicon") else None
+    text = cfg.get("text")
+    if cfg.get("transcript"):
+        if text is not None:
+            raise UserError("text= and transcript= both given: the transcript is the text, give one of them")
+        text = read_transcript(cfg.transcript)
     prediction = predict(run, video, audio, cfg.alignment, alignment_key=cfg.alignment_key,
-                         reference_format=cfg.get("alignment_format"), text=cfg.get("text"), lexicon=lexicon,
+                         reference_format=cfg.get("alignment_format"), text=text, lexicon=lexicon,
                          detector=detector, chunk_seconds=cfg.chunk_seconds, rois=cfg.rois, progress=_progress(),
                          scratch_dir=cfg.get("scratch_dir"))
     paths = write_prediction(prediction, out_dir, stem, figure=cfg.figure, figure_start_s=cfg.figure_start_s,

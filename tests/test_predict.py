@@ -452,3 +452,26 @@ def test_scoring_against_a_transcript_equals_scoring_against_its_phone_alignment
         api.predict(concat_run, u.video, u.audio, u.alignment, text=text)
     default = api.predict(concat_run, u.video, u.audio, text=text)  # CMUdict's pronunciations: close, not equal
     assert abs(default.edits.reference_length - by_text.edits.reference_length) <= 0.2 * by_text.edits.reference_length
+
+
+def test_a_word_reference_or_a_transcript_file_scores_a_phone_model_against_the_words_phones(concat_run, test_utterance,
+                                                                                            tmp_path):
+    """GRID word timings (.align) and a transcript file (an LRS .txt's Text: line) give the edits of text=."""
+    u = test_utterance
+    words = [w for w in read_alignment(u.alignment, tier="words") if w.label.strip()]
+    text = " ".join(w.label for w in words)
+    grid = tmp_path / f"{Path(u.video).stem}.align"
+    grid.write_text("".join(f"{round(w.start * 25000)} {round(w.end * 25000)} {w.label}\n" for w in words))
+    by_text = api.predict(concat_run, u.video, u.audio, text=text)
+    by_words = api.predict(concat_run, u.video, u.audio, grid)
+    assert by_words.edits == by_text.edits and by_text.edits.reference_length > 10
+    assert [s.label for s in by_words.reference if s.label != "sil"] == [w.label for w in words]  # drawn as words
+    transcript = tmp_path / "clip.txt"
+    transcript.write_text(f"Text:  {text.upper()}\nConf:  4\n")
+    cfg = compose_config("predict", [f"run_dir={concat_run.directory}", f"video={u.video}", f"audio={u.audio}",
+                                     f"transcript={transcript}", f"output_dir={tmp_path / 'out'}", "figure=false"])
+    by_file, _ = api.predict_files(cfg)
+    assert by_file.edits == by_text.edits
+    with pytest.raises(UserError, match="text= and transcript= both given"):
+        api.predict_files(compose_config("predict", [f"run_dir={concat_run.directory}", f"video={u.video}",
+                                                     f"transcript={transcript}", "text=hello"]))

@@ -143,6 +143,16 @@ def read_lrs3_txt(path: str | os.PathLike) -> list[Segment]:
     return segments
 
 
+def read_transcript(path: str | os.PathLike) -> str:
+    """A clip's transcript from a text file: the `Text:` line of an LRS2/LRS3 `.txt`, else the whole file."""
+    path = Path(path)
+    if not path.is_file():
+        raise AlignmentError(f"transcript={path}: no such file")
+    text = path.read_text(encoding="utf-8", errors="replace")
+    header = next((line.split(":", 1)[1] for line in text.splitlines() if line.startswith("Text:")), None)
+    return (header if header is not None else text).strip()
+
+
 # --- multi-utterance formats --------------------------------------------------------------------------
 
 def read_htk_mlf(path: str | os.PathLike) -> dict[str, list[Segment]]:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from avfusion.corpus.alignments import MULTI_READERS, alignment_format, utterance_labels
+from avfusion.corpus.alignments import MULTI_READERS, WORD_ONLY, alignment_format, utterance_labels
 from avfusion.corpus.labels import LabelScheme
+from avfusion.corpus.phones import SIL
 from avfusion.corpus.types import Segment, Utterance
 from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder
 from avfusion.decoding.hybrid import scored
@@ -138,6 +139,11 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
         raise UserError("nothing to predict: give video=<clip> and/or audio=<file>")
     if text is not None and alignment is not None:
         raise UserError("text= and alignment= both given: score against one reference (the alignment has times)")
+    words = None
+    if alignment is not None and run.scheme.unit == "phone" and \
+            alignment_format(alignment, reference_format) in WORD_ONLY:  # word timings (GRID, LRS): their phones
+        words = reference_segments(alignment, reference_format, alignment_key, Path(video or audio), "words")
+        text, alignment = " ".join(s.label for s in words if s.label != SIL), None
     expected = None if text is None else text_reference(run.scheme, text, lexicon)  # a bad word fails before work
     needs = run.model.modalities
     if getattr(run.model.head, "needs_segments", False):
@@ -169,12 +175,8 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
     for warning in result.warnings:
         log.warning(warning)
     if alignment is not None:
-        stem, alignment = (video or Path(audio)).stem, Path(alignment)
-        fmt = alignment_format(alignment, reference_format)
-        key = (alignment_key or stem) if fmt in MULTI_READERS else None  # an entry of many
-        result.reference = utterance_labels(Utterance(stem, "clip", "test", result.audio, video, alignment,
-                                                      alignment_key=key, labels=run.scheme.unit_kind,
-                                                      alignment_format=fmt))
+        result.reference = reference_segments(alignment, reference_format, alignment_key, video or Path(audio),
+                                              run.scheme.unit_kind)
         tolerance = float(run.config.get("max_duration_mismatch_s", 0.12))
         if result.reference[-1].end > result.duration + tolerance:  # as the corpus validator judges it
             raise UserError(f"alignment={alignment}: ends at {result.reference[-1].end:.3f} s, after the clip "
@@ -182,8 +184,19 @@ def predict(run: Run | str | Path, video: str | Path | None = None, audio: str |
         ref = reference(run.scheme, result.reference, n_frames)
         result.edits = edit_counts(ref.units, scored(run.scheme, decoded))
     elif expected is not None:
+        result.reference = words  # a word reference is drawn as it is; its words' phones are scored
         result.edits = edit_counts(expected, scored(run.scheme, decoded))
     return result
+
+
+def reference_segments(alignment: str | Path, reference_format: str | None, alignment_key: str | None,
+                       recording: Path, labels: str) -> list[Segment]:
+    """A reference's segments (`labels`: phones or words), its entry in a file of many by `alignment_key` or the
+    recording's file stem."""
+    fmt = alignment_format(alignment, reference_format)
+    key = (alignment_key or recording.stem) if fmt in MULTI_READERS else None
+    return utterance_labels(Utterance(recording.stem, "clip", "test", None, None, Path(alignment), alignment_key=key,
+                                      labels=labels, alignment_format=fmt))
 
 
 def text_reference(scheme, text: str, lexicon=None) -> list[str]:
