@@ -6,7 +6,9 @@ construction: espeak-ng's phoneme events).
    start), for train and test speakers, stop onsets apart.
 2. The ceiling of the method: the same Viterbi realignment with a model trained on the exact alignments.
 3. concat trained on the aligned train and dev splits against concat trained on the exact ones, seeds 0-2,
-   both scored on the exact test split: what a user loses by having text only.
+   both scored on the exact test split: what a user loses by having text only; and the lexicon control,
+   aligned with each training word as the corpus's voice said it (CMUdict's pronunciations differ from
+   espeak-ng's in 7% of phones), which separates the pronunciations' share of the loss from the boundaries'.
 
     python experiments/forced_alignment/run_study.py              # -> outputs/forced_alignment_study
     python experiments/forced_alignment/run_study.py --export experiments/forced_alignment/results
@@ -77,6 +79,36 @@ def per_pass(output: Path, manifest: Path, cfg) -> list[dict]:
     return rows
 
 
+CLASSES = {"vowel": "aa ae ah aw ay eh er ey ih iy ow oy uh uw", "stop": "p t k b d g dx ch jh",
+           "fricative": "f v th dh s z sh hh", "nasal": "m n ng", "liquid/glide": "l r w y"}
+CLASS_OF = {p: name for name, phones in CLASSES.items() for p in phones.split()}
+
+
+def by_boundary_class(output: Path) -> list[dict]:
+    """The last pass's onset errors on test speakers by (previous phone's class > phone's class), matched
+    phones only: where the boundaries that miss are."""
+    import numpy as np
+    from rapidfuzz.distance import Levenshtein
+
+    truth = {u.id: u for u in read_manifest(SOURCE)}
+    aligned = read_manifest(output / "aligned" / "manifest.jsonl")
+    errors: dict[str, list[float]] = {}
+    for u in aligned:
+        if u.split != "test":
+            continue
+        hyp = [s for s in read_textgrid(u.alignment, "phones") if s.label != "sil"]
+        ref = [s for s in utterance_labels(truth[u.id]) if s.label != "sil"]
+        for tag, a0, a1, b0, b1 in Levenshtein.opcodes([s.label for s in hyp], [s.label for s in ref]):
+            for j in range(a1 - a0) if tag == "equal" else ():
+                if b0 + j == 0:
+                    continue
+                kind = f"{CLASS_OF[ref[b0 + j - 1].label]} > {CLASS_OF[ref[b0 + j].label]}"
+                errors.setdefault(kind, []).append(1000 * (hyp[a0 + j].start - ref[b0 + j].start))
+    return [{"boundary": kind, "n": len(e), "median_signed_ms": round(float(np.median(e)), 1),
+             "within_20ms": round(float(np.mean(np.abs(e) <= 20)), 3)}
+            for kind, e in sorted(errors.items(), key=lambda kv: -len(kv[1]))]
+
+
 def ceiling(output: Path, manifest: Path) -> list[dict]:
     """One realignment with a model trained on the exact alignments: what the Viterbi realignment reaches when
     its model is as good as the truth can make it."""
@@ -89,21 +121,46 @@ def ceiling(output: Path, manifest: Path) -> list[dict]:
     original = passes.Aligner
     passes.Aligner = ExactlyTrained  # api.align builds its aligner from this name
     try:
-        api.align(align_config(manifest, "aligner.passes=1"), output / "ceiling")
+        api.align(align_config(manifest, "aligner.passes=1", "resume=true"), output / "ceiling")
     finally:
         passes.Aligner = original
-    aligned = read_manifest(output / "ceiling" / "manifest.jsonl")
+    return final_accuracy(output, "ceiling")
+
+
+def final_accuracy(output: Path, folder: str) -> list[dict]:
+    """Boundary accuracy of the TextGrids an alignment folder holds, by split."""
+    truth = {u.id: u for u in read_manifest(SOURCE)}
+    aligned = read_manifest(output / folder / "manifest.jsonl")
     return [{"split": split, **boundary_accuracy([(read_textgrid(u.alignment, "phones"), utterance_labels(truth[u.id]))
                                                   for u in aligned if u.split == split])}
             for split in ("train", "test")]
 
 
-def aligned_with_exact_test(output: Path) -> Path:
+def corpus_lexicon(output: Path) -> Path:
+    """Each training word as the corpus's voice said it most often (the phones whose middle falls in it, from
+    the exact training alignments): the lexicon control, which separates what CMUdict's pronunciations cost
+    from what the boundaries cost. Words it lacks fall back to CMUdict."""
+    from collections import Counter
+
+    said: dict[str, Counter] = {}
+    for u in read_manifest(SOURCE).split("train"):
+        phones = [p for p in utterance_labels(u) if p.label != "sil"]
+        for w in read_textgrid(u.alignment, "words"):
+            if w.label.strip() and w.label != "sil":
+                inside = tuple(p.label for p in phones if w.start <= (p.start + p.end) / 2 < w.end)
+                if inside:
+                    said.setdefault(w.label.lower(), Counter())[inside] += 1
+    path = output / "corpus.dict"
+    path.write_text("".join(f"{w} {' '.join(c.most_common(1)[0][0])}\n" for w, c in sorted(said.items())))
+    return path
+
+
+def aligned_with_exact_test(output: Path, folder: str = "aligned") -> Path:
     """The aligned train and dev splits with the exact test split: both runs are scored against the truth."""
-    aligned = read_manifest(output / "aligned" / "manifest.jsonl")
+    aligned = read_manifest(output / folder / "manifest.jsonl")
     exact = {u.id: u for u in read_manifest(SOURCE)}
     utterances = [exact[u.id] if u.split == "test" else u for u in aligned]
-    path = output / "aligned_train" / "manifest.jsonl"
+    path = output / f"{folder}_train" / "manifest.jsonl"
     write_manifest(dataclasses.replace(aligned, utterances=utterances), path)
     return path
 
@@ -116,6 +173,27 @@ def trained(output: Path, name: str, data: list[str], seed: int) -> dict:
             "frame_error_clean": round(test["clean"]["frame_error"], 4)}
 
 
+class Timed:
+    """Each step's wall time appended to a file, summed over the sessions a resumed study took."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self, step: str, work):
+        started = time.time()
+        result = work()
+        with self.path.open("a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')}\t{step}\t{time.time() - started:.0f}\n")
+        return result
+
+    def totals(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for line in self.path.read_text().splitlines():
+            _, step, seconds = line.split("\t")
+            totals[step] = totals.get(step, 0) + int(seconds)
+        return {**totals, "total": sum(totals.values())}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--output", type=Path, default=Path("outputs/forced_alignment_study"))
@@ -123,25 +201,24 @@ def main() -> None:
     args = parser.parse_args()
     output = args.output
     output.mkdir(parents=True, exist_ok=True)
-    started = time.time()
     manifest = text_only(output)
     cfg = align_config(manifest, "resume=true")
-    times = {}
-    t = time.time()
-    summary = api.align(cfg, output / "aligned")
-    times["align"] = round(time.time() - t)
+    timed = Timed(output / "times.tsv")
+    summary = timed("align", lambda: api.align(cfg, output / "aligned"))
     results = {"passes": per_pass(output, manifest, cfg), "align_summary": summary["passes"],
+               "test_onsets_by_class": by_boundary_class(output),
                "unaligned": summary["unaligned"], "guessed": summary["guessed_pronunciations"]}
-    t = time.time()
-    results["ceiling"] = ceiling(output, manifest)
-    times["ceiling"] = round(time.time() - t)
-    hybrid = aligned_with_exact_test(output)
-    t = time.time()
-    results["concat"] = [trained(output, name, data, seed) for seed in SEEDS
-                         for name, data in (("exact", ["data=synthetic"]),
-                                            ("aligned", ["data=manifest", f"data.manifest={hybrid}"]))]
-    times["concat"] = round(time.time() - t)
-    results["wall_seconds"] = {**times, "total": round(time.time() - started)}
+    results["ceiling"] = timed("ceiling", lambda: ceiling(output, manifest))
+    lexicon = corpus_lexicon(output)
+    timed("align_corpus_lexicon", lambda: api.align(align_config(manifest, "resume=true", f"aligner.lexicon={lexicon}"),
+                                                     output / "aligned_lexicon"))
+    results["corpus_lexicon"] = final_accuracy(output, "aligned_lexicon")
+    runs = {"exact": ["data=synthetic"],
+            "aligned": ["data=manifest", f"data.manifest={aligned_with_exact_test(output)}"],
+            "aligned_lexicon": ["data=manifest", f"data.manifest={aligned_with_exact_test(output, 'aligned_lexicon')}"]}
+    results["concat"] = timed("concat", lambda: [trained(output, name, data, seed) for seed in SEEDS
+                                                 for name, data in runs.items()])
+    results["wall_seconds"] = timed.totals()
     (output / "results.json").write_text(json.dumps(results, indent=1))
     print(json.dumps({k: results[k] for k in ("ceiling", "concat", "wall_seconds")}, indent=1))
     if args.export:
