@@ -109,3 +109,12 @@ def test_a_bad_aligner_setting_is_one_line_before_any_work(tmp_path):
                              f"hydra.run.dir={tmp_path}"], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "avfusion-align: error: aligner.passes=0: must be a whole number >= 1"
+
+
+def test_audio_visual_alignment_trains_concat_on_both_streams(text_only):
+    root, _, _ = text_only
+    summary = _align(root, root / "av", "frontend=aligner_av", "fusion=concat", "encoder.widths.video=[32]",
+                     "frontend.video.steps.1.n_components=12")
+    assert summary["aligned"] == 8
+    stages = root / "av" / "passes" / "1" / "model0" / "stages"
+    assert sorted(p.name for p in stages.iterdir()) == ["fusion", "pretrain_audio", "pretrain_video"]
