@@ -14,7 +14,8 @@ same model as one row-stochastic matrix (LM weight 1, no penalty: all it can exp
 factor and our speed-up; the gap between our best score and the score of librosa's path under the same
 model (0: both optimal); and dev tuning's grid search (`--grid-points` of the decoder's grid), one
 `search_many` call per point against one search per utterance, with the check that both give the same
-error rates.
+error rates, and on C-order log-likelihoods against the Fortran-order ones `state_loglik` returned before
+(each search copied them).
 """
 
 from __future__ import annotations
@@ -152,6 +153,18 @@ def tuning(decoder, posts: list[np.ndarray], n_points: int) -> None:
     print(f"dev tuning, {len(points)} grid points x {len(posts)} utterances: one search per utterance "
           f"{alone / len(points):.3f} s a point, search_many {together / len(points):.3f} s a point "
           f"({alone / together:.1f}x; the same units)")
+    # the layout state_loglik gave before it returned C order: search_many copied all of it at every point
+    fortran = np.concatenate([np.asfortranarray(x) for x in logliks])
+    start = time.perf_counter()
+    copied = [search_many(fortran, offsets, q.acoustic_scale, decoder.log_stay, decoder.log_move, *decoder._arcs(q))[0]
+              for q in points]
+    strided = time.perf_counter() - start
+    assert not fortran.flags["C_CONTIGUOUS"] and all(
+        np.array_equal(a, search_many(loglik, offsets, q.acoustic_scale, decoder.log_stay, decoder.log_move,
+                                      *decoder._arcs(q))[0]) for a, q in zip(copied, points))
+    print(f"search_many on C-order log-likelihoods {together / len(points):.3f} s a point, on the Fortran-order "
+          f"ones state_loglik gave before (copied at every point) {strided / len(points):.3f} s "
+          f"({strided / together:.2f}x; the same paths)")
 
 
 if __name__ == "__main__":

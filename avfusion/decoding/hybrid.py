@@ -151,8 +151,9 @@ class HybridDecoder:
         return np.clip(1.0 - settings.states_per_unit / mean, low, settings.max_self_loop)
 
     def state_loglik(self, posteriors: np.ndarray) -> np.ndarray:
-        """(T, U, S) scaled log-likelihoods at acoustic scale 1."""
-        summed = np.asarray(self.emits.T @ np.asarray(posteriors, dtype=np.float64).T).T
+        """(T, U, S) scaled log-likelihoods at acoustic scale 1, in C order: the sparse product comes out
+        transposed (Fortran order), and the search would copy it on every call (a tuning grid: once per point)."""
+        summed = np.ascontiguousarray(np.asarray(self.emits.T @ np.asarray(posteriors, dtype=np.float64).T).T)
         loglik = np.log(np.maximum(summed, 1e-30)) - self.settings.prior_exponent * self.log_prior_states
         loglik[:, self.unreachable.reshape(-1)] = -np.inf
         return loglik.reshape(len(posteriors), len(self.scheme.units), self.settings.states_per_unit)
