@@ -190,6 +190,16 @@ def toy_decoder(settings=None):
     return HybridDecoder.fit(settings or viterbi_settings(), scheme, labels, offsets, sequences), scheme
 
 
+def test_scaled_likelihoods_are_posteriors_over_priors_laid_out_for_the_search():
+    """log p(state | x) - log p(state) per state, C-ordered (the search copies any other layout at every grid
+    point of a tuning; benchmarks/viterbi_decoding.py measures it)."""
+    decoder, scheme = toy_decoder()
+    post = np.random.default_rng(2).dirichlet(np.ones(39), 50)
+    loglik = decoder.state_loglik(post)
+    assert loglik.shape == (50, 39, 3) and loglik.flags["C_CONTIGUOUS"]
+    np.testing.assert_allclose(loglik[:, :, 1], np.log(post) - decoder.log_prior[None, :], rtol=1e-12)
+
+
 def test_sharp_posteriors_decode_to_their_runs_with_a_flat_loop():
     settings = viterbi_settings(lm="none", prior_exponent=0.0)
     decoder, scheme = toy_decoder(settings)
