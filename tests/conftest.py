@@ -99,7 +99,7 @@ def tiny_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def layout_source(tmp_path_factory):
-    """The synthetic corpus the real-corpus layouts are made from: 5 speakers (3 train, 1 dev, 2 test)."""
+    """The synthetic corpus the real-corpus layouts are made from: 5 speakers (2 train, 1 dev, 2 test)."""
     builder = small_synthetic(tmp_path_factory.mktemp("layout_source"), n_speakers=5, n_dev_speakers=1,
                               n_test_speakers=2, utterances_per_speaker=2, seed=11)
     return builder.load(progress=False)

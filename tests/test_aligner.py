@@ -104,6 +104,13 @@ def test_alignment_is_reproducible_and_resumes_with_more_passes(text_only, align
         _align(root, root / "again", "resume=true", "aligner.acoustic_scale=0.5")
 
 
+def test_more_folds_than_training_speakers_is_refused_before_training(text_only):
+    root, _, _ = text_only
+    with pytest.raises(UserError, match=r"aligner.folds=4: the training split has 2 speaker\(s\)"):
+        _align(root, root / "folds", "aligner.folds=4")
+    assert not (root / "folds" / "passes").exists()
+
+
 def test_a_bad_aligner_setting_is_one_line_before_any_work(tmp_path):
     result = subprocess.run([sys.executable, "-m", "avfusion.cli.align", "aligner.passes=0",
                              f"hydra.run.dir={tmp_path}"], capture_output=True, text=True)

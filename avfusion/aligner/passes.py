@@ -124,6 +124,7 @@ class Aligner:
 
     def run(self, work_dir: Path, resume: bool = False) -> list[PassResult]:
         """Every pass's result, the flat start first; finished passes are loaded when `resume`."""
+        self.folds_of(self.corpus.split("train"))  # enough training speakers for the folds, before any work
         results = [self.flat()]
         if not resume and (work_dir / "passes").exists():
             shutil.rmtree(work_dir / "passes")
