@@ -36,7 +36,7 @@ from avfusion.configs import CONFIG_DIR, compose_config
 from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.decoding.base import CLEAN
 from avfusion.errors import ConfigError, UserError
-from avfusion.evaluation.evaluate import Evaluator
+from avfusion.evaluation.evaluate import Evaluator, posteriors as model_posteriors
 from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import frames_directory, frontend_settings, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
@@ -127,7 +127,7 @@ def align(cfg: DictConfig, out_dir: str | Path) -> dict:
                       build_frontend=lambda: instantiate(cfg.frontend, _convert_="all"),
                       build_model=lambda: (instantiate(cfg.fusion, _convert_="all"),
                                            instantiate(cfg.encoder, _convert_="all")),
-                      train=train_model, train_settings=train_settings, posteriors=lambda model, data: model.posteriors(data),
+                      train=train_model, train_settings=train_settings, posteriors=model_posteriors,
                       n_jobs=cfg.frontend.n_jobs, progress=_progress())
     results = aligner.run(out_dir, resume=cfg.resume)
     results[-1].unaligned.update(unaligned)

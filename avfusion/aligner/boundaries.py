@@ -25,21 +25,27 @@ TOLERANCES_MS = (10, 20, 40)
 CLOSURES = frozenset({"p", "t", "k", "b", "d", "g", "ch", "jh"})  # phones that start with a closure
 
 
+def matched_phones(aligned: Sequence[Segment], reference: Sequence[Segment]
+                   ) -> tuple[list[tuple[Segment, Segment, str]], int]:
+    """The speech phones both alignments agree on, as (aligned, reference, the reference's previous speech phone
+    or sil), and the number of the reference's speech phones."""
+    hyp = [s for s in aligned if s.label != SIL]
+    ref = [s for s in reference if s.label != SIL]
+    pairs = []
+    for tag, a0, a1, b0, b1 in Levenshtein.opcodes([s.label for s in hyp], [s.label for s in ref]):
+        if tag == "equal":
+            pairs += [(hyp[a0 + j], ref[b0 + j], ref[b0 + j - 1].label if b0 + j else SIL) for j in range(a1 - a0)]
+    return pairs, len(ref)
+
+
 def boundary_errors(aligned: Sequence[Segment], reference: Sequence[Segment]
                     ) -> tuple[np.ndarray, np.ndarray, int, int]:
     """|time differences| (s) of the boundaries of the phones both alignments agree on, whether each is a stop
     onset, the number of phones matched and the reference's speech phones."""
-    hyp = [s for s in aligned if s.label != SIL]
-    ref = [s for s in reference if s.label != SIL]
-    errors, stops, matched = [], [], 0
-    for tag, a0, a1, b0, b1 in Levenshtein.opcodes([s.label for s in hyp], [s.label for s in ref]):
-        if tag != "equal":
-            continue
-        for h, r in zip(hyp[a0:a1], ref[b0:b1]):
-            errors += [abs(h.start - r.start), abs(h.end - r.end)]
-            stops += [r.label in CLOSURES, False]
-            matched += 1
-    return np.asarray(errors, float), np.asarray(stops, bool), matched, len(ref)
+    pairs, total = matched_phones(aligned, reference)
+    errors = [e for h, r, _ in pairs for e in (abs(h.start - r.start), abs(h.end - r.end))]
+    stops = [s for _, r, _ in pairs for s in (r.label in CLOSURES, False)]
+    return np.asarray(errors, float), np.asarray(stops, bool), len(pairs), total
 
 
 def boundary_accuracy(pairs: Iterable[tuple[Sequence[Segment], Sequence[Segment]]],

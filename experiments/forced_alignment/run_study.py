@@ -29,7 +29,7 @@ from hydra.utils import instantiate
 
 from avfusion import api
 from avfusion.aligner import passes
-from avfusion.aligner.boundaries import boundary_accuracy
+from avfusion.aligner.boundaries import boundary_accuracy, matched_phones
 from avfusion.aligner.transcripts import transcripts_of
 from avfusion.configs import compose_config, configured
 from avfusion.corpus.alignments import read_textgrid, utterance_labels
@@ -88,22 +88,16 @@ def by_boundary_class(output: Path) -> list[dict]:
     """The last pass's onset errors on test speakers by (previous phone's class > phone's class), matched
     phones only: where the boundaries that miss are."""
     import numpy as np
-    from rapidfuzz.distance import Levenshtein
 
     truth = {u.id: u for u in read_manifest(SOURCE)}
     aligned = read_manifest(output / "aligned" / "manifest.jsonl")
     errors: dict[str, list[float]] = {}
-    for u in aligned:
-        if u.split != "test":
-            continue
-        hyp = [s for s in read_textgrid(u.alignment, "phones") if s.label != "sil"]
-        ref = [s for s in utterance_labels(truth[u.id]) if s.label != "sil"]
-        for tag, a0, a1, b0, b1 in Levenshtein.opcodes([s.label for s in hyp], [s.label for s in ref]):
-            for j in range(a1 - a0) if tag == "equal" else ():
-                if b0 + j == 0:
-                    continue
-                kind = f"{CLASS_OF[ref[b0 + j - 1].label]} > {CLASS_OF[ref[b0 + j].label]}"
-                errors.setdefault(kind, []).append(1000 * (hyp[a0 + j].start - ref[b0 + j].start))
+    for u in aligned.split("test"):
+        pairs, _ = matched_phones(read_textgrid(u.alignment, "phones"), utterance_labels(truth[u.id]))
+        for hyp, ref, previous in pairs:
+            if previous != "sil":
+                kind = f"{CLASS_OF[previous]} > {CLASS_OF[ref.label]}"
+                errors.setdefault(kind, []).append(1000 * (hyp.start - ref.start))
     return [{"boundary": kind, "n": len(e), "median_signed_ms": round(float(np.median(e)), 1),
              "within_20ms": round(float(np.mean(np.abs(e) <= 20)), 3)}
             for kind, e in sorted(errors.items(), key=lambda kv: -len(kv[1]))]
