@@ -9,7 +9,7 @@ import pytest
 
 from avfusion import api
 from avfusion.aligner.boundaries import boundary_accuracy, boundary_errors
-from avfusion.configs import compose_config
+from avfusion.configs import compose_config, configured
 from avfusion.corpus.alignments import read_textgrid
 from avfusion.corpus.lexicon import Lexicon
 from avfusion.corpus.manifest import read_manifest, write_records
@@ -116,6 +116,8 @@ def test_a_bad_aligner_setting_is_one_line_before_any_work(tmp_path):
                              f"hydra.run.dir={tmp_path}"], capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1] == "avfusion-align: error: aligner.passes=0: must be a whole number >= 1"
+    with pytest.raises(UserError, match=r"aligner.lexicon='/nowhere.dict': must be an existing lexicon file"):
+        configured("aligner", "aligner.lexicon=/nowhere.dict", config="align")
 
 
 def test_audio_visual_alignment_trains_concat_on_both_streams(text_only):

@@ -62,7 +62,8 @@ class AlignerSettings:
         boolean = lambda v: None if isinstance(v, bool) else "true or false"  # noqa: E731
         check_fields(self, "aligner", {
             "passes": integer(1), "folds": integer(1), "acoustic_scale": number(above=0),
-            "lexicon": optional(lambda v: None if isinstance(v, str) else "a lexicon file"),
+            "lexicon": optional(lambda v: None if isinstance(v, str) and Path(v).is_file()
+                                else "an existing lexicon file (WORD PH1 PH2 ... per line)"),
             "letter_to_sound": boolean, "spell_letters": boolean, "edge_silence": boolean})
 
 
