@@ -12,10 +12,9 @@ decoder's frames/s and real-time factor (100 frames are one second of speech; ta
 per core), including the scaled-likelihood computation; librosa's dense Viterbi (numba, O(T S^2)) on the
 same model as one row-stochastic matrix (LM weight 1, no penalty: all it can express), its real-time
 factor and our speed-up; the gap between our best score and the score of librosa's path under the same
-model (0: both optimal); and dev tuning's grid search (`--grid-points` of the decoder's grid), one
-`search_many` call per point against one search per utterance, with the check that both give the same
-error rates, and on C-order log-likelihoods against the Fortran-order ones `state_loglik` returned before
-(each search copied them).
+model (0: both optimal); and dev tuning's grid search (`--grid-points` of the decoder's grid): one search
+per utterance and point, `search_grid` at one point a call, and at a batch of points a call (what tuning
+runs: vectorised over the points), with the check that all three decode the same units.
 """
 
 from __future__ import annotations
@@ -83,7 +82,7 @@ def main() -> None:
     parser.add_argument("--run", help="a finished run folder (its dev posteriors and decoder)")
     parser.add_argument("--repeats", type=int, default=3)
     add_threads_argument(parser)
-    parser.add_argument("--grid-points", type=int, default=24, help="grid points timed for tuning")
+    parser.add_argument("--grid-points", type=int, default=48, help="grid points timed for tuning")
     args = parser.parse_args()
     print(pinned())
     import librosa
@@ -133,38 +132,42 @@ def main() -> None:
 
 
 def tuning(decoder, posts: list[np.ndarray], n_points: int) -> None:
-    """Dev tuning's cost per grid point: every utterance in one `search_many` call against one search each."""
-    from avfusion.decoding.viterbi import search_many
+    """Dev tuning's cost per grid point: one search per utterance and point, `search_grid` at one point per
+    call, and `search_grid` at `GRID_BATCH` points per call (what tuning runs); all three the same units."""
+    from avfusion.decoding.hybrid import GRID_BATCH
+    from avfusion.decoding.viterbi import search_grid
 
     grid = decoder.grid()
     points = [grid[i] for i in np.linspace(0, len(grid) - 1, min(n_points, len(grid))).astype(int)]
     logliks = [decoder.state_loglik(p) for p in posts]
     loglik, offsets = np.concatenate(logliks), np.concatenate([[0], np.cumsum([len(x) for x in logliks])])
-    search_many(loglik[:10], np.array([0, 10]), 1.0, decoder.log_stay, decoder.log_move,
-                *decoder._arcs(points[0]))  # compile
+
+    def batched(size: int) -> list[list[list[str]]]:
+        units = []
+        for first in range(0, len(points), size):
+            batch = points[first:first + size]
+            cross, start, end = (np.stack(a) for a in zip(*(decoder._arcs(q) for q in batch)))
+            paths, entered = search_grid(loglik, offsets, [q.acoustic_scale for q in batch], decoder.log_stay,
+                                         decoder.log_move, cross, start, end)
+            units += [decoder.scored_sequences(p, e, offsets) for p, e in zip(paths, entered)]
+        return units
+
+    search_grid(loglik[:10], np.array([0, 10]), [1.0], decoder.log_stay, decoder.log_move,
+                *(a[None] for a in decoder._arcs(points[0])))  # compile
     start = time.perf_counter()
     one_by_one = [[decoder.scored_units(decoder.search(x, q)) for x in logliks] for q in points]
     alone = time.perf_counter() - start
     start = time.perf_counter()
-    at_once = [decoder.scored_sequences(*search_many(loglik, offsets, q.acoustic_scale, decoder.log_stay,
-                                                     decoder.log_move, *decoder._arcs(q)), offsets) for q in points]
-    together = time.perf_counter() - start
-    assert at_once == one_by_one, "search_many decoded differently from one search per utterance"
-    print(f"dev tuning, {len(points)} grid points x {len(posts)} utterances: one search per utterance "
-          f"{alone / len(points):.3f} s a point, search_many {together / len(points):.3f} s a point "
-          f"({alone / together:.1f}x; the same units)")
-    # the layout state_loglik gave before it returned C order: search_many copied all of it at every point
-    fortran = np.concatenate([np.asfortranarray(x) for x in logliks])
+    single = batched(1)
+    per_point = time.perf_counter() - start
     start = time.perf_counter()
-    copied = [search_many(fortran, offsets, q.acoustic_scale, decoder.log_stay, decoder.log_move, *decoder._arcs(q))[0]
-              for q in points]
-    strided = time.perf_counter() - start
-    assert not fortran.flags["C_CONTIGUOUS"] and all(
-        np.array_equal(a, search_many(loglik, offsets, q.acoustic_scale, decoder.log_stay, decoder.log_move,
-                                      *decoder._arcs(q))[0]) for a, q in zip(copied, points))
-    print(f"search_many on C-order log-likelihoods {together / len(points):.3f} s a point, on the Fortran-order "
-          f"ones state_loglik gave before (copied at every point) {strided / len(points):.3f} s "
-          f"({strided / together:.2f}x; the same paths)")
+    together = batched(GRID_BATCH)
+    grouped = time.perf_counter() - start
+    assert single == one_by_one and together == one_by_one, "search_grid decoded differently from one search each"
+    print(f"dev tuning, {len(points)} grid points x {len(posts)} utterances, seconds a point: one search per "
+          f"utterance {alone / len(points):.3f}, search_grid one point a call {per_point / len(points):.3f}, "
+          f"{GRID_BATCH} points a call {grouped / len(points):.3f} ({per_point / grouped:.2f}x one point a call, "
+          f"{alone / grouped:.1f}x one search each; the same units)")
 
 
 if __name__ == "__main__":

@@ -10,10 +10,11 @@ import pytest
 
 from avfusion.configs import configured
 from avfusion.corpus.labels import get_scheme
+from avfusion.decoding import hybrid
 from avfusion.decoding.hybrid import DecoderParams, HybridDecoder, ViterbiSettings, emission_matrix
 from avfusion.decoding.lm import UnitLanguageModel
 from avfusion.metrics.per import per
-from avfusion.decoding.viterbi import ViterbiSearch, decoded_units, dense_loop, search_many, viterbi
+from avfusion.decoding.viterbi import ViterbiSearch, decoded_units, dense_loop, search_grid, viterbi
 from avfusion.frames.data import FrameData
 
 
@@ -108,23 +109,33 @@ def test_the_search_a_block_at_a_time_equals_one_pass(rng, tmp_path, spill):
 
 
 @pytest.mark.parametrize("kind", ["bigram", "unigram"])
-def test_many_utterances_searched_at_once_get_the_paths_each_gets_alone(rng, kind):
-    """What dev tuning runs per grid point: utterances of any length (shorter than S frames too), one call,
-    in parallel, the same paths and units as `viterbi` of each at the same acoustic scale."""
+def test_many_utterances_at_many_settings_searched_at_once_get_the_paths_each_gets_alone(rng, kind):
+    """What dev tuning runs over its grid: utterances of any length (shorter than S frames too) at several
+    acoustic scales, LM weights and penalties, one call, in parallel and vectorised over the settings: the
+    same paths and units as `viterbi` of each utterance at each setting alone (its pruning is exact)."""
     n_units, n_states = 7, 3
     log_stay, log_move, _ = random_model(rng, n_units, n_states)
     lm = UnitLanguageModel.fit([rng.integers(0, n_units, 9).tolist() for _ in range(6)], n_units, kind)
     cross = lm.log_next if kind == "bigram" else lm.log_next[:1]
-    args = (log_stay, log_move, 1.3 * cross - 0.4, 1.3 * lm.log_start - 0.4, 1.3 * lm.log_end)
+    settings = [(0.3, 0.5, -2.0), (0.7, 1.3, 0.4), (1.0, 3.0, 2.0), (2.0, 1.0, 0.0), (0.7, 1.3, -6.0)]
+    arcs = [(w * cross - p, w * lm.log_start - p, w * lm.log_end) for _, w, p in settings]
     lengths = [50, 1, 2, 3, 120, 0, 9]
     logliks = [np.log(rng.dirichlet(np.full(n_units * n_states, 0.3), n)).reshape(n, n_units, n_states)
                for n in lengths]
     offsets = np.concatenate([[0], np.cumsum(lengths)])
-    path, entered = search_many(np.concatenate(logliks), offsets, 0.7, *args)
-    for x, a, b in zip(logliks, offsets[:-1], offsets[1:]):
-        alone = viterbi(0.7 * x, *args)
-        assert list(path[a:b]) == list(alone[0])
-        assert decoded_units(path[a:b], entered[a:b], n_states) == alone[1]
+    paths, entered = search_grid(np.concatenate(logliks), offsets, [a for a, _, _ in settings], log_stay, log_move,
+                                 *(np.stack(x) for x in zip(*arcs)))
+    assert paths.shape == (len(settings), offsets[-1])
+    decodings = set()
+    for g, ((scale, _, _), arc) in enumerate(zip(settings, arcs)):
+        for x, a, b in zip(logliks, offsets[:-1], offsets[1:]):
+            alone = viterbi(scale * x, log_stay, log_move, *arc)
+            assert list(paths[g, a:b]) == list(alone[0])
+            assert decoded_units(paths[g, a:b], entered[g, a:b], n_states) == alone[1]
+        decodings.add(tuple(paths[g]))
+    assert len(decodings) > 2  # the settings decode differently: each was searched at its own
+    with pytest.raises(ValueError, match="2 scales"):
+        search_grid(np.concatenate(logliks), offsets, [1.0, 2.0], log_stay, log_move, *(np.stack(x) for x in zip(*arcs)))
 
 
 def test_a_bigram_over_a_large_vocabulary_is_refused_before_training():
@@ -223,8 +234,10 @@ def test_a_one_frame_blip_cannot_be_a_phone():
     assert [u.unit for u in decoder.decode(post)] == [0]
 
 
-def test_tuning_picks_the_grid_point_of_lowest_error_and_saves(tmp_path):
+def test_tuning_picks_the_grid_point_of_lowest_error_and_saves(tmp_path, monkeypatch):
+    monkeypatch.setattr(hybrid, "GRID_BATCH", 7)  # the grid searched in batches, the last one partial
     decoder, scheme = toy_decoder()
+    assert len(decoder.grid()) % 7
     rng = np.random.default_rng(2)
     posts, refs = [], []
     for _ in range(3):

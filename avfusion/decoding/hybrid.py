@@ -38,7 +38,7 @@ from avfusion.decoding.base import CLEAN, TUNING_POLICIES, Decoding, PerConditio
 from avfusion.decoding.framewise import DecodedUnit, FramewiseDecoder, unit_runs
 from avfusion.frames.labelling import FrameLabeller, split_references
 from avfusion.decoding.lm import KINDS, UnitLanguageModel
-from avfusion.decoding.viterbi import ViterbiSearch, search_many
+from avfusion.decoding.viterbi import ViterbiSearch, search_grid
 from avfusion.metrics.per import per
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.rules import check_fields, choice, each, integer, number
@@ -105,6 +105,10 @@ def emission_matrix(scheme: LabelScheme, states_per_unit: int) -> tuple[sparse.c
     return matrix, covered.reshape(n_units, n_states)
 
 
+# grid points decoded per `search_grid` call: vectorised over them, backpointers (frames x states x points) bounded
+GRID_BATCH = 16
+
+
 class HybridDecoder:
     name = "viterbi"
 
@@ -152,7 +156,7 @@ class HybridDecoder:
 
     def state_loglik(self, posteriors: np.ndarray) -> np.ndarray:
         """(T, U, S) scaled log-likelihoods at acoustic scale 1, in C order: the sparse product comes out
-        transposed (Fortran order), and the search would copy it on every call (a tuning grid: once per point)."""
+        transposed (Fortran order), and the search would copy it on every call (a tuning grid: once per batch)."""
         summed = np.ascontiguousarray(np.asarray(self.emits.T @ np.asarray(posteriors, dtype=np.float64).T).T)
         loglik = np.log(np.maximum(summed, 1e-30)) - self.settings.prior_exponent * self.log_prior_states
         loglik[:, self.unreachable.reshape(-1)] = -np.inf
@@ -189,19 +193,24 @@ class HybridDecoder:
 
     def grid_counts(self, posteriors: Sequence[np.ndarray], references: Sequence[Sequence[str]]) -> dict:
         """Edits of every grid point (grid() order) on these (dev) utterances' posteriors against their scored
-        reference unit sequences, all utterances decoded at once per point (`search_many`)."""
+        reference unit sequences: all utterances at `GRID_BATCH` points per `search_grid` call."""
         if len(posteriors) != len(references) or not posteriors:
             raise ValueError("tuning needs the posteriors and references of the same, non-empty set of utterances")
         loglik = np.concatenate([self.state_loglik(p) for p in posteriors])
         offsets = np.concatenate([[0], np.cumsum([len(p) for p in posteriors])])
         counts = {"reference_length": 0, "errors": [], "insertions": [], "deletions": []}
-        for params in self.grid():
-            path, entered = search_many(loglik, offsets, params.acoustic_scale, self.log_stay, self.log_move,
-                                        *self._arcs(params))
-            edits = per(zip(references, self.scored_sequences(path, entered, offsets)))
-            counts["reference_length"] = edits.reference_length
-            for key, value in (("errors", edits.errors), ("insertions", edits.insertions), ("deletions", edits.deletions)):
-                counts[key].append(value)
+        grid = self.grid()
+        for first in range(0, len(grid), GRID_BATCH):
+            batch = grid[first:first + GRID_BATCH]
+            cross, start, end = (np.stack(a) for a in zip(*(self._arcs(q) for q in batch)))
+            paths, entered = search_grid(loglik, offsets, [q.acoustic_scale for q in batch], self.log_stay,
+                                         self.log_move, cross, start, end)
+            for path, flags in zip(paths, entered):
+                edits = per(zip(references, self.scored_sequences(path, flags, offsets)))
+                counts["reference_length"] = edits.reference_length
+                for key, value in (("errors", edits.errors), ("insertions", edits.insertions),
+                                   ("deletions", edits.deletions)):
+                    counts[key].append(value)
         return counts
 
     def tune_conditions(self, by_condition: dict[str, Sequence[np.ndarray]], references: Sequence[Sequence[str]],
@@ -285,7 +294,7 @@ class HybridDecoder:
         return scored(self.scheme, units)
 
     def scored_sequences(self, path: np.ndarray, entered: np.ndarray, offsets: np.ndarray) -> list[list[str]]:
-        """`scored_units` of each utterance of `search_many`'s paths, straight from its arrays."""
+        """`scored_units` of each utterance of a `search_grid` path, straight from its arrays."""
         starts = np.flatnonzero(entered)
         units = path[starts] // self.settings.states_per_unit
         bounds = np.searchsorted(starts, offsets)

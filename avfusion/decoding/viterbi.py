@@ -14,8 +14,9 @@ weights are probabilities (tests) and an exhaustive search on tiny problems.
 
 `ViterbiSearch` takes the frames a block at a time (the state scores carry over from block to block):
 memory for a recording of any length is its backpointers, which can go to a file (`spill`) and are read
-back a block at a time when the best path is traced from the end. `viterbi` is one block. `search_many`
-decodes a whole set of utterances in one call, in parallel: a decoder's dev tuning runs it once per grid point.
+back a block at a time when the best path is traced from the end. `viterbi` is one block. `search_grid`
+decodes a whole set of utterances at many decoder settings in one call, in parallel over utterances and
+vectorised over settings: a decoder's dev tuning runs it over its grid.
 """
 
 from __future__ import annotations
@@ -127,41 +128,164 @@ def _traceback(back, state, path, entered):  # pragma: no cover - compiled
     return state
 
 
-@njit(cache=True, parallel=True)
-def _search_many(loglik, offsets, scale, log_stay, log_move, cross, start, end, path, entered):  # pragma: no cover
-    """`viterbi` of each utterance offsets[i]:offsets[i + 1] of `scale` x `loglik` (N, U, S), in parallel over
-    utterances, writing its best path and unit entries into `path` and `entered` (N,) at the same frames."""
-    n_units, n_states = log_stay.shape
+@njit(cache=True)
+def _forward_grid(loglik, scales, log_stay, log_move, cross, start, reach, delta, back):  # pragma: no cover
+    """`_forward` of one whole utterance (L, U, S) at G decoder settings at once: `scales` (G,), arcs `cross`
+    (G, C, U) and `start` (U, G). The scores `delta` (U, S, G) and backpointers `back` (L, U, S, G) carry
+    the settings last, so the state updates are the same arithmetic on G adjacent numbers (SIMD) and each
+    frame's log-likelihoods are read once for all of them; a bigram's entries go setting by setting, each
+    with its own pruning (`reach` (G, C, C): see `_search_grid`). The same comparisons, in the same order,
+    as `_forward` at each setting alone: the same paths, ties included."""
+    n_frames, n_units, n_states = loglik.shape
+    n_points = scales.shape[0]
+    n_flat = n_units * n_states
     last = n_states - 1
+    neg = -np.inf
+    for v in range(n_units):
+        for g in range(n_points):
+            delta[v, 0, g] = start[v, g] + scales[g] * loglik[0, v, 0]
+            back[0, v, 0, g] = -1
+        for k in range(1, n_states):
+            for g in range(n_points):
+                delta[v, k, g] = neg
+                back[0, v, k, g] = -1
+    new = np.empty_like(delta)
+    separable = cross.shape[1] == 1
+    exits = np.empty((n_units, n_points))
+    best_exit = np.empty(n_points)
+    exit_unit = np.empty(n_points, np.int64)
+    entry = np.empty((n_units, n_points))  # per unit v and setting g: the best way into v's first state
+    entry_from = np.empty((n_units, n_points), np.int64)
+    into = np.empty(n_units)  # one setting's entries, contiguous
+    source = np.empty(n_units)  # its sources as floats: the selects vectorise with the comparisons
+    for t in range(1, n_frames):
+        for g in range(n_points):
+            best_exit[g] = delta[0, last, g] + log_move[0, last]
+            exit_unit[g] = 0
+        for u in range(n_units):
+            for g in range(n_points):
+                e = delta[u, last, g] + log_move[u, last]
+                exits[u, g] = e
+                better = e > best_exit[g]
+                best_exit[g] = e if better else best_exit[g]
+                exit_unit[g] = u if better else exit_unit[g]
+        for v in range(n_units):
+            for g in range(n_points):
+                entry[v, g] = delta[v, 0, g] + log_stay[v, 0]
+                entry_from[v, g] = v * n_states
+        if separable:  # every unit's best way in from another is the best exit
+            for v in range(n_units):
+                for g in range(n_points):
+                    score = best_exit[g] + cross[g, 0, v]
+                    better = score > entry[v, g]
+                    entry[v, g] = score if better else entry[v, g]
+                    entry_from[v, g] = n_flat + exit_unit[g] if better else entry_from[v, g]
+        else:
+            for g in range(n_points):
+                best, b, arcs = best_exit[g], exit_unit[g], cross[g]
+                for v in range(n_units):
+                    into[v], source[v] = entry[v, g], entry_from[v, g]
+                for u in range(n_units):
+                    # u can win an entry only if it outbids the best exit b somewhere:
+                    # exits[u] + cross[u, v] > exits[b] + cross[b, v] for some v (exact, with a margin far
+                    # above rounding; `_forward` prunes less tightly, and a pruned unit wins nothing)
+                    score_u = exits[u, g]
+                    if score_u + reach[g, b, u] < best - 1e-6:
+                        continue
+                    code = float(n_flat + u)
+                    for v in range(n_units):  # written so that it vectorises (max and a blend)
+                        score, held = score_u + arcs[u, v], into[v]
+                        into[v] = max(score, held)
+                        source[v] = code if score > held else source[v]
+                for v in range(n_units):
+                    entry[v, g], entry_from[v, g] = into[v], int(source[v])
+        for v in range(n_units):
+            x = loglik[t, v, 0]
+            for g in range(n_points):
+                new[v, 0, g] = entry[v, g] + scales[g] * x
+                back[t, v, 0, g] = entry_from[v, g]
+            for k in range(1, n_states):
+                stay_w, move_w, x = log_stay[v, k], log_move[v, k - 1], loglik[t, v, k]
+                here, before = v * n_states + k, v * n_states + k - 1
+                for g in range(n_points):
+                    stay = delta[v, k, g] + stay_w
+                    move = delta[v, k - 1, g] + move_w
+                    stays = stay >= move
+                    new[v, k, g] = (stay if stays else move) + scales[g] * x
+                    back[t, v, k, g] = here if stays else before
+        delta, new = new, delta
+    return delta
+
+
+@njit(cache=True, parallel=True)
+def _search_grid(loglik, offsets, scales, log_stay, log_move, cross, start, end, path, entered):  # pragma: no cover
+    """The best path of each utterance offsets[i]:offsets[i + 1] of `loglik` (N, U, S) at each of G decoder
+    settings, in parallel over utterances, into `path` and `entered` (G, N)."""
+    n_units, n_states = log_stay.shape
+    n_points = scales.shape[0]
+    n_flat = n_units * n_states
+    last = n_states - 1
+    # reach[g, b, u] = max over v of cross[g, u, v] - cross[g, b, v]: how far u's arcs can outbid b's
+    n_from = cross.shape[1]
+    reach = np.zeros((n_points, n_from, n_from))
+    for g in range(n_points):
+        for b in range(n_from):
+            for u in range(n_from):
+                reach[g, b, u] = np.max(cross[g, u] - cross[g, b])
     for i in prange(len(offsets) - 1):
         a, b = offsets[i], offsets[i + 1]
-        if b - a < n_states:  # no complete path: the most likely unit (as ViterbiSearch.finish)
+        if b - a < n_states:  # no complete path: the most likely unit (as ViterbiSearch.finish), at any setting
             sums = np.zeros(n_units)
             for t in range(a, b):
                 for u in range(n_units):
                     for k in range(n_states):
                         sums[u] += loglik[t, u, k]
-            for t in range(a, b):
-                path[t] = np.argmax(sums) * n_states
-                entered[t] = t == a
+            for g in range(n_points):
+                for t in range(a, b):
+                    path[g, t] = np.argmax(sums) * n_states
+                    entered[g, t] = t == a
             continue
-        delta = np.empty((n_units, n_states))
-        back = np.empty((b - a, n_units, n_states), np.int32)
-        _forward(loglik[a:b], scale, log_stay, log_move, cross, start, delta, back, True)
-        best = np.argmax(delta[:, last] + log_move[:, last] + end)
-        _traceback(back, best * n_states + last, path[a:b], entered[a:b])
+        delta = np.empty((n_units, n_states, n_points))
+        back = np.empty((b - a, n_units, n_states, n_points), np.int32)
+        delta = _forward_grid(loglik[a:b], scales, log_stay, log_move, cross, start, reach, delta, back)
+        for g in range(n_points):
+            best = 0
+            for u in range(1, n_units):  # np.argmax's first maximum
+                if delta[u, last, g] + log_move[u, last] + end[u, g] > \
+                        delta[best, last, g] + log_move[best, last] + end[best, g]:
+                    best = u
+            state = best * n_states + last
+            for t in range(b - a - 1, -1, -1):  # `_traceback` at setting g
+                path[g, a + t] = state
+                previous = back[t, state // n_states, state % n_states, g]
+                if previous < 0:
+                    entered[g, a + t] = True
+                elif previous >= n_flat:
+                    entered[g, a + t] = True
+                    state = (previous - n_flat) * n_states + last
+                else:
+                    entered[g, a + t] = False
+                    state = previous
 
 
-def search_many(loglik: np.ndarray, offsets: np.ndarray, scale: float, log_stay: np.ndarray, log_move: np.ndarray,
+def search_grid(loglik: np.ndarray, offsets: np.ndarray, scales, log_stay: np.ndarray, log_move: np.ndarray,
                 cross: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The best paths of many utterances at once (the frames of utterance i are offsets[i]:offsets[i + 1] of
-    the (N, U, S) `loglik`, times `scale`): the flat state of each frame, and whether a unit begins there.
-    The same paths as `viterbi` of each, on every core numba has: what a grid search over decoder
-    settings runs once per setting."""
+    """The best paths of many utterances (the frames of utterance i are offsets[i]:offsets[i + 1] of the
+    (N, U, S) `loglik`) at G decoder settings in one call: each setting's acoustic scale `scales[g]` and arcs
+    `cross[g]` ((1 or U, U)), `start[g]`, `end[g]` (U,). Returns the flat state of each frame and whether a
+    unit begins there, (G, N) each: the same paths as `viterbi` of each utterance at each setting, on every
+    core numba has. What a decoder's dev tuning runs over its grid, a batch of settings at a time."""
     loglik = np.ascontiguousarray(loglik, dtype=np.float64)
-    path, entered = np.zeros(len(loglik), np.int64), np.zeros(len(loglik), np.bool_)
-    _search_many(loglik, np.asarray(offsets, np.int64), float(scale),
-                 *(np.ascontiguousarray(a, dtype=np.float64) for a in (log_stay, log_move, cross, start, end)),
+    scales = np.asarray(scales, dtype=np.float64).reshape(-1)
+    n_points = len(scales)
+    cross, start, end = (np.asarray(x, dtype=np.float64) for x in (cross, start, end))
+    if cross.shape[0] != n_points or start.shape != (n_points, log_stay.shape[0]) or end.shape != start.shape:
+        raise ValueError(f"search_grid: {n_points} scales need as many cross {cross.shape}, start {start.shape} "
+                         f"and end {end.shape}")
+    path, entered = np.zeros((n_points, len(loglik)), np.int64), np.zeros((n_points, len(loglik)), np.bool_)
+    _search_grid(loglik, np.asarray(offsets, np.int64), scales,
+                 *(np.ascontiguousarray(a, dtype=np.float64) for a in (log_stay, log_move)),
+                 np.ascontiguousarray(cross), np.ascontiguousarray(start.T), np.ascontiguousarray(end.T),  # (U, G)
                  path, entered)
     return path, entered
 
