@@ -155,7 +155,7 @@ def _forward_grid(loglik, scales, log_stay, log_move, cross, start, reach, delta
     best_exit = np.empty(n_points)
     exit_unit = np.empty(n_points, np.int64)
     entry = np.empty((n_units, n_points))  # per unit v and setting g: the best way into v's first state
-    entry_from = np.empty((n_units, n_points), np.int64)
+    entry_from = np.empty((n_units, n_points), np.int32)  # the backpointers' type: the stores vectorise
     into = np.empty(n_units)  # one setting's entries, contiguous
     source = np.empty(n_units)  # its sources as floats: the selects vectorise with the comparisons
     for t in range(1, n_frames):
@@ -172,14 +172,14 @@ def _forward_grid(loglik, scales, log_stay, log_move, cross, start, reach, delta
         for v in range(n_units):
             for g in range(n_points):
                 entry[v, g] = delta[v, 0, g] + log_stay[v, 0]
-                entry_from[v, g] = v * n_states
+                entry_from[v, g] = np.int32(v * n_states)
         if separable:  # every unit's best way in from another is the best exit
             for v in range(n_units):
                 for g in range(n_points):
                     score = best_exit[g] + cross[g, 0, v]
                     better = score > entry[v, g]
                     entry[v, g] = score if better else entry[v, g]
-                    entry_from[v, g] = n_flat + exit_unit[g] if better else entry_from[v, g]
+                    entry_from[v, g] = np.int32(n_flat + exit_unit[g]) if better else entry_from[v, g]
         else:
             for g in range(n_points):
                 best, b, arcs = best_exit[g], exit_unit[g], cross[g]
@@ -198,7 +198,7 @@ def _forward_grid(loglik, scales, log_stay, log_move, cross, start, reach, delta
                         into[v] = max(score, held)
                         source[v] = code if score > held else source[v]
                 for v in range(n_units):
-                    entry[v, g], entry_from[v, g] = into[v], int(source[v])
+                    entry[v, g], entry_from[v, g] = into[v], np.int32(source[v])
         for v in range(n_units):
             x = loglik[t, v, 0]
             for g in range(n_points):
@@ -206,13 +206,12 @@ def _forward_grid(loglik, scales, log_stay, log_move, cross, start, reach, delta
                 back[t, v, 0, g] = entry_from[v, g]
             for k in range(1, n_states):
                 stay_w, move_w, x = log_stay[v, k], log_move[v, k - 1], loglik[t, v, k]
-                here, before = v * n_states + k, v * n_states + k - 1
+                here, before = np.int32(v * n_states + k), np.int32(v * n_states + k - 1)
                 for g in range(n_points):
                     stay = delta[v, k, g] + stay_w
                     move = delta[v, k - 1, g] + move_w
-                    stays = stay >= move
-                    new[v, k, g] = (stay if stays else move) + scales[g] * x
-                    back[t, v, k, g] = here if stays else before
+                    new[v, k, g] = max(stay, move) + scales[g] * x  # a tie's value is the same either way
+                    back[t, v, k, g] = here if stay >= move else before
         delta, new = new, delta
     return delta
 
