@@ -205,18 +205,23 @@ def test_the_console_scripts_print_one_line_and_exit_2(tmp_path):
     (tmp_path / "r").mkdir()
     (tmp_path / "r" / "report.json").write_text("[1, 2")
     (tmp_path / "empty").mkdir()
-    for cmd, args, named in [("avfusion-train", ["seed=abc"], "seed='abc'"),
-                             ("avfusion-evaluate", [f"run_dirs=[{tmp_path}]"], "no run.json"),
-                             ("avfusion-report", [str(tmp_path / "r")], "report.json: not a report"),
-                             ("avfusion-report", [str(tmp_path / "empty")], "no report.json under it"),  # exited 1
-                             ("avfusion-report", [str(tmp_path / "nope")], "nope: no such folder")]:
-        out = subprocess.run([str(BIN / cmd), *args], capture_output=True, text=True, cwd=tmp_path)
-        assert out.returncode == 2, (cmd, out.stderr[-2000:])
-        assert out.stderr.strip().splitlines()[-1].startswith(f"{cmd}: error: ") and named in out.stderr
-        assert "Traceback" not in out.stderr, out.stderr
-    debug = subprocess.run([str(BIN / "avfusion-train"), "seed=abc"], capture_output=True, text=True, cwd=tmp_path,
-                           env={**__import__("os").environ, "AVFUSION_DEBUG": "1"})
-    assert debug.returncode != 0 and "Traceback" in debug.stderr  # the traceback, for who wants it
+    cases = [("avfusion-train", ["seed=abc"], "seed='abc'"),
+             ("avfusion-evaluate", [f"run_dirs=[{tmp_path}]"], "no run.json"),
+             ("avfusion-report", [str(tmp_path / "r")], "report.json: not a report"),
+             ("avfusion-report", [str(tmp_path / "empty")], "no report.json under it"),  # exited 1
+             ("avfusion-report", [str(tmp_path / "nope")], "nope: no such folder")]
+    # all at once: each is mostly its imports, and the cores are shared
+    started = [subprocess.Popen([str(BIN / cmd), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                cwd=tmp_path) for cmd, args, _ in cases]
+    debug = subprocess.Popen([str(BIN / "avfusion-train"), "seed=abc"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=tmp_path, env={**__import__("os").environ, "AVFUSION_DEBUG": "1"})
+    for (cmd, _, named), process in zip(cases, started):
+        _, stderr = process.communicate()
+        assert process.returncode == 2, (cmd, stderr[-2000:])
+        assert stderr.strip().splitlines()[-1].startswith(f"{cmd}: error: ") and named in stderr
+        assert "Traceback" not in stderr, stderr
+    _, stderr = debug.communicate()
+    assert debug.returncode != 0 and "Traceback" in stderr  # the traceback, for who wants it
 
 
 def test_a_warmup_as_long_as_training_is_warned_about_before_any_work(tmp_path, capsys, caplog):
