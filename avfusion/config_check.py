@@ -31,6 +31,8 @@ RULES: dict[str, Rule] = {
     "frontend.n_jobs": integer(1),  # before the keys interpolated from it
     "max_duration_mismatch_s": number(0),
     "validation_jobs": integer(1),
+    "shards": optional(integer(1)),  # avfusion-prepare
+    "shard": optional(integer(0)),
     "frontend.max_av_mismatch_s": number(0),
     "frontend.store_dtype": optional(choice([d for d in STORE_DTYPES if d])),  # before the corpus is made
     "data.n_dev_speakers": integer(1),

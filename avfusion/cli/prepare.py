@@ -5,6 +5,8 @@ Everything lands in the feature cache (`frontend.cache_dir`), where `avfusion-tr
     avfusion-prepare                                   # default synthetic corpus, pre-cropped mouth video
     avfusion-prepare data=... detector=mediapipe      # a corpus of face videos
     avfusion-prepare frontend.audio.steps.0.scope=speaker frontend.n_jobs=4
+    avfusion-prepare -m shards=8 'shard=range(8)' hydra/launcher=slurm   # extraction as 8 array jobs, then:
+    avfusion-prepare shards=8                          # fit and write the frames once every shard is done
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from omegaconf import DictConfig
 from avfusion import api
 from avfusion.cli import CONFIG_DIR
 from avfusion.cli.boundary import user_errors
+from avfusion.config_check import check_config
+from avfusion.frames.shards import check_shard_settings
 from avfusion.frontends.probe import linear_probe
 
 log = logging.getLogger(__name__)
@@ -26,7 +30,14 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="prepare")
 @user_errors("prepare")
 def main(cfg: DictConfig) -> None:
+    check_config(cfg)
+    check_shard_settings(cfg.shards, cfg.shard)
     corpus, _ = api.load_corpus(cfg)
+    if cfg.shard is not None:
+        extract_shard(cfg, corpus)
+        return
+    if cfg.shards is not None:  # the finishing step extracts nothing: every shard must be done
+        api.require_extracted(cfg, corpus)
     start = time.perf_counter()
     frontend, data, scheme = api.prepare(cfg, corpus)
     log.info("front-end ready in %.1f s (cache: %s)", time.perf_counter() - start, frontend.cache_dir)
@@ -39,6 +50,15 @@ def main(cfg: DictConfig) -> None:
         print(f"{split:<6} {len(frames.ids):>5} utterances {len(frames):>8} frames  dims: {dims}")
     if cfg.probe:
         print_probe(data["train"], data["dev"], scheme, cfg.probe_max_frames)
+
+
+def extract_shard(cfg: DictConfig, corpus) -> None:
+    start = time.perf_counter()
+    n_utterances, reports = api.extract_shard(cfg, corpus)
+    counts = "; ".join(f"{name}: {len(r.extracted)} extracted, {len(r.cached)} already cached" for name, r in reports.items())
+    print(f"shard {cfg.shard} of {cfg.shards} ({n_utterances} utterances, {time.perf_counter() - start:.1f} s): {counts}")
+    print(f"when every shard is done: avfusion-prepare shards={cfg.shards} (fits the front-end on train, writes the "
+          "frame matrices)")
 
 
 def print_probe(train, dev, scheme, max_frames: int) -> None:

@@ -1,0 +1,88 @@
+"""Feature extraction in shards (avfusion-prepare shards=N shard=i): array jobs through a Hydra launcher,
+then one finishing step, giving the frames an unsharded preparation gives."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avfusion.configs import compose_config
+from avfusion.corpus.types import Utterance
+from avfusion.errors import UserError
+from avfusion.frames.shards import check_shard_settings, shard_utterances
+
+from conftest import TINY
+
+
+def utterance(speaker: str, uid: str) -> Utterance:
+    return Utterance(id=uid, speaker=speaker, split="train", audio=None, video=None, alignment=None)
+
+
+def test_shards_cut_the_corpus_into_near_equal_parts_the_same_whatever_the_order():
+    rng = np.random.default_rng(0)
+    corpus = [utterance(f"s{i % 7}", f"u{i:03d}") for i in range(103)]
+    parts = [shard_utterances(corpus, 8, i) for i in range(8)]
+    assert sorted(u.id for p in parts for u in p) == sorted(u.id for u in corpus)  # each utterance in one shard
+    assert {len(p) for p in parts} == {12, 13}
+    shuffled = [corpus[i] for i in rng.permutation(len(corpus))]
+    assert [shard_utterances(shuffled, 8, i) for i in range(8)] == parts
+    # in (speaker, id) order: a speaker's utterances are contiguous, so at most 7 speakers are split
+    assert sum(len({u.speaker for u in p}) for p in parts) <= 7 + 7
+    with pytest.raises(UserError, match=r"shard=8: must be 0 to 7 \(shards=8\)"):
+        shard_utterances(corpus, 8, 8)
+    with pytest.raises(UserError, match="shard=2 needs shards="):
+        check_shard_settings(None, 2)
+
+
+def settings(root: Path, cache: Path) -> list[str]:
+    return [f"data.root={root}/corpus", f"frontend.cache_dir={cache}", "probe=false",
+            *(a for a in TINY if a.split(".")[0] in ("data", "frontend"))]
+
+
+def prepare(root: Path, cache: Path, *overrides: str) -> int:
+    """avfusion-prepare in this process, as its CLI runs it: its exit status (0: done)."""
+    from avfusion.cli.prepare import main
+
+    try:
+        main(compose_config("prepare", [*settings(root, cache), *overrides]))  # hydra.main passes a config through
+    except SystemExit as exit_info:
+        return exit_info.code
+    return 0
+
+
+def test_shards_run_as_jobs_of_a_launcher_then_finish_to_the_unsharded_frames(tiny_root, tmp_path, capsys):
+    cache = tmp_path / "features"
+    assert prepare(tiny_root, cache, "shards=2") == 2  # finishing before any shard ran: names both, extracts nothing
+    err = capsys.readouterr().err
+    assert "2 shard(s) not extracted yet: 0 (" in err and "shard=0,1" in err and not list(cache.glob("*/*.npy"))
+
+    assert prepare(tiny_root, cache, "shards=2", "shard=0") == 0
+    assert "shard 0 of 2 (" in capsys.readouterr().out
+    assert prepare(tiny_root, cache, "shards=2") == 2
+    assert "1 shard(s) not extracted yet: 1 (" in capsys.readouterr().err
+
+    # both shards as a multirun through Hydra's launcher (what hydra/launcher=slurm runs as an array job)
+    jobs = subprocess.run([sys.executable, "-m", "avfusion.cli.prepare", "-m", *settings(tiny_root, cache), "shards=2",
+                           "shard=0,1", f"hydra.sweep.dir={tmp_path}/sweep"], capture_output=True, text=True)
+    assert jobs.returncode == 0, jobs.stderr[-3000:]
+    lines = {line.split(" (")[0]: line for line in jobs.stdout.splitlines() if line.startswith("shard ")}
+    assert "audio: 0 extracted" in lines["shard 0 of 2"]  # a finished shard is not redone
+    assert "audio: 0 extracted" not in lines["shard 1 of 2"] and "video: " in lines["shard 1 of 2"]
+
+    assert prepare(tiny_root, cache, "shards=2") == 0
+    assert prepare(tiny_root, tmp_path / "unsharded") == 0
+    sharded, unsharded = (sorted(c.glob("frames-*/train/*.npy")) for c in (cache, tmp_path / "unsharded"))
+    assert [p.name for p in sharded] == [p.name for p in unsharded] and sharded
+    for a, b in zip(sharded, unsharded):  # the same features, front-end fit and frames
+        np.testing.assert_array_equal(np.load(a), np.load(b))
+
+
+@pytest.mark.parametrize("overrides, named", [(["shard=3"], "shard=3 needs shards="),
+                                              (["shards=2", "shard=2"], "shard=2: must be 0 to 1"),
+                                              (["shards=0"], "shards=0")])
+def test_a_shard_setting_out_of_range_is_one_line_before_the_corpus_is_read(tmp_path, capsys, overrides, named):
+    assert prepare(tmp_path / "nowhere", tmp_path / "features", *overrides) == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err and not (tmp_path / "nowhere").exists()
