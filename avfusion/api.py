@@ -40,7 +40,7 @@ from avfusion.evaluation.evaluate import Evaluator, posteriors as model_posterio
 from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import frames_directory, frontend_settings, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
-from avfusion.frames.shards import require_finished, shard_utterances
+from avfusion.frontends.shards import require_finished, shard_utterances
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
 from avfusion.inference.outputs import write_prediction
@@ -88,7 +88,7 @@ def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict
 
 
 def extract_shard(cfg: DictConfig, corpus: Corpus) -> tuple[int, dict]:
-    """Extract and cache the features of shard `cfg.shard` of `cfg.shards` (avfusion.frames.shards): its number
+    """Extract and cache the features of shard `cfg.shard` of `cfg.shards` (avfusion.frontends.shards): its number
     of utterances, and the extraction report of each modality and stream."""
     utterances = shard_utterances(list(corpus), cfg.shards, cfg.shard)
     return len(utterances), instantiate(cfg.frontend, _convert_="all").prepare(utterances, progress=_progress())

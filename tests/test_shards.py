@@ -11,7 +11,7 @@ import pytest
 from avfusion.configs import compose_config
 from avfusion.corpus.types import Utterance
 from avfusion.errors import UserError
-from avfusion.frames.shards import check_shard_settings, shard_utterances
+from avfusion.frontends.shards import check_shard_settings, shard_utterances
 
 from conftest import TINY
 

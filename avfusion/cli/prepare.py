@@ -21,7 +21,7 @@ from avfusion import api
 from avfusion.cli import CONFIG_DIR
 from avfusion.cli.boundary import user_errors
 from avfusion.config_check import check_config
-from avfusion.frames.shards import check_shard_settings
+from avfusion.frontends.shards import check_shard_settings
 from avfusion.frontends.probe import linear_probe
 
 log = logging.getLogger(__name__)
