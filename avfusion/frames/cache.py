@@ -19,6 +19,7 @@ from avfusion.corpus.labels import LabelScheme, corpus_scheme
 from avfusion.corpus.types import Corpus
 from avfusion.frames.data import FrameData, frames_of
 from avfusion.frames.labelling import Alignments, FrameLabeller
+from avfusion.frames.writer import save_in_batches
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.stamp import file_stamp
 
@@ -84,6 +85,15 @@ def frames_directory(frontend_config: dict, scheme: LabelScheme, corpus: Corpus)
     return Path(frontend_config["cache_dir"]) / f"frames-{frames_key(frontend_config, scheme, corpus)}"
 
 
+def save_split(frontend, utterances: list, labeller: FrameLabeller, directory: Path) -> None:
+    """A split's frame matrices through the fitted front-end into `directory`: with `fit_batch_utterances` a batch
+    of utterances at a time (bounded memory), else built whole in memory."""
+    if frontend.fit_batch_utterances:
+        save_in_batches(frontend, utterances, labeller, directory, frontend.store_dtype, frontend.fit_batch_utterances)
+    else:
+        frames_of(frontend, utterances, labeller).save(directory, frontend.store_dtype)
+
+
 def prepared_frames(frontend, frontend_config: dict, corpus: Corpus, scheme: LabelScheme,
                     progress: bool = True) -> tuple[object, dict[str, FrameData]]:
     """The front-end fitted on train, and train/dev FrameData (memory-mapped), built once."""
@@ -99,7 +109,7 @@ def prepared_frames(frontend, frontend_config: dict, corpus: Corpus, scheme: Lab
     save_frontend(frontend, directory / "frontend.npz")
     labeller = FrameLabeller(scheme, alignments)
     for split in FIT_SPLITS:
-        frames_of(frontend, corpus.split(split), labeller).save(directory / split, frontend.store_dtype)
+        save_split(frontend, corpus.split(split), labeller, directory / split)
     write_text_atomic(directory / "config.json", json.dumps({"frontend": frontend_config, "labels": scheme.name},
                                                             indent=2))
     write_text_atomic(done, "")

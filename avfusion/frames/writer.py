@@ -1,0 +1,64 @@
+"""A split's frame matrices written a batch of utterances at a time: memory of one batch, whatever the split.
+
+`frames_of` builds a whole split in memory (about twice its final matrices, with the transform's
+temporaries); for a large corpus `save_in_batches` builds and saves `batch_utterances` utterances at a
+time into `<directory>.parts/<k>/`, then joins the parts into the files `FrameData.save` writes, each
+array's parts appended to its .npy one at a time (offsets rebased), and removes the parts. The files
+are the same bytes as saving the whole split at once (tested).
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from avfusion.corpus.types import Utterance
+from avfusion.frames.data import frames_of
+from avfusion.frames.labelling import FrameLabeller
+from avfusion.utils.atomic import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+def save_in_batches(frontend, utterances: list[Utterance], labeller: FrameLabeller, directory: str | Path,
+                    dtype: str | None, batch_utterances: int) -> None:
+    """`frames_of(frontend, utterances, labeller).save(directory, dtype)`, `batch_utterances` at a time."""
+    directory = Path(directory)
+    parts_root = directory.with_name(directory.name + ".parts")
+    shutil.rmtree(parts_root, ignore_errors=True)  # a killed run's parts: built again
+    parts = []
+    starts = range(0, len(utterances), batch_utterances)
+    for k, first in enumerate(starts):
+        part = parts_root / str(k)
+        frames_of(frontend, utterances[first:first + batch_utterances], labeller).save(part, dtype)
+        parts.append(part)
+        log.info("%s frames: batch %d of %d (%d utterances each)", directory.name, k + 1, len(starts),
+                 batch_utterances)
+    join_saved(parts, directory)
+    shutil.rmtree(parts_root)
+
+
+def join_saved(parts: list[Path], directory: Path) -> None:
+    """The saved FrameData folders `parts` (consecutive utterances) as one saved FrameData in `directory`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in sorted(p.name for p in parts[0].glob("*.npy")):
+        arrays = [np.load(p / name, mmap_mode="r") for p in parts]
+        if name == "offsets.npy" or name.startswith("voffsets_"):  # (U + 1,) positions: rebased, small
+            lengths = np.concatenate([np.diff(a) for a in arrays])
+            joined = np.concatenate([[0], np.cumsum(lengths)]).astype(arrays[0].dtype)
+            with atomic_path(directory / name) as tmp:
+                np.save(tmp, joined)
+            continue
+        shape = (sum(len(a) for a in arrays), *arrays[0].shape[1:])
+        header = {"descr": np.lib.format.dtype_to_descr(arrays[0].dtype), "fortran_order": False, "shape": shape}
+        with atomic_path(directory / name) as tmp, open(tmp, "wb") as f:
+            # np.save's header, then the parts' bytes appended one part at a time: plain writes, not a memory
+            # map of the whole file, whose pages would count against the process while it lives
+            np.lib.format.write_array_header_1_0(f, header)
+            for a in arrays:
+                np.ascontiguousarray(a).tofile(f)
+    with atomic_path(directory / "utterances.tsv") as tmp:
+        tmp.write_text("".join((p / "utterances.tsv").read_text() for p in parts))
