@@ -45,20 +45,23 @@ def join_saved(parts: list[Path], directory: Path) -> None:
     """The saved FrameData folders `parts` (consecutive utterances) as one saved FrameData in `directory`."""
     directory.mkdir(parents=True, exist_ok=True)
     for name in sorted(p.name for p in parts[0].glob("*.npy")):
-        arrays = [np.load(p / name, mmap_mode="r") for p in parts]
         if name == "offsets.npy" or name.startswith("voffsets_"):  # (U + 1,) positions: rebased, small
+            arrays = [np.load(p / name) for p in parts]
             lengths = np.concatenate([np.diff(a) for a in arrays])
             joined = np.concatenate([[0], np.cumsum(lengths)]).astype(arrays[0].dtype)
             with atomic_path(directory / name) as tmp:
                 np.save(tmp, joined)
             continue
-        shape = (sum(len(a) for a in arrays), *arrays[0].shape[1:])
-        header = {"descr": np.lib.format.dtype_to_descr(arrays[0].dtype), "fortran_order": False, "shape": shape}
+        # shapes from the headers only; then np.save's header and each part's bytes appended, one part in memory
+        # at a time (plain reads and writes: mapped pages of the parts or of the whole file would count
+        # against the process while the maps live)
+        headers = [np.load(p / name, mmap_mode="r") for p in parts]
+        shape = (sum(len(a) for a in headers), *headers[0].shape[1:])
+        header = {"descr": np.lib.format.dtype_to_descr(headers[0].dtype), "fortran_order": False, "shape": shape}
+        del headers
         with atomic_path(directory / name) as tmp, open(tmp, "wb") as f:
-            # np.save's header, then the parts' bytes appended one part at a time: plain writes, not a memory
-            # map of the whole file, whose pages would count against the process while it lives
             np.lib.format.write_array_header_1_0(f, header)
-            for a in arrays:
-                np.ascontiguousarray(a).tofile(f)
+            for p in parts:
+                np.load(p / name).tofile(f)
     with atomic_path(directory / "utterances.tsv") as tmp:
         tmp.write_text("".join((p / "utterances.tsv").read_text() for p in parts))
