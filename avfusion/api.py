@@ -68,11 +68,17 @@ def _progress() -> bool:
 
 
 def load_corpus(cfg: DictConfig) -> tuple[Corpus, ValidationReport]:
-    """Load `cfg.data` and validate it: refuse it, or leave out bad utterances (`cfg.on_error`)."""
+    """Load `cfg.data` and validate it: refuse it, or leave out bad utterances (`cfg.on_error`). Sharded
+    (avfusion-prepare `shards`): a shard's job checks its own utterances' files, the finishing step every
+    shard's, each shard's findings cached on their own (so the jobs' checks are not made again)."""
     check_config(cfg)  # validation's jobs and tolerance among them, before any file is read
     corpus = instantiate(cfg.data, _convert_="all").load()
+    shards, shard = cfg.get("shards"), cfg.get("shard")
+    parts = None if shards is None else [shard_utterances(list(corpus), shards, k)
+                                         for k in ([shard] if shard is not None else range(shards))]
     return checked_corpus(corpus, on_error=cfg.on_error, tolerance_s=cfg.max_duration_mismatch_s,
-                          n_jobs=cfg.validation_jobs, progress=_progress(), cache_dir=cfg.frontend.cache_dir)
+                          n_jobs=cfg.validation_jobs, progress=_progress(), cache_dir=cfg.frontend.cache_dir,
+                          parts=parts)
 
 
 def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict[str, FrameData], LabelScheme]:

@@ -52,16 +52,25 @@ def prepare(root: Path, cache: Path, *overrides: str) -> int:
     return 0
 
 
-def test_shards_run_as_jobs_of_a_launcher_then_finish_to_the_unsharded_frames(tiny_root, tmp_path, capsys):
-    cache = tmp_path / "features"
-    assert prepare(tiny_root, cache, "shards=2") == 2  # finishing before any shard ran: names both, extracts nothing
-    err = capsys.readouterr().err
-    assert "2 shard(s) not extracted yet: 0 (" in err and "shard=0,1" in err and not list(cache.glob("*/*.npy"))
+def test_shards_run_as_jobs_of_a_launcher_then_finish_to_the_unsharded_frames(tiny_root, tmp_path, capsys,
+                                                                               monkeypatch):
+    from avfusion.corpus.validation import UtteranceCheck
 
+    # finishing before any shard ran: names both, extracts nothing
+    assert prepare(tiny_root, tmp_path / "early", "shards=2") == 2
+    err = capsys.readouterr().err
+    assert "2 shard(s) not extracted yet: 0 (" in err and "shard=0,1" in err
+    assert not list((tmp_path / "early").glob("*/*.npy"))
+
+    checked, check = [], UtteranceCheck.__call__
+    monkeypatch.setattr(UtteranceCheck, "__call__", lambda self, u: checked.append(u.id) or check(self, u))
+    cache = tmp_path / "features"
     assert prepare(tiny_root, cache, "shards=2", "shard=0") == 0
     assert "shard 0 of 2 (" in capsys.readouterr().out
+    first, checked[:] = set(checked), []  # a shard's job checks its own utterances' files only
     assert prepare(tiny_root, cache, "shards=2") == 2
     assert "1 shard(s) not extracted yet: 1 (" in capsys.readouterr().err
+    assert len(first) == len(set(checked)) == 10 and not first & set(checked)  # shard 0's checks are kept
 
     # both shards as a multirun through Hydra's launcher (what hydra/launcher=slurm runs as an array job)
     jobs = subprocess.run([sys.executable, "-m", "avfusion.cli.prepare", "-m", *settings(tiny_root, cache), "shards=2",
@@ -71,7 +80,9 @@ def test_shards_run_as_jobs_of_a_launcher_then_finish_to_the_unsharded_frames(ti
     assert "audio: 0 extracted" in lines["shard 0 of 2"]  # a finished shard is not redone
     assert "audio: 0 extracted" not in lines["shard 1 of 2"] and "video: " in lines["shard 1 of 2"]
 
+    checked.clear()
     assert prepare(tiny_root, cache, "shards=2") == 0
+    assert not checked  # every shard's files were checked by its job
     assert prepare(tiny_root, tmp_path / "unsharded") == 0
     sharded, unsharded = (sorted(c.glob("frames-*/train/*.npy")) for c in (cache, tmp_path / "unsharded"))
     assert [p.name for p in sharded] == [p.name for p in unsharded] and sharded

@@ -164,16 +164,21 @@ def corpus_problems(corpus: Corpus) -> list[Problem]:
     return problems
 
 
-def validate_corpus(corpus: Corpus, tolerance_s: float = 0.12, n_jobs: int = 1,
-                    progress: bool = True, alignments: bool = True) -> ValidationReport:
+def validate_corpus(corpus: Corpus, tolerance_s: float = 0.12, n_jobs: int = 1, progress: bool = True,
+                    alignments: bool = True, utterances: list[Utterance] | None = None) -> ValidationReport:
+    """The files of `utterances` (default: every utterance) checked, and the corpus's own problems (splits,
+    speakers) on all of it."""
     check = UtteranceCheck(tolerance_s, vocabulary=corpus.vocabulary, alignments=alignments)
-    found = parallel_map(check, list(corpus), n_jobs=n_jobs, desc="validating", progress=progress)
+    found = parallel_map(check, list(corpus) if utterances is None else utterances, n_jobs=n_jobs, desc="validating",
+                         progress=progress)
     return ValidationReport(corpus.name, len(corpus),
                             [p for ps in found for p in ps] + corpus_problems(corpus))
 
 
-def fingerprint(corpus: Corpus, tolerance_s: float, alignments: bool = True) -> str:
-    """Changes when an utterance, a file's size or modification time, or the settings change."""
+def fingerprint(corpus: Corpus, tolerance_s: float, alignments: bool = True,
+                utterances: list[Utterance] | None = None) -> str:
+    """Changes when an utterance, a file's size or modification time, or the settings change. With
+    `utterances` (a part whose files are checked): their files, and the corpus's utterances without files."""
     def stat(path):
         try:
             st = Path(path).stat()
@@ -183,34 +188,45 @@ def fingerprint(corpus: Corpus, tolerance_s: float, alignments: bool = True) -> 
 
     h = hashlib.sha1(json.dumps([CHECKS, tolerance_s, corpus.vocabulary] + ([] if alignments else ["recordings"])
                                 ).encode())
-    for u in corpus:
+    for u in corpus if utterances is None else utterances:
         h.update(f"{u}|{stat(u.audio)}|{stat(u.video)}|{stat(u.alignment)}\n".encode())
+    if utterances is not None:
+        h.update(("part of\n" + "".join(f"{u}\n" for u in corpus)).encode())
     return h.hexdigest()[:16]
 
 
 def cached_validation(corpus: Corpus, tolerance_s: float, n_jobs: int, progress: bool,
-                      cache_dir: str | Path | None, alignments: bool = True) -> ValidationReport:
+                      cache_dir: str | Path | None, alignments: bool = True,
+                      utterances: list[Utterance] | None = None) -> ValidationReport:
     """`validate_corpus`, remembered under `cache_dir` for an unchanged corpus (every run of a sweep
     would otherwise decode every file again)."""
     if cache_dir is None:
-        return validate_corpus(corpus, tolerance_s, n_jobs, progress, alignments)
-    path = Path(cache_dir) / "validation" / f"{fingerprint(corpus, tolerance_s, alignments)}.json"
+        return validate_corpus(corpus, tolerance_s, n_jobs, progress, alignments, utterances)
+    path = Path(cache_dir) / "validation" / f"{fingerprint(corpus, tolerance_s, alignments, utterances)}.json"
     if path.is_file():
         stored = json.loads(path.read_text())
         return ValidationReport(stored["corpus"], stored["n_utterances"], [Problem(**p) for p in stored["problems"]])
-    report = validate_corpus(corpus, tolerance_s, n_jobs, progress, alignments)
+    report = validate_corpus(corpus, tolerance_s, n_jobs, progress, alignments, utterances)
     write_text_atomic(path, json.dumps(asdict(report)))
     return report
 
 
 def checked_corpus(corpus: Corpus, on_error: str = "raise", tolerance_s: float = 0.12, n_jobs: int = 1,
-                   progress: bool = True, cache_dir: str | Path | None = None, alignments: bool = True
-                   ) -> tuple[Corpus, ValidationReport]:
+                   progress: bool = True, cache_dir: str | Path | None = None, alignments: bool = True,
+                   parts: list[list[Utterance]] | None = None) -> tuple[Corpus, ValidationReport]:
     """The corpus to train on: unchanged if valid; without its bad utterances if `on_error=skip`. Without
-    `alignments`, its recordings only are checked (a corpus the aligner reads)."""
+    `alignments`, its recordings only are checked (a corpus the aligner reads). `parts` (shards of the
+    corpus, `avfusion.frontends.shards`): only their utterances' files are checked, each part validated and
+    cached on its own, so a shard's job checks its own files and the finishing step reads what the jobs
+    found."""
     if on_error not in ON_ERROR:
         raise ValueError(f"on_error must be one of {ON_ERROR}, not {on_error!r}")
-    report = cached_validation(corpus, tolerance_s, n_jobs, progress, cache_dir, alignments)
+    if parts is None:
+        report = cached_validation(corpus, tolerance_s, n_jobs, progress, cache_dir, alignments)
+    else:
+        found = [cached_validation(corpus, tolerance_s, n_jobs, progress, cache_dir, alignments, part) for part in parts]
+        report = ValidationReport(corpus.name, len(corpus), [p for r in found for p in r.problems if p.utterance]
+                                  + corpus_problems(corpus))
     if report.ok:
         return corpus, report
     if on_error == "raise" or report.corpus_problems:
