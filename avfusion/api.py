@@ -341,9 +341,10 @@ def stage_cache(cfg: DictConfig, training: TrainingSettings, shaping: dict, fram
     (`frames_dir`, named by their content key); with `train_noise.head_only`, as clean training keys them."""
     if not training.encoder_cache_dir:
         return None
-    # the cache holds single-encoder stages: neither the head's settings, its seed nor its modality dropout shape them
-    settings = {k: v for k, v in shaping.items()
-                if not k.startswith("fusion.") and k not in ("training.head_seed", "training.modality_dropout")}
+    # the cache holds single-encoder stages: neither the head's settings, its seed, its modality dropout nor how
+    # its encoders' outputs are held shape them
+    settings = {k: v for k, v in shaping.items() if not k.startswith("fusion.")
+                and k not in ("training.head_seed", "training.modality_dropout", "training.hidden_in_memory_gib")}
     if train_noise.active and train_noise.head_only:  # the encoders never saw the copies
         settings = {k: v for k, v in settings.items() if not k.startswith(("train_noise.", "noise.", "video_degradation."))}
         settings.update({"train_noise._target_": shaping["train_noise._target_"], "train_noise.copies": 0})

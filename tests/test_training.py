@@ -89,11 +89,12 @@ def test_a_frozen_head_on_hidden_outputs_computed_once_learns_what_it_learns_on_
     from avfusion.training import stages
 
     run, _ = concat_run
-    monkeypatch.setattr(stages, "HIDDEN_IN_MEMORY_BYTES", 0)  # as for a corpus whose outputs do not fit
     computed = []
     monkeypatch.setattr(stages, "hidden_frames", lambda encoders, data: computed.append(data))
     per_batch = tiny_root / "run_concat_per_batch"
-    api.train(api.load_run(run).config, per_batch)
+    config = api.load_run(run).config
+    config.training.hidden_in_memory_gib = 0  # as for a corpus whose outputs do not fit
+    api.train(config, per_batch)
     assert not computed  # the encoders ran on every batch
     once, again = torch.load(run / "model.pt"), torch.load(per_batch / "model.pt")
     assert once.keys() == again.keys()
@@ -268,7 +269,7 @@ def test_a_run_saved_before_newer_settings_existed_is_still_finished(tiny_root, 
     shutil.copytree(whole, run)
     saved = OmegaConf.load(run / "config.yaml")
     for key in ("video_degradation", "frontend.fit_batch_utterances", "evaluation.video_degradations",
-                "evaluation.video_severities", "evaluation.pairs"):
+                "evaluation.video_severities", "evaluation.pairs", "training.hidden_in_memory_gib"):
         parent, _, leaf = key.rpartition(".")
         node = OmegaConf.select(saved, parent) if parent else saved
         node.pop(leaf)

@@ -27,12 +27,13 @@ class TrainingSettings:
     sequences_per_batch: int  # utterances / chunks: items per batch
     head_seed: int | None  # the fusion stage's seed on pre-trained encoders; None: the run's seed
     modality_dropout: float | None = None  # the fusion stage: P(one stream's hidden layer zeroed) per item; None: off
+    hidden_in_memory_gib: float | None = None  # frozen encoders' outputs kept in memory up to this; None: 4 GiB
 
     # where, when and how long: a stage trained under other values of these has the same weights so far,
     # so resume and the stage cache may reuse it; every other field shapes the weights (`shaping`)
     NOT_SHAPING: ClassVar[tuple[str, ...]] = ("resume", "encoder_cache_dir", "patience")
     # unset, these change nothing (the run's seed), so runs made before they existed still resume
-    NOT_SHAPING_WHEN_NULL: ClassVar[tuple[str, ...]] = ("head_seed", "modality_dropout")
+    NOT_SHAPING_WHEN_NULL: ClassVar[tuple[str, ...]] = ("head_seed", "modality_dropout", "hidden_in_memory_gib")
 
     def __post_init__(self) -> None:
         check_fields(self, "training", {
@@ -40,7 +41,8 @@ class TrainingSettings:
             "resume": lambda v: None if isinstance(v, bool) else "true or false",
             "encoder_cache_dir": optional(lambda v: None if isinstance(v, str) else "a folder"),
             "batching": choice(CHOICES_OF_BATCHING), "chunk_frames": integer(1), "sequences_per_batch": integer(1),
-            "head_seed": optional(integer()), "modality_dropout": optional(number(low=0, high=1))})
+            "head_seed": optional(integer()), "modality_dropout": optional(number(low=0, high=1)),
+            "hidden_in_memory_gib": optional(number(0))})
 
     def fusion_seed(self, run_seed: int) -> int:
         return run_seed if self.head_seed is None else self.head_seed

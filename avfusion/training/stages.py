@@ -188,23 +188,24 @@ def hidden_frames(encoders: dict[str, torch.nn.Module], data: FrameData, batch_s
     return dataclasses.replace(data, features=features, streams={})
 
 
-# Largest hidden-output matrix (all splits) a frame head on frozen MLPs trains on from memory; past it the
-# encoders run on every batch again, reading the memory-mapped frames (a corpus larger than RAM still trains).
+# Largest hidden-output matrix (all splits) a frame head on frozen MLPs trains on from memory, unless
+# `training.hidden_in_memory_gib` says otherwise; past it the encoders run on every batch again, reading the
+# memory-mapped frames (a corpus larger than RAM still trains).
 HIDDEN_IN_MEMORY_BYTES = 4 << 30
 
 
 def trains_on_hidden_computed_once(head: FusionHead, encoders: dict[str, torch.nn.Module],
-                                   data: dict[str, FrameData]) -> bool:
+                                   data: dict[str, FrameData], limit_gib: float | None = None) -> bool:
     """Frozen encoders (eval mode, no gradient) give the same outputs every epoch: they are computed once and
     the head trains on them (frame heads on random frames), instead of running the encoders on every batch.
     Always for sequence heads and encoders, where running them per batch is costly; for frame heads on
-    per-frame encoders while the outputs fit in `HIDDEN_IN_MEMORY_BYTES`."""
+    per-frame encoders while the outputs fit in `limit_gib` (None: `HIDDEN_IN_MEMORY_BYTES`)."""
     if not head.freeze_encoders:
         return False
     if head.sequence_input or any(e.sequence_input for e in encoders.values()):
         return True
     floats = sum(len(split) for split in data.values()) * sum(e.output_dim for e in encoders.values())
-    return 4 * floats <= HIDDEN_IN_MEMORY_BYTES
+    return 4 * floats <= (HIDDEN_IN_MEMORY_BYTES if limit_gib is None else limit_gib * 2**30)
 
 
 def build_model(head: FusionHead, encoder_spec: EncoderSpec, input_dims: dict[str, int], scheme: LabelScheme,
@@ -267,7 +268,7 @@ def train_model(head: FusionHead, encoder_spec: EncoderSpec, data: dict[str, Fra
     build_head(head, {name: enc.output_dim for name, enc in encoders.items()}, scheme, seed)
     head.warm_start(unimodal)
     data = data if head_data is None else head_data  # the fusion stage's frames
-    precompute = trains_on_hidden_computed_once(head, encoders, data)
+    precompute = trains_on_hidden_computed_once(head, encoders, data, settings.training.hidden_in_memory_gib)
     hidden = {}
     if head.needs_initialisation:  # e.g. a GMM on the training frames' hidden vectors: train split only
         hidden["train"] = hidden_frames(encoders, data["train"])
