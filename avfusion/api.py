@@ -40,7 +40,7 @@ from avfusion.evaluation.evaluate import Evaluator, posteriors as model_posterio
 from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import frames_directory, frontend_settings, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
-from avfusion.frontends.shards import require_finished, shard_utterances
+from avfusion.frontends.shards import require_finished, shard_parts
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
 from avfusion.inference.outputs import write_prediction
@@ -74,8 +74,9 @@ def load_corpus(cfg: DictConfig) -> tuple[Corpus, ValidationReport]:
     check_config(cfg)  # validation's jobs and tolerance among them, before any file is read
     corpus = instantiate(cfg.data, _convert_="all").load()
     shards, shard = cfg.get("shards"), cfg.get("shard")
-    parts = None if shards is None else [shard_utterances(list(corpus), shards, k)
-                                         for k in ([shard] if shard is not None else range(shards))]
+    parts = None if shards is None else shard_parts(list(corpus), shards)
+    if parts is not None and shard is not None:
+        parts = [parts[shard]]
     return checked_corpus(corpus, on_error=cfg.on_error, tolerance_s=cfg.max_duration_mismatch_s,
                           n_jobs=cfg.validation_jobs, progress=_progress(), cache_dir=cfg.frontend.cache_dir,
                           parts=parts)
@@ -96,13 +97,21 @@ def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict
 def extract_shard(cfg: DictConfig, corpus: Corpus) -> tuple[int, dict]:
     """Extract and cache the features of shard `cfg.shard` of `cfg.shards` (avfusion.frontends.shards): its number
     of utterances, and the extraction report of each modality and stream."""
-    utterances = shard_utterances(list(corpus), cfg.shards, cfg.shard)
+    utterances = kept_shards(cfg, corpus)[cfg.shard]
     return len(utterances), instantiate(cfg.frontend, _convert_="all").prepare(utterances, progress=_progress())
 
 
 def require_extracted(cfg: DictConfig, corpus: Corpus) -> None:
     """Before finishing a sharded preparation (`cfg.shards`): every shard's utterances have their features."""
-    require_finished(instantiate(cfg.frontend, _convert_="all"), list(corpus), cfg.shards)
+    require_finished(instantiate(cfg.frontend, _convert_="all"), kept_shards(cfg, corpus))
+
+
+def kept_shards(cfg: DictConfig, corpus: Corpus) -> list[list]:
+    """Each shard's utterances of the validated `corpus`: cut on every utterance `cfg.data` loads, as validation
+    cut them, so that leaving out invalid ones (on_error=skip: each job knows only its own) moves no boundary."""
+    kept = {u.id for u in corpus}
+    loaded = instantiate(cfg.data, _convert_="all").load()
+    return [[u for u in part if u.id in kept] for part in shard_parts(list(loaded), cfg.shards)]
 
 
 def align(cfg: DictConfig, out_dir: str | Path) -> dict:

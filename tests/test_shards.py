@@ -97,3 +97,24 @@ def test_a_shard_setting_out_of_range_is_one_line_before_the_corpus_is_read(tmp_
     assert prepare(tmp_path / "nowhere", tmp_path / "features", *overrides) == 2
     err = capsys.readouterr().err
     assert named in err and "Traceback" not in err and not (tmp_path / "nowhere").exists()
+
+
+def test_utterances_left_out_as_invalid_move_no_shard_boundary(tiny_root, tmp_path, monkeypatch):
+    """on_error=skip: each job knows only its own shard's bad utterances, so the shards are cut on every
+    utterance the corpus has; cut on what a job kept, shard 1 would reach into shard 0 and extract an
+    utterance it never validated."""
+    from hydra.utils import instantiate
+
+    from avfusion.corpus.validation import Problem, UtteranceCheck
+
+    cache = tmp_path / "features"
+    cfg = compose_config("prepare", settings(tiny_root, cache))
+    utterances = list(instantiate(cfg.data, _convert_="all").load())
+    bad = {shard_utterances(utterances, 2, 0)[-1].id, shard_utterances(utterances, 2, 1)[5].id}
+    check = UtteranceCheck.__call__
+    monkeypatch.setattr(UtteranceCheck, "__call__", lambda self, u: [Problem(str(u.audio), "unreadable", u.id)]
+                        if u.id in bad else check(self, u))
+    for shard in ("shard=0", "shard=1"):
+        assert prepare(tiny_root, cache, "shards=2", shard, "on_error=skip") == 0
+    assert not [p for b in bad for p in cache.glob(f"*/{b}.*")]  # an invalid utterance is never extracted
+    assert prepare(tiny_root, cache, "shards=2", "on_error=skip") == 0  # and every kept one was

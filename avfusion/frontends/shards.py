@@ -28,28 +28,35 @@ def check_shard_settings(shards: int | None, shard: int | None) -> None:
         raise UserError(f"shard={shard}: must be 0 to {shards - 1} (shards={shards})")
 
 
+def shard_parts(utterances: list[Utterance], shards: int) -> list[list[Utterance]]:
+    """Every shard's utterances, shard 0 first (one sort)."""
+    ordered = sorted(utterances, key=lambda u: (u.speaker, u.id))
+    return [ordered[len(ordered) * k // shards:len(ordered) * (k + 1) // shards] for k in range(shards)]
+
+
 def shard_utterances(utterances: list[Utterance], shards: int, shard: int) -> list[Utterance]:
     """The utterances of shard `shard` (0-based) of `shards`."""
     check_shard_settings(shards, shard)
-    ordered = sorted(utterances, key=lambda u: (u.speaker, u.id))
-    lo, hi = len(ordered) * shard // shards, len(ordered) * (shard + 1) // shards
-    return ordered[lo:hi]
+    return shard_parts(utterances, shards)[shard]
 
 
-def unfinished_shards(frontend, utterances: list[Utterance], shards: int) -> dict[int, int]:
-    """Shard -> how many of its utterances lack cached features of some modality or stream (none: all done)."""
+def unfinished_shards(frontend, parts: list[list[Utterance]]) -> dict[int, int]:
+    """Shard -> how many of its utterances (`parts`: each shard's) lack cached features of some modality or
+    stream (none: all done)."""
     stores = [FeatureStore(frontend.cache_dir, extractor) for _, extractor in frontend.extracted.values()]
     left = {}
-    for shard in range(shards):
-        missing = sum(1 for u in shard_utterances(utterances, shards, shard) if not all(s.has(u) for s in stores))
+    for shard, part in enumerate(parts):
+        missing = sum(1 for u in part if not all(s.has(u) for s in stores))
         if missing:
             left[shard] = missing
     return left
 
 
-def require_finished(frontend, utterances: list[Utterance], shards: int) -> None:
-    """Refuse to finish while a shard has utterances without features, naming the shards and how to run them."""
-    left = unfinished_shards(frontend, utterances, shards)
+def require_finished(frontend, parts: list[list[Utterance]]) -> None:
+    """Refuse to finish while a shard (`parts`: each shard's utterances) has utterances without features,
+    naming the shards and how to run them."""
+    shards = len(parts)
+    left = unfinished_shards(frontend, parts)
     if left:
         listed = ", ".join(f"{s} ({n} utterances)" for s, n in left.items())
         raise UserError(f"shards={shards}: {len(left)} shard(s) not extracted yet: {listed}; run them first "
