@@ -222,7 +222,6 @@ def _search_grid(loglik, offsets, scales, log_stay, log_move, cross, start, end,
     settings, in parallel over utterances, into `path` and `entered` (G, N)."""
     n_units, n_states = log_stay.shape
     n_points = scales.shape[0]
-    n_flat = n_units * n_states
     last = n_states - 1
     # reach[g, b, u] = max over v of cross[g, u, v] - cross[g, b, v]: how far u's arcs can outbid b's
     n_from = cross.shape[1]
@@ -248,23 +247,8 @@ def _search_grid(loglik, offsets, scales, log_stay, log_move, cross, start, end,
         back = np.empty((b - a, n_units, n_states, n_points), np.int32)
         delta = _forward_grid(loglik[a:b], scales, log_stay, log_move, cross, start, reach, delta, back)
         for g in range(n_points):
-            best = 0
-            for u in range(1, n_units):  # np.argmax's first maximum
-                if delta[u, last, g] + log_move[u, last] + end[u, g] > \
-                        delta[best, last, g] + log_move[best, last] + end[best, g]:
-                    best = u
-            state = best * n_states + last
-            for t in range(b - a - 1, -1, -1):  # `_traceback` at setting g
-                path[g, a + t] = state
-                previous = back[t, state // n_states, state % n_states, g]
-                if previous < 0:
-                    entered[g, a + t] = True
-                elif previous >= n_flat:
-                    entered[g, a + t] = True
-                    state = (previous - n_flat) * n_states + last
-                else:
-                    entered[g, a + t] = False
-                    state = previous
+            best = np.argmax(delta[:, last, g] + log_move[:, last] + end[:, g])
+            _traceback(back[:, :, :, g], best * n_states + last, path[g, a:b], entered[g, a:b])
 
 
 def search_grid(loglik: np.ndarray, offsets: np.ndarray, scales, log_stay: np.ndarray, log_move: np.ndarray,
