@@ -40,7 +40,7 @@ from avfusion.evaluation.evaluate import Evaluator, posteriors as model_posterio
 from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import frames_directory, frontend_settings, prepared_frames
 from avfusion.frames.data import FrameData, frames_of
-from avfusion.frontends.shards import require_finished, shard_parts
+from avfusion.frontends.shards import merged_statistics, require_finished, shard_parts, shard_statistics
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
 from avfusion.inference.outputs import write_prediction
@@ -88,17 +88,24 @@ def prepare(cfg: DictConfig, corpus: Corpus | None = None) -> tuple[object, dict
     if corpus is None:
         corpus, _ = load_corpus(cfg)
     scheme = scheme_of(cfg.label_scheme, corpus, cfg.get("cd_min_frames", 50))
-    frontend, frames = prepared_frames(instantiate(cfg.frontend, _convert_="all"),
-                                       OmegaConf.to_container(cfg.frontend, resolve=True), corpus, scheme,
-                                       progress=_progress())
+    frontend = instantiate(cfg.frontend, _convert_="all")
+    config = OmegaConf.to_container(cfg.frontend, resolve=True)
+    # sharded: fitted from the statistics each shard's job gathered
+    gathered = None if cfg.get("shards") is None else (
+        lambda alignments: merged_statistics(frontend, config, corpus, kept_shards(cfg, corpus), alignments))
+    frontend, frames = prepared_frames(frontend, config, corpus, scheme, progress=_progress(), gathered=gathered)
     return frontend, frames, scheme
 
 
-def extract_shard(cfg: DictConfig, corpus: Corpus) -> tuple[int, dict]:
-    """Extract and cache the features of shard `cfg.shard` of `cfg.shards` (avfusion.frontends.shards): its number
-    of utterances, and the extraction report of each modality and stream."""
+def extract_shard(cfg: DictConfig, corpus: Corpus) -> tuple[list, dict, dict]:
+    """Extract and cache the features of shard `cfg.shard` of `cfg.shards` (avfusion.frontends.shards), and gather
+    its training utterances' statistics: its utterances, the extraction report of each modality and stream, and
+    the statistics by modality ({}: a front-end fitted at once gathers none)."""
     utterances = kept_shards(cfg, corpus)[cfg.shard]
-    return len(utterances), instantiate(cfg.frontend, _convert_="all").prepare(utterances, progress=_progress())
+    frontend = instantiate(cfg.frontend, _convert_="all")
+    reports = frontend.prepare(utterances, progress=_progress())
+    config = OmegaConf.to_container(cfg.frontend, resolve=True)
+    return utterances, reports, shard_statistics(frontend, config, corpus, utterances)
 
 
 def require_extracted(cfg: DictConfig, corpus: Corpus) -> None:

@@ -190,19 +190,19 @@ def test_av_duration_mismatch_is_an_error_naming_the_file(prepared, tmp_path):
     assert len(raw["video"][0].x) == len(raw["audio"][0].x)
 
 
-def test_frames_key_ignores_where_and_how_fast(small_corpus):
-    from avfusion.frames.cache import frames_key
+def test_settings_key_ignores_where_and_how_fast(small_corpus):
+    from avfusion.frames.cache import settings_key
 
     _, corpus = small_corpus
     base = {"cache_dir": "data/features", "n_jobs": 2, "fit_labels": "phone_state"}
     moved = {**base, "cache_dir": "/elsewhere", "n_jobs": 8}
     states = get_scheme("phone_state")
-    assert frames_key(base, PHONE, corpus) == frames_key(moved, PHONE, corpus)
-    assert frames_key(base, PHONE, corpus) != frames_key(base, states, corpus)
-    assert frames_key(base, PHONE, corpus) != frames_key({**base, "fit_labels": "phone"}, PHONE, corpus)
+    assert settings_key(base, PHONE, corpus) == settings_key(moved, PHONE, corpus)
+    assert settings_key(base, PHONE, corpus) != settings_key(base, states, corpus)
+    assert settings_key(base, PHONE, corpus) != settings_key({**base, "fit_labels": "phone"}, PHONE, corpus)
     # an utterance left out (on_error=skip) is another corpus
     fewer = dataclasses.replace(corpus, utterances=corpus.utterances[1:])
-    assert frames_key(base, PHONE, corpus) != frames_key(base, PHONE, fewer)
+    assert settings_key(base, PHONE, corpus) != settings_key(base, PHONE, fewer)
 
 
 def test_a_corpus_regenerated_in_place_is_another_corpus(tmp_path):
@@ -210,14 +210,14 @@ def test_a_corpus_regenerated_in_place_is_another_corpus(tmp_path):
     frames of the old files must not be served."""
     import os
 
-    from avfusion.frames.cache import frames_key
+    from avfusion.frames.cache import settings_key
 
     corpus = small_synthetic(tmp_path / "c", n_speakers=3, utterances_per_speaker=1).load(progress=False)
     base = {"fit_labels": "phone_state"}
-    before = frames_key(base, PHONE, corpus)
+    before = settings_key(base, PHONE, corpus)
     wav = corpus.utterances[0].audio
     os.utime(wav, ns=(wav.stat().st_atime_ns, wav.stat().st_mtime_ns + 10**9))  # rewritten: a new mtime
-    assert frames_key(base, PHONE, corpus) != before
+    assert settings_key(base, PHONE, corpus) != before
 
 
 def test_frames_kept_as_float16_train_as_float32_under_their_own_key(tiny_root):
@@ -226,7 +226,7 @@ def test_frames_kept_as_float16_train_as_float32_under_their_own_key(tiny_root):
     from avfusion import api
     from avfusion.configs import compose_config, configured
     from avfusion.errors import ConfigError
-    from avfusion.frames.cache import frames_key
+    from avfusion.frames.cache import settings_key
     from conftest import tiny_overrides
 
     cfg = compose_config("train", [*tiny_overrides(tiny_root), "frontend.store_dtype=float16", "fusion=audio_only",
@@ -235,9 +235,9 @@ def test_frames_kept_as_float16_train_as_float32_under_their_own_key(tiny_root):
     corpus, _ = api.load_corpus(cfg)
     frontend_config = {k: v for k, v in dict(cfg.frontend).items() if k != "audio" and k != "video"}
     scheme = get_scheme("phone")
-    assert frames_key({**frontend_config, "store_dtype": None}, scheme, corpus) == \
-        frames_key({k: v for k, v in frontend_config.items() if k != "store_dtype"}, scheme, corpus)
-    assert frames_key(frontend_config, scheme, corpus) != frames_key({**frontend_config, "store_dtype": None}, scheme, corpus)
+    assert settings_key({**frontend_config, "store_dtype": None}, scheme, corpus) == \
+        settings_key({k: v for k, v in frontend_config.items() if k != "store_dtype"}, scheme, corpus)
+    assert settings_key(frontend_config, scheme, corpus) != settings_key({**frontend_config, "store_dtype": None}, scheme, corpus)
     half = sorted((tiny_root / "features").glob("frames-*/train/x_audio.npy"))
     assert any(np.load(p, mmap_mode="r").dtype == np.float16 for p in half)
     assert report["test"][0]["frame_error"] < 1.0

@@ -1,6 +1,7 @@
 """Feature extraction in shards (avfusion-prepare shards=N shard=i): array jobs through a Hydra launcher,
 then one finishing step, giving the frames an unsharded preparation gives."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,43 @@ def test_utterances_left_out_as_invalid_move_no_shard_boundary(tiny_root, tmp_pa
         assert prepare(tiny_root, cache, "shards=2", shard, "on_error=skip") == 0
     assert not [p for b in bad for p in cache.glob(f"*/{b}.*")]  # an invalid utterance is never extracted
     assert prepare(tiny_root, cache, "shards=2", "on_error=skip") == 0  # and every kept one was
+
+
+def test_shard_jobs_gather_the_statistics_the_finish_fits_from(tiny_root, tmp_path, monkeypatch, caplog):
+    """frontend.fit_batch_utterances set: each shard's job keeps its training utterances' statistics, the finish
+    adds them up instead of reading the training frames for them, and fits the front-end one pass over all the
+    training frames fits (to rounding); a damaged statistics file is gathered again."""
+    from avfusion.frontends.pipeline import FrontEnd
+
+    cache, batched = tmp_path / "features", "frontend.fit_batch_utterances=2"
+    for shard in range(3):
+        assert prepare(tiny_root, cache, "shards=3", f"shard={shard}", batched) == 0
+    saved = sorted((cache / "statistics").glob("*.npz"))
+    assert len(saved) == 3 and sum(bool(np.load(p).files) for p in saved) >= 2  # a shard of dev/test speakers has none
+    gathers, real = [], FrontEnd.gather
+    monkeypatch.setattr(FrontEnd, "gather", lambda self, *a, **k: gathers.append(len(a[0])) or real(self, *a, **k))
+    assert prepare(tiny_root, cache, "shards=3", batched) == 0
+    assert not gathers  # every shard's statistics were read, none gathered again
+    assert prepare(tiny_root, tmp_path / "one", batched) == 0  # unsharded: one pass over the training frames, in batches
+
+    def prepared(root: Path) -> tuple[dict, dict]:
+        frames = next(root.glob("frames-*"))
+        return dict(np.load(frames / "frontend.npz")), {p.name: np.load(p) for p in (frames / "train").glob("x_*.npy")}
+
+    (sharded, x), (one, y) = prepared(cache), prepared(tmp_path / "one")
+    assert sharded.keys() == one.keys() and x.keys() == y.keys() == {"x_audio.npy", "x_video.npy"}
+    for name, a in sharded.items():  # each LDA direction up to its sign
+        b = one[name] * np.sign((a * one[name]).sum(0))
+        assert np.abs(a - b).max() < 1e-6 * np.abs(a).max(), name
+    for name in x:  # the frames through them: 1e-4 of the largest (as fitting in batches: test_frontend_statistics)
+        aligned = y[name] * np.sign((x[name] * y[name]).sum(0))
+        assert np.abs(aligned - x[name]).max() < 1e-4 * np.abs(x[name]).max()
+
+    damaged = next(p for p in saved if np.load(p).files)
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    for frames in cache.glob("frames-*"):
+        shutil.rmtree(frames)
+    assert prepare(tiny_root, cache, "shards=3", batched) == 0
+    assert len(gathers) == 1 and "unreadable shard statistics" in caplog.text  # that shard's alone, kept again
+    assert np.load(damaged).files
+    np.testing.assert_array_equal(prepared(cache)[0]["audio.steps.2.scalings_"], sharded["audio.steps.2.scalings_"])

@@ -23,6 +23,7 @@ from avfusion.cli.boundary import user_errors
 from avfusion.config_check import check_config
 from avfusion.frontends.shards import check_shard_settings
 from avfusion.frontends.probe import linear_probe
+from avfusion.utils.machine import peak_memory_mb
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ def main(cfg: DictConfig) -> None:
         api.require_extracted(cfg, corpus)
     start = time.perf_counter()
     frontend, data, scheme = api.prepare(cfg, corpus)
-    log.info("front-end ready in %.1f s (cache: %s)", time.perf_counter() - start, frontend.cache_dir)
+    log.info("front-end ready in %.1f s%s (cache: %s)", time.perf_counter() - start, peak_memory(), frontend.cache_dir)
     if frontend.video is not None:
         missed, total = frontend.detection_summary(list(corpus))
         log.info("mouth detector %s: no detection on %d of %d video frames (%.2f%%, interpolated)",
@@ -54,11 +55,21 @@ def main(cfg: DictConfig) -> None:
 
 def extract_shard(cfg: DictConfig, corpus) -> None:
     start = time.perf_counter()
-    n_utterances, reports = api.extract_shard(cfg, corpus)
+    utterances, reports, statistics = api.extract_shard(cfg, corpus)
     counts = "; ".join(f"{name}: {len(r.extracted)} extracted, {len(r.cached)} already cached" for name, r in reports.items())
-    print(f"shard {cfg.shard} of {cfg.shards} ({n_utterances} utterances, {time.perf_counter() - start:.1f} s): {counts}")
+    if statistics:
+        counts += (f"; statistics of {sum(u.split == 'train' for u in utterances)} training utterances for "
+                   f"{', '.join(statistics)}")
+    print(f"shard {cfg.shard} of {cfg.shards} ({len(utterances)} utterances, {time.perf_counter() - start:.1f} s"
+          f"{peak_memory()}): {counts}")
     print(f"when every shard is done: avfusion-prepare shards={cfg.shards} (fits the front-end on train, writes the "
           "frame matrices)")
+
+
+def peak_memory() -> str:
+    """", peak memory N MB": what a job of this size asks a cluster for (nothing where it cannot be read)."""
+    peak = peak_memory_mb()
+    return "" if peak is None else f", peak memory {peak:.0f} MB"
 
 
 def print_probe(train, dev, scheme, max_frames: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -40,22 +41,25 @@ def frontend_settings(frontend_config: dict) -> dict:
             if k not in NOT_IN_KEY and not (k in NOT_IN_KEY_WHEN_NULL and v is None)}
 
 
-def frames_key(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> str:
-    # the utterances themselves (not a manifest's bytes): a corpus with utterances left out is another corpus,
-    # and so is one regenerated in place (each file's size and modification time, as the feature store keys)
+def utterances_identity(utterances) -> str:
+    """A digest of utterances as they are (not a manifest's bytes): a corpus with utterances left out is another
+    corpus, and so is one regenerated in place (each file's size and modification time, as the feature store keys)."""
     def files(u) -> str:
         return "|".join(file_stamp(p) if Path(p).is_file() else "-" for p in (u.audio, u.video, u.alignment)
                         if p is not None)
 
-    corpus_id = hashlib.sha1("\n".join(f"{u.id}|{u.speaker}|{u.split}|{u.audio}|{u.video}|{u.alignment}|"
-                                       f"{u.alignment_key}|{u.labels}|{files(u)}"
-                                       + (f"|{u.alignment_tier}" if u.alignment_tier else "")
-                                       + (f"|{u.alignment_format}" if u.alignment_format else "")
-                                       for u in corpus).encode()).hexdigest()
-    settings = frontend_settings(frontend_config)
+    return hashlib.sha1("\n".join(f"{u.id}|{u.speaker}|{u.split}|{u.audio}|{u.video}|{u.alignment}|"
+                                  f"{u.alignment_key}|{u.labels}|{files(u)}"
+                                  + (f"|{u.alignment_tier}" if u.alignment_tier else "")
+                                  + (f"|{u.alignment_format}" if u.alignment_format else "")
+                                  for u in utterances).encode()).hexdigest()
+
+
+def settings_key(frontend_config: dict, scheme: LabelScheme, utterances) -> str:
+    """A key of what a front-end config, label scheme and utterances give (the prepared frames, a shard's statistics)."""
     labels = [scheme.name, *scheme.classes]  # a word scheme's classes are the corpus's vocabulary
-    blob = json.dumps({"frontend": settings, "labels": labels, "corpus": corpus_id, "format": FORMAT},
-                      sort_keys=True)
+    blob = json.dumps({"frontend": frontend_settings(frontend_config), "labels": labels,
+                       "corpus": utterances_identity(utterances), "format": FORMAT}, sort_keys=True)
     return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
@@ -71,18 +75,23 @@ def load_frontend(frontend, path: str | Path):
         return frontend.load_state_dict(dict(arrays))
 
 
-def fit_on_train(frontend, corpus: Corpus, alignments: Alignments | None = None):
-    """Fit `frontend` on the training split with the frame labels of its `fit_labels` scheme."""
+def fit_on_train(frontend, corpus: Corpus, alignments: Alignments | None = None, gathered: dict | None = None):
+    """Fit `frontend` on the training split with the frame labels of its `fit_labels` scheme (`gathered`: see
+    `FrontEnd.fit`)."""
     train = corpus.split("train")
     if not train:
         raise ValueError(f"{corpus.name}: no training utterances to fit the front-end on")
-    labeller = FrameLabeller(corpus_scheme(frontend.fit_labels, corpus), alignments or Alignments())
-    return frontend.fit(train, labeller.labels)
+    return frontend.fit(train, fit_labeller(frontend, corpus, alignments).labels, gathered)
+
+
+def fit_labeller(frontend, corpus: Corpus, alignments: Alignments | None = None) -> FrameLabeller:
+    """The labels `frontend`'s fitted steps (the LDAs) learn from: its `fit_labels` scheme of the corpus."""
+    return FrameLabeller(corpus_scheme(frontend.fit_labels, corpus), alignments or Alignments())
 
 
 def frames_directory(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> Path:
     """Where the prepared frames of these settings live."""
-    return Path(frontend_config["cache_dir"]) / f"frames-{frames_key(frontend_config, scheme, corpus)}"
+    return Path(frontend_config["cache_dir"]) / f"frames-{settings_key(frontend_config, scheme, corpus)}"
 
 
 def save_split(frontend, utterances: list, labeller: FrameLabeller, directory: Path) -> None:
@@ -95,8 +104,11 @@ def save_split(frontend, utterances: list, labeller: FrameLabeller, directory: P
 
 
 def prepared_frames(frontend, frontend_config: dict, corpus: Corpus, scheme: LabelScheme,
-                    progress: bool = True) -> tuple[object, dict[str, FrameData]]:
-    """The front-end fitted on train, and train/dev FrameData (memory-mapped), built once."""
+                    progress: bool = True, gathered: Callable[[Alignments], dict] | None = None
+                    ) -> tuple[object, dict[str, FrameData]]:
+    """The front-end fitted on train, and train/dev FrameData (memory-mapped), built once. `gathered(alignments)`:
+    the statistics the front-end is fitted from (`FrontEnd.fit`), e.g. merged from shards; asked for only when
+    the frames are built."""
     directory = frames_directory(frontend_config, scheme, corpus)
     done = directory / "complete"
     if done.is_file():
@@ -105,7 +117,7 @@ def prepared_frames(frontend, frontend_config: dict, corpus: Corpus, scheme: Lab
                                                                      for s in FIT_SPLITS}
     frontend.prepare(list(corpus), progress=progress)
     alignments = Alignments()  # each alignment read once, for the fit labels and the scheme's labels
-    fit_on_train(frontend, corpus, alignments)
+    fit_on_train(frontend, corpus, alignments, gathered(alignments) if gathered is not None else None)
     save_frontend(frontend, directory / "frontend.npz")
     labeller = FrameLabeller(scheme, alignments)
     for split in FIT_SPLITS:

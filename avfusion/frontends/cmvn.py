@@ -65,13 +65,14 @@ class Cmvn(FrontEndStep):
     def learns(self) -> bool:
         return self.scope == "global"
 
-    def fit_in_parts(self, parts) -> "Cmvn":
-        """`fit` with one batch of utterances in memory at a time: the same numbers."""
+    gathers = learns
+
+    def gather(self, utterances) -> Moments:
+        """The moments of a batch of training utterances (`fit_moments` fits from their sum)."""
         moments = Moments()
-        for part in parts() if self.learns else ():
-            for u in part:
-                moments.add(u.x)
-        return self.fit_moments(moments)
+        for u in utterances:
+            moments.add(u.x)
+        return moments
 
     def fit_moments(self, moments: Moments) -> "Cmvn":
         """Global statistics from moments gathered in parts (`avfusion.frontends.statistics`): `fit`'s numbers."""

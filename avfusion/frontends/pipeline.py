@@ -27,7 +27,7 @@ from avfusion.corpus.types import Utterance
 from avfusion.frames.cache import NOT_IN_KEY, NOT_IN_KEY_WHEN_NULL
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
-from avfusion.frontends.step import FrontEndStep, through
+from avfusion.frontends.step import FrontEndStep, added, through
 from avfusion.frontends.store import FeatureError, FeatureStore
 from avfusion.frontends.video import missed_detections, to_frame_rate
 from avfusion.media import load_audio
@@ -63,13 +63,28 @@ class ModalityFrontEnd:
             utterances = step.transform(utterances)
         return self
 
-    def fit_in_parts(self, parts: Callable[[], Iterator[list[UttFrames]]]) -> "ModalityFrontEnd":
+    def fit_in_parts(self, parts: Callable[[], Iterator[list[UttFrames]]], gathered=None) -> "ModalityFrontEnd":
         """`fit` on the raw training utterances that `parts()` gives a batch at a time: each step that learns
-        makes its own pass, each batch through the steps before it."""
+        makes its own pass, each batch through the steps before it. `gathered`: the first learning step's
+        statistics over those utterances (`gather`, e.g. merged from shards), fitted from without a pass."""
+        first = self.first_gathering()
         for i, step in enumerate(self.steps):
-            if step.learns:
+            if gathered is not None and i == first:
+                step.fit_moments(gathered)
+            elif step.learns:
                 step.fit_in_parts(lambda before=self.steps[:i]: (through(before, part) for part in parts()))
         return self
+
+    def first_gathering(self) -> int | None:
+        """The index of the first step that learns, when it fits from statistics (`FrontEndStep.gathers`): the
+        steps before it learn nothing, so its statistics can be gathered before anything is fitted."""
+        first = next((i for i, step in enumerate(self.steps) if step.learns), None)
+        return first if first is not None and self.steps[first].gathers else None
+
+    def gather(self, utterances: list[UttFrames]):
+        """The first learning step's statistics (see `first_gathering`) over raw training utterances."""
+        first = self.first_gathering()
+        return self.steps[first].gather(through(self.steps[:first], utterances))
 
     def transform(self, utterances: list[UttFrames]) -> list[UttFrames]:
         return through(self.steps, utterances)
@@ -253,25 +268,45 @@ class FrontEnd:
                                            offsets, np.array(fps))
         return out
 
-    def fit(self, utterances: list[Utterance], labels_of: LabelsOf) -> "FrontEnd":
+    def labelled(self, utterances: list[Utterance], labels_of: LabelsOf, names: list[str]) -> dict[str, list[UttFrames]]:
+        """The raw frames of `utterances` in modalities `names`, labelled by `labels_of`."""
+        raw = self.raw_frames(utterances, modalities=names)
+        labels = [labels_of(utt, len(u.x)) for utt, u in zip(utterances, next(iter(raw.values())))]
+        return {name: [dataclasses.replace(u, labels=y) for u, y in zip(frames, labels)] for name, frames in raw.items()}
+
+    def labelled_batches(self, utterances: list[Utterance], labels_of: LabelsOf, name: str) -> Iterator[list[UttFrames]]:
+        """Modality `name`'s labelled raw frames of `utterances`, `fit_batch_utterances` utterances at a time."""
+        size = self.fit_batch_utterances or max(len(utterances), 1)
+        for first in range(0, len(utterances), size):
+            yield self.labelled(utterances[first:first + size], labels_of, [name])[name]
+
+    def gather(self, utterances: list[Utterance], labels_of: LabelsOf) -> dict[str, object]:
+        """Per modality whose first learning step fits from statistics (`ModalityFrontEnd.first_gathering`), those
+        statistics over training `utterances` (a batch at a time): what `fit(..., gathered=)` takes, summed over
+        parts of the training split (shards gathered on different machines)."""
+        return {name: added(modality.gather(batch) for batch in self.labelled_batches(utterances, labels_of, name))
+                for name, modality in self.modalities.items() if utterances and modality.first_gathering() is not None}
+
+    def fit(self, utterances: list[Utterance], labels_of: LabelsOf, gathered: dict[str, object] | None = None
+            ) -> "FrontEnd":
         """Fit every modality's steps on `utterances` (the training split: never dev or test) whose frame
-        labels `labels_of(utterance, n_frames)` gives (the LDAs need them)."""
+        labels `labels_of(utterance, n_frames)` gives (the LDAs need them). `gathered`: `gather`'s statistics over
+        these utterances, by modality: their first learning steps fitted from them, without a pass (fitted in
+        batches: `fit_batch_utterances` must be set)."""
         if not utterances:
             raise ValueError("no training utterances to fit the front-end on")
-        size = self.fit_batch_utterances or len(utterances)
-        batches = [utterances[i:i + size] for i in range(0, len(utterances), size)]
-
-        def labelled(batch: list[Utterance], names: list[str]) -> dict[str, list[UttFrames]]:
-            raw = self.raw_frames(batch, modalities=names)
-            labels = [labels_of(utt, len(u.x)) for utt, u in zip(batch, next(iter(raw.values())))]
-            return {name: [dataclasses.replace(u, labels=y) for u, y in zip(frames, labels)] for name, frames in raw.items()}
-
-        if len(batches) == 1:  # all at once, as before fitting in parts existed: the steps' own `fit`
-            for name, frames in labelled(utterances, list(self.modalities)).items():
+        gathered = gathered or {}
+        if gathered and not self.fit_batch_utterances:
+            raise ValueError("a front-end fitted at once (fit_batch_utterances null) fits from every frame, "
+                             "not from gathered statistics")
+        if not gathered and (not self.fit_batch_utterances or self.fit_batch_utterances >= len(utterances)):
+            # all at once, as before fitting in parts existed: the steps' own `fit`
+            for name, frames in self.labelled(utterances, labels_of, list(self.modalities)).items():
                 self.modalities[name].fit(frames)
         else:  # one batch in memory at a time, a pass per step that learns (the cached raw features read again)
             for name, modality in self.modalities.items():
-                modality.fit_in_parts(lambda name=name: (labelled(batch, [name])[name] for batch in batches))
+                modality.fit_in_parts(lambda name=name: self.labelled_batches(utterances, labels_of, name),
+                                      gathered.get(name))
         self.fitted_ = True
         return self
 

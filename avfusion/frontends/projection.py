@@ -89,16 +89,15 @@ class Lda(_Projection):
         self.scalings_ = lda_scalings(kept, self.shrinkage)
         return self
 
-    def fit_in_parts(self, parts) -> "Lda":
-        """`fit_moments` on per-class moments gathered one batch of utterances at a time."""
+    gathers = True
+
+    def gather(self, utterances) -> ClassMoments:
+        """The per-class moments of a batch of labelled training utterances (`fit_moments` fits from their sum)."""
         moments = None
-        for part in parts():
-            for u in part:
-                moments = moments or ClassMoments(0, u.x.shape[1])
-                moments.add(u.x, u.labels)
-        if moments is None:
-            raise ValueError("no training utterances to fit the LDA on")
-        return self.fit_moments(moments)
+        for u in utterances:
+            moments = moments or ClassMoments(0, u.x.shape[1])
+            moments.add(u.x, u.labels)
+        return moments
 
     def _rare(self, classes: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """The classes with frames but too few for a class covariance, left out (logged)."""

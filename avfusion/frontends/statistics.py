@@ -33,6 +33,10 @@ class Moments:
     def __add__(self, other: "Moments") -> "Moments":
         return Moments(self.n + other.n, self.total + other.total, self.squares + other.squares)
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """As plain arrays (saved with np.savez; `from_arrays` reads them back)."""
+        return {"n": np.asarray(self.n), "total": np.asarray(self.total), "squares": np.asarray(self.squares)}
+
     def mean_std(self, floor: float) -> tuple[np.ndarray, np.ndarray]:
         """The mean and the (population) standard deviation, at least `floor`."""
         mean = self.total / self.n
@@ -80,6 +84,10 @@ class ClassMoments:
             self.s3[c] += squared.T @ xc
             self.s4[c] += squared.T @ squared
         return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """As plain arrays (saved with np.savez; `from_arrays` reads them back)."""
+        return {"n": self.n, "shift": self.shift, "s1": self.s1, "s2": self.s2, "s3": self.s3, "s4": self.s4}
 
     def grow(self, n_classes: int) -> None:
         """Room for classes up to `n_classes` (new ones empty)."""
@@ -150,6 +158,16 @@ class ClassMoments:
             one.s1, one.s2, one.s3, one.s4 = (a[c:c + 1] for a in (self.s1, self.s2, self.s3, self.s4))
             out = out + one.about(out.shift) if out.n[0] else one.about(out.shift)
         return out
+
+
+def from_arrays(arrays: dict[str, np.ndarray]) -> Moments | ClassMoments:
+    """The `Moments` or `ClassMoments` whose `arrays()` these are."""
+    if "s4" not in arrays:
+        return Moments(int(arrays["n"]), arrays["total"], arrays["squares"])
+    n_classes, dim = arrays["s1"].shape
+    out = ClassMoments(n_classes, dim)
+    out.n, out.shift, out.s1, out.s2, out.s3, out.s4 = (np.asarray(arrays[k]) for k in ("n", "shift", "s1", "s2", "s3", "s4"))
+    return out
 
 
 def covariance(n: int, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, s4: np.ndarray,

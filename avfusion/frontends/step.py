@@ -17,14 +17,25 @@ class FrontEndStep:
 
     frame_context: int | None = None
     learns = True  # False: `fit` learns nothing (splicing, per-utterance CMVN), so fitting in parts skips it
+    # True: the step fits from sufficient statistics: `gather(utterances)` gives a batch's, batches' add up (`+`),
+    # and `fit_moments(statistics)` fits from their sum, as `fit` on all those utterances would (global CMVN, LDA)
+    gathers = False
 
     def fit(self, utterances) -> "FrontEndStep":
         return self
 
+    def gather(self, utterances):
+        raise NotImplementedError(f"{type(self).__name__} fits from the frames themselves, not from statistics")
+
+    def fit_moments(self, statistics) -> "FrontEndStep":
+        raise NotImplementedError(f"{type(self).__name__} fits from the frames themselves, not from statistics")
+
     def fit_in_parts(self, parts: Callable[[], Iterable[list]]) -> "FrontEndStep":
-        """`fit` on the training utterances that `parts()` gives a batch at a time (called once per pass).
-        Steps that fit from statistics gathered batch by batch (global CMVN, LDA) override it and hold one
-        batch at a time; this default joins the batches and calls `fit`, every frame in memory at once."""
+        """`fit` on the training utterances that `parts()` gives a batch at a time (called once per pass). A step
+        that `gathers` holds one batch at a time; any other joins the batches and calls `fit`, every frame in
+        memory at once."""
+        if self.gathers:
+            return self.fit_moments(added(self.gather(part) for part in parts()))
         return self.fit([u for part in parts() for u in part])
 
     def transform(self, utterances):
@@ -36,6 +47,16 @@ class FrontEndStep:
     def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
         if arrays:
             raise ValueError(f"{type(self).__name__} learns nothing, but was given arrays {sorted(arrays)}")
+
+
+def added(statistics: Iterable):
+    """The sum of statistics gathered in parts (the first alone when there is one)."""
+    total = None
+    for part in statistics:
+        total = part if total is None else total + part
+    if total is None:
+        raise ValueError("no training utterances to fit the front-end on")
+    return total
 
 
 def through(steps, utterances):

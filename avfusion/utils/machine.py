@@ -28,3 +28,14 @@ def describe_machine() -> dict:
 
 def capability(report: dict) -> str:
     return (report.get("machine") or {}).get("cpu_capability", UNRECORDED)
+
+
+def peak_memory_mb() -> float | None:
+    """This process's peak resident memory in MB (None where /proc is not there). VmHWM, not getrusage's
+    ru_maxrss: Linux carries ru_maxrss over fork and exec, so a job started by a large parent reports the
+    parent's size."""
+    try:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM"))
+    except (OSError, StopIteration):
+        return None
