@@ -35,6 +35,8 @@ RULES: dict[str, Rule] = {
     "shard": optional(integer(0)),
     "frontend.max_av_mismatch_s": number(0),
     "frontend.store_dtype": optional(choice([d for d in STORE_DTYPES if d])),  # before the corpus is made
+    "frontend.fit_batch_utterances": optional(integer(1)),
+    "frontend.frame_shard_utterances": optional(integer(1)),
     "data.n_dev_speakers": integer(1),
     "data.n_test_speakers": integer(1),
     "rule": choice(COMBINATION_RULES),  # avfusion-evaluate

@@ -28,7 +28,8 @@ def fit_once(overrides: list[str]) -> dict:
     from pathlib import Path
 
     from avfusion.corpus.labels import get_scheme
-    from avfusion.frames.cache import fit_on_train, save_split
+    from avfusion.frames.cache import fit_on_train
+    from avfusion.frames.writer import save_split
     from avfusion.frames.labelling import FrameLabeller
 
     cfg = compose_config("train", overrides)

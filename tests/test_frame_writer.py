@@ -4,7 +4,7 @@ whole split saved at once."""
 import numpy as np
 
 from avfusion.frames.data import FrameData, VideoStream, concatenated
-from avfusion.frames.writer import join_saved, save_in_batches
+from avfusion.frames.writer import index_shards, join_saved, save_in_batches
 
 
 def part(rng, lengths, video_lengths):
@@ -64,3 +64,61 @@ def test_a_split_built_in_batches_is_the_one_built_at_once(small_corpus, tmp_pat
     assert max(sizes) == 2 and sum(sizes) == len(dev) and len(sizes) > 1
     same_saved(tmp_path / "whole" / "dev", tmp_path / "batched" / "dev")
     assert sorted(p.name for p in (tmp_path / "batched").iterdir()) == ["dev"]  # the parts are removed
+
+
+def numbered(rng, lengths, first_row):
+    """`part` with audio column 0 the frame's row in the whole split: which frame a batch holds."""
+    data = part(rng, lengths, [1] * len(lengths))
+    data.features["audio"][:, 0] = np.arange(first_row, first_row + len(data))
+    return data
+
+
+def test_a_split_saved_in_shards_reads_as_the_whole_split(rng, tmp_path):
+    """Every way a model reads a split (slices within and across shards, rows by index, a whole matrix) gives the
+    whole split's values, and the streams and utterances come out rebased."""
+    parts = [part(rng, [7, 3], [2, 1]), part(rng, [12], [5]), part(rng, [1, 4, 9], [1, 2, 3])]
+    whole = concatenated(parts)
+    for k, p in enumerate(parts):
+        p.save(tmp_path / "split" / f"shard-{k}", "float16")
+    index_shards(tmp_path / "split", [f"shard-{k}" for k in range(3)])
+    assert (tmp_path / "split" / "shards.tsv").read_text().splitlines()[1] == "shard-1\t1\t12"
+    loaded = FrameData.load(tmp_path / "split")
+    assert loaded.ids == whole.ids and len(loaded) == 36
+    np.testing.assert_array_equal(loaded.offsets, [0, 7, 10, 22, 23, 27, 36])
+    np.testing.assert_array_equal(loaded.streams["roi"].offsets, [0, 2, 3, 8, 9, 11, 14])
+    np.testing.assert_array_equal(loaded.labels, np.asarray(whole.labels))
+    for m, x in loaded.features.items():
+        reference = np.asarray(whole.features[m]).astype(np.float16)  # the round trip through float16
+        assert x.dtype == np.float16 and x.shape == reference.shape
+        for rows in (slice(None), slice(2, 9), slice(5, 30), slice(10, 22), np.array([35, 0, 10, 9, 22]), 23):
+            np.testing.assert_array_equal(x[rows], reference[rows])
+        np.testing.assert_array_equal(np.asarray(x), reference)
+    roi = whole.streams["roi"]
+    in_memory = VideoStream(np.asarray(roi.frames), roi.offsets, roi.fps)
+    for u, stop in ((2, 12), (5, 9)):  # the second shard's utterance, the third's last
+        for a, b in zip(loaded.streams["roi"].window(u, 0, stop), in_memory.window(u, 0, stop)):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_a_frame_batch_sampler_over_shards_visits_every_frame_once_per_epoch(rng, tmp_path):
+    """Random frame batches across the shards of a split: each frame once an epoch, another order the next; split
+    across two distributed ranks (as Lightning wraps the sampler), each rank its own frames, together all of them."""
+    import torch
+    from torch.utils.data import DistributedSampler
+
+    from avfusion.training.datamodule import FrameBatches, FrameBatchSampler, FrameDataModule
+
+    parts = [numbered(rng, [7, 3], 0), numbered(rng, [12], 10), numbered(rng, [1, 4, 13], 22)]
+    for k, p in enumerate(parts):
+        p.save(tmp_path / "split" / f"shard-{k}")
+    index_shards(tmp_path / "split", [f"shard-{k}" for k in range(3)])
+    data = FrameData.load(tmp_path / "split")
+    loader = FrameDataModule({"train": data, "dev": data}, ["audio"], batch_size=4, seed=0).train_dataloader()
+    epochs = [torch.cat([features["audio"][:, 0] for features, _ in loader]).int().tolist() for _ in range(2)]
+    assert sorted(epochs[0]) == sorted(epochs[1]) == list(range(40)) and epochs[0] != epochs[1]
+    for features, labels in loader:  # each frame's label comes with it
+        np.testing.assert_array_equal(labels.numpy(), np.asarray(data.labels)[features["audio"][:, 0].int().numpy()])
+    dataset = FrameBatches(data, ["audio"])
+    ranks = [[row for batch in FrameBatchSampler(DistributedSampler(dataset, num_replicas=2, rank=r, seed=0), 4, False)
+              for row in dataset.__getitems__(batch)[0]["audio"][:, 0].int().tolist()] for r in range(2)]
+    assert not set(ranks[0]) & set(ranks[1]) and sorted(ranks[0] + ranks[1]) == list(range(40))

@@ -44,6 +44,18 @@ def test_moments_merged_from_parts_about_other_shifts_are_one_pass():
         np.testing.assert_allclose(getattr(merged, name), getattr(one, name), rtol=1e-10, atol=1e-6)
 
 
+def test_lda_directions_from_moments_summed_in_another_order_keep_their_signs():
+    """A direction's sign is arbitrary in the eigenproblem; fixed (its largest entry positive), shards summed in
+    another order give the same directions, not some of their negatives."""
+    x, y = frames()
+    one = lda_scalings(ClassMoments(12, 20).add(x, y), "auto")
+    merged = ClassMoments(12, 20)
+    for rows in np.array_split(np.random.default_rng(1).permutation(len(x)), 7):
+        merged += ClassMoments(12, 20).add(x[rows], y[rows])
+    assert np.abs(lda_scalings(merged, "auto") - one).max() < 1e-9 * np.abs(one).max()
+    assert (one[np.abs(one).argmax(axis=0), np.arange(20)] > 0).all()
+
+
 def utterances(x: np.ndarray, y: np.ndarray, n: int = 40) -> list[UttFrames]:
     return [UttFrames(f"u{i}", "s", x[rows], y[rows]) for i, rows in enumerate(np.array_split(np.arange(len(x)), n))]
 

@@ -18,9 +18,9 @@ import numpy as np
 
 from avfusion.corpus.labels import LabelScheme, corpus_scheme
 from avfusion.corpus.types import Corpus
-from avfusion.frames.data import FrameData, frames_of
+from avfusion.frames.data import FrameData
 from avfusion.frames.labelling import Alignments, FrameLabeller
-from avfusion.frames.writer import save_in_batches
+from avfusion.frames.writer import save_split
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.stamp import file_stamp
 
@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 FIT_SPLITS = ("train", "dev")
 FORMAT = 2  # 2: the front-end as arrays (frontend.npz); 1 was a pickle
 
-# settings that do not change the features: where the cache lives, how many processes extract
-NOT_IN_KEY = ("cache_dir", "n_jobs")
+# settings that do not change the features: where the cache lives, how many processes extract, how the frames are
+# stored in shards (the same rows whatever the shards: a split is read as one)
+NOT_IN_KEY = ("cache_dir", "n_jobs", "frame_shard_utterances")
 # settings whose null is what every front-end did before they existed (so older prepared frames keep their key)
 NOT_IN_KEY_WHEN_NULL = ("fit_batch_utterances", "store_dtype")
 
@@ -92,15 +93,6 @@ def fit_labeller(frontend, corpus: Corpus, alignments: Alignments | None = None)
 def frames_directory(frontend_config: dict, scheme: LabelScheme, corpus: Corpus) -> Path:
     """Where the prepared frames of these settings live."""
     return Path(frontend_config["cache_dir"]) / f"frames-{settings_key(frontend_config, scheme, corpus)}"
-
-
-def save_split(frontend, utterances: list, labeller: FrameLabeller, directory: Path) -> None:
-    """A split's frame matrices through the fitted front-end into `directory`: with `fit_batch_utterances` a batch
-    of utterances at a time (bounded memory), else built whole in memory."""
-    if frontend.fit_batch_utterances:
-        save_in_batches(frontend, utterances, labeller, directory, frontend.store_dtype, frontend.fit_batch_utterances)
-    else:
-        frames_of(frontend, utterances, labeller).save(directory, frontend.store_dtype)
 
 
 def prepared_frames(frontend, frontend_config: dict, corpus: Corpus, scheme: LabelScheme,

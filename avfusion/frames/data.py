@@ -14,9 +14,11 @@ import numpy as np
 from avfusion.corpus.types import Utterance
 from avfusion.frames.clock import video_positions
 from avfusion.frames.labelling import FrameLabeller
+from avfusion.frames.parts import RowParts
 from avfusion.utils.atomic import atomic_path
 
 WaveformTransform = Callable[[Utterance, np.ndarray], np.ndarray]
+SHARD_INDEX = "shards.tsv"  # a split saved in shards: each shard's folder, utterances and frames, in order
 
 
 @dataclass(frozen=True)
@@ -53,9 +55,9 @@ class VideoStream:
 
     @staticmethod
     def concatenated(parts: list["VideoStream"]) -> "VideoStream":
-        lengths = np.concatenate([np.diff(p.offsets) for p in parts])
-        return VideoStream(np.concatenate([np.asarray(p.frames) for p in parts]),
-                           np.concatenate([[0], np.cumsum(lengths)]), np.concatenate([p.fps for p in parts]))
+        """The streams of `parts` one after another, their frames read where they are (`RowParts`)."""
+        return VideoStream(RowParts([p.frames for p in parts]), joined_offsets([p.offsets for p in parts]),
+                           np.concatenate([p.fps for p in parts]))
 
 
 class VideoBatch(NamedTuple):
@@ -111,7 +113,13 @@ class FrameData:
 
     @classmethod
     def load(cls, directory: str | Path, mmap: bool = True) -> "FrameData":
+        """A split saved by `save`, or saved in shards (`avfusion.frames.writer`: a `shards.tsv` index naming
+        the shards' folders, each saved by `save`), read as one FrameData."""
         directory = Path(directory)
+        index = directory / SHARD_INDEX
+        if index.is_file():
+            return concatenated([cls.load(directory / line.split("\t")[0], mmap)
+                                 for line in index.read_text().splitlines()])
         mode = "r" if mmap else None
         features = {p.stem[2:]: np.load(p, mmap_mode=mode) for p in sorted(directory.glob("x_*.npy"))}
         streams = {p.stem[2:]: VideoStream(np.load(p, mmap_mode=mode), np.load(directory / f"voffsets_{p.stem[2:]}.npy"),
@@ -138,12 +146,20 @@ def frames_of(frontend, utterances: list[Utterance], labeller: FrameLabeller,
     )
 
 
+def joined_offsets(offsets: list[np.ndarray]) -> np.ndarray:
+    """The (U + 1,) utterance offsets of parts one after another, from each part's own."""
+    lengths = np.concatenate([np.diff(o) for o in offsets])
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+
+
 def concatenated(parts: list[FrameData]) -> FrameData:
-    """One FrameData holding the utterances of `parts` in order (in memory)."""
-    lengths = np.concatenate([p.lengths for p in parts])
-    return FrameData(features={m: np.concatenate([np.asarray(p.features[m]) for p in parts]) for m in parts[0].features},
+    """One FrameData holding the utterances of `parts` in order: the feature matrices and streams read where they
+    are (`RowParts`: memory-mapped parts stay on disk), the labels (small) joined in memory."""
+    if len(parts) == 1:
+        return parts[0]
+    return FrameData(features={m: RowParts([p.features[m] for p in parts]) for m in parts[0].features},
                      labels=np.concatenate([np.asarray(p.labels) for p in parts]),
-                     offsets=np.concatenate([[0], np.cumsum(lengths)]),
+                     offsets=joined_offsets([p.offsets for p in parts]),
                      ids=[i for p in parts for i in p.ids], speakers=[s for p in parts for s in p.speakers],
                      streams={m: VideoStream.concatenated([p.streams[m] for p in parts]) for m in parts[0].streams})
 

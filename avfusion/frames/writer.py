@@ -1,10 +1,15 @@
-"""A split's frame matrices written a batch of utterances at a time: memory of one batch, whatever the split.
+"""A split's frame matrices written to disk: whole, a batch of utterances at a time, or in shards.
 
 `frames_of` builds a whole split in memory (about twice its final matrices, with the transform's
 temporaries); for a large corpus `save_in_batches` builds and saves `batch_utterances` utterances at a
 time into `<directory>.parts/<k>/`, then joins the parts into the files `FrameData.save` writes, each
 array's parts appended to its .npy one at a time (offsets rebased), and removes the parts. The files
 are the same bytes as saving the whole split at once (tested).
+
+With `frontend.frame_shard_utterances` the split is stored in shards of that many utterances, each its own
+folder of matrices (`shard-00000/`, ...) as `FrameData.save` writes them, with an index (`shards.tsv`: folder,
+utterances, frames) written last; `FrameData.load` reads the shards as one split (`RowParts`), the same rows in
+the same order. No joining copy is made, and a shard's matrices can be read, copied or dropped on their own.
 """
 
 from __future__ import annotations
@@ -16,11 +21,45 @@ from pathlib import Path
 import numpy as np
 
 from avfusion.corpus.types import Utterance
-from avfusion.frames.data import frames_of
+from avfusion.frames.data import SHARD_INDEX, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.utils.atomic import atomic_path
 
 log = logging.getLogger(__name__)
+
+
+def save_split(frontend, utterances: list[Utterance], labeller: FrameLabeller, directory: Path) -> None:
+    """A split's frame matrices through the fitted front-end into `directory`: in shards of
+    `frontend.frame_shard_utterances` utterances (or whole), each built `fit_batch_utterances` at a time (bounded
+    memory) or whole in memory."""
+    size = getattr(frontend, "frame_shard_utterances", None)
+    if not size:
+        save_part(frontend, utterances, labeller, directory)
+        return
+    directory = Path(directory)
+    names = []
+    for k, first in enumerate(range(0, len(utterances), size)):
+        names.append(f"shard-{k:05d}")
+        save_part(frontend, utterances[first:first + size], labeller, directory / names[-1])
+        log.info("%s frames: shard %d of %d written", directory.name, k + 1, -(-len(utterances) // size))
+    index_shards(directory, names)
+
+
+def index_shards(directory: Path, names: list[str]) -> None:
+    """The index of a split saved in shards (`directory/<name>/`, each a saved FrameData), in order: written last,
+    atomically, so a split whose index is there has every shard."""
+    lines = [f"{name}\t{len(np.load(directory / name / 'offsets.npy')) - 1}\t"
+             f"{len(np.load(directory / name / 'labels.npy', mmap_mode='r'))}\n" for name in names]
+    with atomic_path(directory / SHARD_INDEX) as tmp:
+        tmp.write_text("".join(lines))
+
+
+def save_part(frontend, utterances: list[Utterance], labeller: FrameLabeller, directory: Path) -> None:
+    """`utterances`' frame matrices as one saved FrameData in `directory`."""
+    if frontend.fit_batch_utterances:
+        save_in_batches(frontend, utterances, labeller, directory, frontend.store_dtype, frontend.fit_batch_utterances)
+    else:
+        frames_of(frontend, utterances, labeller).save(directory, frontend.store_dtype)
 
 
 def save_in_batches(frontend, utterances: list[Utterance], labeller: FrameLabeller, directory: str | Path,

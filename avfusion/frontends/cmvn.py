@@ -67,9 +67,9 @@ class Cmvn(FrontEndStep):
 
     gathers = learns
 
-    def gather(self, utterances) -> Moments:
-        """The moments of a batch of training utterances (`fit_moments` fits from their sum)."""
-        moments = Moments()
+    def gather(self, utterances, into: Moments | None = None) -> Moments:
+        """`into` (None: new moments) with a batch of training utterances' frames added (`fit_moments` fits from them)."""
+        moments = into if into is not None else Moments()
         for u in utterances:
             moments.add(u.x)
         return moments

@@ -27,7 +27,7 @@ from avfusion.corpus.types import Utterance
 from avfusion.frames.cache import NOT_IN_KEY, NOT_IN_KEY_WHEN_NULL
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
-from avfusion.frontends.step import FrontEndStep, added, through
+from avfusion.frontends.step import FrontEndStep, gathered, through
 from avfusion.frontends.store import FeatureError, FeatureStore
 from avfusion.frontends.video import missed_detections, to_frame_rate
 from avfusion.media import load_audio
@@ -81,10 +81,11 @@ class ModalityFrontEnd:
         first = next((i for i, step in enumerate(self.steps) if step.learns), None)
         return first if first is not None and self.steps[first].gathers else None
 
-    def gather(self, utterances: list[UttFrames]):
-        """The first learning step's statistics (see `first_gathering`) over raw training utterances."""
+    def gather(self, utterances: list[UttFrames], into=None):
+        """`into` (None: new) with the first learning step's statistics (see `first_gathering`) over raw training
+        utterances added."""
         first = self.first_gathering()
-        return self.steps[first].gather(through(self.steps[:first], utterances))
+        return self.steps[first].gather(through(self.steps[:first], utterances), into)
 
     def transform(self, utterances: list[UttFrames]) -> list[UttFrames]:
         return through(self.steps, utterances)
@@ -136,6 +137,8 @@ class FrontEnd:
     fit_batch_utterances: int | None = None
     # None (float32): what the prepared frame matrices are kept as; float16 halves their disk and page cache
     store_dtype: str | None = None
+    # None: each split's frame matrices one set of arrays; N: stored in shards of N utterances (avfusion.frames.writer)
+    frame_shard_utterances: int | None = None
     fitted_: bool = field(default=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -284,7 +287,7 @@ class FrontEnd:
         """Per modality whose first learning step fits from statistics (`ModalityFrontEnd.first_gathering`), those
         statistics over training `utterances` (a batch at a time): what `fit(..., gathered=)` takes, summed over
         parts of the training split (shards gathered on different machines)."""
-        return {name: added(modality.gather(batch) for batch in self.labelled_batches(utterances, labels_of, name))
+        return {name: gathered(modality, self.labelled_batches(utterances, labels_of, name))
                 for name, modality in self.modalities.items() if utterances and modality.first_gathering() is not None}
 
     def fit(self, utterances: list[Utterance], labels_of: LabelsOf, gathered: dict[str, object] | None = None

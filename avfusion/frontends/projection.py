@@ -91,9 +91,10 @@ class Lda(_Projection):
 
     gathers = True
 
-    def gather(self, utterances) -> ClassMoments:
-        """The per-class moments of a batch of labelled training utterances (`fit_moments` fits from their sum)."""
-        moments = None
+    def gather(self, utterances, into: ClassMoments | None = None) -> ClassMoments:
+        """`into` (None: new per-class moments) with a batch of labelled training utterances' frames added
+        (`fit_moments` fits from them)."""
+        moments = into
         for u in utterances:
             moments = moments or ClassMoments(0, u.x.shape[1])
             moments.add(u.x, u.labels)

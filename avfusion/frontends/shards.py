@@ -120,5 +120,8 @@ def merged_statistics(frontend, frontend_config: dict, corpus: Corpus, parts: li
     total: dict[str, object] = {}
     for part in parts:
         for name, stats in shard_statistics(frontend, frontend_config, corpus, part, alignments).items():
-            total[name] = total[name] + stats if name in total else stats
+            if name in total:
+                total[name] += stats  # in place: memory of one class's moments at a time
+            else:
+                total[name] = stats
     return total

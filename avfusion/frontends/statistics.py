@@ -100,19 +100,34 @@ class ClassMoments:
             self.n_classes = n_classes
 
     def __add__(self, other: "ClassMoments") -> "ClassMoments":
-        """The moments of both sets of frames (each class's re-expressed about this one's shift for it)."""
-        out = ClassMoments(max(self.n_classes, other.n_classes), self.dim)
-        for part in (other, self):  # this one's shifts win where both have a class
-            c = part.n_classes
-            out.shift[:c] = np.where(part.n[:, None] > 0, part.shift, out.shift[:c])
-        for part in (self, other):
-            c = part.n_classes
-            moved = part.about(out.shift[:c])
-            out.n[:c] += moved.n
-            out.s1[:c] += moved.s1
-            out.s2[:c] += moved.s2
-            out.s3[:c] += moved.s3
-            out.s4[:c] += moved.s4
+        """The moments of both sets of frames (each class about this one's shift for it, or other's for a class
+        only other has)."""
+        out = self.without(np.zeros(0, np.int64))  # a copy
+        out += other
+        return out
+
+    def __iadd__(self, other: "ClassMoments") -> "ClassMoments":
+        """`+` in place, a class at a time (temporaries of one class's moments, (D, D) each: the (C, D, D) of
+        all classes at once would be hundreds of MB for an audio LDA)."""
+        self.grow(other.n_classes)
+        for c in np.flatnonzero(other.n):
+            one = other.one(c)
+            if self.n[c] == 0:
+                self.shift[c] = one.shift[0]
+            else:
+                one = one.about(self.shift[c:c + 1])
+            self.n[c] += one.n[0]
+            self.s1[c] += one.s1[0]
+            self.s2[c] += one.s2[0]
+            self.s3[c] += one.s3[0]
+            self.s4[c] += one.s4[0]
+        return self
+
+    def one(self, c: int) -> "ClassMoments":
+        """Class c's moments alone (views), as a one-class ClassMoments."""
+        out = ClassMoments(1, self.dim)
+        out.n, out.shift = self.n[c:c + 1], self.shift[c:c + 1]
+        out.s1, out.s2, out.s3, out.s4 = (a[c:c + 1] for a in (self.s1, self.s2, self.s3, self.s4))
         return out
 
     def about(self, shift: np.ndarray) -> "ClassMoments":
@@ -153,10 +168,11 @@ class ClassMoments:
         out = ClassMoments(1, self.dim)
         out.shift = centre[None, :]
         for c in np.flatnonzero(self.n):
-            one = ClassMoments(1, self.dim)
-            one.n, one.shift = self.n[c:c + 1], self.shift[c:c + 1]
-            one.s1, one.s2, one.s3, one.s4 = (a[c:c + 1] for a in (self.s1, self.s2, self.s3, self.s4))
-            out = out + one.about(out.shift) if out.n[0] else one.about(out.shift)
+            moved = self.one(c).about(out.shift)
+            if out.n[0]:
+                out += moved
+            else:
+                out = moved
         return out
 
 
@@ -208,9 +224,9 @@ def covariance(n: int, s1: np.ndarray, s2: np.ndarray, s3: np.ndarray, s4: np.nd
 
 
 def lda_scalings(stats: ClassMoments, shrinkage: float | str | None) -> np.ndarray:
-    """(D, D) LDA directions, most discriminant first, as scikit-learn's eigen solver finds them: the
-    generalised eigenvectors of (total - within) against within-class covariance, the within-class covariance
-    weighted by class frequency. Classes with no frames are left out."""
+    """(D, D) LDA directions, most discriminant first, as scikit-learn's eigen solver finds them (up to each one's
+    sign: see below): the generalised eigenvectors of (total - within) against within-class covariance, the
+    within-class covariance weighted by class frequency. Classes with no frames are left out."""
     present = np.flatnonzero(stats.n)
     total_n = stats.n[present].sum()
     within = sum(stats.n[c] / total_n * covariance(stats.n[c], stats.s1[c], stats.s2[c], stats.s3[c], stats.s4[c],
@@ -218,4 +234,8 @@ def lda_scalings(stats: ClassMoments, shrinkage: float | str | None) -> np.ndarr
     pooled = stats.pooled()
     total = covariance(int(pooled.n[0]), pooled.s1[0], pooled.s2[0], pooled.s3[0], pooled.s4[0], shrinkage)
     evals, evecs = linalg.eigh(total - within, within)
-    return evecs[:, np.argsort(evals)[::-1]]
+    evecs = evecs[:, np.argsort(evals)[::-1]]
+    # an eigenvector's sign is arbitrary, and statistics summed in another order (8 shards, not 1) can turn it:
+    # fixed as scikit-learn's svd_flip fixes it (each direction's largest entry positive), the same frames come out
+    largest = evecs[np.argmax(np.abs(evecs), axis=0), np.arange(evecs.shape[1])]
+    return evecs * np.where(largest < 0, -1.0, 1.0)

@@ -17,14 +17,15 @@ class FrontEndStep:
 
     frame_context: int | None = None
     learns = True  # False: `fit` learns nothing (splicing, per-utterance CMVN), so fitting in parts skips it
-    # True: the step fits from sufficient statistics: `gather(utterances)` gives a batch's, batches' add up (`+`),
-    # and `fit_moments(statistics)` fits from their sum, as `fit` on all those utterances would (global CMVN, LDA)
+    # True: the step fits from sufficient statistics: `gather(utterances, into)` adds a batch's to a running total
+    # (None: a new one), totals of parts add up (`+=`), and `fit_moments(total)` fits from it, as `fit` on all those
+    # utterances would (global CMVN, LDA)
     gathers = False
 
     def fit(self, utterances) -> "FrontEndStep":
         return self
 
-    def gather(self, utterances):
+    def gather(self, utterances, into=None):
         raise NotImplementedError(f"{type(self).__name__} fits from the frames themselves, not from statistics")
 
     def fit_moments(self, statistics) -> "FrontEndStep":
@@ -35,7 +36,7 @@ class FrontEndStep:
         that `gathers` holds one batch at a time; any other joins the batches and calls `fit`, every frame in
         memory at once."""
         if self.gathers:
-            return self.fit_moments(added(self.gather(part) for part in parts()))
+            return self.fit_moments(gathered(self, parts()))
         return self.fit([u for part in parts() for u in part])
 
     def transform(self, utterances):
@@ -49,11 +50,11 @@ class FrontEndStep:
             raise ValueError(f"{type(self).__name__} learns nothing, but was given arrays {sorted(arrays)}")
 
 
-def added(statistics: Iterable):
-    """The sum of statistics gathered in parts (the first alone when there is one)."""
+def gathered(step, parts: Iterable[list]):
+    """The statistics `step` (one that `gathers`) adds up over batches of utterances."""
     total = None
-    for part in statistics:
-        total = part if total is None else total + part
+    for part in parts:
+        total = step.gather(part, total)
     if total is None:
         raise ValueError("no training utterances to fit the front-end on")
     return total
