@@ -135,6 +135,11 @@ def test_shard_jobs_gather_the_statistics_the_finish_fits_from(tiny_root, tmp_pa
     assert len(saved) == 3 and sum(bool(np.load(p).files) for p in saved) >= 2  # a shard of dev/test speakers has none
     gathers, real = [], FrontEnd.gather
     monkeypatch.setattr(FrontEnd, "gather", lambda self, *a, **k: gathers.append(len(a[0])) or real(self, *a, **k))
+    # how the finish batches and stores the frames is not what the statistics are: the jobs' are used
+    assert prepare(tiny_root, cache, "shards=3", "frontend.fit_batch_utterances=3", "frontend.store_dtype=float16") == 0
+    assert not gathers
+    for frames in cache.glob("frames-*"):
+        shutil.rmtree(frames)
     assert prepare(tiny_root, cache, "shards=3", batched) == 0
     assert not gathers  # every shard's statistics were read, none gathered again
     assert prepare(tiny_root, tmp_path / "one", batched) == 0  # unsharded: one pass over the training frames, in batches

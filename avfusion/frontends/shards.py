@@ -82,10 +82,15 @@ def require_finished(frontend, parts: list[list[Utterance]]) -> None:
                         f"(avfusion-prepare -m shards={shards} shard={','.join(map(str, left))}), then this again")
 
 
+# front-end settings that change how the frames are kept or how many utterances are read at once, not the statistics
+NOT_IN_STATISTICS = ("fit_batch_utterances", "store_dtype")
+
+
 def statistics_path(frontend, frontend_config: dict, corpus: Corpus, part: list[Utterance]) -> Path:
     """Where the statistics of shard `part`'s training utterances are kept."""
     train = [u for u in part if u.split == "train"]
-    key = settings_key(frontend_config, corpus_scheme(frontend.fit_labels, corpus), train)
+    settings = {k: v for k, v in frontend_config.items() if k not in NOT_IN_STATISTICS}
+    key = settings_key(settings, corpus_scheme(frontend.fit_labels, corpus), train)
     return Path(frontend.cache_dir) / "statistics" / f"{key}.npz"
 
 
