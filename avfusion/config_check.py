@@ -63,6 +63,16 @@ def check_config(cfg: DictConfig) -> None:
         if wanted:
             raise ConfigError(f"{key}={shown(value)}: must be {wanted}")
     check_noise_names(cfg)
+    check_block_shuffling(cfg)
+
+
+def check_block_shuffling(cfg: DictConfig) -> None:
+    """Frames shuffled within blocks are a single-process order: distributed training replaces the sampler with
+    its own over the whole split, which would read every rank's frames sequentially, unshuffled."""
+    strategy = str(OmegaConf.select(cfg, "trainer.strategy", default="") or "")
+    if OmegaConf.select(cfg, "training.shuffle_block_frames", default=None) and "ddp" in strategy:
+        raise ConfigError(f"training.shuffle_block_frames: not with distributed training (trainer.strategy={strategy}); "
+                          "leave it null (every frame at random) or train in one process")
 
 
 def check_noise_names(cfg: DictConfig) -> None:

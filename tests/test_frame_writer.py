@@ -1,6 +1,8 @@
 """Frame matrices written a batch of utterances at a time (avfusion.frames.writer): the same files as the
 whole split saved at once."""
 
+import itertools
+
 import numpy as np
 
 from avfusion.frames.data import FrameData, VideoStream, concatenated
@@ -122,3 +124,22 @@ def test_a_frame_batch_sampler_over_shards_visits_every_frame_once_per_epoch(rng
     ranks = [[row for batch in FrameBatchSampler(DistributedSampler(dataset, num_replicas=2, rank=r, seed=0), 4, False)
               for row in dataset.__getitems__(batch)[0]["audio"][:, 0].int().tolist()] for r in range(2)]
     assert not set(ranks[0]) & set(ranks[1]) and sorted(ranks[0] + ranks[1]) == list(range(40))
+
+
+def test_frames_shuffled_within_blocks_visit_every_frame_once_a_block_at_a_time():
+    """training.shuffle_block_frames: each epoch every frame once, a block of consecutive frames at a time (reads
+    that stay in one block of the memory-mapped frames), the blocks and the frames in them in a seeded random order."""
+    import torch
+
+    from avfusion.training.datamodule import BlockRandomSampler
+
+    def epochs(seed: int) -> list[list[int]]:
+        sampler = BlockRandomSampler(23, 5, torch.Generator().manual_seed(seed))
+        return [list(sampler) for _ in range(2)]
+
+    first, second = epochs(0)
+    assert sorted(first) == sorted(second) == list(range(23)) and first != second
+    blocks = [i // 5 for i in first]  # each block's frames one run: its 5 (the last block's 3) one after another
+    runs = [(b, len(list(group))) for b, group in itertools.groupby(blocks)]
+    assert sorted(runs) == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 3)] and [b for b, _ in runs] != [0, 1, 2, 3, 4]
+    assert epochs(0) == [first, second] and epochs(1)[0] != first  # seeded

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, SequentialSampler
 
 from avfusion.frames.data import FrameData, VideoBatch
 
@@ -105,6 +105,28 @@ class SequenceBatches(Dataset):
         return self.__getitems__([index])
 
 
+class BlockRandomSampler(Sampler):
+    """Every index once an epoch, in random order within blocks of `block` consecutive indices, the blocks in random
+    order: frame batches that read one block of the memory-mapped frames at a time, so a split larger than the page
+    cache is read block by block instead of a page per frame (random frames over it thrash). Drawn from
+    `generator` when iterated, as RandomSampler draws, so a checkpointed generator resumes the order."""
+
+    def __init__(self, n: int, block: int, generator: torch.Generator) -> None:
+        self.n, self.block, self.generator = n, block, generator
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        # the whole epoch drawn at its start, as RandomSampler draws it: the generator's state after it is the same
+        # whenever a checkpoint saves it
+        starts = torch.arange(0, self.n, self.block)
+        order = torch.cat([start + torch.randperm(min(self.block, self.n - start), generator=self.generator)
+                           for start in starts[torch.randperm(len(starts), generator=self.generator)].tolist()]
+                          or [torch.zeros(0, dtype=torch.int64)])
+        yield from order.tolist()
+
+
 class FrameBatchSampler(BatchSampler):
     """A BatchSampler of its own type: Lightning then rebuilds it around a DistributedSampler in
     distributed runs (for the plain BatchSampler class it falls back to fetching frame by frame)."""
@@ -118,11 +140,12 @@ class FrameDataModule(pl.LightningDataModule):
     """Train batches drawn in a seeded random order; dev in order.
 
     `batching`: frames (random frames, `batch_size` a batch), utterances (whole utterances,
-    `sequences_per_batch` a batch) or chunks (stretches of at most `chunk_frames` frames)."""
+    `sequences_per_batch` a batch) or chunks (stretches of at most `chunk_frames` frames). `shuffle_block_frames`:
+    frames drawn at random within blocks of that many (`BlockRandomSampler`), not over the whole split."""
 
     def __init__(self, splits: dict[str, FrameData], modalities: list[str], batch_size: int = 256,
                  eval_batch_size: int = 4096, seed: int = 0, batching: str = "frames", chunk_frames: int = 200,
-                 sequences_per_batch: int = 8) -> None:
+                 sequences_per_batch: int = 8, shuffle_block_frames: int | None = None) -> None:
         super().__init__()
         if batching not in BATCHING:
             raise ValueError(f"batching must be one of {BATCHING}, not {batching!r}")
@@ -134,6 +157,7 @@ class FrameDataModule(pl.LightningDataModule):
         self.batching = batching
         self.chunk_frames = chunk_frames
         self.sequences_per_batch = sequences_per_batch
+        self.shuffle_block_frames = shuffle_block_frames
         self._generator: torch.Generator | None = None  # the train order's; its state is checkpointed
         self._resumed_state: torch.Tensor | None = None
 
@@ -159,8 +183,9 @@ class FrameDataModule(pl.LightningDataModule):
             if self._resumed_state is not None:
                 generator.set_state(self._resumed_state)
             self._generator = generator
-            sampler = FrameBatchSampler(RandomSampler(dataset, generator=generator), size,
-                                        drop_last=self.batching == "frames")
+            order = (BlockRandomSampler(len(dataset), self.shuffle_block_frames, generator)
+                     if self.shuffle_block_frames and self.batching == "frames" else RandomSampler(dataset, generator=generator))
+            sampler = FrameBatchSampler(order, size, drop_last=self.batching == "frames")
         else:
             sampler = FrameBatchSampler(SequentialSampler(dataset), size, drop_last=False)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=_as_batch, num_workers=0)

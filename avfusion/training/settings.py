@@ -28,12 +28,16 @@ class TrainingSettings:
     head_seed: int | None  # the fusion stage's seed on pre-trained encoders; None: the run's seed
     modality_dropout: float | None = None  # the fusion stage: P(one stream's hidden layer zeroed) per item; None: off
     hidden_in_memory_gib: float | None = None  # frozen encoders' outputs kept in memory up to this; None: 4 GiB
+    # frame batches: each epoch's random order drawn within blocks of this many consecutive frames, the blocks in
+    # random order (reads that stay in a block of the memory-mapped frames); None: every frame at random
+    shuffle_block_frames: int | None = None
 
     # where, when and how long: a stage trained under other values of these has the same weights so far,
     # so resume and the stage cache may reuse it; every other field shapes the weights (`shaping`)
     NOT_SHAPING: ClassVar[tuple[str, ...]] = ("resume", "encoder_cache_dir", "patience")
     # unset, these change nothing (the run's seed), so runs made before they existed still resume
-    NOT_SHAPING_WHEN_NULL: ClassVar[tuple[str, ...]] = ("head_seed", "modality_dropout", "hidden_in_memory_gib")
+    NOT_SHAPING_WHEN_NULL: ClassVar[tuple[str, ...]] = ("head_seed", "modality_dropout", "hidden_in_memory_gib",
+                                                        "shuffle_block_frames")
 
     def __post_init__(self) -> None:
         check_fields(self, "training", {
@@ -42,7 +46,7 @@ class TrainingSettings:
             "encoder_cache_dir": optional(lambda v: None if isinstance(v, str) else "a folder"),
             "batching": choice(CHOICES_OF_BATCHING), "chunk_frames": integer(1), "sequences_per_batch": integer(1),
             "head_seed": optional(integer()), "modality_dropout": optional(number(low=0, high=1)),
-            "hidden_in_memory_gib": optional(number(0))})
+            "hidden_in_memory_gib": optional(number(0)), "shuffle_block_frames": optional(integer(1))})
 
     def fusion_seed(self, run_seed: int) -> int:
         return run_seed if self.head_seed is None else self.head_seed

@@ -134,7 +134,8 @@ def run_stage(name: str, module: FusionModule, data: dict[str, FrameData], setti
     modalities = sorted({m for enc in module.encoders.values() for m in enc.inputs})
     training = settings.training
     datamodule = FrameDataModule(data, modalities, training.batch_size, seed=seed, batching=batching,
-                                 chunk_frames=training.chunk_frames, sequences_per_batch=training.sequences_per_batch)
+                                 chunk_frames=training.chunk_frames, sequences_per_batch=training.sequences_per_batch,
+                                 shuffle_block_frames=training.shuffle_block_frames)
     callbacks = [complete(make, dirpath=stage_dir / "checkpoints") for make in settings.callbacks.values()]
     callbacks.append(RngStateCallback())  # a resumed fit draws what the uninterrupted one would have
     if not settings.progress:  # no progress bar (a batch job, a log file): an epoch's numbers as log lines
