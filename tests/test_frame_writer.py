@@ -126,11 +126,13 @@ def test_a_frame_batch_sampler_over_shards_visits_every_frame_once_per_epoch(rng
     assert not set(ranks[0]) & set(ranks[1]) and sorted(ranks[0] + ranks[1]) == list(range(40))
 
 
-def test_frames_shuffled_within_blocks_visit_every_frame_once_a_block_at_a_time():
-    """training.shuffle_block_frames: each epoch every frame once, a block of consecutive frames at a time (reads
-    that stay in one block of the memory-mapped frames), the blocks and the frames in them in a seeded random order."""
+def test_frames_shuffled_within_windows_visit_every_frame_once_a_window_at_a_time(monkeypatch):
+    """training.shuffle_block_frames: each epoch every frame once, a window at a time (reads that stay in a few
+    places of the memory-mapped frames), a window made of pieces of consecutive frames from anywhere in the split,
+    in a seeded random order."""
     import torch
 
+    from avfusion.training import datamodule
     from avfusion.training.datamodule import BlockRandomSampler
 
     def epochs(seed: int) -> list[list[int]]:
@@ -143,3 +145,12 @@ def test_frames_shuffled_within_blocks_visit_every_frame_once_a_block_at_a_time(
     runs = [(b, len(list(group))) for b, group in itertools.groupby(blocks)]
     assert sorted(runs) == [(0, 5), (1, 5), (2, 5), (3, 5), (4, 3)] and [b for b, _ in runs] != [0, 1, 2, 3, 4]
     assert epochs(0) == [first, second] and epochs(1)[0] != first  # seeded
+
+    monkeypatch.setattr(datamodule, "PIECE_FRAMES", 2)  # windows of 6 frames: 3 pieces of 2 from anywhere
+    order = list(BlockRandomSampler(24, 6, torch.Generator().manual_seed(0)))
+    windows = [order[i:i + 6] for i in range(0, 24, 6)]
+    assert sorted(order) == list(range(24))
+    for window in windows:  # whole pieces, 3 of them
+        pieces = {i // 2 for i in window}
+        assert len(pieces) == 3 and sorted(window) == sorted(i for p in pieces for i in (2 * p, 2 * p + 1))
+    assert any(max(i // 2 for i in w) - min(i // 2 for i in w) > 2 for w in windows)  # not one stretch of the split

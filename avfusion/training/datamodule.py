@@ -105,11 +105,17 @@ class SequenceBatches(Dataset):
         return self.__getitems__([index])
 
 
+# frames read together from one place: a few MB of contiguous rows, which the kernel reads ahead in one go
+PIECE_FRAMES = 4096
+
+
 class BlockRandomSampler(Sampler):
-    """Every index once an epoch, in random order within blocks of `block` consecutive indices, the blocks in random
-    order: frame batches that read one block of the memory-mapped frames at a time, so a split larger than the page
-    cache is read block by block instead of a page per frame (random frames over it thrash). Drawn from
-    `generator` when iterated, as RandomSampler draws, so a checkpointed generator resumes the order."""
+    """Every index once an epoch, in random order within windows of about `block` indices, each window made of
+    pieces of `PIECE_FRAMES` consecutive indices drawn from anywhere in the split: frame batches that read one
+    window's pages at a time, a few MB of contiguous rows per piece, so a split larger than the page cache is read
+    window by window instead of a page per frame (random frames over it thrash), while a window's frames still come
+    from all over the split (its speakers, not one speaker's stretch). Drawn whole from `generator` when iterated,
+    as RandomSampler draws, so a checkpointed generator resumes the order."""
 
     def __init__(self, n: int, block: int, generator: torch.Generator) -> None:
         self.n, self.block, self.generator = n, block, generator
@@ -118,13 +124,15 @@ class BlockRandomSampler(Sampler):
         return self.n
 
     def __iter__(self):
-        # the whole epoch drawn at its start, as RandomSampler draws it: the generator's state after it is the same
-        # whenever a checkpoint saves it
-        starts = torch.arange(0, self.n, self.block)
-        order = torch.cat([start + torch.randperm(min(self.block, self.n - start), generator=self.generator)
-                           for start in starts[torch.randperm(len(starts), generator=self.generator)].tolist()]
-                          or [torch.zeros(0, dtype=torch.int64)])
-        yield from order.tolist()
+        piece = min(PIECE_FRAMES, self.block)
+        starts = torch.arange(0, self.n, piece)
+        starts = starts[torch.randperm(len(starts), generator=self.generator)].tolist()
+        per_window = max(self.block // piece, 1)
+        windows = []
+        for first in range(0, len(starts), per_window):
+            rows = torch.cat([torch.arange(s, min(s + piece, self.n)) for s in starts[first:first + per_window]])
+            windows.append(rows[torch.randperm(len(rows), generator=self.generator)])
+        yield from torch.cat(windows or [torch.zeros(0, dtype=torch.int64)]).tolist()
 
 
 class FrameBatchSampler(BatchSampler):
@@ -141,7 +149,7 @@ class FrameDataModule(pl.LightningDataModule):
 
     `batching`: frames (random frames, `batch_size` a batch), utterances (whole utterances,
     `sequences_per_batch` a batch) or chunks (stretches of at most `chunk_frames` frames). `shuffle_block_frames`:
-    frames drawn at random within blocks of that many (`BlockRandomSampler`), not over the whole split."""
+    frames drawn at random within windows of that many (`BlockRandomSampler`), not over the whole split."""
 
     def __init__(self, splits: dict[str, FrameData], modalities: list[str], batch_size: int = 256,
                  eval_batch_size: int = 4096, seed: int = 0, batching: str = "frames", chunk_frames: int = 200,

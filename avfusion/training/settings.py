@@ -28,8 +28,8 @@ class TrainingSettings:
     head_seed: int | None  # the fusion stage's seed on pre-trained encoders; None: the run's seed
     modality_dropout: float | None = None  # the fusion stage: P(one stream's hidden layer zeroed) per item; None: off
     hidden_in_memory_gib: float | None = None  # frozen encoders' outputs kept in memory up to this; None: 4 GiB
-    # frame batches: each epoch's random order drawn within blocks of this many consecutive frames, the blocks in
-    # random order (reads that stay in a block of the memory-mapped frames); None: every frame at random
+    # frame batches: each epoch's random order drawn within windows of this many frames, made of pieces of
+    # consecutive frames from anywhere (reads that stay in a few places of the memory-mapped frames); None: all at random
     shuffle_block_frames: int | None = None
 
     # where, when and how long: a stage trained under other values of these has the same weights so far,
