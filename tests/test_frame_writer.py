@@ -154,3 +154,12 @@ def test_frames_shuffled_within_windows_visit_every_frame_once_a_window_at_a_tim
         pieces = {i // 2 for i in window}
         assert len(pieces) == 3 and sorted(window) == sorted(i for p in pieces for i in (2 * p, 2 * p + 1))
     assert any(max(i // 2 for i in w) - min(i // 2 for i in w) > 2 for w in windows)  # not one stretch of the split
+
+    # the epoch drawn whole when it starts (as RandomSampler draws it): a checkpoint taken part way through the epoch
+    # saves the generator's state after the whole epoch, what a resumed run's next epoch must start from
+    generator = torch.Generator().manual_seed(3)
+    drawn = iter(BlockRandomSampler(24, 6, generator))
+    next(drawn)
+    started = generator.get_state().clone()
+    list(drawn)
+    assert torch.equal(generator.get_state(), started)
