@@ -27,7 +27,7 @@ from avfusion.corpus.types import Utterance
 from avfusion.frames.cache import NOT_IN_KEY, NOT_IN_KEY_WHEN_NULL
 from avfusion.frames.clock import FRAME_RATE
 from avfusion.frames.data import UttFrames, VideoStream, WaveformTransform
-from avfusion.frontends.step import FrontEndStep, gathered, through
+from avfusion.frontends.step import FrontEndStep, gather_all, through
 from avfusion.frontends.store import FeatureError, FeatureStore
 from avfusion.frontends.video import missed_detections, to_frame_rate
 from avfusion.media import load_audio
@@ -287,7 +287,7 @@ class FrontEnd:
         """Per modality whose first learning step fits from statistics (`ModalityFrontEnd.first_gathering`), those
         statistics over training `utterances` (a batch at a time): what `fit(..., gathered=)` takes, summed over
         parts of the training split (shards gathered on different machines)."""
-        return {name: gathered(modality, self.labelled_batches(utterances, labels_of, name))
+        return {name: gather_all(modality, self.labelled_batches(utterances, labels_of, name))
                 for name, modality in self.modalities.items() if utterances and modality.first_gathering() is not None}
 
     def fit(self, utterances: list[Utterance], labels_of: LabelsOf, gathered: dict[str, object] | None = None

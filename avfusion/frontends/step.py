@@ -36,7 +36,7 @@ class FrontEndStep:
         that `gathers` holds one batch at a time; any other joins the batches and calls `fit`, every frame in
         memory at once."""
         if self.gathers:
-            return self.fit_moments(gathered(self, parts()))
+            return self.fit_moments(gather_all(self, parts()))
         return self.fit([u for part in parts() for u in part])
 
     def transform(self, utterances):
@@ -50,7 +50,7 @@ class FrontEndStep:
             raise ValueError(f"{type(self).__name__} learns nothing, but was given arrays {sorted(arrays)}")
 
 
-def gathered(step, parts: Iterable[list]):
+def gather_all(step, parts: Iterable[list]):
     """The statistics `step` (one that `gathers`) adds up over batches of utterances."""
     total = None
     for part in parts:
