@@ -102,7 +102,7 @@ class ClassMoments:
     def __add__(self, other: "ClassMoments") -> "ClassMoments":
         """The moments of both sets of frames (each class about this one's shift for it, or other's for a class
         only other has)."""
-        out = self.without(np.zeros(0, np.int64))  # a copy
+        out = self.copy()
         out += other
         return out
 
@@ -122,6 +122,9 @@ class ClassMoments:
             self.s3[c] += one.s3[0]
             self.s4[c] += one.s4[0]
         return self
+
+    def copy(self) -> "ClassMoments":
+        return from_arrays({k: np.array(v) for k, v in self.arrays().items()})
 
     def one(self, c: int) -> "ClassMoments":
         """Class c's moments alone (views), as a one-class ClassMoments."""
@@ -155,9 +158,7 @@ class ClassMoments:
 
     def without(self, classes: np.ndarray) -> "ClassMoments":
         """These moments with `classes` emptied (their frames left out)."""
-        out = ClassMoments(self.n_classes, self.dim)
-        out.n, out.shift, out.s1, out.s2, out.s3, out.s4 = (a.copy() for a in (self.n, self.shift, self.s1, self.s2,
-                                                                                 self.s3, self.s4))
+        out = self.copy()
         for a in (out.n, out.s1, out.s2, out.s3, out.s4):
             a[classes] = 0
         return out
