@@ -36,10 +36,11 @@ from avfusion.configs import CONFIG_DIR, compose_config
 from avfusion.corpus.validation import ValidationReport, checked_corpus
 from avfusion.decoding.base import CLEAN
 from avfusion.errors import ConfigError, UserError
+from avfusion.evaluation.conditions import evaluated_frames
 from avfusion.evaluation.evaluate import Evaluator, posteriors as model_posteriors
 from avfusion.evaluation.run import report_run
 from avfusion.frames.cache import frames_directory, frontend_settings, prepared_frames
-from avfusion.frames.data import FrameData, frames_of
+from avfusion.frames.data import FrameData
 from avfusion.frontends.shards import merged_statistics, require_finished, shard_parts, shard_statistics
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.tying import scheme_of
@@ -445,9 +446,10 @@ def evaluate(cfg: DictConfig) -> dict:
     evaluator.check(sources)
     corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy
     evaluator.check(sources, corpus)
-    dev = functools.cache(lambda: frames_of(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme)))
     # one run: its own folder unless output_dir (e.g. the same run decoded under another tuning policy)
     frames_dir = frames_directory(OmegaConf.to_container(first.config.frontend, resolve=True), first.scheme, corpus)
+    dev = functools.cache(lambda: evaluated_frames(first.frontend, corpus.split("dev"), FrameLabeller(first.scheme),
+                                                   evaluator.kept_in(frames_dir)))
     models = {n: r.model for n, r in runs.items()}
 
     def dev_in(combine=None, known=None):  # condition -> the dev posteriors there (and combined), each computed once

@@ -1,11 +1,11 @@
-"""The evaluation's noisy-condition cache (avfusion.evaluation.evaluate.noisy_frames): each condition's
+"""The evaluation's noisy-condition cache (avfusion.evaluation.conditions.noisy_frames): each condition's
 audio features are mixed and extracted once per prepared frames, and are the arrays computed directly."""
 
 import numpy as np
 import pytest
 
 from avfusion.corpus.labels import get_scheme
-from avfusion.evaluation.evaluate import noisy_frames
+from avfusion.evaluation.conditions import noisy_frames
 from avfusion.noise import NoiseCondition, NoiseMixer
 from avfusion.frames.data import frames_of
 from avfusion.frames.labelling import FrameLabeller

@@ -115,6 +115,53 @@ def test_evaluate_cli_reproduces_the_report(tiny_root, concat_run):
     assert json.loads((run / "report.json").read_text())["test"] == before  # seeded noise: same numbers
 
 
+def test_evaluation_in_batches_from_disk_gives_the_numbers_of_evaluation_in_memory(tiny_root, concat_run, tmp_path,
+                                                                                    monkeypatch):
+    """With `frontend.fit_batch_utterances` (and `evaluation.hidden_in_memory_gib=0`) the evaluated split's clean
+    frames and every condition's features are built a few utterances at a time into the cache and read
+    memory-mapped, and the encoders run block by block keeping nothing: every row, every per-utterance count,
+    the same as evaluating with everything in memory."""
+    from avfusion import api
+    from avfusion.configs import configured
+    from avfusion.corpus.labels import get_scheme
+    from avfusion.frames.data import frames_of
+    from avfusion.frames.labelling import FrameLabeller
+
+    run, _ = concat_run
+    loaded = api.load_run(run)
+    corpus, _ = api.load_corpus(loaded.config)
+    test = corpus.split("test")
+    decoders = {"concat": loaded.decoder}
+
+    def rows(batch, hidden_gib, cache_dir):
+        loaded.frontend.fit_batch_utterances = batch
+        evaluator = api.evaluator_of(loaded.config)
+        evaluator = type(evaluator)(**{**evaluator.__dict__, "hidden_in_memory_gib": hidden_gib, "batch_size": 700,
+                                       "video_degradations": ["occlusion"], "video_severities": [0.5],
+                                       "pairs": [["white", 0, "occlusion", 0.5]], "missing_streams": ["video"]})
+        noise = evaluator.mixer(api.noise_sources(loaded.config), corpus, 16000)
+        return evaluator.evaluate({"concat": loaded.model}, loaded.frontend, test, loaded.scheme, decoders,
+                                  noise=noise, cache_dir=cache_dir)["concat"]
+
+    in_memory = rows(None, None, None)
+    assert [r["condition"] for r in in_memory] == ["clean", "white 0 dB", "babble 0 dB", "occlusion 0.5",
+                                                   "white 0 dB + occlusion 0.5", "no video"]
+    batched = rows(3, 0, tmp_path)
+    assert batched == in_memory
+    frames, = (tmp_path / "evaluated").iterdir()  # the clean frames: float32, equal to those built in memory
+    on_disk = FrameData.load(frames)
+    whole = frames_of(loaded.frontend, test, FrameLabeller(get_scheme("phone")))
+    for m, x in whole.features.items():
+        assert on_disk.features[m].dtype == np.float32 and isinstance(on_disk.features[m], np.memmap)
+        np.testing.assert_array_equal(on_disk.features[m], x)
+    # white, babble, the occluded video; the pair's noisy audio is white's (the audio does not see the video)
+    assert len(list((tmp_path / "conditions").glob("*.npy"))) == 3
+    # a second evaluation reads everything it needs from the cache
+    monkeypatch.setattr(type(loaded.frontend), "transform", lambda *a, **k: pytest.fail("features computed again"))
+    assert rows(3, 0, tmp_path) == in_memory
+    assert configured("evaluation", hidden_in_memory_gib=0.5).hidden_in_memory_gib == 0.5
+
+
 @pytest.mark.slow  # ~30 s; determinism stays in the default run via the killed-and-resumed tests below
 def test_same_seed_same_numbers_other_seed_differs(tiny_root, concat_run):
     run, _ = concat_run

@@ -65,6 +65,7 @@ CONFIG_CASES = [
     ("train", ["frontend.n_jobs=0"], "frontend.n_jobs=0"),
     ("train", ["frontend.store_dtype=int8"], "frontend.store_dtype='int8': must be one of ['float16', 'float32'] or null"),
     ("train", ["frontend.frame_shard_utterances=0"], "frontend.frame_shard_utterances=0: must be a whole number >= 1"),
+    ("train", ["evaluation.hidden_in_memory_gib=-1"], "evaluation.hidden_in_memory_gib=-1: must be a number >= 0 or null"),
     ("train", ["training.shuffle_block_frames=0"], "training.shuffle_block_frames=0: must be a whole number >= 1"),
     ("train", ["training.shuffle_block_frames=100000", "trainer=ddp_cpu"], "training.shuffle_block_frames: not with distributed"),
     ("train", ["fusion=stream_weighted"], "reads the features ['audio_reliability', 'video_reliability'], which the front-end"),

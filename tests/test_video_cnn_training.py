@@ -137,7 +137,7 @@ def test_the_other_heads_train_on_the_cnn(tiny_root, bilinear_run, fusion):
 def test_a_video_degradation_reaches_the_mouth_pixel_stream(bilinear_run, tmp_path):
     """The ROI stream of a degraded condition is cut from the degraded frames and cached beside the DCT video."""
     from avfusion.configs import configured
-    from avfusion.evaluation.evaluate import degraded_frames
+    from avfusion.evaluation.conditions import degraded_frames
     from avfusion.noise.video import DegradedVideo
 
     cfg, run_dir, _ = bilinear_run

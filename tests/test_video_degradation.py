@@ -12,7 +12,7 @@ from avfusion.configs import compose_config, configured
 from avfusion.corpus.labels import get_scheme
 from avfusion.decoding.framewise import FramewiseDecoder
 from avfusion.errors import ConfigError
-from avfusion.evaluation.evaluate import degraded_frames
+from avfusion.evaluation.conditions import degraded_frames
 from avfusion.frames.data import with_video
 from avfusion.noise.video import (Blur, DegradedVideo, FaceLoss, FrozenFrames, LowLight, Occlusion, PixelNoise,
                                   VideoDegradation, burst_mask)

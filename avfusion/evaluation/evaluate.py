@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import json
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 from pathlib import Path
@@ -30,14 +27,14 @@ from avfusion.corpus.types import Utterance
 from avfusion.decoding.base import CLEAN, Decoder, PerCondition
 from avfusion.decoding.hybrid import scored
 from avfusion.errors import ConfigError
-from avfusion.frames.data import FrameData, concatenated, frames_of, with_audio, with_video
+from avfusion.evaluation.conditions import degraded_frames, evaluated_frames, noisy_frames
+from avfusion.frames.data import FrameData, concatenated
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
 from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources, conditions
 from avfusion.noise.video import DegradedVideo, VideoDegradation
 from avfusion.models.encoders import EncoderOutputs
-from avfusion.utils.atomic import atomic_path
-from avfusion.utils.rules import check_fields, each, integer, number, text
+from avfusion.utils.rules import check_fields, each, integer, number, optional, text
 
 log = logging.getLogger(__name__)
 
@@ -54,78 +51,6 @@ def same_inputs(model, data: FrameData, clean: FrameData) -> bool:
     reads = getattr(model, "modalities", None)  # None: a model that does not say what it reads
     return reads is not None and data.ids == clean.ids and all(
         data.features.get(m) is clean.features.get(m) and data.streams.get(m) is clean.streams.get(m) for m in reads)
-
-
-def kept_arrays(paths: dict[str, Path], rows: dict[str, int], computed: Callable[[], dict[str, np.ndarray]]
-                ) -> dict[str, np.ndarray]:
-    """Arrays by name, read (memory-mapped) from their files `paths` when every one is there with its `rows`
-    rows, else `computed()` and written, each atomically: a condition's features, computed once per sweep."""
-    if all(path.is_file() for path in paths.values()):
-        try:
-            arrays = {name: np.load(path, mmap_mode="r") for name, path in paths.items()}
-            for name, a in arrays.items():
-                if a.shape[0] != rows[name]:
-                    raise ValueError(f"{paths[name]}: {a.shape[0]} rows for {rows[name]}")
-            return arrays
-        except (ValueError, OSError) as e:  # written atomically, so only a foreign or damaged file lands here
-            log.warning("unreadable condition features (%s); computing the condition again", e)
-    arrays = computed()
-    for name, path in paths.items():
-        with atomic_path(path) as tmp:
-            np.save(tmp, arrays[name])
-    return arrays
-
-
-def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condition: NoiseCondition,
-                 noise: NoiseMixer, cache_dir: Path | None) -> FrameData:
-    """`clean` with the audio features of `condition`. Kept in `cache_dir/conditions/` (the prepared frames'
-    folder, whose name keys the fitted front-end and the corpus's files) under a key of the condition, the
-    noise settings and the utterances, so the runs and combinations of a sweep mix and extract each
-    condition once: the features are the same arrays, so the numbers do not move. `clean` may carry
-    degraded video (a paired condition): only the audio is replaced."""
-    names = [m for m in frontend.computed_from("audio") if m in clean.features]  # the audio and its measures
-
-    def computed() -> dict[str, np.ndarray]:
-        noisy = with_audio(frontend, clean, utterances, lambda u, w: noise(u, w, condition))
-        return {m: noisy.features[m] for m in names}
-
-    if cache_dir is None:
-        arrays = computed()
-    else:
-        draw = {"draw": condition.draw} if condition.draw else {}  # draw 0 keeps the key it always had
-        key = hashlib.sha1(json.dumps({"condition": [condition.kind, condition.snr_db],
-                                       "noise": noise.identity(condition.kind), "utterances": list(clean.ids), **draw},
-                                      sort_keys=True).encode()).hexdigest()[:16]
-        stem = f"{condition.kind}-{condition.snr_db:g}dB{f'-d{condition.draw}' if draw else ''}-{key}"
-        paths = {m: cache_dir / "conditions" / (f"{stem}.npy" if m == "audio" else f"{stem}-{m}.npy") for m in names}
-        arrays = kept_arrays(paths, {m: len(clean) for m in names}, computed)
-    return dataclasses.replace(clean, features={**clean.features, **arrays})
-
-
-def degraded_frames(frontend, clean: FrameData, utterances: list[Utterance], video: DegradedVideo,
-                    cache_dir: Path | None) -> FrameData:
-    """`clean` with what the front-end cuts from the video (the video features, the mouth-pixel streams)
-    recomputed from frames degraded by `video`; kept in `cache_dir/conditions/` as `noisy_frames` keeps audio."""
-    features = [m for m in (frontend.computed_from("video") if frontend.video is not None else []) if m in clean.features]
-    names = features + list(clean.streams)
-    if not names:
-        raise ConfigError(f"evaluation.video_degradations: {video.name!r} degrades the video, but the front-end "
-                          "reads none (frontend=audio_only?)")
-
-    def computed() -> dict[str, np.ndarray]:
-        data = with_video(frontend, clean, utterances, video)
-        return {m: data.features[m] if m in features else data.streams[m].frames for m in names}
-
-    if cache_dir is None:
-        arrays = computed()
-    else:
-        key = hashlib.sha1(json.dumps({"video": video.identity(), "utterances": list(clean.ids)},
-                                      sort_keys=True).encode()).hexdigest()[:16]
-        paths = {m: cache_dir / "conditions" / f"{video.name}-{video.severity:g}-{m}-{key}.npy" for m in names}
-        rows = {m: len(clean) if m in features else len(clean.streams[m].frames) for m in names}
-        arrays = kept_arrays(paths, rows, computed)
-    streams = {m: dataclasses.replace(s, frames=arrays[m]) for m, s in clean.streams.items()}
-    return dataclasses.replace(clean, features={**clean.features, **{m: arrays[m] for m in features}}, streams=streams)
 
 
 def utterance_edits(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
@@ -148,14 +73,19 @@ def edit_columns(edits: EditCounts, metric: str, unit: str) -> dict:
             "deletion_rate": edits.deletions / n, "insertion_rate": edits.insertions / n, f"reference_{unit}s": n}
 
 
+def log_units(scheme: LabelScheme, posteriors: np.ndarray) -> np.ndarray:
+    """Log posteriors of the scheme's units (states summed into phones), floored; computed an utterance at a time,
+    never for a whole split at once (two float64 copies of its posteriors)."""
+    return np.log(np.maximum(scheme.unit_posteriors(posteriors), 1e-12))
+
+
 def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
           decoder: Decoder, beside: dict[str, Decoder] | None = None) -> dict:
     """Metrics of (N, C) class posteriors against the utterances' references; each decoder of `beside`
     adds its error rate beside the decoder's (`per_<name>`)."""
     predicted = posteriors.argmax(axis=1)
     to_unit = scheme.unit_of_class
-    log_units = np.log(np.maximum(scheme.unit_posteriors(posteriors), 1e-12))  # states summed into units
-    guessed = np.concatenate([segment_predictions(log_units[data.utterance(u)], ref.spans)
+    guessed = np.concatenate([segment_predictions(log_units(scheme, posteriors[data.utterance(u)]), ref.spans)
                               for u, ref in enumerate(references)] or [np.zeros(0, np.int64)])
     truth = np.concatenate([ref.span_units for ref in references] or [np.zeros(0, np.int64)])
     unit, metric = scheme.unit, sequence_metric(scheme)
@@ -242,6 +172,7 @@ class Evaluator:
     report_dev: bool  # also score dev in every condition: the table conclusions are drawn from
     cache_conditions: bool  # keep each noisy condition's audio features beside the prepared frames
     noise_draws: int  # independent noise draws per utterance and noisy condition, pooled in its counts
+    hidden_in_memory_gib: float | None = None  # encoders' outputs kept across conditions up to this; None: 4 GiB
     degradations: dict[str, VideoDegradation] = field(default_factory=dict)  # the video_degradation group, by name
 
     def __post_init__(self) -> None:
@@ -250,7 +181,8 @@ class Evaluator:
                                           "batch_size": integer(1), "noise_draws": integer(1),
                                           "video_degradations": each(text, example="[occlusion,blur]"),
                                           "video_severities": each(number(above=0.0, high=1.0), example="[0.5,1.0]"),
-                                          "missing_streams": each(text, example="[audio,video]")})
+                                          "missing_streams": each(text, example="[audio,video]"),
+                                          "hidden_in_memory_gib": optional(number(0))})
         severity, snr = number(above=0.0, high=1.0), number()
         for pair in self.pairs:
             if not (isinstance(pair, (list, tuple)) and len(pair) == 4 and text(pair[0]) is None and snr(pair[1]) is None
@@ -270,13 +202,17 @@ class Evaluator:
     def condition_names(self) -> list[str]:
         return [c.name for c in self.conditions()]
 
+    def kept_in(self, cache_dir: str | Path | None) -> Path | None:
+        """Where the evaluated frames are kept (`cache_conditions`): the prepared frames' folder, or nowhere."""
+        return Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
+
     def frames_in(self, condition: NoiseCondition, frontend, clean: FrameData, utterances: list[Utterance],
                   noise: NoiseMixer | None, cache_dir: str | Path | None, draws: int = 1) -> FrameData:
         """`clean` (the frames of `utterances`) in `condition`: its first `draws` noise draws one after the
         other, their audio features kept in `cache_dir` (see `noisy_frames`) when `cache_conditions`."""
         if condition.is_clean:
             return clean
-        kept_in = Path(cache_dir) if cache_dir is not None and self.cache_conditions else None
+        kept_in = self.kept_in(cache_dir)
         if condition.video is not None:  # the video first: a paired condition's noisy audio replaces the clean
             clean = degraded_frames(frontend, clean, utterances, DegradedVideo(
                 condition.video, self.degradations[condition.video], condition.severity, self.seed), kept_in)
@@ -293,7 +229,7 @@ class Evaluator:
         other than clean tune on. The noisy features are those evaluation uses (and caches); its first draw.
         `known`: an earlier call's result (without `combine`), whose models' posteriors are taken as they are."""
         by_name = {c.name: c for c in self.conditions()}
-        kept = EncoderOutputs()
+        kept = EncoderOutputs(self.hidden_in_memory_gib)
 
         @functools.cache
         def in_condition(name: str) -> dict[str, np.ndarray]:
@@ -376,10 +312,10 @@ class Evaluator:
         if combine is not None:
             results["combined"] = []
         labeller = FrameLabeller(scheme)  # one read of each alignment: frame labels and references
-        clean = frames_of(frontend, utterances, labeller)
+        clean = evaluated_frames(frontend, utterances, labeller, self.kept_in(cache_dir))
         references = [labeller.reference(utt, int(n)) for utt, n in zip(utterances, clean.lengths)]
         clean_post: dict[str, np.ndarray] = {}
-        kept = EncoderOutputs()
+        kept = EncoderOutputs(self.hidden_in_memory_gib)
         for condition in self.conditions():
             log.info("evaluating %d %sutterances: %s", len(utterances), f"{split} " if split else "", condition.name)
             draws = 1 if condition.kind == "clean" else self.noise_draws

@@ -120,10 +120,19 @@ def encoder_inputs(encoder: MlpEncoder, features: dict[str, torch.Tensor]) -> to
 
 class EncoderOutputs:
     """Encoders' outputs kept across forward passes over the same frames: an encoder whose input arrays are
-    the very arrays it read last time (video in every audio-noise condition) is not run again."""
+    the very arrays it read last time (video in every audio-noise condition) is not run again. Kept only while
+    the outputs of a pass fit in `in_memory_gib` (None: 4 GiB); past it each pass runs the encoders block by
+    block and keeps nothing (the same numbers, memory that does not grow with the split)."""
 
-    def __init__(self) -> None:
+    DEFAULT_GIB = 4.0
+
+    def __init__(self, in_memory_gib: float | None = None) -> None:
+        self.limit_bytes = (self.DEFAULT_GIB if in_memory_gib is None else in_memory_gib) * 2**30
         self._last: dict[int, tuple[tuple, torch.Tensor]] = {}
+
+    def holds(self, n_frames: int, output_dims: int) -> bool:
+        """Whether outputs of `output_dims` float32 values a frame over `n_frames` frames are kept."""
+        return n_frames * output_dims * 4 <= self.limit_bytes
 
     def of(self, encoder: nn.Module, inputs: tuple, compute: Callable[[], torch.Tensor]) -> torch.Tensor:
         last = self._last.get(id(encoder))

@@ -13,6 +13,7 @@ from torch import nn
 from avfusion.frames.data import FrameData
 from avfusion.models.encoders import EncoderOutputs, encoder_inputs
 from avfusion.training.datamodule import SequenceBatches
+from avfusion.utils.machine import release_freed_memory
 from avfusion.models.fusion.base import FusionHead
 
 
@@ -182,16 +183,31 @@ class FusionModule(pl.LightningModule):
                         head: Callable[[dict[str, torch.Tensor]], torch.Tensor]) -> np.ndarray:
         """`head` on the hidden layers of every frame of `data` (a frame model), in blocks of frames."""
         starts = range(0, len(data), batch_size)
+
+        def outputs(enc, rows: slice) -> torch.Tensor:
+            return enc(encoder_inputs(enc, {m: block(data.features[m], rows) for m in enc.inputs}))
+
+        if kept is None or not kept.holds(len(data), sum(e.output_dim for e in self.encoders.values())):
+            # nothing kept: the encoders and the head block by block (the same blocks, so the same numbers), each
+            # block's result written into one array made at the first (small results kept between the blocks'
+            # large temporaries would pin the freed heap around them: memory that grows with the split)
+            out = None
+            for s in starts:
+                release_freed_memory()  # the block before's temporaries
+                y = head({name: torch.zeros(min(batch_size, len(data) - s), enc.output_dim)
+                          if name in missing else outputs(enc, slice(s, s + batch_size))
+                          for name, enc in self.encoders.items()}).numpy()
+                out = np.empty((len(data), *y.shape[1:]), y.dtype) if out is None else out
+                out[s:s + len(y)] = y
+            return out
         hidden = {}
         for name, enc in self.encoders.items():
             def computed(enc=enc) -> torch.Tensor:
-                return torch.cat([enc(encoder_inputs(enc, {m: block(data.features[m], slice(s, s + batch_size))
-                                                             for m in enc.inputs})) for s in starts])
-            inputs = tuple(data.features[m] for m in enc.inputs)
+                return torch.cat([outputs(enc, slice(s, s + batch_size)) for s in starts])
             if name in missing:
                 hidden[name] = torch.zeros(len(data), enc.output_dim)
             else:
-                hidden[name] = computed() if kept is None else kept.of(enc, inputs, computed)
+                hidden[name] = kept.of(enc, tuple(data.features[m] for m in enc.inputs), computed)
         return np.concatenate([head({n: h[s:s + batch_size] for n, h in hidden.items()}).numpy() for s in starts])
 
     @torch.no_grad()

@@ -4,6 +4,9 @@ the numeric kernels (ATen's, MKL's), so the same run gives other numbers on a ma
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import platform
 
 import torch
@@ -39,3 +42,22 @@ def peak_memory_mb() -> float | None:
             return next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM"))
     except (OSError, StopIteration):
         return None
+
+
+@functools.cache
+def _malloc_trim():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc: nothing to ask
+        return None
+
+
+def release_freed_memory() -> None:
+    """Hand the memory this process has freed back to the system (glibc's malloc_trim; nothing elsewhere).
+    glibc keeps freed heap pages for reuse, and a small block still in use pins the freed ones around it, so a
+    pass over many blocks of frames grows by a few MB a block though it keeps only its small results (measured:
+    190 MB over the 20x test split's 29 blocks, docs/scale.md). Cheap against a block's work; calling it on
+    every allocation pattern (M_TRIM_THRESHOLD) cost training 20-30% of its speed."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
