@@ -126,3 +126,34 @@ def test_a_decoding_that_deletes_or_inserts_most_of_the_reference_is_warned_abou
             assert warning.startswith(f"m on test: {said} exceed half of the reference phones in clean (")
             assert "white 0 dB (" in warning and "decoding.tune=per_condition" in warning
     assert all(r["insertion_rate"] > 0.5 for r in rows)
+
+
+def test_an_evaluated_split_built_in_batches_is_the_split_built_at_once_and_a_killed_build_leaves_nothing(
+        test_split, tmp_path, monkeypatch):
+    """frontend.fit_batch_utterances: the clean frames of an evaluated split are built a few utterances at a time
+    into the cache (float32) and read memory-mapped; a build that dies leaves no folder under the key, and the
+    next evaluation builds it again."""
+    from avfusion.evaluation import conditions
+
+    frontend, utterances, clean, _ = test_split
+    labeller = FrameLabeller(get_scheme("phone"))
+    monkeypatch.setattr(frontend, "fit_batch_utterances", 2, raising=False)
+    real_save = conditions.save_in_batches
+
+    def dies(frontend, utterances, labeller, directory, dtype, batch):
+        real_save(frontend, utterances[:batch], labeller, directory, dtype, batch)  # some of it written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(conditions, "save_in_batches", dies)
+    with pytest.raises(KeyboardInterrupt):
+        conditions.evaluated_frames(frontend, utterances, labeller, tmp_path)
+    assert not [p for p in (tmp_path / "evaluated").iterdir() if not p.name.startswith(".")]
+    monkeypatch.setattr(conditions, "save_in_batches", real_save)
+    built = conditions.evaluated_frames(frontend, utterances, labeller, tmp_path)
+    assert isinstance(built.features["audio"], np.memmap) and built.ids == clean.ids
+    for m, x in clean.features.items():
+        np.testing.assert_array_equal(built.features[m], x)
+    np.testing.assert_array_equal(built.labels, clean.labels)
+    monkeypatch.setattr(type(frontend), "transform", lambda *a, **k: pytest.fail("built again"))
+    again = conditions.evaluated_frames(frontend, utterances, labeller, tmp_path)
+    np.testing.assert_array_equal(again.features["audio"], clean.features["audio"])

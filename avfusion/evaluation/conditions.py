@@ -15,6 +15,9 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
+import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,7 +30,7 @@ from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.writer import save_in_batches
 from avfusion.noise import NoiseCondition, NoiseMixer
 from avfusion.noise.video import DegradedVideo
-from avfusion.utils.atomic import atomic_path, write_text_atomic
+from avfusion.utils.atomic import STALE_AFTER_S, atomic_path, write_text_atomic
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +100,23 @@ def evaluated_frames(frontend, utterances: list[Utterance], labeller: FrameLabel
         return frames_of(frontend, utterances, labeller)
     directory = Path(cache_dir) / "evaluated" / key_of({"utterances": [u.id for u in utterances],
                                                        "labels": labeller.scheme.name})
-    done = directory / "complete"
-    if not done.is_file():  # a killed build left no marker: built again
+    if not (directory / "complete").is_file():
+        # built in a folder of this process's own, then renamed into place: a killed build leaves no half folder
+        # under the key, and runs evaluating at once do not write into each other's
         log.info("building the frames of %d evaluated utterances, %d at a time, in %s", len(utterances), batch,
                  directory)
-        save_in_batches(frontend, utterances, labeller, directory, None, batch)
-        write_text_atomic(done, "")
+        for stale in directory.parent.glob(f".{directory.name}.*.tmp*"):  # builds killed long ago
+            if time.time() - stale.stat().st_mtime > STALE_AFTER_S:
+                shutil.rmtree(stale, ignore_errors=True)
+        building = directory.with_name(f".{directory.name}.{os.getpid()}.tmp")
+        save_in_batches(frontend, utterances, labeller, building, None, batch)
+        write_text_atomic(building / "complete", "")
+        if directory.is_dir() and not (directory / "complete").is_file():  # unfinished, from an older layout
+            shutil.rmtree(directory)
+        try:
+            os.replace(building, directory)
+        except OSError:  # another run put the same frames there first
+            shutil.rmtree(building, ignore_errors=True)
     return FrameData.load(directory)
 
 
