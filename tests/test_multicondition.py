@@ -104,6 +104,27 @@ def test_a_copy_with_its_video_degraded_keeps_clean_audio_and_is_the_degradation
         multi_condition(copies=1, video_degradations=["occlusion"], video_share=0.5, video_severity=[0, 1])
 
 
+def test_copies_built_a_few_utterances_at_a_time_are_the_copies_built_at_once(prepared, tmp_path, monkeypatch):
+    """frontend.fit_batch_utterances: each copy built and saved a batch at a time (memory that does not grow with
+    the split), the same files byte for byte, audio noise and degraded video alike."""
+    corpus, frontend, frames = prepared
+    degradations = {"occlusion": configured("video_degradation.occlusion")}
+    multi = multi_condition(copies=1, noises=["white", "babble"], snr_db=[0, 10], video_degradations=["occlusion"],
+                            video_share=0.5, video_severity=[0.5, 1.0])
+    whole = multi.apply(frontend, frames, corpus, tmp_path / "whole", built_in_noises(corpus), degradations)
+    monkeypatch.setattr(frontend, "fit_batch_utterances", 2, raising=False)
+    batched = multi.apply(frontend, frames, corpus, tmp_path / "batched", built_in_noises(corpus), degradations)
+    for split in ("train", "dev"):
+        assert batched[split].ids == whole[split].ids
+        for m in whole[split].features:
+            np.testing.assert_array_equal(batched[split].features[m], whole[split].features[m])
+    files = sorted(p.relative_to(tmp_path / "whole") for p in (tmp_path / "whole").rglob("*.npy"))
+    assert files and files == sorted(p.relative_to(tmp_path / "batched") for p in (tmp_path / "batched").rglob("*.npy"))
+    for f in files:
+        assert (tmp_path / "whole" / f).read_bytes() == (tmp_path / "batched" / f).read_bytes(), f
+    assert not list((tmp_path / "batched").rglob("*.parts"))
+
+
 def test_copies_made_before_the_head_only_and_video_settings_keep_their_folder():
     multi = multi_condition(copies=1, noises=["white"], snr_db=[5, 5])
     assert multi.key({"white": WhiteNoise()}, {}) == "6f1c1dda07f4"  # the key avfusion gave before they existed

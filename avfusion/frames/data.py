@@ -96,6 +96,16 @@ class FrameData:
     def utterance(self, u: int) -> slice:
         return slice(int(self.offsets[u]), int(self.offsets[u + 1]))
 
+    def utterances_between(self, first: int, stop: int) -> "FrameData":
+        """Utterances first..stop-1 as a FrameData of their own: views of the matrices, offsets from 0."""
+        rows = slice(int(self.offsets[first]), int(self.offsets[stop]))
+        streams = {m: VideoStream(v.frames[int(v.offsets[first]):int(v.offsets[stop])],
+                                  v.offsets[first:stop + 1] - v.offsets[first], v.fps[first:stop])
+                   for m, v in self.streams.items()}
+        return FrameData({m: x[rows] for m, x in self.features.items()}, self.labels[rows],
+                         self.offsets[first:stop + 1] - self.offsets[first], self.ids[first:stop],
+                         self.speakers[first:stop], streams)
+
     def save(self, directory: str | Path, dtype: str | None = None) -> None:
         """Every array as .npy in `directory`; `dtype` (e.g. float16): what the feature matrices are kept as
         (default: as they are; models read them as float32 whatever they are kept as)."""

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import logging
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from avfusion.corpus.types import Utterance
-from avfusion.frames.data import SHARD_INDEX, frames_of
+from avfusion.frames.data import SHARD_INDEX, FrameData, frames_of
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.utils.atomic import atomic_path
 
@@ -65,14 +66,25 @@ def save_part(frontend, utterances: list[Utterance], labeller: FrameLabeller, di
 def save_in_batches(frontend, utterances: list[Utterance], labeller: FrameLabeller, directory: str | Path,
                     dtype: str | None, batch_utterances: int) -> None:
     """`frames_of(frontend, utterances, labeller).save(directory, dtype)`, `batch_utterances` at a time."""
+    save_built(lambda rows: frames_of(frontend, utterances[rows], labeller), len(utterances), directory, dtype,
+               batch_utterances)
+
+
+def save_built(build: Callable[[slice], FrameData], n_utterances: int, directory: str | Path, dtype: str | None,
+               batch_utterances: int | None) -> None:
+    """`build(slice(0, n_utterances)).save(directory, dtype)`, built and saved `batch_utterances` utterances at
+    a time (None: at once), the parts then joined into the same files."""
     directory = Path(directory)
+    if not batch_utterances or batch_utterances >= n_utterances:
+        build(slice(0, n_utterances)).save(directory, dtype)
+        return
     parts_root = directory.with_name(directory.name + ".parts")
     shutil.rmtree(parts_root, ignore_errors=True)  # a killed run's parts: built again
     parts = []
-    starts = range(0, len(utterances), batch_utterances)
+    starts = range(0, n_utterances, batch_utterances)
     for k, first in enumerate(starts):
         part = parts_root / str(k)
-        frames_of(frontend, utterances[first:first + batch_utterances], labeller).save(part, dtype)
+        build(slice(first, min(first + batch_utterances, n_utterances))).save(part, dtype)
         parts.append(part)
         log.info("%s frames: batch %d of %d (%d utterances each)", directory.name, k + 1, len(starts),
                  batch_utterances)

@@ -23,6 +23,7 @@ import numpy as np
 from avfusion.corpus.types import Corpus, Utterance
 from avfusion.errors import ConfigError
 from avfusion.frames.data import FrameData, concatenated, with_audio, with_video
+from avfusion.frames.writer import save_built
 from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources
 from avfusion.noise.video import DegradedVideo, DrawnVideo, VideoDegradation
 from avfusion.utils.atomic import write_text_atomic
@@ -139,12 +140,17 @@ class MultiCondition:
         noise = NoiseMixer(sources, frontend.audio.extractor.sample_rate, seed=seed)
         log.info("multi-condition training: noisy copy %d of %d %s utterances", copy + 1, len(utterances), split)
         plan = {u.id: self.draw(u, copy) for u in utterances}
-        noisy = with_audio(frontend, clean, utterances, lambda u, w: noise(u, w, plan[u.id]))
         drawn = {i: DegradedVideo(c.video, degradations[c.video], c.severity, seed) for i, c in plan.items() if c.video}
-        if drawn:
-            noisy = with_video(frontend, noisy, utterances, DrawnVideo(drawn), only=set(drawn))
-        noisy = dataclasses.replace(noisy, ids=[f"{i}#noisy{copy}" for i in clean.ids])
-        noisy.save(directory, frontend.store_dtype)
+
+        def built(rows: slice) -> FrameData:  # the copy of utterances[rows]; each utterance on its own
+            part, batch = clean.utterances_between(rows.start, rows.stop), utterances[rows]
+            noisy = with_audio(frontend, part, batch, lambda u, w: noise(u, w, plan[u.id]))
+            if drawn.keys() & set(part.ids):
+                noisy = with_video(frontend, noisy, batch, DrawnVideo(drawn), only=set(drawn))
+            return dataclasses.replace(noisy, ids=[f"{i}#noisy{copy}" for i in part.ids])
+
+        # fit_batch_utterances: built a batch at a time (memory that does not grow with the split)
+        save_built(built, len(utterances), directory, frontend.store_dtype, getattr(frontend, "fit_batch_utterances", None))
         write_text_atomic(directory / "conditions.json",
                           json.dumps({i: dataclasses.asdict(c) for i, c in plan.items()}, indent=1))
         write_text_atomic(directory / "complete", "")
