@@ -133,15 +133,25 @@ def test_evaluation_in_batches_from_disk_gives_the_numbers_of_evaluation_in_memo
     test = corpus.split("test")
     decoders = {"concat": loaded.decoder}
 
-    def rows(batch, hidden_gib, cache_dir):
+    def evaluator(batch, hidden_gib):
         loaded.frontend.fit_batch_utterances = batch
         evaluator = api.evaluator_of(loaded.config)
         evaluator = type(evaluator)(**{**evaluator.__dict__, "hidden_in_memory_gib": hidden_gib, "batch_size": 700,
                                        "video_degradations": ["occlusion"], "video_severities": [0.5],
                                        "pairs": [["white", 0, "occlusion", 0.5]], "missing_streams": ["video"]})
-        noise = evaluator.mixer(api.noise_sources(loaded.config), corpus, 16000)
-        return evaluator.evaluate({"concat": loaded.model}, loaded.frontend, test, loaded.scheme, decoders,
-                                  noise=noise, cache_dir=cache_dir)["concat"]
+        return evaluator, evaluator.mixer(api.noise_sources(loaded.config), corpus, 16000)
+
+    def rows(batch, hidden_gib, cache_dir):
+        evaluating, noise = evaluator(batch, hidden_gib)
+        return evaluating.evaluate({"concat": loaded.model}, loaded.frontend, test, loaded.scheme, decoders,
+                                   noise=noise, cache_dir=cache_dir)["concat"]
+
+    def tuning_posteriors(batch, cache_dir):  # what pooled tuning keeps of every condition
+        evaluating, noise = evaluator(batch, 0)
+        frames = frames_of(loaded.frontend, test, FrameLabeller(loaded.scheme))
+        in_condition = evaluating.dev_posteriors({"concat": loaded.model}, loaded.frontend, frames, test, noise,
+                                                 cache_dir)
+        return [in_condition(c)["concat"] for c in evaluating.condition_names()]
 
     in_memory = rows(None, None, None)
     assert [r["condition"] for r in in_memory] == ["clean", "white 0 dB", "babble 0 dB", "occlusion 0.5",
@@ -156,6 +166,10 @@ def test_evaluation_in_batches_from_disk_gives_the_numbers_of_evaluation_in_memo
         np.testing.assert_array_equal(on_disk.features[m], x)
     # white, babble, the occluded video; the pair's noisy audio is white's (the audio does not see the video)
     assert len(list((tmp_path / "conditions").glob("*.npy"))) == 3
+    on_disk = tuning_posteriors(3, tmp_path)  # kept memory-mapped, the same numbers
+    assert all(isinstance(p, np.memmap) for p in on_disk[:-1])  # "no video": zeros for a stream, computed
+    for a, b in zip(on_disk, tuning_posteriors(None, None)):
+        np.testing.assert_array_equal(a, b)
     # a second evaluation reads everything it needs from the cache
     monkeypatch.setattr(type(loaded.frontend), "transform", lambda *a, **k: pytest.fail("features computed again"))
     assert rows(3, 0, tmp_path) == in_memory

@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -87,6 +88,18 @@ def kept_arrays(paths: dict[str, Path], offsets: dict[str, np.ndarray], part: Pa
                 np.ascontiguousarray(a).tofile(out[name])
             log.debug("%s: utterances %d-%d of %d written", next(iter(paths.values())).stem, first, utterances.stop, n)
     return {name: np.load(path, mmap_mode="r") for name, path in paths.items()}
+
+
+def on_disk(array: np.ndarray, folder: Path) -> np.ndarray:
+    """`array` copied into an unnamed file in `folder` and read memory-mapped (its pages the kernel's to drop;
+    the file goes when the last map of it does)."""
+    if array.size == 0:  # nothing to map
+        return array
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryFile(dir=folder) as f:  # the map holds its own descriptor
+        out = np.memmap(f, dtype=array.dtype, mode="w+", shape=array.shape)
+    out[:] = array
+    return out
 
 
 def evaluated_frames(frontend, utterances: list[Utterance], labeller: FrameLabeller, cache_dir: Path | None

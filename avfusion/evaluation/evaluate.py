@@ -27,7 +27,7 @@ from avfusion.corpus.types import Utterance
 from avfusion.decoding.base import CLEAN, Decoder, PerCondition
 from avfusion.decoding.hybrid import scored
 from avfusion.errors import ConfigError
-from avfusion.evaluation.conditions import degraded_frames, evaluated_frames, noisy_frames
+from avfusion.evaluation.conditions import batch_utterances, degraded_frames, evaluated_frames, noisy_frames, on_disk
 from avfusion.frames.data import FrameData, concatenated
 from avfusion.frames.labelling import FrameLabeller, Reference
 from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
@@ -226,10 +226,12 @@ class Evaluator:
                        noise: NoiseMixer, cache_dir: str | Path | None = None, combine=None, known=None):
         """condition name -> {model: (N, C) posteriors on `dev` (the clean frames of `utterances`) in that
         condition} (and "combined"), each condition computed once when first asked for: what tuning policies
-        other than clean tune on. The noisy features are those evaluation uses (and caches); its first draw.
+        other than clean tune on. The noisy features are those evaluation uses (and caches); its first draw. With
+        `frontend.fit_batch_utterances` the posteriors are kept in unnamed files beside the cache, memory-mapped.
         `known`: an earlier call's result (without `combine`), whose models' posteriors are taken as they are."""
         by_name = {c.name: c for c in self.conditions()}
         kept = EncoderOutputs(self.hidden_in_memory_gib)
+        spill = self.kept_in(cache_dir) if batch_utterances(frontend) else None
 
         @functools.cache
         def in_condition(name: str) -> dict[str, np.ndarray]:
@@ -239,6 +241,8 @@ class Evaluator:
             else:
                 data = self.frames_in(by_name[name], frontend, dev, utterances, noise, cache_dir)
                 post = self.model_posteriors(models, data, dev, clean, kept, by_name[name].missing)
+                if spill is not None:  # kept for the whole tuning: on disk when memory is to stay bounded
+                    post = {m: p if p is clean.get(m) else on_disk(p, spill) for m, p in post.items()}
             if combine is not None:  # labels: dev's in every condition (noise and degradations leave them)
                 post["combined"] = clean["combined"] if post.keys() == clean.keys() - {"combined"} and all(
                     post[m] is clean[m] for m in post) else combine(post, condition=name, labels=dev.labels, split="dev")
