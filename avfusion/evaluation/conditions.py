@@ -71,7 +71,7 @@ def kept_arrays(paths: dict[str, Path], offsets: dict[str, np.ndarray], part: Pa
                 np.save(tmp, arrays[name])
         return arrays
     with contextlib.ExitStack() as files:  # each file closed, then renamed into place, only when all are written
-        out = {}
+        out, dtypes = {}, {}
         for first in range(0, n, batch):
             utterances = slice(first, min(first + batch, n))
             for name, a in part(utterances).items():
@@ -82,9 +82,9 @@ def kept_arrays(paths: dict[str, Path], offsets: dict[str, np.ndarray], part: Pa
                         "descr": np.lib.format.dtype_to_descr(a.dtype), "fortran_order": False,
                         "shape": (rows[name], *a.shape[1:])})
                 expected = int(offsets[name][utterances.stop] - offsets[name][utterances.start])
-                if len(a) != expected:
-                    raise ValueError(f"{paths[name].name}: {len(a)} rows for utterances {first}-{utterances.stop} "
-                                     f"where the clean frames have {expected}")
+                if len(a) != expected or a.dtype != dtypes.setdefault(name, a.dtype):
+                    raise ValueError(f"{paths[name].name}: {len(a)} rows of {a.dtype} for utterances {first}-"
+                                     f"{utterances.stop} where the header says {expected} of {dtypes[name]}")
                 np.ascontiguousarray(a).tofile(out[name])
             log.debug("%s: utterances %d-%d of %d written", next(iter(paths.values())).stem, first, utterances.stop, n)
     return {name: np.load(path, mmap_mode="r") for name, path in paths.items()}
