@@ -138,7 +138,7 @@ def main() -> None:
     parser.add_argument("--utterances", type=int, default=8)
     args = parser.parse_args()
     settings = json.loads(Path(args.corpus, "synth_config.json").read_text())
-    builder = SyntheticCorpus.from_settings(args.corpus, settings)
+    builder = SyntheticCorpus.from_settings(args.corpus, settings, n_jobs=1)
     speakers = {spec.speaker.id: spec.speaker for spec in builder.specs()}
     corpus, leads, _ = measure(args.corpus, args.utterances)
     _, control_leads, _ = measure(args.control, args.utterances)
