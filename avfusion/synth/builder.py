@@ -17,7 +17,7 @@ from avfusion.corpus.manifest import BABBLE, write_manifest
 from avfusion.corpus.phones import SIL
 from avfusion.corpus.splits import covering_speaker_splits
 from avfusion.corpus.types import Corpus, CorpusError, Segment, Utterance
-from avfusion.synth import articulation, vocal_tract
+from avfusion.synth import articulation, interaction, vocal_tract
 from avfusion.utils.atomic import atomic_path, write_text_atomic
 from avfusion.utils.progress import parallel_map
 
@@ -94,12 +94,18 @@ class CorpusBuilder:
             return
         duration = len(speech.audio) / rate
         folded = normalise_phones(speech.phones, source=spec.id)
-        seen, heard = vocal_tract.token_articulation(len(folded), rng, realism.coupling)
+        labelled, coupling, scale = interaction.relabelled(folded, realism.interaction_pairs, realism.coupling,
+                                                           realism.interaction_sd, spec.seed)
+        seen, heard = vocal_tract.token_articulation(len(folded), rng, coupling)
+        if scale is not None:  # the pairs' tokens: deviations `interaction_sd` times the usual
+            seen, heard = seen * scale[:, None], heard * scale[:, None]
         audio = speech.audio if realism.formant_sd == 0 else \
             np.clip(vocal_tract.reshape_formants(speech.audio, rate, folded, heard, realism.formant_sd), -1, 1)
         frames = self.render_video(spec, folded, realism.articulation_sd * seen, duration, rng)
         with atomic_path(paths["alignment"]) as tmp:
-            write_textgrid(tmp, {"words": speech.words, "phones": speech.phones}, duration)
+            # the phones as spoken, or (positive control) as relabelled, folded
+            write_textgrid(tmp, {"words": speech.words, "phones": speech.phones if scale is None else labelled},
+                           duration)
         write_video(paths["video"], frames, corpus.video.fps)
         with atomic_path(paths["audio"]) as tmp:
             soundfile.write(tmp, audio, rate, subtype="PCM_16")

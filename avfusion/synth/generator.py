@@ -90,7 +90,9 @@ class SyntheticCorpus(CorpusAdapter):
                    video=VideoSettings(s["roi_size"], s["fps"], s["video_motion"], s["video_lighting"],
                                        s["video_noise_std"]),
                    realism=RealismSettings(tuple(s["av_lead_ms"]), s["av_jitter_ms"], tuple(s["onset_lead_ms"]),
-                                           s["coupling"], s["articulation_sd"], s["formant_sd"], s["nuisance_share"]),
+                                           s["coupling"], s["articulation_sd"], s["formant_sd"], s["nuisance_share"],
+                                           # corpora made before the positive control existed: without it
+                                           s.get("interaction_pairs", []), s.get("interaction_sd", 1.0)),
                    tts=BACKENDS[s["tts"]](), renderer=RENDERERS[s["video_mode"]](), **others)
 
     @property
@@ -110,6 +112,8 @@ class SyntheticCorpus(CorpusAdapter):
                 "onset_lead_ms": r.onset_lead_ms, "nuisance_share": r.nuisance_share, "coupling": r.coupling,
                 "articulation_sd": r.articulation_sd, "formant_sd": r.formant_sd,
                 "n_babble_talkers": self.n_babble_talkers, "babble_utterances": self.babble_utterances}
+        if r.interaction_pairs:  # the positive control; a corpus without it keeps the settings it always had
+            flat.update(interaction_pairs=r.interaction_pairs, interaction_sd=r.interaction_sd)
         return json.loads(json.dumps(flat))
 
     def load(self, progress: bool = True) -> Corpus:

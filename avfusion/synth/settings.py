@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from avfusion.corpus.phones import PHONES, SIL
 from avfusion.errors import ConfigError
 from avfusion.utils.rules import check_fields, integer, number
 
@@ -56,10 +57,29 @@ class RealismSettings:
     articulation_sd: float  # per token, s.d. of the lips' opening, width and rounding around the target
     formant_sd: float  # per token, s.d. of the matching formant and level change (vocal_tract units; 0: none)
     nuisance_share: float  # utterances whose video has a transient occlusion, motion blur or dropped frames
+    # the positive control (`avfusion.synth.interaction`; off: []): phone pairs [P, Q] told apart only by the sign
+    # of their tokens' audio-visual coupling, their deviations `interaction_sd` times the usual
+    interaction_pairs: list
+    interaction_sd: float
 
     def __post_init__(self) -> None:
         check_fields(self, "data.realism", {"av_jitter_ms": number(0), "coupling": number(0, high=1),
                                             "articulation_sd": number(0), "formant_sd": number(0),
-                                            "nuisance_share": number(0, high=1)})
+                                            "nuisance_share": number(0, high=1), "interaction_sd": number(0)})
         self.av_lead_ms = _interval(self, "data.realism.av_lead_ms")
         self.onset_lead_ms = _interval(self, "data.realism.onset_lead_ms")
+        self.interaction_pairs = _phone_pairs(self.interaction_pairs or [], "data.realism.interaction_pairs")
+
+
+def _phone_pairs(pairs, key: str) -> list[list[str]]:
+    """Pairs of two different phones of the 39-phone set, no phone in two pairs."""
+    phones = [p for p in PHONES if p != SIL]
+    seen: set[str] = set()
+    for pair in pairs:
+        ok = isinstance(pair, (list, tuple)) and len(pair) == 2 and all(p in phones for p in pair) and pair[0] != pair[1]
+        if not ok or seen & set(pair):
+            raise ConfigError(f"{key}: {list(pair) if isinstance(pair, (list, tuple)) else pair!r} is not a pair of two "
+                              f"phones of the 39-phone set, each in one pair only (e.g. [[ih,eh],[ah,ae]]; the phones: "
+                              f"{' '.join(phones)})")
+        seen |= set(pair)
+    return [list(p) for p in pairs]

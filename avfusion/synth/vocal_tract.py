@@ -39,14 +39,17 @@ F23_BAND = (1000.0, 3600.0)
 MIN_RADIUS = 0.8  # poles this close to the unit circle are formants; broader ones shape the tilt
 
 
-def token_articulation(n_tokens: int, rng: np.random.Generator, coupling: float) -> tuple[np.ndarray, np.ndarray]:
+def token_articulation(n_tokens: int, rng: np.random.Generator, coupling) -> tuple[np.ndarray, np.ndarray]:
     """(n, 3) deviations (open, width, round) for the mouth and (n, 3) for the sound, each standard normal;
-    the sound's correlate with the mouth's by `coupling` (0: independent streams, 1: one articulation)."""
-    if not 0.0 <= coupling <= 1.0:
-        raise ValueError(f"coupling must be in [0, 1], got {coupling}")
+    the sound's correlate with the mouth's by `coupling` (0: independent streams, 1: one articulation, -1: one
+    articulation mirrored), one value or one per token."""
+    c = np.asarray(coupling, np.float64)
+    if np.any(np.abs(c) > 1.0) or (c.ndim == 0 and c < 0):
+        raise ValueError(f"coupling must be in [0, 1] (per token: [-1, 1]), got {coupling}")
     seen = rng.standard_normal((n_tokens, 3))
     own = rng.standard_normal((n_tokens, 3))
-    return seen, coupling * seen + np.sqrt(1.0 - coupling**2) * own
+    c = c[:, None] if c.ndim else c
+    return seen, c * seen + np.sqrt(1.0 - c**2) * own
 
 
 def reshape_formants(audio: np.ndarray, sample_rate: int, segments: Sequence[Segment], deviations: np.ndarray,
