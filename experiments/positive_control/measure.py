@@ -3,6 +3,7 @@ product of the streams, on the phone pairs of `conf/data/synthetic_interaction.y
 
     python experiments/positive_control/measure.py --sd 2 3 4 6 --work /tmp/positive_control \
         --export experiments/positive_control/results
+    python experiments/positive_control/measure.py --runs <run dirs trained on data=synthetic_interaction>
 
 For each `interaction_sd`, the corpus is generated (`avfusion-synth data=synthetic_interaction`) and prepared with
 the default front-end (`avfusion-prepare`), as a user would; then, on the prepared frames of each pair's two labels
@@ -124,6 +125,36 @@ def coupling_signs(train: FrameData, dev: FrameData, p: int, q: int, reference: 
     return out
 
 
+def run_pairs(run_dir: Path, pairs: list[list[str]]) -> dict:
+    """A trained run on the control's pairs (dev): per pair, the share of its frames whose posterior is higher for
+    the frame's own label than for the other (the two-way decision the interaction carries), with an interval over
+    dev utterances; and its dev frame error over all classes (clean, from its report)."""
+    from omegaconf import OmegaConf
+
+    from avfusion import api
+    from avfusion.frames.cache import frames_directory
+
+    run = api.load_run(run_dir)
+    corpus, _ = api.load_corpus(run.config)
+    dev = FrameData.load(frames_directory(OmegaConf.to_container(run.config.frontend, resolve=True), run.scheme,
+                                          corpus) / "dev")
+    posteriors = run.model.posteriors(dev)
+    labels, utterance = np.asarray(dev.labels), np.repeat(np.arange(len(dev.ids)), dev.lengths)
+    classes = list(run.scheme.units)
+    report = json.loads((run_dir / "report.json").read_text())
+    out = {"run": str(run_dir), "fusion": run.name, "seed": run.seed,
+           "dev_frame_error": next(r["frame_error"] for r in report["dev"] if r["condition"] == "clean")}
+    for p_name, q_name in pairs:
+        p, q = classes.index(p_name), classes.index(q_name)
+        keep = np.isin(labels, [p, q])
+        own = np.where(labels[keep] == p, p, q)
+        other = np.where(labels[keep] == p, q, p)
+        rows = np.flatnonzero(keep)
+        correct = (posteriors[rows, own] > posteriors[rows, other]).astype(float)
+        out[f"{p_name}/{q_name}"] = [float(correct.mean()), *interval(correct, utterance[keep])]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sd", type=float, nargs="+", default=[2.0, 3.0, 4.0, 6.0])
@@ -131,10 +162,23 @@ def main() -> None:
     parser.add_argument("--components", type=int, default=16)
     parser.add_argument("--reference", default="iy")
     parser.add_argument("--export", type=Path)
+    parser.add_argument("--runs", type=Path, nargs="*", help="trained runs to score on the pairs instead")
     args = parser.parse_args()
     from omegaconf import OmegaConf
 
-    pairs = OmegaConf.load("conf/data/synthetic_interaction.yaml").realism.interaction_pairs
+    pairs = [list(p) for p in OmegaConf.load("conf/data/synthetic_interaction.yaml").realism.interaction_pairs]
+    if args.runs:
+        scored = [run_pairs(run, pairs) for run in args.runs]
+        names = [f"{p}/{q}" for p, q in pairs]
+        print(f"| fusion | seed | dev frame error | {' | '.join(names)} (own label above the other's) |")
+        print("|---|---|---|" + "---|" * len(names))
+        for row in sorted(scored, key=lambda r: (r["fusion"], r["seed"])):
+            print(f"| {row['fusion']} | {row['seed']} | {row['dev_frame_error']:.3f} | " + " | ".join(
+                f"{row[n][0]:.3f} [{row[n][1]:.3f}, {row[n][2]:.3f}]" for n in names) + " |")
+        if args.export:
+            args.export.mkdir(parents=True, exist_ok=True)
+            (args.export / "runs.json").write_text(json.dumps(scored, indent=1))
+        return
     classes = list(get_scheme("phone").units)
     results = []
     print(f"| interaction_sd | pair | dev frames | chance | audio | video | audio+video | product | "
