@@ -144,6 +144,7 @@ def run_pairs(run_dir: Path, pairs: list[list[str]]) -> dict:
     report = json.loads((run_dir / "report.json").read_text())
     out = {"run": str(run_dir), "fusion": run.name, "seed": run.seed,
            "dev_frame_error": next(r["frame_error"] for r in report["dev"] if r["condition"] == "clean")}
+    out["by_utterance"] = {}
     for p_name, q_name in pairs:
         p, q = classes.index(p_name), classes.index(q_name)
         keep = np.isin(labels, [p, q])
@@ -152,7 +153,22 @@ def run_pairs(run_dir: Path, pairs: list[list[str]]) -> dict:
         rows = np.flatnonzero(keep)
         correct = (posteriors[rows, own] > posteriors[rows, other]).astype(float)
         out[f"{p_name}/{q_name}"] = [float(correct.mean()), *interval(correct, utterance[keep])]
+        # as a report's row: per dev utterance, the pair's frames decided wrongly and all of them
+        out["by_utterance"][f"{p_name}/{q_name}"] = {
+            "id": list(dev.ids), "speaker": list(dev.speakers),
+            "frame_errors": np.bincount(utterance[keep], 1 - correct, len(dev.ids)).astype(int).tolist(),
+            "frames": np.bincount(utterance[keep], minlength=len(dev.ids)).tolist()}
     return out
+
+
+def paired_against(scored: list[dict], pair: str, baseline: str) -> dict:
+    """Each fusion's share of the pair's frames decided wrongly minus the baseline's, with the protocol's 95%
+    interval (avfusion.reporting.intervals: seeds x dev speakers x utterances, paired by seed)."""
+    from avfusion.reporting.intervals import intervals
+
+    reports = [{"name": r["fusion"], "seed": r["seed"],
+                "dev": [{"condition": pair, "by_utterance": r["by_utterance"][pair]}]} for r in scored]
+    return intervals(reports, pair, "frame_error", baseline=baseline, split="dev")
 
 
 def main() -> None:
@@ -175,6 +191,11 @@ def main() -> None:
         for row in sorted(scored, key=lambda r: (r["fusion"], r["seed"])):
             print(f"| {row['fusion']} | {row['seed']} | {row['dev_frame_error']:.3f} | " + " | ".join(
                 f"{row[n][0]:.3f} [{row[n][1]:.3f}, {row[n][2]:.3f}]" for n in names) + " |")
+        if "concat" in {r["fusion"] for r in scored}:
+            print("\nshare of the pair's frames decided wrongly, minus concat's (negative: fewer errors than concat):\n")
+            for name in names:
+                for fusion, iv in paired_against(scored, name, "concat").items():
+                    print(f"- {name}, {fusion}: {iv} ({iv.seeds} seeds x {iv.speakers} dev speakers x utterances)")
         if args.export:
             args.export.mkdir(parents=True, exist_ok=True)
             (args.export / "runs.json").write_text(json.dumps(scored, indent=1))
