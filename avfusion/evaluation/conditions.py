@@ -26,7 +26,7 @@ import numpy as np
 
 from avfusion.corpus.types import Utterance
 from avfusion.errors import ConfigError
-from avfusion.frames.data import FrameData, frames_of
+from avfusion.frames.data import FrameData, frames_of, with_audio, with_video
 from avfusion.frames.labelling import FrameLabeller
 from avfusion.frames.writer import save_in_batches
 from avfusion.noise import NoiseCondition, NoiseMixer
@@ -143,8 +143,9 @@ def noisy_frames(frontend, clean: FrameData, utterances: list[Utterance], condit
     names = [m for m in frontend.computed_from("audio") if m in clean.features]  # the audio and its measures
 
     def part(rows: slice) -> dict[str, np.ndarray]:
-        audio = frontend.transform(utterances[rows], lambda u, w: noise(u, w, condition), modalities=names)
-        return {m: np.concatenate(xs) for m, xs in audio.items()}
+        noisy = with_audio(frontend, clean.utterances_between(rows.start, rows.stop), utterances[rows],
+                           lambda u, w: noise(u, w, condition))
+        return {m: noisy.features[m] for m in names}
 
     offsets = {m: clean.offsets for m in names}
     if cache_dir is None:
@@ -169,11 +170,8 @@ def degraded_frames(frontend, clean: FrameData, utterances: list[Utterance], vid
                           "reads none (frontend=audio_only?)")
 
     def part(rows: slice) -> dict[str, np.ndarray]:
-        batch = utterances[rows]
-        out = {m: np.concatenate(xs) for m, xs in frontend.transform(batch, modalities=features, video=video).items()} \
-            if features else {}
-        streams = frontend.streams_of(batch, clean.lengths[rows], video) if clean.streams else {}
-        return {**out, **{m: s.frames for m, s in streams.items()}}
+        data = with_video(frontend, clean.utterances_between(rows.start, rows.stop), utterances[rows], video)
+        return {m: data.features[m] if m in features else data.streams[m].frames for m in offsets}
 
     offsets = {**{m: clean.offsets for m in features}, **{m: s.offsets for m, s in clean.streams.items()}}
     if cache_dir is None:

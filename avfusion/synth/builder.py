@@ -104,7 +104,7 @@ class CorpusBuilder:
         frames = self.render_video(spec, folded, realism.articulation_sd * seen, duration, rng)
         with atomic_path(paths["alignment"]) as tmp:
             # the phones as spoken, or (positive control) as relabelled, folded
-            write_textgrid(tmp, {"words": speech.words, "phones": speech.phones if scale is None else labelled},
+            write_textgrid(tmp, {"words": speech.words, "phones": labelled if realism.interaction_pairs else speech.phones},
                            duration)
         write_video(paths["video"], frames, corpus.video.fps)
         with atomic_path(paths["audio"]) as tmp:

@@ -62,12 +62,14 @@ def frames_of_labels(data: FrameData, labels: list[int], utterances: bool = Fals
 
 
 def interval(correct: np.ndarray, groups: np.ndarray, n: int = 1000, seed: int = 0) -> list[float]:
-    """95% interval of the share correct, dev utterances resampled (a token's frames are not independent)."""
+    """95% interval of the share correct, dev utterances resampled (a token's frames are not independent):
+    `resample_counts` with each utterance a group of its own."""
+    from avfusion.reporting.intervals import resample_counts
+
     ids, inverse = np.unique(groups, return_inverse=True)
-    hits, counts = np.bincount(inverse, weights=correct), np.bincount(inverse)
-    draws = np.random.default_rng(seed).integers(0, len(ids), (n, len(ids)))
-    shares = hits[draws].sum(axis=1) / counts[draws].sum(axis=1)
-    return [float(x) for x in np.percentile(shares, [2.5, 97.5])]
+    hits, frames = np.bincount(inverse, weights=correct), np.bincount(inverse)
+    drawn = resample_counts([str(i) for i in ids], n, seed)
+    return [float(x) for x in np.percentile((drawn @ hits) / (drawn @ frames), [2.5, 97.5])]
 
 
 def probes(train: FrameData, dev: FrameData, p: int, q: int, components: int, seed: int = 0) -> dict:
@@ -198,7 +200,7 @@ def main() -> None:
                     print(f"- {name}, {fusion}: {iv} ({iv.seeds} seeds x {iv.speakers} dev speakers x utterances)")
         if args.export:
             args.export.mkdir(parents=True, exist_ok=True)
-            (args.export / "runs.json").write_text(json.dumps(scored, indent=1))
+            (args.export / "runs.json").write_text(json.dumps(scored))
         return
     classes = list(get_scheme("phone").units)
     results = []
