@@ -218,6 +218,7 @@ def train(cfg: DictConfig, run_dir: str | Path, name: str | None = None) -> dict
     train_noise.check(sources, corpus)
     frontend, frames, scheme = prepare(cfg, corpus)
     decoding.check(len(scheme.units))
+    evaluator.check_contrasts(scheme)
     frames_dir = frames_directory(OmegaConf.to_container(cfg.frontend, resolve=True), scheme, corpus)
     shaping = stage_shaping(cfg, train_noise)
     settings = TrainSettings(run_dir=run_dir, training=training, trainer=instantiate(cfg.trainer),
@@ -442,6 +443,7 @@ def evaluate(cfg: DictConfig) -> dict:
     if len(runs) < len(loaded):
         runs = {f"{run.name}#{i}": run for i, run in enumerate(loaded)}
     evaluator, decoding = evaluator_of(cfg), instantiate(cfg.decoding, _convert_="all")
+    evaluator.check_contrasts(first.scheme)
     sources = noise_sources(cfg)
     evaluator.check(sources)
     corpus, validation = load_corpus(first.config)  # the run's own data and on_error policy

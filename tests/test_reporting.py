@@ -205,3 +205,71 @@ def test_figures_name_the_metric_draw_clean_apart_and_key_the_visemes(tmp_path):
     plt.close("all")
     key = plots.viseme_key(["V1", "E", "S"], per_line=2)
     assert key.splitlines() == ["V1: ao ah aa er oy aw hh   E: p b m", "S: sil"]
+
+
+def test_contrasts_score_the_pairs_two_way_decision_alone():
+    """evaluation.contrasts: of the frames of P or Q, those whose posterior is not higher for their own unit than for
+    the partner's count as wrong, whatever the other classes get (the positive control's interaction-carried pairs)."""
+    s = get_scheme("phone")
+    idx = {p: i for i, p in enumerate(s.classes)}
+    truth = ["ih", "ih", "eh", "eh", "ah", "ae", "t", "ih"]
+    post = np.full((8, s.num_classes), 0.01)
+    # ih frame 0: ih > eh (right, though t wins the frame); ih frame 1: eh > ih (wrong); eh frames: right, then a tie
+    for f, (a, b) in enumerate([("ih", "eh"), ("eh", "ih"), ("eh", "ih"), ("eh", "ih"), ("ae", "ah"), ("ae", "ah"),
+                                ("t", "ih"), ("ih", "eh")]):
+        post[f, idx[a]], post[f, idx[b]] = 0.3, 0.2
+    post[0, idx["t"]] = 0.4
+    post[3, idx["ih"]] = post[3, idx["eh"]] = 0.25  # a tie is no decision for the frame's own unit: wrong
+    data = FrameData({"audio": np.zeros((8, 1), np.float32)}, np.array([idx[p] for p in truth]),
+                     np.array([0, 4, 8]), ["u", "v"], ["s", "s"])
+    refs = [reference_of(["ih", "eh"], [[0, 2], [2, 4]], [idx["ih"], idx["eh"]]),
+            reference_of(["ah", "ae", "t", "ih"], [[0, 1], [1, 2], [2, 3], [3, 4]],
+                         [idx["ah"], idx["ae"], idx["t"], idx["ih"]])]
+    out = score(post, data, refs, s, FramewiseDecoder(s, min_frames=1), contrasts=[["ih", "eh"], ["ah", "ae"]])
+    assert out["contrast_error_ih_eh"] == pytest.approx(2 / 5)  # frames 1 and 3 of 0, 1, 2, 3, 7
+    assert out["contrast_error_ah_ae"] == pytest.approx(1 / 2)  # the ah frame chose ae
+    assert out["contrast_error"] == pytest.approx(3 / 7)
+    detail = out["by_utterance"]
+    assert detail["contrast_errors_ih_eh"] == [2, 0] and detail["contrast_frames_ih_eh"] == [4, 1]
+    assert detail["contrast_errors"] == [2, 1] and detail["contrast_frames"] == [4, 3]
+    assert "contrast_error" not in score(post, data, refs, s, FramewiseDecoder(s, min_frames=1))  # none asked: none
+
+    states = get_scheme("phone_state")  # states are summed into their phone before the decision
+    post3 = np.full((1, states.num_classes), 0.01)
+    post3[0, [states.classes.index(c) for c in ("ih_b", "ih_m", "ih_e")]] = 0.1
+    post3[0, states.classes.index("eh_m")] = 0.25
+    one = FrameData({"audio": np.zeros((1, 1), np.float32)}, np.array([states.classes.index("ih_m")]), np.array([0, 1]),
+                    ["u"], ["s"])
+    ref = Reference(["ih"], np.array([[0, 1]]), np.array([states.units.index("ih")]))
+    assert score(post3, one, [ref], states, FramewiseDecoder(states, min_frames=1),
+                 contrasts=[["ih", "eh"]])["contrast_error"] == 0.0  # 0.3 for ih's states against eh's 0.25 + 0.02
+
+
+def test_the_report_gives_contrast_intervals_beside_per_and_frame_error(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    for name, rate in (("concat", 0.5), ("bilinear", 0.3)):
+        for seed in (0, 1):
+            n = 12
+            frames = rng.integers(20, 40, n)
+            detail = {"id": [f"u{i}" for i in range(n)], "speaker": [f"s{i % 4}" for i in range(n)],
+                      "errors": [1] * n, "reference": [10] * n, "frame_errors": [2] * n, "frames": [20] * n,
+                      "contrast_errors": rng.binomial(frames, rate).tolist(), "contrast_frames": frames.tolist(),
+                      "contrast_errors_ih_eh": [0] * n, "contrast_frames_ih_eh": [1] * n}
+            row = {"condition": "clean", "per": 0.1, "frame_error": 0.1, "contrast_error": rate,
+                   "contrast_error_ih_eh": 0.0, "by_utterance": detail}
+            (tmp_path / f"{name}-s{seed}").mkdir()
+            (tmp_path / f"{name}-s{seed}" / "report.json").write_text(json.dumps(
+                {"name": name, "seed": seed, "label_scheme": "phone", "test": [row], "dev": [row]}))
+    out = subprocess.run([sys.executable, "-m", "avfusion.cli.report", str(tmp_path), "--baseline", "concat",
+                          "--no-plots"], capture_output=True, text=True, check=True).stdout
+    assert "| contrast_error - contrast_error(concat), 95% interval" in out
+    assert "| contrast_error_ih_eh | seeds |" in out  # each pair's mean beside the pooled decision
+    table = out.split("| contrast_error - contrast_error(concat)")[1]
+    bilinear = next(line for line in table.splitlines() if line.startswith("| bilinear |"))
+    value, low, high = (float(x) for x in bilinear.split("|")[4].replace("[", "").replace("]", "").replace(",", "")
+                        .split())
+    assert low < value < high < 0 and value == pytest.approx(-0.2, abs=0.05)  # 0.3 against 0.5, paired

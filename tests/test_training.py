@@ -104,7 +104,7 @@ def test_a_frozen_head_on_hidden_outputs_computed_once_learns_what_it_learns_on_
     assert json.loads((per_batch / "report.json").read_text())["test"] == report
 
 
-def test_evaluate_cli_reproduces_the_report(tiny_root, concat_run):
+def test_evaluate_cli_reproduces_the_report(tiny_root, concat_run, tmp_path):
     run, _ = concat_run
     before = json.loads((run / "report.json").read_text())["test"]
     # training kept its noisy conditions beside the prepared frames; the evaluation below reads them
@@ -113,6 +113,23 @@ def test_evaluate_cli_reproduces_the_report(tiny_root, concat_run):
                     "noise.babble.talkers=3"],
                    check=True, capture_output=True, cwd=run)
     assert json.loads((run / "report.json").read_text())["test"] == before  # seeded noise: same numbers
+    # evaluation.contrasts adds the pairs' two-way decision, pooled and per pair, with per-utterance counts; the rest
+    # of every row is what it was
+    subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.snrs_db=[0]",
+                    "noise.babble.talkers=3", "evaluation.contrasts=[[ih,eh],[ah,ae]]", f"output_dir={tmp_path}"],
+                   check=True, capture_output=True, cwd=run)
+    for row, old in zip(json.loads((tmp_path / "report.json").read_text())["test"], before, strict=True):
+        detail = row["by_utterance"]
+        pair_frames = np.add(detail["contrast_frames_ih_eh"], detail["contrast_frames_ah_ae"])
+        assert 0 < sum(detail["contrast_frames"]) < row["frames"] and detail["contrast_frames"] == pair_frames.tolist()
+        assert row["contrast_error"] == pytest.approx(sum(detail["contrast_errors"]) / sum(detail["contrast_frames"]))
+        assert {k: v for k, v in row.items() if not k.startswith("contrast_") and k != "by_utterance"} == \
+            {k: v for k, v in old.items() if k != "by_utterance"}
+    # the contrasts' pairs are phones of the run's scheme, checked before any work
+    wrong = subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]", "evaluation.contrasts=[[ih,zz]]"],
+                           capture_output=True, text=True, cwd=run)
+    assert wrong.returncode == 2 and "evaluation.contrasts: 'zz' is not a unit of the phone scheme" in wrong.stderr
+    assert "Traceback" not in wrong.stderr
 
 
 def test_evaluation_in_batches_from_disk_gives_the_numbers_of_evaluation_in_memory(tiny_root, concat_run, tmp_path,

@@ -72,6 +72,7 @@ CONFIG_CASES = [
     ("train", ["train_noise=multi", "train_noise.head_only=true", "fusion=audio_only"], "train_noise.head_only=true"),
     ("train", ["data.n_speakers=0"], "data.n_speakers=0: must be a whole number >= 3"),
     ("train", ["data.realism.coupling=2"], "data.realism.coupling=2: must be a number >= 0"),
+    ("train", ["evaluation.contrasts=[[ih,ih]]"], "evaluation.contrasts=[['ih', 'ih']]: must be a list of items each a pair of two different unit names"),
     ("train", ["data.realism.interaction_pairs=[[ih,ih]]"], "data.realism.interaction_pairs: ['ih', 'ih'] is not a pair of two phones"),
     ("train", ["data.audio.pad_range_s=[0.3,0.1]"], "data.audio.pad_range_s=[0.3, 0.1]: give [low, high] with low <= high"),
     ("train", ["trainer.max_epochs=0"], "trainer.max_epochs=0: must be a whole number >= 1"),

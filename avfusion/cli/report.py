@@ -1,7 +1,7 @@
 """`avfusion-report DIR [--metric per] [--baseline NAME] [--no-plots]`: tables (model x condition) from every
 report.json under DIR, for the dev split (where conclusions are drawn) and the test split (reported once):
-each metric's mean (± sample std over seeds), the sequence error rate and the frame error with 95% intervals
-(a paired bootstrap over seeds crossed with speakers and their utterances; with >= 2 seeds also the seed-level
+each metric's mean (± sample std over seeds), the sequence error rate and the frame error (and the contrasts'
+two-way decision error where the runs scored `evaluation.contrasts`) with 95% intervals (a paired bootstrap over seeds crossed with speakers and their utterances; with >= 2 seeds also the seed-level
 t interval), and with --baseline, each model's paired difference from that model with its intervals. Writes
 summary.md, summary.csv and PNG plots (the sequence error rate and the frame error against SNR with interval
 bands; viseme confusions of audio-only and of the fusion best on dev at 0 dB)."""
@@ -18,7 +18,7 @@ from avfusion.cli.boundary import user_errors
 from avfusion.errors import UserError
 from avfusion.reporting.intervals import interval_table, intervals
 from avfusion.reporting.plots import metric_name, noise_curves, plot_confusions, plot_error_vs_snr
-from avfusion.reporting.report import METRICS, SPLITS, find_reports, split_rows, sweep_rows, sweep_table
+from avfusion.reporting.report import METRICS, SPLITS, find_reports, metrics_in, split_rows, sweep_rows, sweep_table
 from avfusion.utils.atomic import write_text_atomic
 from avfusion.utils.machine import capability
 
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     reports = find_reports(args.directory)
     if not reports:
         raise UserError(f"{args.directory}: no report.json under it (a run or sweep folder of avfusion-train)")
-    present = [m for m in METRICS if all(m in row for r in reports for row in r["test"])]
+    present = metrics_in(reports)
     if not present:
         raise UserError(f"the reports under {args.directory} mix phone and word metrics: report them separately")
     first = args.metric or present[0]
@@ -82,7 +82,7 @@ def split_tables(reports: list[dict], split: str, metrics: list[str], sequence: 
     tables = "\n\n".join(sweep_table(reports, m, split) for m in metrics)
     conditions = list(dict.fromkeys(row["condition"] for r in reports for row in split_rows(r, split)))
     ranges = {m: {c: intervals(reports, c, m, split=split) for c in conditions}
-              for m in dict.fromkeys([sequence, "frame_error"])}
+              for m in dict.fromkeys([sequence, "frame_error", *(["contrast_error"] if "contrast_error" in metrics else [])])}
     if not any(ranges[sequence].values()):
         if baselines:
             raise UserError(f"--baseline: the reports under {directory} have no per-utterance results (made by an "

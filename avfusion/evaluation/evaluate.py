@@ -7,7 +7,10 @@ with each kind of error as a count and a rate; the decoders its decoding reports
 own (`per_framewise` beside viterbi). Word schemes (GRID, LRS3) give the same with words:
 `frame_error_word`, `wer`. `segment_error`: each non-silence segment of the reference alignment
 classified as a whole (mean log posterior of its units over its frames), the phone (word)
-classification error given the boundaries.
+classification error given the boundaries. With `evaluation.contrasts` (pairs of units [P, Q]):
+`contrast_error`, the share of the pairs' frames whose unit posterior is not higher for the frame's own unit
+than for its partner (the two-way decision alone, e.g. the interaction-carried pairs of the positive control),
+and `contrast_error_P_Q` per pair.
 """
 
 from __future__ import annotations
@@ -37,6 +40,13 @@ from avfusion.models.encoders import EncoderOutputs
 from avfusion.utils.rules import check_fields, each, integer, number, optional, text
 
 log = logging.getLogger(__name__)
+
+
+def pair_of_names(value) -> str | None:
+    """A contrast: two different names."""
+    ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) for v in value) \
+        and value[0] != value[1]
+    return None if ok else "a pair of two different unit names"
 
 
 def posteriors(model, data: FrameData, batch_size: int = 8192, kept: EncoderOutputs | None = None) -> np.ndarray:
@@ -79,10 +89,34 @@ def log_units(scheme: LabelScheme, posteriors: np.ndarray) -> np.ndarray:
     return np.log(np.maximum(scheme.unit_posteriors(posteriors), 1e-12))
 
 
+def contrast_columns(posteriors: np.ndarray, data: FrameData, scheme: LabelScheme, contrasts: list[list[str]]) -> dict:
+    """The pairs' two-way decisions: per pair [P, Q], of the frames whose unit is P or Q, those whose unit posterior
+    is not higher for their own unit than for the other (`contrast_error_P_Q`), and all pairs pooled
+    (`contrast_error`); per utterance, each count and its frames (`by_utterance`, for intervals)."""
+    units = list(scheme.units)
+    truth = scheme.unit_of_class[np.asarray(data.labels)]
+    utterance = np.repeat(np.arange(len(data.ids)), data.lengths)
+    row, detail = {}, {}
+    for p, q in contrasts:
+        rows = np.flatnonzero(np.isin(truth, [units.index(p), units.index(q)]))
+        unit_post = scheme.unit_posteriors(posteriors[rows])
+        own = truth[rows]
+        other = np.where(own == units.index(p), units.index(q), units.index(p))
+        wrong = unit_post[np.arange(len(rows)), own] <= unit_post[np.arange(len(rows)), other]
+        row[f"contrast_error_{p}_{q}"] = float(wrong.mean()) if len(rows) else float("nan")
+        detail[f"contrast_errors_{p}_{q}"] = np.bincount(utterance[rows], wrong, len(data.ids)).astype(int).tolist()
+        detail[f"contrast_frames_{p}_{q}"] = np.bincount(utterance[rows], minlength=len(data.ids)).tolist()
+    errors = np.sum([detail[f"contrast_errors_{p}_{q}"] for p, q in contrasts], axis=0)
+    frames = np.sum([detail[f"contrast_frames_{p}_{q}"] for p, q in contrasts], axis=0)
+    row["contrast_error"] = float(errors.sum() / frames.sum()) if frames.sum() else float("nan")
+    detail.update(contrast_errors=errors.tolist(), contrast_frames=frames.tolist())
+    return {**row, "by_utterance": detail}
+
+
 def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], scheme: LabelScheme,
-          decoder: Decoder, beside: dict[str, Decoder] | None = None) -> dict:
+          decoder: Decoder, beside: dict[str, Decoder] | None = None, contrasts: list[list[str]] = ()) -> dict:
     """Metrics of (N, C) class posteriors against the utterances' references; each decoder of `beside`
-    adds its error rate beside the decoder's (`per_<name>`)."""
+    adds its error rate beside the decoder's (`per_<name>`); `contrasts` adds the pairs' two-way decisions."""
     predicted = posteriors.argmax(axis=1)
     to_unit = scheme.unit_of_class
     guessed = np.concatenate([segment_predictions(log_units(scheme, posteriors[data.utterance(u)]), ref.spans)
@@ -105,6 +139,10 @@ def score(posteriors: np.ndarray, data: FrameData, references: list[Reference], 
                          "frame_errors": [int(wrong[data.utterance(u)].sum()) for u in range(len(data.ids))],
                          "frames": [int(n) for n in data.lengths]},
     }
+    if contrasts:
+        columns = contrast_columns(posteriors, data, scheme, contrasts)
+        row["by_utterance"].update(columns.pop("by_utterance"))
+        row.update(columns)
     for other, other_decoder in (beside or {}).items():
         row[f"{metric}_{other}"] = sequence_errors(posteriors, data, references, scheme, other_decoder).rate
     if "viseme" in scheme.groups:
@@ -136,8 +174,8 @@ def pooled_by_utterance(detail: dict) -> dict:
     ids = list(dict.fromkeys(detail["id"]))
     index = {u: i for i, u in enumerate(ids)}
     rows = np.array([index[u] for u in detail["id"]])
-    summed = {k: np.bincount(rows, weights=detail[k], minlength=len(ids)).astype(int).tolist()
-              for k in ("errors", "reference", "frame_errors", "frames")}
+    summed = {k: np.bincount(rows, weights=v, minlength=len(ids)).astype(int).tolist()
+              for k, v in detail.items() if k not in ("id", "speaker")}
     speakers = dict(zip(detail["id"], detail["speaker"]))
     return {"id": ids, "speaker": [speakers[u] for u in ids], **summed}
 
@@ -167,6 +205,7 @@ class Evaluator:
     video_severities: list[float]  # each in (0, 1]
     pairs: list[list]  # [noise, snr_db, degradation, severity]: an audio noise with a video degradation
     missing_streams: list[str]  # encoders scored as absent, one condition each (models trained with modality dropout)
+    contrasts: list[list[str]]  # pairs of units [P, Q] whose two-way decision is scored beside (contrast_error)
     seed: int
     batch_size: int
     report_dev: bool  # also score dev in every condition: the table conclusions are drawn from
@@ -182,6 +221,7 @@ class Evaluator:
                                           "video_degradations": each(text, example="[occlusion,blur]"),
                                           "video_severities": each(number(above=0.0, high=1.0), example="[0.5,1.0]"),
                                           "missing_streams": each(text, example="[audio,video]"),
+                                          "contrasts": each(pair_of_names, example="[[ih,eh],[ah,ae]]"),
                                           "hidden_in_memory_gib": optional(number(0))})
         severity, snr = number(above=0.0, high=1.0), number()
         for pair in self.pairs:
@@ -280,6 +320,14 @@ class Evaluator:
         means = weights.mean(axis=0, dtype=np.float64).round(4).tolist()
         return {"stream_weights": dict(zip(model.head.weight_labels, means))}
 
+    def check_contrasts(self, scheme: LabelScheme) -> None:
+        """Fail before any work when a contrast names a unit the label scheme lacks."""
+        for pair in self.contrasts:
+            unknown = [u for u in pair if u not in scheme.units]
+            if unknown:
+                raise ConfigError(f"evaluation.contrasts: {unknown[0]!r} is not a unit of the {scheme.name} scheme "
+                                  f"(its units: {' '.join(scheme.units)})")
+
     def check(self, sources: dict[str, NoiseSource], corpus=None) -> None:
         """Fail before any work when a condition's noise or video degradation is unknown or misconfigured, and
         before training when the corpus cannot give it."""
@@ -306,6 +354,7 @@ class Evaluator:
         progress log ("evaluating 80 dev utterances: clean"). `known`: condition name -> the posteriors of every model
         (and "combined") on these very utterances in that condition, already computed (dev tuning's
         `dev_posteriors`): used as they are where the condition has one noise draw."""
+        self.check_contrasts(scheme)
         names = list(models) + (["combined"] if combine is not None else [])
         missing = [n for n in names if n not in decoders]
         if missing:
@@ -340,7 +389,7 @@ class Evaluator:
                 decoder = decoders[name]
                 if isinstance(decoder, PerCondition):  # tuned on dev in this very condition
                     decoder = decoder.for_condition(condition.name)
-                row.update(score(p, data, references * draws, scheme, decoder, beside))
+                row.update(score(p, data, references * draws, scheme, decoder, beside, self.contrasts))
                 row.update(self.mean_stream_weights(models.get(name), data, kept, condition.missing))
                 if draws > 1:  # each utterance once, its draws' counts summed: intervals resample utterances
                     row.update(utterances=len(utterances), noise_draws=draws,

@@ -22,9 +22,20 @@ import numpy as np
 
 from avfusion.errors import UserError
 
-# metric -> (per-utterance numerator, denominator) in a report row's `by_utterance`
+# metric -> (per-utterance numerator, denominator) in a report row's `by_utterance`; contrast_error_<P>_<Q>, each
+# contrast pair's own (evaluation.contrasts), is ratio_of's
 RATIOS = {"per": ("errors", "reference"), "wer": ("errors", "reference"),
-          "frame_error": ("frame_errors", "frames")}
+          "frame_error": ("frame_errors", "frames"), "contrast_error": ("contrast_errors", "contrast_frames")}
+
+
+def ratio_of(metric: str) -> tuple[str, str]:
+    """The per-utterance numerator and denominator of `metric` (a one-line error for one without them)."""
+    if metric in RATIOS:
+        return RATIOS[metric]
+    if metric.startswith("contrast_error_"):  # one contrast pair's
+        pair = metric.removeprefix("contrast_error")
+        return f"contrast_errors{pair}", f"contrast_frames{pair}"
+    raise UserError(f"confidence intervals are computed for {sorted(RATIOS)} and contrast_error_<P>_<Q>, not {metric!r}")
 
 
 @dataclass(frozen=True)
@@ -73,8 +84,7 @@ def resamples(speakers: list[str], n_resamples: int = 2000, seed: int = 0) -> li
 
 def _rows(reports: list[dict], condition: str, metric: str, split: str = "test") -> dict[str, dict[int, dict]]:
     """Each model's per-utterance data of `condition` by seed, checked to share a test set."""
-    if metric not in RATIOS:
-        raise UserError(f"confidence intervals are computed for {sorted(RATIOS)}, not {metric!r}")
+    ratio_of(metric)  # a metric with per-utterance counts
     by_model: dict[str, dict[int, dict]] = defaultdict(dict)
     ids = None
     for rep in reports:
@@ -96,7 +106,7 @@ def _rows(reports: list[dict], condition: str, metric: str, split: str = "test")
 
 def _seed_rates(details: dict[int, dict], metric: str, counts: np.ndarray) -> np.ndarray:
     """(seeds, resamples): each seed's rate on each speaker resample (rows of `counts`), a ratio of sums."""
-    top, bottom = RATIOS[metric]
+    top, bottom = ratio_of(metric)
     return np.stack([(counts @ d[top]) / (counts @ d[bottom]) for d in details.values()])
 
 

@@ -12,7 +12,7 @@ from avfusion.errors import UserError
 from avfusion.utils.atomic import write_text_atomic
 
 METRICS = ("per", "per_framewise", "frame_error", "frame_error_phone", "wer", "wer_framewise", "frame_error_word",
-           "segment_error", "substitution_rate", "deletion_rate", "insertion_rate")
+           "segment_error", "substitution_rate", "deletion_rate", "insertion_rate", "contrast_error")
 SEQUENCE_METRIC = {"phone": "per", "word": "wer"}
 
 
@@ -71,6 +71,13 @@ def split_rows(report: dict, split: str = "test") -> list[dict]:
     return report.get(split) or []
 
 
+def metrics_in(reports: list[dict], split: str = "test") -> list[str]:
+    """The metrics every row of `split` has, in METRICS' order, then each contrast pair's (evaluation.contrasts)."""
+    rows = [row for r in reports for row in split_rows(r, split)]
+    pairs = sorted({k for row in rows for k in row if k.startswith("contrast_error_")})
+    return [m for m in [*METRICS, *pairs] if rows and all(m in row for row in rows)]
+
+
 def seed_values(reports: list[dict], metric: str, split: str = "test") -> tuple[dict[str, dict[str, list[float]]], dict[str, set], list[str]]:
     """{model: {condition: [value per run]}}, the seeds of each model, and the conditions in order."""
     values: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
@@ -92,8 +99,8 @@ def spread(values: list[float]) -> float | None:
 
 def sweep_table(reports: list[dict], metric: str = "per", split: str = "test") -> str:
     """One row per model name, one column per condition; mean (+- sample std over seeds when several)."""
-    if metric not in METRICS:
-        raise ValueError(f"unknown metric {metric!r}; choose from {METRICS}")
+    if metric not in METRICS and not metric.startswith("contrast_error_"):
+        raise ValueError(f"unknown metric {metric!r}; choose from {METRICS} or a contrast_error_<P>_<Q>")
     values, seeds, conditions = seed_values(reports, metric, split)
     header = f"| {metric} | seeds | " + " | ".join(conditions) + " |"
     lines = [header, "|---|---:|" + "---:|" * len(conditions)]
