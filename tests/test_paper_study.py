@@ -46,6 +46,36 @@ def test_grids_runs_only_the_chosen_grids_and_names_the_valid_range(tmp_path, mo
     assert {"seed=0,1,2,3,4", "data=synthetic_study", "name=concat_head2", "training.head_seed=1000"} <= set(claims)
 
 
+def test_the_third_edition_runs_its_parts_and_weights_the_streams_of_clean_and_multi_condition_runs(tmp_path,
+                                                                                                  monkeypatch):
+    study = load_study()
+    commands = []
+    monkeypatch.setattr(study, "run", lambda cmd, log=None: commands.append(cmd))
+    out = tmp_path / "third"
+    for run in ("audio_only-paper_500-multi-s1", "video_only-paper_500-clean-s1"):  # one seed's members finished
+        (out / run).mkdir(parents=True)
+        (out / run / "report.json").write_text(json.dumps({"name": run.split("-")[0], "seed": 1}))
+    monkeypatch.setattr(sys, "argv", ["run_study.py", "--variant", "third", "--output", str(out), "--grids", "3"])
+    study.main()
+    (trained,) = [c for c in commands if "avfusion.cli.train" in c]
+    assert {"fusion=stream_weighted,gated_concat", "train_noise.head_only=true", "frontend=reliability",
+            "seed=0,1,2,3,4", "evaluation.noises=[white,babble,music]", "decoding.tune=pooled"} <= set(trained)
+    weighted = [c for c in commands if "avfusion.cli.evaluate" in c]
+    assert len(weighted) == 2  # fixed_weight and oracle_weight of the multi-condition audio_only and video_only, seed 1
+    fixed = weighted[0]
+    assert f"run_dirs=[{out / 'audio_only-paper_500-multi-s1'},{out / 'video_only-paper_500-clean-s1'}]" in fixed
+    assert {"weights=per_condition", "rule=product", "name='fixed_weight(multi audio_only+video_only)'",
+            f"output_dir={out / 'combinations' / 'fixed_weight-audio_only_multi-video_only-s1'}"} <= set(fixed)
+    assert "weights=oracle" in weighted[1] and "evaluation.pairs=[[babble,0,occlusion,1.0]]" in weighted[1]
+    # the positive control scores its pairs; the cd_state part has the paper's targets
+    for variant, wanted in (("third_control", {"data=synthetic_interaction", "evaluation.contrasts=[[ih,eh],[ah,ae]]"}),
+                            ("third_cd_state", {"label_scheme=cd_state", "seed=0,1,2"})):
+        monkeypatch.setattr(sys, "argv", ["run_study.py", "--variant", variant, "--output", str(tmp_path / variant),
+                                          "--grids", "1"])
+        study.main()
+        assert wanted <= set([c for c in commands if "avfusion.cli.train" in c][-1])
+
+
 def test_export_adds_to_the_timing_log_of_earlier_sessions(tmp_path):
     study = load_study()
     sweep, kept = tmp_path / "sweep", tmp_path / "kept"

@@ -101,8 +101,68 @@ STUDIES = {
 }
 
 STUDIES["claims"]["common"] = [*STUDIES["full"]["common"], "decoding.tune=pooled"]
+# the reliability-weighted heads learn where the clean-trained streams fail: one copy of each training (and dev)
+# utterance beside it, its audio noisy (white, pink or babble at -5 to 20 dB) or, for 30% of copies, its video
+# degraded at 0.3 to 1.0; the encoders stay clean-trained (issue #34, experiments/stream_weights)
+RELIABILITY_TRAINING = ["train_noise=multi", "train_noise.head_only=true",
+                        "train_noise.video_degradations=[occlusion,blur,pixel_noise,low_light,frozen_frames]",
+                        "train_noise.video_share=0.3", "train_noise.video_severity=[0.3,1.0]"]
+# The third edition (issue #40), in parts with their own sweep folders. The study corpus under the whole protocol:
+# 5 seeds, decoders tuned pooled, every run reading frontend=reliability (one set of prepared frames for all);
+# conditions: clean, white, babble and music (a kind multi-condition training never hears) at 20 to -10 dB, two
+# video degradations on clean audio, babble 0 dB with occlusion
+STUDIES["third"] = {
+    "output": "outputs/paper_study_third",
+    "seeds": [0, 1, 2, 3, 4],
+    "common": ["data=synthetic_study", "frontend=reliability", "decoding.tune=pooled",
+               "evaluation.noises=[white,babble,music]", "evaluation.snrs_db=[20,10,5,0,-5,-10]",
+               "evaluation.video_degradations=[occlusion,pixel_noise]", "evaluation.video_severities=[1.0]",
+               "evaluation.pairs=[[babble,0,occlusion,1.0]]",
+               *(o for o in STUDIES["full"]["common"] if o.startswith("decoding."))],
+    "grids": [
+        ["fusion=audio_only,video_only,concat,bilinear,bilinear_unshared"],
+        ["fusion=concat", "training.head_seed=1000", "name=concat_head2"],  # the average's control
+        ["fusion=stream_weighted,gated_concat", *RELIABILITY_TRAINING],
+        ["fusion=audio_only,concat,bilinear,bilinear_unshared", "train_noise=multi"],
+        ["fusion=fisher"],  # one pooled head
+        ["fusion=fisher", "train_noise=multi"],
+    ],
+    "combinations": [
+        ("average", ["concat", "bilinear"]),
+        ("average", ["concat", "concat_head2"]),  # its control: two heads on one pre-training
+        ("fixed_weight", ["audio_only", "video_only"]),  # a weight per condition, chosen on dev there
+        ("oracle_weight", ["audio_only", "video_only"]),  # chosen on the frames scored: a bound, never a model
+        ("average", ["concat/multi", "bilinear/multi"]),
+        ("fixed_weight", ["audio_only/multi", "video_only"]),
+        ("oracle_weight", ["audio_only/multi", "video_only"]),
+    ],
+    "baselines": ["audio_only", "concat"],
+}
+STUDIES["third_control"] = {  # does a head find a class-specific audio-visual interaction where the corpus has one?
+    "output": "outputs/paper_study_third_control",
+    "seeds": [0, 1, 2, 3, 4],
+    # the quick variant's settings on the control corpus, its interaction-carried pairs scored (contrast_error)
+    "common": ["data=synthetic_interaction", "evaluation.contrasts=[[ih,eh],[ah,ae]]", "decoding.tune=pooled",
+               *(o for o in STUDIES["quick"]["common"] if not o.startswith("data="))],
+    "grids": [["fusion=concat,concat_joint,bilinear,bilinear_unshared"]],
+    "combinations": [],
+    "baselines": ["concat"],
+}
+STUDIES["third_cd_state"] = {  # the paper's targets: frame error over tied context-dependent states
+    "output": "outputs/paper_study_third_cd_state",
+    "seeds": [0, 1, 2],
+    "common": ["data=synthetic_study", "label_scheme=cd_state", "decoding.tune=pooled", "evaluation.noises=[white,babble]",
+               "evaluation.snrs_db=[0]", *(o for o in STUDIES["full"]["common"] if o.startswith("decoding."))],
+    "grids": [["fusion=audio_only,concat,bilinear"],
+              ["fusion=concat", "training.head_seed=1000", "name=concat_head2"]],
+    "combinations": [("average", ["concat", "bilinear"]), ("average", ["concat", "concat_head2"])],
+    "baselines": ["audio_only", "concat"],
+}
 
-RULES = {"average": "mean", "product": "product"}  # combination -> avfusion-evaluate rule
+# combination -> avfusion-evaluate's rule and weights (fixed_weight, oracle_weight: the classic stream weighting of
+# the uni-modal posteriors, a weight per condition chosen on dev there, or on the frames scored as a bound)
+RULES = {"average": ("mean", "equal"), "product": ("product", "equal"), "fixed_weight": ("product", "per_condition"),
+         "oracle_weight": ("product", "oracle")}
 TIMING = "timing.tsv"  # in the sweep folder, one line per step: start, seconds, command
 
 
@@ -127,10 +187,12 @@ def run(cmd: list[str], log: Path | None = None) -> None:
 
 
 def run_dir(output: Path, name: str, seed: int) -> Path:
-    """The folder of the run reported as `name` (a fusion config, or a name= given in a grid)."""
+    """The folder of the run reported as `name` (a fusion config, or a name= given in a grid; `name/multi`: its
+    multi-condition run)."""
+    name, _, noise = name.partition("/")
     aliases = {"bilinear_600_f100": folder("bilinear", seed, encoder="paper_600"),
                "bilinear_500x5_f200": folder("bilinear", seed, encoder="paper_500x5")}
-    return output / aliases.get(name, folder(name, seed))
+    return output / aliases.get(name, folder(name, seed, noise or "clean"))
 
 
 def subdir(grid: list[str]) -> str:
@@ -155,12 +217,15 @@ def combine(output: Path, combinations: list, seeds: list[int], evaluation: list
             if len(set(taken)) < len(taken):
                 continue  # a seed ensemble needs as many seeds as it has members
             dirs = [run_dir(output, m, s) for m, s in taken]
-            name = f"{rule}({'+'.join(m.replace('@next', ' next seed ') .strip() for m in members)})"
-            out = output / "combinations" / f"{rule}-{'-'.join(m.replace('@next', '_next') for m in members)}-s{seed}"
+            shown = (" ".join(reversed(m.replace("@next", " next seed ").strip().split("/"))) for m in members)
+            name = f"{rule}({'+'.join(shown)})"  # e.g. average(concat+concat next seed), fixed_weight(multi audio_only+...)
+            out = output / "combinations" / \
+                f"{rule}-{'-'.join(m.replace('@next', '_next').replace('/', '_') for m in members)}-s{seed}"
             if (out / "report.json").is_file() or not all((d / "report.json").is_file() for d in dirs):
                 continue
+            how, weights = RULES[rule]
             run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{','.join(map(str, dirs))}]",
-                 "weights=equal", f"rule={RULES[rule]}", f"name='{name}'", f"output_dir={out}", *evaluation], log)
+                 f"weights={weights}", f"rule={how}", f"name='{name}'", f"output_dir={out}", *evaluation], log)
 
 
 def grid_study_parser(description: str, output: str, grids: list[str]) -> argparse.ArgumentParser:
@@ -194,7 +259,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variant", choices=sorted(STUDIES), default="full",
                         help="full (default), quick (under 30 minutes on 2 cores), claims (the full variant's claimed "
-                             "comparisons over 5 seeds, pooled decoder tuning)")
+                             "comparisons over 5 seeds, pooled decoder tuning), third_*: the third edition's parts")
     parser.add_argument("--quick", action="store_true", help="= --variant quick")
     parser.add_argument("--seeds", type=int, nargs="+", default=None, help=f"default: {SEEDS} (claims: 0 to 4)")
     parser.add_argument("--output", type=Path, default=None, help="the sweep folder (default: the study's)")

@@ -22,18 +22,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_study"))
-from run_study import STUDIES, export, grid_study_parser, run  # noqa: E402  the quick study's settings, its runner and exporter
+from run_study import RELIABILITY_TRAINING, STUDIES, export, grid_study_parser, run  # noqa: E402  the quick study's settings, its runner and exporter
 
 CONDITIONS = ["evaluation.noises=[white,babble]", "evaluation.snrs_db=[10,0,-5]",
               "evaluation.video_degradations=[occlusion,pixel_noise]", "evaluation.video_severities=[1.0]",
               "evaluation.pairs=[[babble,0,occlusion,1.0]]"]
 COMMON = [o for o in STUDIES["quick"]["common"] if not o.startswith("evaluation.")] + CONDITIONS + \
     ["frontend=reliability"]
-# the heads learn where the clean-trained streams fail: one copy of each training (and dev) utterance beside it,
-# its audio noisy (white, pink or babble at -5 to 20 dB) or, for 30% of copies, its video degraded at 0.3 to 1.0
-RELIABILITY_TRAINING = ["train_noise=multi", "train_noise.head_only=true",
-                        "train_noise.video_degradations=[occlusion,blur,pixel_noise,low_light,frozen_frames]",
-                        "train_noise.video_share=0.3", "train_noise.video_severity=[0.3,1.0]"]
 # (name prefix, fusions, overrides): grids 1 and 2 first (they pre-train the encoders the others take from the
 # stage cache); grids 5 and 7, modality dropout (0.3, 0.1): one concat head for audio-only, video-only and both;
 # grid 6, concat's head trained on the reliability heads' copies without any reliability input
