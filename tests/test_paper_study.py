@@ -76,6 +76,17 @@ def test_the_third_edition_runs_its_parts_and_weights_the_streams_of_clean_and_m
         assert wanted <= set([c for c in commands if "avfusion.cli.train" in c][-1])
 
 
+def test_a_step_logs_its_wall_time_and_the_peak_memory_of_its_process(tmp_path):
+    study = load_study()
+    log = tmp_path / study.TIMING
+    study.run([sys.executable, "-c", "block = bytearray(300 * 2**20); block[::4096] = b'x' * len(block[::4096])"], log)
+    started, seconds, command, peak_mb = log.read_text().rstrip("\n").split("\t")
+    assert float(seconds) >= 0 and command.startswith("block = bytearray") and 300 <= float(peak_mb) < 600
+    with pytest.raises(subprocess.CalledProcessError):
+        study.run([sys.executable, "-c", "raise SystemExit(3)"], log)
+    assert len(log.read_text().splitlines()) == 1  # a failed step is not logged as done
+
+
 def test_export_adds_to_the_timing_log_of_earlier_sessions(tmp_path):
     study = load_study()
     sweep, kept = tmp_path / "sweep", tmp_path / "kept"
@@ -113,7 +124,7 @@ def test_the_quick_study_runs_every_grid_and_combination_and_reports_them(tiny_r
     assert len(list((tiny_root / "study_cache").glob("*/complete"))) == 3 * 2
     # every step's wall time is logged; --export keeps the reports (what git holds of a study stopped part way)
     steps = (out / "timing.tsv").read_text().splitlines()
-    assert len(steps) == 2 + 4 and all(float(line.split("\t")[1]) >= 0 for line in steps)
+    assert len(steps) == 2 + 4 and all(float(line.split("\t")[1]) >= 0 < float(line.split("\t")[3]) for line in steps)
     kept = tiny_root / "kept"
     subprocess.run([sys.executable, str(SCRIPT), "--quick", "--output", str(out), "--export", str(kept)], check=True)
     exported = sorted(p.relative_to(kept) for p in kept.rglob("report.json"))

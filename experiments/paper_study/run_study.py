@@ -10,7 +10,7 @@ Each grid is an `avfusion-train -m` sweep into the same folder (training.resume=
 killed study stopped); pre-trained encoders are shared through the stage cache, so each encoder is
 pre-trained once per seed, architecture and training condition. Posterior combinations are
 `avfusion-evaluate` runs with equal weights (so their dev numbers are not tuned on dev), each as soon as
-its runs are finished. Every step's wall time goes to <output>/timing.tsv.
+its runs are finished. Every step's wall time and peak memory go to <output>/timing.tsv.
 
 A study longer than one sitting: run the same command again (finished runs are neither trained nor
 evaluated again), and keep the finished reports with `--export experiments/paper_study/results/full`;
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -163,7 +164,7 @@ STUDIES["third_cd_state"] = {  # the paper's targets: frame error over tied cont
 # the uni-modal posteriors, a weight per condition chosen on dev there, or on the frames scored as a bound)
 RULES = {"average": ("mean", "equal"), "product": ("product", "equal"), "fixed_weight": ("product", "per_condition"),
          "oracle_weight": ("product", "oracle")}
-TIMING = "timing.tsv"  # in the sweep folder, one line per step: start, seconds, command
+TIMING = "timing.tsv"  # in the sweep folder, one line per step: start, seconds, command, peak RSS in MB (since #40)
 
 
 def folder(fusion: str, seed: int, noise: str = "clean", encoder: str = "paper_500") -> str:
@@ -175,15 +176,20 @@ SUBDIR = "${hydra:runtime.choices.fusion}-${hydra:runtime.choices.encoder}-${hyd
 
 
 def run(cmd: list[str], log: Path | None = None) -> None:
-    """Run a step; with `log`, append its wall time (a study's time summed over the sessions it took)."""
+    """Run a step; with `log`, append its wall time and the peak resident memory of its largest process (a study's
+    time summed over the sessions it took, and the memory it needs)."""
     print("+", " ".join(cmd), flush=True)
     started = time.time()
-    subprocess.run(cmd, check=True)
+    child = subprocess.Popen(cmd)
+    _, status, usage = os.wait4(child.pid, 0)  # the step's own resource use (ru_maxrss: KiB on Linux)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    if child.returncode:
+        raise subprocess.CalledProcessError(child.returncode, cmd)
     if log is not None:
         log.parent.mkdir(parents=True, exist_ok=True)
         with log.open("a") as f:
             f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(started))}\t{time.time() - started:.0f}"
-                    f"\t{' '.join(cmd[2:])}\n")
+                    f"\t{' '.join(cmd[2:])}\t{usage.ru_maxrss / 1024:.0f}\n")
 
 
 def run_dir(output: Path, name: str, seed: int) -> Path:
