@@ -58,7 +58,7 @@ def test_the_third_edition_runs_its_parts_and_weights_the_streams_of_clean_and_m
     monkeypatch.setattr(sys, "argv", ["run_study.py", "--variant", "third", "--output", str(out), "--grids", "3"])
     study.main()
     (trained,) = [c for c in commands if "avfusion.cli.train" in c]
-    assert {"fusion=stream_weighted,gated_concat", "train_noise.head_only=true", "frontend=reliability",
+    assert {"fusion=stream_weighted", "name=stream_weighted", "train_noise.head_only=true", "frontend=reliability",
             "seed=0,1,2,3,4", "evaluation.noises=[white,babble,music]", "decoding.tune=pooled"} <= set(trained)
     weighted = [c for c in commands if "avfusion.cli.evaluate" in c]
     assert len(weighted) == 2  # fixed_weight and oracle_weight of the multi-condition audio_only and video_only, seed 1
@@ -143,3 +143,18 @@ def test_compare_machines_finds_no_difference_between_two_copies_of_the_same_run
     bad = subprocess.run([sys.executable, str(SCRIPT.parent / "compare_machines.py"), str(results), str(tmp_path),
                           "--models", "concat"], capture_output=True, text=True)
     assert bad.returncode == 2 and "lacks reports of ['concat']" in bad.stderr
+
+
+def test_a_verdict_needs_every_metric_on_one_side_of_zero():
+    spec = importlib.util.spec_from_file_location("verdicts", SCRIPT.parent / "verdicts.py")
+    verdicts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(verdicts)
+    from avfusion.reporting.intervals import Interval
+
+    below, above, across = Interval(-0.02, -0.03, -0.01, 5, 10), Interval(0.02, 0.01, 0.03, 5, 10), \
+        Interval(0.0, -0.01, 0.01, 5, 10)
+    assert verdicts.verdict({"per": below, "frame_error": below}) == "**better**"
+    assert verdicts.verdict({"per": above, "frame_error": above}) == "**worse**"
+    assert verdicts.verdict({"per": below, "frame_error": above}) == "decoder-dependent"
+    assert verdicts.verdict({"per": across, "frame_error": above}) == "frame error only: worse"
+    assert verdicts.verdict({"per": across, "frame_error": across}) == "·"

@@ -123,7 +123,8 @@ STUDIES["third"] = {
     "grids": [
         ["fusion=audio_only,video_only,concat,bilinear,bilinear_unshared"],
         ["fusion=concat", "training.head_seed=1000", "name=concat_head2"],  # the average's control
-        ["fusion=stream_weighted,gated_concat", *RELIABILITY_TRAINING],
+        ["fusion=stream_weighted", "name=stream_weighted", *RELIABILITY_TRAINING],  # named as in experiments/stream_weights
+        ["fusion=gated_concat", "name=gated_concat", *RELIABILITY_TRAINING],
         ["fusion=audio_only,concat,bilinear,bilinear_unshared", "train_noise=multi"],
         ["fusion=fisher"],  # one pooled head
         ["fusion=fisher", "train_noise=multi"],
