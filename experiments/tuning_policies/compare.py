@@ -2,6 +2,8 @@
 test (or dev) PER and frame error per model, condition and policy.
 
     python experiments/tuning_policies/compare.py outputs/default_study [--conditions "babble 0 dB" "babble 5 dB"]
+    python experiments/tuning_policies/compare.py outputs/paper_study_third_control --split dev \
+        --overrides "evaluation.snrs_db=[10,0]" "evaluation.contrasts=[[ih,eh],[ah,ae]]"   # a study's own conditions
 
 Each run (a folder with run.json under the study) is evaluated under every policy other than its own into
 <study>_tuning/<policy>/<run>/ beside the study (so that `avfusion-report <study>` still reads one report a
@@ -27,6 +29,8 @@ def main() -> None:
     parser.add_argument("study", type=Path, help="a folder of finished runs (e.g. outputs/default_study)")
     parser.add_argument("--conditions", nargs="+", default=["babble 0 dB", "babble 5 dB"])
     parser.add_argument("--split", choices=["test", "dev"], default="test")
+    parser.add_argument("--overrides", nargs="+", default=[],
+                        help="avfusion-evaluate overrides: the study's own conditions where they are not the defaults")
     args = parser.parse_args()
     runs = sorted(p.parent for p in args.study.glob("*/run.json"))
     if not runs:
@@ -41,7 +45,8 @@ def main() -> None:
             out = args.study.with_name(f"{args.study.name}_tuning") / policy / run.name
             if not (out / "report.json").is_file():
                 subprocess.run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{run}]",
-                                f"decoding.tune={policy}", f"output_dir={out}"], check=True, stdout=subprocess.DEVNULL)
+                                f"decoding.tune={policy}", f"output_dir={out}", *args.overrides], check=True,
+                               stdout=subprocess.DEVNULL)
             reports[run.name, policy] = json.loads((out / "report.json").read_text())
     print(table(reports, [r.name for r in runs], args.conditions, args.split))
 
