@@ -391,6 +391,7 @@ def test_kill_9_at_a_random_step_of_each_stage_then_resume_equals_the_uninterrup
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow  # ~15 s; the report's interval and baseline tables stay in the default run (test_reporting.py)
 def test_multirun_over_two_fusions_gives_a_two_row_table(tiny_root):
     sweep = tiny_root / "sweep"
     train_cli(tiny_root, "fusion=audio_only,video_only", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}",
