@@ -62,13 +62,17 @@ def frames_of_labels(data: FrameData, labels: list[int], utterances: bool = Fals
 
 
 def interval(correct: np.ndarray, groups: np.ndarray, n: int = 1000, seed: int = 0) -> list[float]:
-    """95% interval of the share correct, dev utterances resampled (a token's frames are not independent):
-    `resample_counts` with each utterance a group of its own."""
+    """95% interval of the share correct, dev utterances resampled (a token's frames are not independent)."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    return share_interval(np.bincount(inverse, weights=correct), np.bincount(inverse), n, seed)
+
+
+def share_interval(hits: np.ndarray, frames: np.ndarray, n: int = 1000, seed: int = 0) -> list[float]:
+    """95% interval of sum(hits) / sum(frames) over the utterances given (each a group of its own), resampled by
+    `resample_counts`."""
     from avfusion.reporting.intervals import resample_counts
 
-    ids, inverse = np.unique(groups, return_inverse=True)
-    hits, frames = np.bincount(inverse, weights=correct), np.bincount(inverse)
-    drawn = resample_counts([str(i) for i in ids], n, seed)
+    drawn = resample_counts([str(i) for i in range(len(frames))], n, seed)
     return [float(x) for x in np.percentile((drawn @ hits) / (drawn @ frames), [2.5, 97.5])]
 
 
@@ -134,32 +138,27 @@ def run_pairs(run_dir: Path, pairs: list[list[str]]) -> dict:
     from omegaconf import OmegaConf
 
     from avfusion import api
+    from avfusion.evaluation.evaluate import contrast_columns
     from avfusion.frames.cache import frames_directory
 
     run = api.load_run(run_dir)
     corpus, _ = api.load_corpus(run.config)
     dev = FrameData.load(frames_directory(OmegaConf.to_container(run.config.frontend, resolve=True), run.scheme,
                                           corpus) / "dev")
-    posteriors = run.model.posteriors(dev)
-    labels, utterance = np.asarray(dev.labels), np.repeat(np.arange(len(dev.ids)), dev.lengths)
-    classes = list(run.scheme.units)
+    columns = contrast_columns(run.model.posteriors(dev), dev, run.scheme, pairs)  # what evaluation.contrasts scores
     report = json.loads((run_dir / "report.json").read_text())
     out = {"run": str(run_dir), "fusion": run.name, "seed": run.seed,
            "dev_frame_error": next(r["frame_error"] for r in report["dev"] if r["condition"] == "clean")}
     out["by_utterance"] = {}
     for p_name, q_name in pairs:
-        p, q = classes.index(p_name), classes.index(q_name)
-        keep = np.isin(labels, [p, q])
-        own = np.where(labels[keep] == p, p, q)
-        other = np.where(labels[keep] == p, q, p)
-        rows = np.flatnonzero(keep)
-        correct = (posteriors[rows, own] > posteriors[rows, other]).astype(float)
-        out[f"{p_name}/{q_name}"] = [float(correct.mean()), *interval(correct, utterance[keep])]
+        errors = np.array(columns["by_utterance"][f"contrast_errors_{p_name}_{q_name}"])
+        frames = np.array(columns["by_utterance"][f"contrast_frames_{p_name}_{q_name}"])
+        some = frames > 0  # the utterances holding the pair's frames
+        out[f"{p_name}/{q_name}"] = [1 - columns[f"contrast_error_{p_name}_{q_name}"],
+                                     *share_interval((frames - errors)[some], frames[some])]
         # as a report's row: per dev utterance, the pair's frames decided wrongly and all of them
-        out["by_utterance"][f"{p_name}/{q_name}"] = {
-            "id": list(dev.ids), "speaker": list(dev.speakers),
-            "frame_errors": np.bincount(utterance[keep], 1 - correct, len(dev.ids)).astype(int).tolist(),
-            "frames": np.bincount(utterance[keep], minlength=len(dev.ids)).tolist()}
+        out["by_utterance"][f"{p_name}/{q_name}"] = {"id": list(dev.ids), "speaker": list(dev.speakers),
+                                                     "frame_errors": errors.tolist(), "frames": frames.tolist()}
     return out
 
 
