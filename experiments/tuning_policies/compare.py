@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("study", type=Path, help="a folder of finished runs (e.g. outputs/default_study)")
     parser.add_argument("--conditions", nargs="+", default=["babble 0 dB", "babble 5 dB"])
     parser.add_argument("--split", choices=["test", "dev"], default="test")
+    parser.add_argument("--policies", nargs="+", choices=POLICIES, default=list(POLICIES),
+                        help="decode again under these only (default: all); the table then shows these")
     parser.add_argument("--overrides", nargs="+", default=[],
                         help="avfusion-evaluate overrides: the study's own conditions where they are not the defaults")
     args = parser.parse_args()
@@ -39,7 +41,7 @@ def main() -> None:
     for run in runs:
         own = json.loads((run / "report.json").read_text())
         reports[run.name, own["evaluation"].get("tuning", "clean")] = own
-        for policy in POLICIES:
+        for policy in args.policies:
             if (run.name, policy) in reports:
                 continue
             out = args.study.with_name(f"{args.study.name}_tuning") / policy / run.name
@@ -48,20 +50,20 @@ def main() -> None:
                                 f"decoding.tune={policy}", f"output_dir={out}", *args.overrides], check=True,
                                stdout=subprocess.DEVNULL)
             reports[run.name, policy] = json.loads((out / "report.json").read_text())
-    print(table(reports, [r.name for r in runs], args.conditions, args.split))
+    print(table(reports, [r.name for r in runs], args.conditions, args.split, args.policies))
 
 
-def table(reports: dict, models: list[str], conditions: list[str], split: str) -> str:
-    header = "| model | condition | frame_error | " + " | ".join(f"per ({p})" for p in POLICIES) + " |"
-    lines = [header, "|---|---|---:|" + "---:|" * len(POLICIES)]
+def table(reports: dict, models: list[str], conditions: list[str], split: str, policies=POLICIES) -> str:
+    header = "| model | condition | frame_error | " + " | ".join(f"per ({p})" for p in policies) + " |"
+    lines = [header, "|---|---|---:|" + "---:|" * len(policies)]
     for model in models:
         for condition in conditions:
-            rows = {p: next(r for r in reports[model, p][split] if r["condition"] == condition) for p in POLICIES}
+            rows = {p: next(r for r in reports[model, p][split] if r["condition"] == condition) for p in policies}
             frame_errors = {round(r["frame_error"], 9) for r in rows.values()}
             if len(frame_errors) != 1:
                 raise SystemExit(f"{model}, {condition}: frame error differs between policies {frame_errors}: "
                                  "the runs were not decoded from the same posteriors")
-            lines.append(f"| {model} | {condition} | {rows[POLICIES[0]]['frame_error']:.3f} | "
+            lines.append(f"| {model} | {condition} | {rows[policies[0]]['frame_error']:.3f} | "
                          + " | ".join(f"{rows[p]['per']:.3f}" for p in rows) + " |")
     return "\n".join(lines)
 
