@@ -159,7 +159,8 @@ def main() -> None:
     parser.add_argument("--claims", choices=sorted(CLAIMS), default="third")
     parser.add_argument("--conditions", nargs="+", default=None, help="default: every condition of the reports")
     args = parser.parse_args()
-    reports = [r for r in find_reports(args.directory) if r.get(args.split)]
+    # runs decoded again under another tuning policy (tuning_policies/compare.py) carry it in their name
+    reports = [{**r, "name": r["name"].split(" [tuned ")[0]} for r in find_reports(args.directory) if r.get(args.split)]
     if not reports:
         raise SystemExit(f"{args.directory}: no report with {args.split} rows")
     sequence = "wer" if "wer" in reports[0][args.split][0] else "per"
