@@ -1,10 +1,11 @@
 """`avfusion-report DIR [--metric per] [--baseline NAME] [--no-plots]`: tables (model x condition) from every
 report.json under DIR, for the dev split (where conclusions are drawn) and the test split (reported once):
 each metric's mean (± sample std over seeds), the sequence error rate and the frame error (and the contrasts'
-two-way decision error where the runs scored `evaluation.contrasts`) with 95% intervals (a paired bootstrap over seeds crossed with speakers and their utterances; with >= 2 seeds also the seed-level
-t interval), and with --baseline, each model's paired difference from that model with its intervals. Writes
-summary.md, summary.csv and PNG plots (the sequence error rate and the frame error against SNR with interval
-bands; viseme confusions of audio-only and of the fusion best on dev at 0 dB)."""
+two-way decision error where the runs scored `evaluation.contrasts`) with 95% intervals (a paired bootstrap
+over seeds crossed with speakers and their utterances; with >= 2 seeds also the seed-level t interval), and
+with --baseline, each model's paired difference from that model with its intervals. Writes summary.md,
+summary.csv and PNG plots (each of those metrics against SNR with interval bands; viseme confusions of
+audio-only and of the fusion best on dev at 0 dB)."""
 
 from __future__ import annotations
 

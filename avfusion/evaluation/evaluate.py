@@ -37,16 +37,9 @@ from avfusion.metrics.per import EditCounts, edit_counts, segment_predictions
 from avfusion.noise import NoiseCondition, NoiseMixer, NoiseSource, check_sources, conditions
 from avfusion.noise.video import DegradedVideo, VideoDegradation
 from avfusion.models.encoders import EncoderOutputs
-from avfusion.utils.rules import check_fields, each, integer, number, optional, text
+from avfusion.utils.rules import check_fields, distinct_pair, each, integer, number, optional, text
 
 log = logging.getLogger(__name__)
-
-
-def pair_of_names(value) -> str | None:
-    """A contrast: two different names."""
-    ok = isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, str) for v in value) \
-        and value[0] != value[1]
-    return None if ok else "a pair of two different unit names"
 
 
 def posteriors(model, data: FrameData, batch_size: int = 8192, kept: EncoderOutputs | None = None) -> np.ndarray:
@@ -221,7 +214,7 @@ class Evaluator:
                                           "video_degradations": each(text, example="[occlusion,blur]"),
                                           "video_severities": each(number(above=0.0, high=1.0), example="[0.5,1.0]"),
                                           "missing_streams": each(text, example="[audio,video]"),
-                                          "contrasts": each(pair_of_names, example="[[ih,eh],[ah,ae]]"),
+                                          "contrasts": each(distinct_pair, example="[[ih,eh],[ah,ae]]"),
                                           "hidden_in_memory_gib": optional(number(0))})
         severity, snr = number(above=0.0, high=1.0), number()
         for pair in self.pairs:

@@ -50,6 +50,13 @@ def text(value) -> str | None:
     return None if isinstance(value, str) else "a name"  # e.g. a noise source's
 
 
+def distinct_pair(value) -> str | None:
+    """Two different names (e.g. a contrast's two units)."""
+    ok = isinstance(value, (list, tuple, ListConfig)) and len(value) == 2 and all(isinstance(v, str) for v in value) \
+        and value[0] != value[1]
+    return None if ok else "a pair of two different unit names"
+
+
 def each(rule: Rule, non_empty: bool = False, example: str = "[a,b]") -> Rule:
     def check(value):
         if not isinstance(value, (list, tuple, ListConfig)):
