@@ -5,12 +5,15 @@ averages and their ensemble controls, then one report (dev and test tables, inte
     python experiments/paper_study/run_study.py --quick    # the quick variant (default corpus) -> outputs/paper_study_quick
     python experiments/paper_study/run_study.py --variant claims  # the claimed comparisons, 5 seeds, pooled tuning
     python experiments/paper_study/run_study.py --quick --seeds 0 1 --output outputs/mine data.root=...  # overrides
+    python experiments/paper_study/run_study.py --variant third_control   # the third edition's parts (issue #40):
+    python experiments/paper_study/run_study.py --variant third --grids 3 4   # third_control, third_cd_state, third
 
 Each grid is an `avfusion-train -m` sweep into the same folder (training.resume=true: rerunning continues where a
 killed study stopped); pre-trained encoders are shared through the stage cache, so each encoder is
 pre-trained once per seed, architecture and training condition. Posterior combinations are
-`avfusion-evaluate` runs with equal weights (so their dev numbers are not tuned on dev), each as soon as
-its runs are finished. Every step's wall time and peak memory go to <output>/timing.tsv.
+`avfusion-evaluate` runs with equal weights (so their dev numbers are not tuned on dev), or for fixed_weight /
+oracle_weight with stream weights per condition (chosen on dev there, or on the frames scored as a bound),
+each as soon as its runs are finished. Every step's wall time and peak memory go to <output>/timing.tsv.
 
 A study longer than one sitting: run the same command again (finished runs are neither trained nor
 evaluated again), and keep the finished reports with `--export experiments/paper_study/results/full`;
