@@ -181,7 +181,8 @@ SUBDIR = "${hydra:runtime.choices.fusion}-${hydra:runtime.choices.encoder}-${hyd
 
 def run(cmd: list[str], log: Path | None = None) -> None:
     """Run a step; with `log`, append its wall time and the peak resident memory of its largest process (a study's
-    time summed over the sessions it took, and the memory it needs)."""
+    time summed over the sessions it took, and the memory it needs; the peak counts this small process's own
+    memory at the fork)."""
     print("+", " ".join(cmd), flush=True)
     started = time.time()
     child = subprocess.Popen(cmd)
