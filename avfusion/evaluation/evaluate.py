@@ -91,10 +91,11 @@ def contrast_columns(posteriors: np.ndarray, data: FrameData, scheme: LabelSchem
     utterance = np.repeat(np.arange(len(data.ids)), data.lengths)
     row, detail = {}, {}
     for p, q in contrasts:
-        rows = np.flatnonzero(np.isin(truth, [units.index(p), units.index(q)]))
+        first, second = units.index(p), units.index(q)
+        rows = np.flatnonzero(np.isin(truth, [first, second]))
         unit_post = scheme.unit_posteriors(posteriors[rows])
         own = truth[rows]
-        other = np.where(own == units.index(p), units.index(q), units.index(p))
+        other = np.where(own == first, second, first)
         wrong = unit_post[np.arange(len(rows)), own] <= unit_post[np.arange(len(rows)), other]
         row[f"contrast_error_{p}_{q}"] = float(wrong.mean()) if len(rows) else float("nan")
         detail[f"contrast_errors_{p}_{q}"] = np.bincount(utterance[rows], wrong, len(data.ids)).astype(int).tolist()

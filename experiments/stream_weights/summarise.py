@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,13 +22,11 @@ import numpy as np
 from avfusion.reporting.intervals import intervals
 from avfusion.reporting.report import find_reports
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "paper_study"))
+from verdicts import mean_rate  # noqa: E402  a model's mean rate over seeds in one condition
+
 FUSIONS = ["concat", "bilinear", "fixed_weight", "stream_weighted", "gated_concat", "noisy_head_concat"]
 SINGLE = ["audio_only", "video_only"]
-
-
-def mean_rate(reports: list[dict], name: str, condition: str, metric: str, split: str) -> float:
-    rows = [r for rep in reports if rep["name"] == name for r in rep[split] if r["condition"] == condition]
-    return float(np.mean([r[metric] for r in rows])) if rows else float("nan")
 
 
 def renamed(reports: list[dict], name: str, condition: str, as_name: str, as_condition: str, split: str) -> list[dict]:
