@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,6 +75,27 @@ def test_the_third_edition_runs_its_parts_and_weights_the_streams_of_clean_and_m
                                           "--grids", "1"])
         study.main()
         assert wanted <= set([c for c in commands if "avfusion.cli.train" in c][-1])
+
+
+def test_two_study_processes_never_evaluate_the_same_combination_and_a_killed_ones_claim_lapses(tmp_path, monkeypatch):
+    study = load_study()
+    for run in ("concat-paper_500-clean-s0", "concat_head2-paper_500-clean-s0"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "report.json").write_text(json.dumps({"name": run.split("-")[0], "seed": 0}))
+    evaluated = []
+    monkeypatch.setattr(study, "run", lambda cmd, log=None: evaluated.append(cmd))
+    out = tmp_path / "combinations" / "average-concat-concat_head2-s0"
+    out.mkdir(parents=True)
+    combination = [("average", ["concat", "concat_head2"])]
+    (out / study.CLAIM).write_text(str(os.getppid()))  # a live process is evaluating it
+    study.combine(tmp_path, combination, [0], [], tmp_path / "log")
+    assert evaluated == [] and (out / study.CLAIM).read_text() == str(os.getppid())
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    (out / study.CLAIM).write_text(str(gone.pid))  # its process was killed
+    study.combine(tmp_path, combination, [0], [], tmp_path / "log")
+    assert len(evaluated) == 1 and f"output_dir={out}" in evaluated[0]
+    assert not (out / study.CLAIM).exists()  # released when done
 
 
 def test_a_step_logs_its_wall_time_and_the_peak_memory_of_its_process(tmp_path):

@@ -232,11 +232,51 @@ def combine(output: Path, combinations: list, seeds: list[int], evaluation: list
             name = f"{rule}({'+'.join(shown)})"  # e.g. average(concat+concat next seed), fixed_weight(multi audio_only+...)
             out = output / "combinations" / \
                 f"{rule}-{'-'.join(m.replace('@next', '_next').replace('/', '_') for m in members)}-s{seed}"
-            if (out / "report.json").is_file() or not all((d / "report.json").is_file() for d in dirs):
+            if (out / "report.json").is_file() or not all((d / "report.json").is_file() for d in dirs) \
+                    or not claim(out):
                 continue
             how, weights = RULES[rule]
-            run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{','.join(map(str, dirs))}]",
-                 f"weights={weights}", f"rule={how}", f"name='{name}'", f"output_dir={out}", *evaluation], log)
+            try:
+                run([sys.executable, "-m", "avfusion.cli.evaluate", f"run_dirs=[{','.join(map(str, dirs))}]",
+                     f"weights={weights}", f"rule={how}", f"name='{name}'", f"output_dir={out}", *evaluation], log)
+            finally:
+                (out / CLAIM).unlink(missing_ok=True)
+
+
+CLAIM = ".evaluating"  # in a combination's folder while a study process evaluates it: its process id
+
+
+def claim(out: Path) -> bool:
+    """Whether this process may evaluate the combination in `out`: not while another live study process does (two
+    study processes side by side, e.g. one per grid, share the combinations); a killed process's claim lapses."""
+    out.mkdir(parents=True, exist_ok=True)
+    marker = out / CLAIM
+    for _ in range(2):
+        try:
+            fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = marker.read_text().strip()
+            except FileNotFoundError:
+                continue  # released meanwhile
+            if not owner.isdigit() or alive(int(owner)):
+                return False  # being evaluated (or the claim is being written)
+            marker.unlink(missing_ok=True)  # its process is gone: take it over
+            continue
+        with os.fdopen(fd, "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    return False
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # another user's process
+    return True
 
 
 def grid_study_parser(description: str, output: str, grids: list[str]) -> argparse.ArgumentParser:
