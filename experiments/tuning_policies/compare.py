@@ -37,6 +37,10 @@ def main() -> None:
     runs = sorted(p.parent for p in args.study.glob("*/run.json"))
     if not runs:
         parser.error(f"{args.study}: no run folders (run.json) under it")
+    unfinished = [run.name for run in runs if not (run / "report.json").is_file()]
+    if unfinished:  # still training (a study running beside this), or killed: nothing to decode yet
+        print(f"skipped, no report.json yet: {', '.join(unfinished)}", file=sys.stderr)
+        runs = [run for run in runs if run.name not in unfinished]
     reports = {}
     for run in runs:
         own = json.loads((run / "report.json").read_text())
