@@ -184,3 +184,20 @@ def test_a_verdict_needs_every_metric_on_one_side_of_zero():
     assert verdicts.verdict({"per": below, "frame_error": above}) == "decoder-dependent"
     assert verdicts.verdict({"per": across, "frame_error": above}) == "frame error only: worse"
     assert verdicts.verdict({"per": across, "frame_error": across}) == "·"
+
+
+def test_timing_counts_overlapping_steps_once_and_not_the_idle_time_between_sessions(tmp_path):
+    spec = importlib.util.spec_from_file_location("timing", SCRIPT.parent / "timing.py")
+    timing = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(timing)
+    part = tmp_path / "third"
+    part.mkdir()
+    # two steps side by side (10:00:00-10:02:00 and 10:01:00-10:03:00), one in a later session, one logged before
+    # memory was: 300 s summed, 240 s with a step running, peak 2 GB
+    (part / timing.TIMING).write_text("2026-12-06 10:00:00\t120\tgrid 1\t1024\n2026-12-06 10:01:00\t120\tgrid 2\t2048\n"
+                                      "2026-12-07 08:00:00\t60\tcombination\n")
+    table = timing.summary([part])
+    assert "| third | 3 | 5 | 4 | 2.0 |" in table  # 300 s, 240 s: the overlap counted once, the night not at all
+    (part / timing.TIMING).write_text("yesterday\t12\tgrid\n")
+    with pytest.raises(SystemExit, match=r"timing.tsv:1: not a timing line"):
+        timing.summary([part])
