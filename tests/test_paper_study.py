@@ -186,6 +186,31 @@ def test_a_verdict_needs_every_metric_on_one_side_of_zero():
     assert verdicts.verdict({"per": across, "frame_error": across}) == "·"
 
 
+def test_each_fusion_is_measured_against_the_streams_and_oracle_trained_as_it_was():
+    spec = importlib.util.spec_from_file_location("verdicts", SCRIPT.parent / "verdicts.py")
+    verdicts = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(verdicts)
+    from avfusion.reporting.intervals import Interval
+
+    rates = {"audio_only": 0.6, "audio_only+multi": 0.3, "video_only": 0.5, "concat": 0.55, "concat+multi": 0.25,
+             "oracle_weight(audio_only+video_only)": 0.45, "oracle_weight(multi audio_only+video_only)": 0.28}
+    reports = [{"name": n, "dev": [{"condition": "babble 0 dB", "per": r, "frame_error": r}]} for n, r in rates.items()]
+    compared = []
+
+    def differences(model, baseline, condition, metric):  # the difference of the means, a narrow interval
+        compared.append((model, baseline))
+        d = rates[model] - rates[baseline]
+        return Interval(d, d - 0.01, d + 0.01, 5, 10)
+
+    lines = verdicts.streams_section(reports, ["babble 0 dB"], "dev", "per", differences)
+    # clean-trained concat against video (the better clean stream here), multi-condition concat against its audio
+    assert {("concat", "video_only"), ("concat+multi", "audio_only+multi"), ("concat",
+            "oracle_weight(audio_only+video_only)"), ("concat+multi", "oracle_weight(multi audio_only+video_only)")} \
+        == set(compared)
+    assert "| (the better stream, audio multi-condition) | audio 0.300 |" in lines
+    assert "| concat+multi | -0.050 [-0.060, -0.040] ✓ |" in lines
+
+
 def test_timing_counts_overlapping_steps_once_and_not_the_idle_time_between_sessions(tmp_path):
     spec = importlib.util.spec_from_file_location("timing", SCRIPT.parent / "timing.py")
     timing = importlib.util.module_from_spec(spec)
