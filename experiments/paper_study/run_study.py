@@ -131,6 +131,8 @@ STUDIES["third"] = {
         ["fusion=audio_only,concat,bilinear,bilinear_unshared", "train_noise=multi"],
         ["fusion=fisher"],  # one pooled head
         ["fusion=fisher", "train_noise=multi"],
+        # the multi-condition average's control (a name given replaces the +multi a run is otherwise reported with)
+        ["fusion=concat", "training.head_seed=1000", "name=concat_head2+multi", "train_noise=multi"],
     ],
     "combinations": [
         ("average", ["concat", "bilinear"]),
@@ -138,6 +140,7 @@ STUDIES["third"] = {
         ("fixed_weight", ["audio_only", "video_only"]),  # a weight per condition, chosen on dev there
         ("oracle_weight", ["audio_only", "video_only"]),  # chosen on the frames scored: a bound, never a model
         ("average", ["concat/multi", "bilinear/multi"]),
+        ("average", ["concat/multi", "concat_head2+multi/multi"]),
         ("fixed_weight", ["audio_only/multi", "video_only"]),
         ("oracle_weight", ["audio_only/multi", "video_only"]),
     ],
@@ -228,7 +231,8 @@ def combine(output: Path, combinations: list, seeds: list[int], evaluation: list
             if len(set(taken)) < len(taken):
                 continue  # a seed ensemble needs as many seeds as it has members
             dirs = [run_dir(output, m, s) for m, s in taken]
-            shown = (" ".join(reversed(m.replace("@next", " next seed ").strip().split("/"))) for m in members)
+            shown = (m.split("/")[0] if m.split("/")[0].endswith("+multi") else
+                     " ".join(reversed(m.replace("@next", " next seed ").strip().split("/"))) for m in members)
             name = f"{rule}({'+'.join(shown)})"  # e.g. average(concat+concat next seed), fixed_weight(multi audio_only+...)
             out = output / "combinations" / \
                 f"{rule}-{'-'.join(m.replace('@next', '_next').replace('/', '_') for m in members)}-s{seed}"
