@@ -133,6 +133,9 @@ STUDIES["third"] = {
         ["fusion=fisher", "train_noise=multi"],
         # the multi-condition average's control (a name given replaces the +multi a run is otherwise reported with)
         ["fusion=concat", "training.head_seed=1000", "name=concat_head2+multi", "train_noise=multi"],
+        # the reliability heads with encoders pre-trained on the same noisy and degraded copies as their heads
+        ["fusion=stream_weighted", "name=stream_weighted+multi", *RELIABILITY_TRAINING, "train_noise.head_only=false"],
+        ["fusion=gated_concat", "name=gated_concat+multi", *RELIABILITY_TRAINING, "train_noise.head_only=false"],
     ],
     "combinations": [
         ("average", ["concat", "bilinear"]),
