@@ -9,10 +9,12 @@ between sessions is not counted), and the largest peak resident memory of a step
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
-TIMING = "timing.tsv"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_study import TIMING  # noqa: E402  the log run_study.py writes into each sweep folder
 
 
 def steps(path: Path) -> list[tuple[datetime, datetime, float | None]]:
@@ -31,14 +33,10 @@ def steps(path: Path) -> list[tuple[datetime, datetime, float | None]]:
 
 def busy_seconds(intervals: list[tuple[datetime, datetime]]) -> float:
     """The length of the union of the intervals: wall time during which at least one step ran."""
-    total, end = 0.0, None
+    total, end = 0.0, datetime.min
     for start, stop in sorted(intervals):
-        if end is None or start > end:
-            total += (stop - start).total_seconds()
-            end = stop
-        elif stop > end:
-            total += (stop - end).total_seconds()
-            end = stop
+        total += max(0.0, (stop - max(start, end)).total_seconds())  # only what lies past the steps before it
+        end = max(end, stop)
     return total
 
 

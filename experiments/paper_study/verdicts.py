@@ -159,21 +159,19 @@ def streams_section(reports: list[dict], conditions: list[str], split: str, sequ
             out += [f"\n## Against the {'better single stream of each condition (the lower mean there)' if against == 'single' else 'oracle stream weights'}, "
                     f"streams trained as the fusion's were: {metric} ({split}; difference, 95% interval; ✓ where the upper "
                     "bound is <= +0.005)\n", "| model | " + " | ".join(conditions) + " |", "|---|" + "---:|" * len(conditions)]
-
-            def base(fusion: str, c: str) -> str:
-                streams, oracle = streams_of(fusion)
-                return min(streams, key=lambda s: mean_rate(reports, s, c, metric, split)) if against == "single" else oracle
             for family in dict.fromkeys(streams_of(f) for f in shown):
-                probe = next(f for f in shown if streams_of(f) == family)
-                label = "(the better stream" + (", audio multi-condition)" if family[0] == SINGLE_MULTI else ")")
-                out.append(f"| {label if against == 'single' else '(' + family[1] + ')'} | " + " | ".join(
-                    f"{base(probe, c).split('_')[0]} {mean_rate(reports, base(probe, c), c, metric, split):.3f}"
-                    if against == "single" else f"{mean_rate(reports, family[1], c, metric, split):.3f}"
-                    for c in conditions) + " |")
+                streams, oracle = family
+                bases = {c: min(streams, key=lambda s: mean_rate(reports, s, c, metric, split))
+                         if against == "single" else oracle for c in conditions}
+                label = (f"(the better stream{', audio multi-condition' if streams == SINGLE_MULTI else ''})"
+                         if against == "single" else f"({oracle})")
+                out.append(f"| {label} | " + " | ".join(
+                    f"{bases[c].split('_')[0] + ' ' if against == 'single' else ''}"
+                    f"{mean_rate(reports, bases[c], c, metric, split):.3f}" for c in conditions) + " |")
                 for f in (f for f in shown if streams_of(f) == family):
                     cells = []
                     for c in conditions:
-                        iv = differences(f, base(f, c), c, metric)
+                        iv = differences(f, bases[c], c, metric)
                         cells.append("" if iv is None else f"{iv}{' ✓' if iv.high <= 0.005 else ''}")
                     out.append(f"| {f} | " + " | ".join(cells) + " |")
     return out
