@@ -20,10 +20,10 @@ window.
   window's whitened sums along time, a frame in and a frame out (float64), and writes every component's
   block (scaled and rooted only where the component is in the window). Per frame O(pairs above the floor
   x D) to update plus O(K x D) to write the vector, which is the vector's size, so it wins at any
-  density: on K = D = 64, W = 25, one thread (`benchmarks/fisher_pooling.py`) 51k frames/s on dense
-  posteriors (60 of 64 components per frame; 53x a scikit-image loop), 97k on a run's real hidden
-  sequences (2.8 per frame; 145x). Within 1e-5 of scikit-image's vectors (the signed square root
-  magnifies the float64 sums' rounding near 0).
+  density: on K = D = 64, W = 25, one thread (`benchmarks/fisher_pooling.py`, best of 3) 73k frames/s
+  on dense posteriors (60 of 64 components per frame; 76-78x a scikit-image loop, 19-21x VLFeat's),
+  113k on a run's real hidden sequences (3.3 per frame; 151x, 23.5x). Within 2e-5 of scikit-image's
+  vectors (the signed square root magnifies rounding near 0).
   With gradients (or off the CPU) the same sums come from float64 running sums along time of every
   pair, O(B T K D) memory.
 - `sparse` (`auto` with gradients): running sums over each component's pairs only (float64), window
@@ -128,9 +128,11 @@ FAST = {"reassoc", "contract", "nsz", "arcp"}
 
 
 @numba.njit(inline="always", fastmath=FAST)
-def _slide(acc, active, x_in, g_in, x_out, g_out, centres, inv_scale, floor, second):  # pragma: no cover (numba)
+def _slide(acc, active, x_in, g_in, x_out, g_out, shifted, inv_scale, floor, second):  # pragma: no cover (numba)
     """Move the window sums `acc` (K, S) on: add the whitened statistics of frame x_in with weights g_in
-    and remove those of x_out with g_out, in one pass over the sums (weights <= floor count as absent)."""
+    and remove those of x_out with g_out (weights <= floor count as absent). z = x * inv_scale - shifted,
+    shifted = centre * inv_scale: one multiply-add. The first- and second-order halves are updated in
+    separate loops: one loop writing both halves of a row does not vectorise (measured 2x slower)."""
     d = x_in.shape[0]
     for c in range(g_in.shape[0]):
         entering, leaving = g_in[c] > floor, g_out[c] > floor
@@ -140,15 +142,19 @@ def _slide(acc, active, x_in, g_in, x_out, g_out, centres, inv_scale, floor, sec
         if active[c] == 0:  # the component left the window: exactly zero, not a rounding residue
             acc[c, :] = 0.0
             continue
-        a, mean, inverse = acc[c], centres[c], inv_scale[c]
         g1 = g_in[c] if entering else 0.0
         g2 = g_out[c] if leaving else 0.0
+        first = acc[c, :d]
         for j in range(d):
-            z1 = (x_in[j] - mean[j]) * inverse[j]
-            z2 = (x_out[j] - mean[j]) * inverse[j]
-            a[j] += g1 * z1 - g2 * z2
-            if second:
-                a[d + j] += g1 * (z1 * z1 - 1.0) - g2 * (z2 * z2 - 1.0)
+            z1 = x_in[j] * inv_scale[c, j] - shifted[c, j]
+            z2 = x_out[j] * inv_scale[c, j] - shifted[c, j]
+            first[j] += g1 * z1 - g2 * z2
+        if second:
+            squares = acc[c, d:]
+            for j in range(d):
+                z1 = x_in[j] * inv_scale[c, j] - shifted[c, j]
+                z2 = x_out[j] * inv_scale[c, j] - shifted[c, j]
+                squares[j] += g1 * (z1 * z1 - 1.0) - g2 * (z2 * z2 - 1.0)
 
 
 @numba.njit(parallel=True, cache=True, fastmath=FAST)
@@ -163,6 +169,7 @@ def _dense_window(x, gamma, lengths, centres, inv_scale, half_width, floor, seco
     width = d * (2 if second else 1)
     half = width // 2
     n_extra = extra.shape[1]
+    shifted = centres * inv_scale
     for b in numba.prange(n_seq):
         acc = np.zeros((k, width))
         active = np.zeros(k, np.int64)
@@ -178,7 +185,7 @@ def _dense_window(x, gamma, lengths, centres, inv_scale, half_width, floor, seco
             while hi < new_hi or lo < new_lo:  # usually one frame in and one out
                 entering, leaving = hi < new_hi, lo < new_lo
                 _slide(acc, active, frames[hi if entering else 0], gamma[b, hi] if entering else absent,
-                       frames[lo], gamma[b, lo] if leaving else absent, centres, inv_scale, floor, second)
+                       frames[lo], gamma[b, lo] if leaving else absent, shifted, inv_scale, floor, second)
                 hi += 1 if entering else 0
                 lo += 1 if leaving else 0
             square = 0.0
