@@ -157,13 +157,17 @@ class Aligner:
         """An alignment as the phone segments frame labelling reads (seconds on the frame clock)."""
         return self.planned[utt.id].tiers(self.scheme, positions, self.n_frames[utt.id])["phones"]
 
-    def realigned(self, previous: PassResult, pass_dir: Path, k: int) -> PassResult:
-        """Train on the training split's `previous` alignment, realign every utterance with the model(s)."""
+    def labelled(self, previous: PassResult) -> tuple[Corpus, object, FrameLabeller]:
+        """The utterances `previous` aligned, a front-end fitted on their training split and a labeller of their
+        frames, from that alignment."""
         aligned = [u for u in self.corpus if u.id in previous.segments]
         corpus = replace(self.corpus, utterances=aligned)
         alignments = Alignments({u.id: self.phone_segments(u, previous.segments[u.id]) for u in aligned})
-        frontend = fit_on_train(self.build_frontend(), corpus, alignments)
-        labeller = FrameLabeller(self.scheme, alignments)
+        return corpus, fit_on_train(self.build_frontend(), corpus, alignments), FrameLabeller(self.scheme, alignments)
+
+    def realigned(self, previous: PassResult, pass_dir: Path, k: int) -> PassResult:
+        """Train on the training split's `previous` alignment, realign every utterance with the model(s)."""
+        corpus, frontend, labeller = self.labelled(previous)
         folds = self.folds_of(corpus.split("train"))
         held_out = [frames_of(frontend, fold, labeller) for fold in folds]
         others = {split: frames_of(frontend, corpus.split(split), labeller) for split in ("dev", "test")}
@@ -182,9 +186,16 @@ class Aligner:
                     posteriors.setdefault(utt_id, []).append(post[data.utterance(u)])
         train = concatenated(held_out)
         decoder = HybridDecoder.fit(self.viterbi, self.scheme, train.labels, train.offsets, [])
-        ids = list(posteriors)  # dev and test: the folds' models' posteriors averaged
-        items = [(self.settings.acoustic_scale * decoder.state_loglik(np.mean(posteriors[i], axis=0)), self.planned[i])
-                 for i in ids]
+        # dev and test: the folds' models' posteriors averaged
+        return self.forced({i: decoder.state_loglik(np.mean(p, axis=0)) for i, p in posteriors.items()}, decoder,
+                           previous, k)
+
+    def forced(self, logliks: dict[str, np.ndarray], decoder: HybridDecoder, previous: PassResult, k: int
+               ) -> PassResult:
+        """Pass k: every utterance of `logliks` ((T, U, S) state log-likelihoods at acoustic scale 1) aligned
+        through its transcript with `decoder`'s transitions."""
+        ids = list(logliks)
+        items = [(self.settings.acoustic_scale * logliks[i], self.planned[i]) for i in ids]
         found = parallel_map(Realigner(decoder.log_stay, decoder.log_move), items, n_jobs=self.n_jobs,
                              desc=f"aligning (pass {k})", progress=self.progress)
         segments = {i: f for i, f in zip(ids, found) if not isinstance(f, str)}
