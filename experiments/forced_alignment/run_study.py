@@ -19,6 +19,7 @@ Resumable: finished passes and runs are kept.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -58,8 +59,8 @@ def align_config(manifest: Path, *overrides: str):
     return compose_config("align", ["data=manifest", f"data.manifest={manifest}", *overrides])
 
 
-def per_pass(output: Path, manifest: Path, cfg) -> list[dict]:
-    """Boundary accuracy of the flat start and of every pass, by split."""
+def per_pass(output: Path, manifest: Path, cfg, folder: str = "aligned") -> list[dict]:
+    """Boundary accuracy of the flat start and of every pass of the alignment in `output / folder`, by split."""
     truth = {u.id: u for u in read_manifest(SOURCE)}
     corpus = read_manifest(manifest)
     scheme = get_scheme("phone_state")
@@ -68,7 +69,7 @@ def per_pass(output: Path, manifest: Path, cfg) -> list[dict]:
     store = frontend.store(frontend.audio)
     n_frames = {u.id: len(store.read(u)[0]) for u in corpus if u.id in planned}
     results = [passes.PassResult({u: flat_start(n_frames[u], p.transcript, 3) for u, p in planned.items()}, {}, {})]
-    results += [passes.PassResult.load(output / "aligned" / "passes" / str(k) / "alignment.json")
+    results += [passes.PassResult.load(output / folder / "passes" / str(k) / "alignment.json")
                 for k in range(1, cfg.aligner.passes + 1)]
     rows = []
     for k, result in enumerate(results):
@@ -77,6 +78,17 @@ def per_pass(output: Path, manifest: Path, cfg) -> list[dict]:
                       utterance_labels(truth[u.id])) for u in corpus if u.split == split and u.id in result.segments]
             rows.append({"pass": k, "split": split, **boundary_accuracy(pairs)})
     return rows
+
+
+@contextlib.contextmanager
+def aligner_class(cls):
+    """api.align builds its aligner from the name `passes.Aligner`: a variant of it for one alignment."""
+    original = passes.Aligner
+    passes.Aligner = cls
+    try:
+        yield
+    finally:
+        passes.Aligner = original
 
 
 CLASSES = {"vowel": "aa ae ah aw ay eh er ey ih iy ow oy uh uw", "stop": "p t k b d g dx ch jh",
@@ -103,21 +115,23 @@ def by_boundary_class(output: Path) -> list[dict]:
             for kind, e in sorted(errors.items(), key=lambda kv: -len(kv[1]))]
 
 
+class FromTruth(passes.Aligner):
+    """The passes with pass 1 trained on the exact alignments instead of the flat start; later passes train on
+    their own alignments as usual."""
+
+    def realigned(self, previous, pass_dir, k):
+        self.exact = {u.id: utterance_labels(u) for u in read_manifest(SOURCE)} if k == 1 else None
+        return super().realigned(previous, pass_dir, k)
+
+    def phone_segments(self, utt, positions):
+        return self.exact[utt.id] if self.exact else super().phone_segments(utt, positions)
+
+
 def ceiling(output: Path, manifest: Path) -> list[dict]:
     """One realignment with a model trained on the exact alignments: what the Viterbi realignment reaches when
     its model is as good as the truth can make it."""
-    truth = {u.id: u for u in read_manifest(SOURCE)}
-
-    class ExactlyTrained(passes.Aligner):
-        def phone_segments(self, utt, positions):
-            return utterance_labels(truth[utt.id])
-
-    original = passes.Aligner
-    passes.Aligner = ExactlyTrained  # api.align builds its aligner from this name
-    try:
+    with aligner_class(FromTruth):
         api.align(align_config(manifest, "aligner.passes=1", "resume=true"), output / "ceiling")
-    finally:
-        passes.Aligner = original
     return final_accuracy(output, "ceiling")
 
 
