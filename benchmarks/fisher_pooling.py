@@ -17,7 +17,10 @@ Printed, all measured in this run: our frames/s at W = 5, 25, 50 (every frame of
 vector of its +-W window) with the evaluation path (`auto`: the compiled sliding-window kernel) and the
 sparse-pairs path; skimage's windows/s on a sample of the same windows at W = 25, and the ratios; the
 largest difference between our vectors (posterior floor 1e-8, and exact) and skimage's on that sample; the
-ratio of our time at W = 50 and W = 5; peak resident memory.
+ratio of our time at W = 50 and W = 5; peak resident memory. Then training's paths (forward and
+backward of a learnable layer, one batch, W = 25), sparse against dense running sums, at the data's
+posterior density and at the densities `--training-scales` gives (the GMM's variances scaled: smaller,
+sparser), with the path `auto` chooses at each: `--training-scales 1,0.8,0.6,0.4` finds the crossover.
 
 Where VLFeat's C implementation is installed (optional, never a dependency of avfusion: Debian's
 libvlfeat-dev, then `pip install --no-build-isolation cyvlfeat` from its sdist with cython and wheel),
@@ -66,6 +69,31 @@ def best_rate(work, items: int, repeats: int) -> float:
     return items / fastest
 
 
+def training_rates(x: torch.Tensor, mask: torch.Tensor, gmm, scales: list[float], repeats: int) -> None:
+    """Forward and backward of the learnable layer's window pooling (W = 25) on one batch, by path, with the
+    GMM's variances scaled to move the posterior density: where `auto` changes from sparse to dense."""
+    from avfusion.models.pooling import FisherVectorPooling
+
+    frames = int(mask.sum())
+    for scale in scales:
+        rates, layers = {}, {}
+        for name in ("sparse", "dense", "auto"):
+            layers[name] = FisherVectorPooling(gmm.means_.shape[0], gmm.means_.shape[1], learnable=True,
+                                               alpha_block=True, window_algorithm=name).set_gmm(
+                gmm.weights_, gmm.means_, gmm.covariances_ * scale)
+
+            def step(layer=layers[name]):
+                layer.window(x.clone().requires_grad_(True), mask, 25).square().sum().backward()
+
+            rates[name] = best_rate(step, frames, repeats)
+        with torch.no_grad():
+            weights = layers["auto"].posteriors(x[mask])
+        density = float((weights > layers["auto"].posterior_floor).float().mean())
+        print(f"training (forward and backward, W=25), variances x{scale:g}: {density:.0%} of (frame, component) "
+              f"pairs above the floor; sparse {rates['sparse']:.0f}, dense {rates['dense']:.0f} frames/s; auto "
+              f"chooses {layers['auto'].auto_algorithm(weights, mask[mask], True, 'cpu')} ({rates['auto']:.0f})")
+
+
 def vlfeat_loop(windows, gmm, our_rate: float, layer, sequences, picks, repeats: int) -> None:
     try:
         from cyvlfeat.fisher import fisher
@@ -96,6 +124,8 @@ def main() -> None:
     parser.add_argument("--sample-windows", type=int, default=1500, help="windows skimage pools")
     parser.add_argument("--batch", type=int, default=8, help="utterances per pooling call")
     parser.add_argument("--repeats", type=int, default=3, help="passes per measurement; the fastest counts")
+    parser.add_argument("--training-scales", default="1",
+                        help="GMM variance scales at which to time training's paths (comma-separated; '' skips)")
     add_threads_argument(parser)
     args = parser.parse_args()
     print(pinned())  # a per-core figure for both sides by default
@@ -164,6 +194,9 @@ def main() -> None:
                   f"(target >= 40x dense, 50x on a run); W=50 / W=5 time: "
                   f"{rates[name, 5] / rates[name, 50]:.2f} (target <= 1.5)")
         vlfeat_loop(windows, gmm, rates["auto", 25], evaluation, sequences, picks, args.repeats)
+    if args.training_scales:
+        training_rates(*next(batches()), gmm, [float(v) for v in args.training_scales.split(",")], args.repeats)
+    with torch.no_grad():
         for floor in (1e-8, 0.0):
             fine = layer(floor)
             ours = [fine.skimage_layout(fine.window(torch.from_numpy(sequences[u])[None].double(),

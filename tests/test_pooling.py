@@ -102,6 +102,29 @@ def test_every_window_algorithm_gives_the_same_vectors(gmm, algorithm):
             assert (compiled[1, 19:] == 0).all() and (compiled[2, 4:] == 0).all()
 
 
+def test_auto_trains_on_dense_running_sums_only_where_most_posteriors_are_above_the_floor(gmm):
+    """Where the dense running sums train faster (benchmarks/fisher_pooling.py --training-scales): more than
+    DENSE_TRAINING_ABOVE of the (frame, component) pairs above the floor; padding frames do not count."""
+    from avfusion.models.pooling import DENSE_TRAINING_ABOVE
+
+    layer = fv_layer(gmm, posterior_floor=1e-8)
+    mask = torch.tensor([[True] * 8 + [False] * 2])
+    dense = torch.full((10, K), 0.25)
+    dense[8:] = 0  # padding has no weights
+    sparse = dense.clone()
+    sparse[:, 1:] = 0
+    assert layer.auto_algorithm(dense, mask, True, "cpu") == "dense"
+    assert layer.auto_algorithm(sparse, mask, True, "cpu") == "sparse"
+    at_most, above = dense.clone(), dense.clone()
+    at_most[:4, 0] = 0  # 28 of the 32 pairs of the 8 frames: 0.875
+    above[:3, 0] = 0  # 29 of 32: 0.906 (of all 40 rows, padding counted, it would be 0.725)
+    assert DENSE_TRAINING_ABOVE == 0.9
+    assert layer.auto_algorithm(at_most, mask, True, "cpu") == "sparse"
+    assert layer.auto_algorithm(above, mask, True, "cpu") == "dense"
+    assert layer.auto_algorithm(sparse, mask, False, "cpu") == "dense"  # evaluation: the compiled kernel
+    assert layer.auto_algorithm(dense, mask, True, "cuda") == "sparse"  # not measured off the CPU: as before
+
+
 def test_float32_fisher_vectors_survive_a_component_of_near_zero_variance():
     """Expanded in float32, the quadratic form of a variance-1e-8 component cancels to garbage."""
     from skimage.feature import fisher_vector

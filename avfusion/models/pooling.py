@@ -24,12 +24,13 @@ window.
   on dense posteriors (60 of 64 components per frame; 76-78x a scikit-image loop, 19-21x VLFeat's),
   113k on a run's real hidden sequences (3.3 per frame; 151x, 23.5x). Within 2e-5 of scikit-image's
   vectors (the signed square root magnifies rounding near 0).
-  With gradients (or off the CPU) the same sums come from float64 running sums along time of every
-  pair, O(B T K D) memory.
-- `sparse` (`auto` with gradients): running sums over each component's pairs only (float64), window
-  ends by binary search; the blocks of components with a pair in the window are built. Training's
-  path: on the CPU it beat the dense running sums even at 57% of components per frame (forward and
-  backward).
+  With gradients (`auto` on the CPU where more than 90% of the (frame, component) pairs are above the
+  floor) or off the CPU the same sums come from float64 running sums along time of every pair,
+  O(B T K D) memory, the same cost at any density.
+- `sparse` (`auto` with gradients up to 90%, and off the CPU): running sums over each component's pairs
+  only (float64), window ends by binary search; the blocks of components with a pair in the window are
+  built. Training's path on real hidden sequences (5% of pairs at K = 64, 36% at K = 8): 1.4-1.5x the
+  dense running sums at 29% of pairs, 0.9-1x at 94% (`DENSE_TRAINING_ABOVE`).
 
 Improved Fisher vector (Perronnin et al. 2010; Sanchez et al. IJCV 2013; VLFeat `vl_fisher`) of a
 diagonal GMM (w_k, mu_k, sigma_k) over T frames, gamma_t(k) the posterior of component k:
@@ -63,6 +64,12 @@ import torch
 from torch import nn
 
 WINDOW_ALGORITHMS = ("auto", "sparse", "dense")
+# Training (forward and backward, K = D = 64, W = 25, one thread; benchmarks/fisher_pooling.py
+# --training-scales): the dense running sums cost the same at any density, the sparse pairs more the more pairs
+# there are, and the allocator's state moves the crossover. In a fresh process dense is 1.08-1.15x sparse at
+# 94% of pairs above the floor, 1.02-1.09x at 82%, 0.88-0.90x at 59%; after the benchmark's other work
+# 0.99-1.16x at 94%, 0.71-0.94x at 82%. Dense only where it was never clearly slower.
+DENSE_TRAINING_ABOVE = 0.9
 SQRT_FLOOR = 1e-12  # |z| below this has a signed square root of 0 (and no infinite gradient)
 
 
@@ -374,8 +381,8 @@ class SequencePooling(nn.Module, abc.ABC):
         wants_grad = torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in self.parameters()))
         weights = self.frame_weights(x.reshape(b * t, d)) * mask.reshape(-1, 1).to(x.dtype)
         algorithm = self.window_algorithm
-        if algorithm == "auto":  # measured in benchmarks/fisher_pooling.py and docs/performance.md
-            algorithm = "dense" if not wants_grad and x.device.type == "cpu" else "sparse"
+        if algorithm == "auto":
+            algorithm = self.auto_algorithm(weights, mask, wants_grad, x.device.type)
         if algorithm == "dense":
             extra = self.finalise_extra(window_sums(weights.reshape(b, t, -1), lo, hi).reshape(b * t, -1), counts)
             if extra is not None:
@@ -385,6 +392,17 @@ class SequencePooling(nn.Module, abc.ABC):
                 return vectors * mask[..., None].to(vectors.dtype)  # padding frames get no vector
             return self._window_compiled(x, mask, weights, half_width, counts, extra, buffer).reshape(b, t, -1)
         return self._window_sparse(x, mask, weights, lo, hi, counts, buffer)
+
+    def auto_algorithm(self, weights: torch.Tensor, mask: torch.Tensor, wants_grad: bool, device: str) -> str:
+        """`auto`'s choice (measured in benchmarks/fisher_pooling.py): without gradients on the CPU the compiled
+        kernel at any density; with gradients on the CPU the dense running sums where more than
+        DENSE_TRAINING_ABOVE of the (frame, component) pairs are above the floor, else the sparse pairs."""
+        if device != "cpu":
+            return "sparse"
+        if not wants_grad:
+            return "dense"
+        density = (weights > self.posterior_floor).sum() / max(int(mask.sum()) * self.n_components, 1)
+        return "dense" if float(density) > DENSE_TRAINING_ABOVE else "sparse"
 
     def _window_compiled(self, x, mask, weights, half_width, counts, extra, buffer) -> torch.Tensor:
         """Evaluation on the CPU: the sliding-window kernel `_dense_window`, whatever the density."""
