@@ -86,12 +86,13 @@ def training_rates(x: torch.Tensor, mask: torch.Tensor, gmm, scales: list[float]
                 layer.window(x.clone().requires_grad_(True), mask, 25).square().sum().backward()
 
             rates[name] = best_rate(step, frames, repeats)
-        with torch.no_grad():
-            weights = layers["auto"].posteriors(x[mask])
-        density = float((weights > layers["auto"].posterior_floor).float().mean())
-        print(f"training (forward and backward, W=25), variances x{scale:g}: {density:.0%} of (frame, component) "
-              f"pairs above the floor; sparse {rates['sparse']:.0f}, dense {rates['dense']:.0f} frames/s; auto "
-              f"chooses {layers['auto'].auto_algorithm(weights, mask[mask], True, 'cpu')} ({rates['auto']:.0f})")
+        auto = layers["auto"]
+        with torch.no_grad():  # the weights `auto` measures: zero on padding
+            weights = auto.posteriors(x.reshape(-1, x.shape[-1])) * mask.reshape(-1, 1)
+        print(f"training (forward and backward, W=25), variances x{scale:g}: {auto.pair_density(weights, mask):.0%} "
+              f"of (frame, component) pairs above the floor; sparse {rates['sparse']:.0f}, dense "
+              f"{rates['dense']:.0f} frames/s; auto chooses {auto.auto_algorithm(weights, mask, True, 'cpu')} "
+              f"({rates['auto']:.0f})")
 
 
 def vlfeat_loop(windows, gmm, our_rate: float, layer, sequences, picks, repeats: int) -> None:

@@ -401,8 +401,12 @@ class SequencePooling(nn.Module, abc.ABC):
             return "sparse"
         if not wants_grad:
             return "dense"
-        density = (weights > self.posterior_floor).sum() / max(int(mask.sum()) * self.n_components, 1)
-        return "dense" if float(density) > DENSE_TRAINING_ABOVE else "sparse"
+        return "dense" if self.pair_density(weights, mask) > DENSE_TRAINING_ABOVE else "sparse"
+
+    def pair_density(self, weights: torch.Tensor, mask: torch.Tensor) -> float:
+        """The share of the real frames' (frame, component) pairs whose weight is above the floor (`weights`
+        (B T, K), zero on padding)."""
+        return float((weights > self.posterior_floor).sum()) / max(int(mask.sum()) * self.n_components, 1)
 
     def _window_compiled(self, x, mask, weights, half_width, counts, extra, buffer) -> torch.Tensor:
         """Evaluation on the CPU: the sliding-window kernel `_dense_window`, whatever the density."""
