@@ -69,6 +69,17 @@ def best_rate(work, items: int, repeats: int) -> float:
     return items / fastest
 
 
+def scale_list(text: str) -> list[float]:
+    """--training-scales: comma-separated positive numbers, or nothing."""
+    try:
+        scales = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        scales = [0.0]
+    if any(v <= 0 for v in scales):
+        raise argparse.ArgumentTypeError(f"{text!r}: give positive numbers separated by commas, e.g. 1,0.8,0.6")
+    return scales
+
+
 def training_rates(x: torch.Tensor, mask: torch.Tensor, gmm, scales: list[float], repeats: int) -> None:
     """Forward and backward of the learnable layer's window pooling (W = 25) on one batch, by path, with the
     GMM's variances scaled to move the posterior density: where `auto` changes from sparse to dense."""
@@ -125,7 +136,7 @@ def main() -> None:
     parser.add_argument("--sample-windows", type=int, default=1500, help="windows skimage pools")
     parser.add_argument("--batch", type=int, default=8, help="utterances per pooling call")
     parser.add_argument("--repeats", type=int, default=3, help="passes per measurement; the fastest counts")
-    parser.add_argument("--training-scales", default="1",
+    parser.add_argument("--training-scales", default="1", type=scale_list,
                         help="GMM variance scales at which to time training's paths (comma-separated; '' skips)")
     add_threads_argument(parser)
     args = parser.parse_args()
@@ -196,7 +207,7 @@ def main() -> None:
                   f"{rates[name, 5] / rates[name, 50]:.2f} (target <= 1.5)")
         vlfeat_loop(windows, gmm, rates["auto", 25], evaluation, sequences, picks, args.repeats)
     if args.training_scales:
-        training_rates(*next(batches()), gmm, [float(v) for v in args.training_scales.split(",")], args.repeats)
+        training_rates(*next(batches()), gmm, args.training_scales, args.repeats)
     with torch.no_grad():
         for floor in (1e-8, 0.0):
             fine = layer(floor)
